@@ -1,0 +1,119 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { idSchema, toFieldErrors } from "../config/schemas";
+import { listConfigs } from "../config/store";
+import type { AppEnv, Bindings } from "../env";
+import { toBase64 } from "../lib/crypto";
+import { errorResponse } from "../lib/errors";
+import type { DeliveryRecord } from "../ledger/ledger";
+
+const listQuery = z.strictObject({
+  source: idSchema.optional(),
+  kind: z.string().max(64).optional(),
+  subject: z.string().max(200).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  attention: z.enum(["true", "false"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** Cursor of the merged, newest-first list across sources: received time, then source and seq. */
+interface Cursor {
+  at: number;
+  source: string;
+  seq: number;
+}
+
+const ledgerOf = (env: Bindings, source: string) => env.LEDGER.get(env.LEDGER.idFromName(source));
+
+/** Admin routes over the ledgers: deliveries, detail, integrity, handshakes. Mounted under /admin. */
+export const deliveryAdmin = new Hono<AppEnv>();
+
+deliveryAdmin.get("/deliveries", async (c) => {
+  const q = listQuery.safeParse(c.req.query());
+  if (!q.success) return errorResponse(c, 400, "bad_request", "Invalid query.", { fields: toFieldErrors(q.error) });
+  const { source, kind, subject, from, to, attention, limit } = q.data;
+  const cursor = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
+  if (cursor === null) return errorResponse(c, 400, "bad_request", "Invalid cursor.", { fields: [{ path: "cursor", message: "is not a cursor from this API" }] });
+  const sources = source ? [source] : (await listConfigs(c.env.CONFIG, "source")).map((s) => s.id);
+  // Each ledger returns its newest `limit` rows at or before the cursor time; the merge keeps
+  // the newest `limit` overall. Ties on time are ordered by (source, seq) descending.
+  const perSource = await Promise.all(
+    sources.map(async (s) => {
+      const rows = await ledgerOf(c.env, s).list({
+        kind,
+        subject,
+        from: from ? Date.parse(from) : undefined,
+        to: cursor ? Math.min(cursor.at + 1, to ? Date.parse(to) : Infinity) : to ? Date.parse(to) : undefined,
+        attention: attention === "true",
+        limit: limit + 1,
+      });
+      return rows.map((r) => ({ source: s, ...r }));
+    }),
+  );
+  const merged = perSource
+    .flat()
+    .filter((r) => !cursor || before(r, cursor))
+    .sort((a, b) => b.receivedAt - a.receivedAt || b.source.localeCompare(a.source) || b.seq - a.seq);
+  const page = merged.slice(0, limit);
+  const last = page[page.length - 1];
+  const next = merged.length > limit && last ? encodeCursor({ at: last.receivedAt, source: last.source, seq: last.seq }) : null;
+  return c.json({ items: page.map(withTimes), next });
+});
+
+deliveryAdmin.get("/deliveries/:source/:id", async (c) => {
+  const { source, id } = c.req.param();
+  const detail = await ledgerOf(c.env, source).get(id);
+  if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
+  const { body, envelope, handoffs, ...record } = detail;
+  const targets = await Promise.all(
+    handoffs.map(async (h) => {
+      const outbox = c.env.OUTBOX.get(c.env.OUTBOX.idFromName(h.targetId));
+      const delivery = h.handedAt === null ? null : await outbox.getDelivery(source, id);
+      return { target: h.targetId, handoff: h, delivery };
+    }),
+  );
+  const text = new TextDecoder().decode(body);
+  return c.json({
+    source,
+    ...withTimes(record),
+    body: { text, base64: toBase64(body) },
+    envelope: JSON.parse(envelope) as unknown,
+    targets,
+  });
+});
+
+deliveryAdmin.get("/sources/:id/integrity", async (c) => {
+  const report = await ledgerOf(c.env, c.req.param("id")).verifyIntegrity();
+  return c.json({ source: c.req.param("id"), ...report });
+});
+
+deliveryAdmin.get("/sources/:id/handshakes", async (c) => {
+  const items = await ledgerOf(c.env, c.req.param("id")).listHandshakes(Number(c.req.query("limit") ?? 50));
+  return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })) });
+});
+
+function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt">>(r: T) {
+  return { ...r, receivedAt: new Date(r.receivedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt).toISOString() };
+}
+
+function before(r: { receivedAt: number; source: string; seq: number }, c: Cursor): boolean {
+  if (r.receivedAt !== c.at) return r.receivedAt < c.at;
+  if (r.source !== c.source) return r.source < c.source;
+  return r.seq < c.seq;
+}
+
+function encodeCursor(c: Cursor): string {
+  return btoa(JSON.stringify([c.at, c.source, c.seq])).replace(/=+$/, "");
+}
+
+function decodeCursor(text: string): Cursor | null {
+  try {
+    const [at, source, seq] = JSON.parse(atob(text)) as unknown[];
+    if (typeof at === "number" && typeof source === "string" && typeof seq === "number") return { at, source, seq };
+  } catch {
+    /* fall through */
+  }
+  return null;
+}

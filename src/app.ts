@@ -1,0 +1,40 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { configRoutes } from "./admin/config-routes";
+import { deliveryAdmin } from "./admin/delivery-routes";
+import { outboxAdmin } from "./admin/outbox-routes";
+import type { AppEnv } from "./env";
+import { errorResponse } from "./lib/errors";
+import { log } from "./lib/log";
+import { requireAdmin } from "./middleware/admin-auth";
+import { webhooks } from "./routes/webhooks";
+import { RELAY_NAME, RELAY_VERSION } from "./version";
+
+/** The Worker's HTTP surface: ingress under /webhooks, the admin API under /admin. */
+export const app = new Hono<AppEnv>();
+
+app.use(async (c, next) => {
+  c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+  await next();
+});
+
+app.get("/", (c) => c.json({ name: RELAY_NAME, version: RELAY_VERSION }));
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.route("/webhooks", webhooks);
+
+const admin = new Hono<AppEnv>();
+admin.use(requireAdmin);
+admin.route("/sources", configRoutes("source"));
+admin.route("/targets", configRoutes("target"));
+admin.route("/", deliveryAdmin);
+admin.route("/", outboxAdmin);
+app.route("/admin", admin);
+
+app.notFound((c) => errorResponse(c, 404, "not_found", "No such route."));
+
+app.onError((e, c) => {
+  if (e instanceof HTTPException) return errorResponse(c, e.status as 400, "bad_request", e.message);
+  log("error", "unhandled error", { requestId: c.var.requestId, path: c.req.path, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  return errorResponse(c, 500, "internal_error", "Internal error; nothing was recorded if the status is not 200.");
+});

@@ -1,0 +1,96 @@
+import { z } from "zod";
+import { isAllowListEntry } from "../lib/ip";
+
+/**
+ * KV configuration documents (`source:<id>`, `target:<id>`). The same schemas validate
+ * documents on write (admin API) and on read (KV), so both doors to the store agree.
+ * Secrets are never part of a document: fields ending in `Env` name a Worker secret.
+ */
+
+/** Name of a Worker secret / variable (as set with `wrangler secret put`). */
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret, e.g. CP_STUDY_42_SECRET");
+
+/** Ids used in KV keys, URLs and Durable Object names. */
+export const idSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 chars of a-z, 0-9, '-' or '_', starting with a letter or digit");
+
+const cidrOrKeyword = z.string().max(64).refine(isAllowListEntry, {
+  message: 'must be an IPv4/IPv6 address or CIDR, "actigraph" (the published CentrePoint list) or "*"',
+});
+
+/** How CentrePoint authenticates to us (one of the portal's Authentication Types). */
+export const sourceAuthSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("hmac"), secretEnv: envName }),
+  z.strictObject({ type: z.literal("basic"), username: z.string().min(1).max(256), passwordEnv: envName }),
+  z.strictObject({ type: z.literal("bearer"), tokenEnv: envName }),
+  z.strictObject({ type: z.literal("none") }),
+]);
+
+/** A configured sender: one CentrePoint study webhook. */
+export const sourceSchema = z.strictObject({
+  provider: z.literal("centrepoint").default("centrepoint"),
+  description: z.string().max(500).optional(),
+  auth: sourceAuthSchema,
+  allowedIps: z.array(cidrOrKeyword).min(1).max(256).default(["actigraph"]),
+  enabled: z.boolean().default(true),
+});
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+/** How we authenticate to a downstream target. */
+export const targetAuthSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("bearer"), tokenEnv: envName }),
+  z.strictObject({ type: z.literal("basic"), username: z.string().min(1).max(256), passwordEnv: envName }),
+  z.strictObject({
+    type: z.literal("header"),
+    name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be an HTTP header name"),
+    valueEnv: envName,
+  }),
+]);
+
+/**
+ * Retry policy of a target; times in milliseconds. Delays are capped exponential with full
+ * jitter; an event is dead for the target once `windowMs` has passed since it was first
+ * planned (or after `maxAttempts`, when set). The default window is 72 h, longer than
+ * CentrePoint's own 24 h + 24 h retries.
+ */
+export const retrySchema = z.strictObject({
+  baseDelayMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  maxDelayMs: z.number().int().min(1_000).max(86_400_000).default(4 * 3_600_000),
+  windowMs: z.number().int().min(1_000).max(30 * 86_400_000).default(72 * 3_600_000),
+  maxAttempts: z.number().int().min(1).max(10_000).optional(),
+  retryAfterCapMs: z.number().int().min(1_000).max(86_400_000).default(3_600_000),
+});
+export type RetryPolicy = z.infer<typeof retrySchema>;
+
+/** Glob over normalized kinds: `*`, `upload.*`, `raw_processing.completed`. */
+const kindGlob = z.string().regex(/^(\*|[a-z0-9_]+(\.(\*|[a-z0-9_]+))?)$/, "must be a kind or glob such as upload.* or *");
+
+/** A downstream endpoint (EDC, warehouse, notifier). */
+export const targetSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2048),
+  description: z.string().max(500).optional(),
+  events: z.array(kindGlob).min(1).max(64).default(["*"]),
+  sources: z.array(z.union([idSchema, z.literal("*")])).min(1).max(256).default(["*"]),
+  auth: targetAuthSchema.optional(),
+  signing: z.strictObject({ secretEnv: envName }).optional(),
+  format: z.enum(["cloudevents", "raw"]).default("cloudevents"),
+  timeoutMs: z.number().int().min(1_000).max(120_000).default(15_000),
+  retry: retrySchema.default(retrySchema.parse({})),
+  ordered: z.boolean().default(false),
+  enabled: z.boolean().default(true),
+});
+export type TargetConfig = z.infer<typeof targetSchema>;
+
+/** Field-level problems: `[{ path: "auth.secretEnv", message }]`. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** Turns a zod error into field-level messages for API responses and logs. */
+export function toFieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((i) => ({ path: i.path.join(".") || "(document)", message: i.message }));
+}

@@ -1,0 +1,49 @@
+/**
+ * Ledger SQLite schema, one database per source. Migrations are append-only: the index of a
+ * migration is its version (see src/lib/migrate.ts). See docs/storage.md.
+ */
+export const LEDGER_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE deliveries (
+     seq INTEGER PRIMARY KEY,              -- position in the hash chain, 1-based, never reused
+     delivery_id TEXT NOT NULL UNIQUE,     -- X-ActiGraph-Delivery, or derived (id_derived = 1)
+     id_derived INTEGER NOT NULL,
+     event TEXT,                           -- X-ActiGraph-Event as received; NULL when absent
+     kind TEXT NOT NULL,                   -- normalized kind, e.g. upload.completed, unknown
+     subject TEXT,                         -- studies/<study>/subjects/<subject>
+     attention TEXT,                       -- why an operator should look; NULL when fine
+     received_at INTEGER NOT NULL,         -- epoch ms, when the relay accepted it
+     source_ip TEXT,
+     headers TEXT NOT NULL,                -- JSON object, lower-case names, credentials redacted
+     body BLOB NOT NULL,                   -- raw body, byte-exact
+     body_sha256 TEXT NOT NULL,
+     envelope TEXT NOT NULL,               -- CloudEvents JSON
+     prev_hash TEXT NOT NULL,              -- record_hash of seq - 1 (64 zeros for seq 1)
+     record_hash TEXT NOT NULL,
+     duplicate_count INTEGER NOT NULL DEFAULT 0,
+     last_seen_at INTEGER NOT NULL         -- epoch ms of the latest copy received
+   );
+   CREATE INDEX deliveries_by_kind ON deliveries (kind, seq);
+   CREATE INDEX deliveries_by_subject ON deliveries (subject, seq);
+   CREATE INDEX deliveries_by_time ON deliveries (received_at);
+   CREATE TABLE handoffs (
+     delivery_id TEXT NOT NULL,
+     target_id TEXT NOT NULL,
+     planned_at INTEGER NOT NULL,          -- epoch ms
+     handed_at INTEGER,                    -- epoch ms the target's outbox acknowledged; NULL = pending
+     tries INTEGER NOT NULL DEFAULT 0,
+     next_at INTEGER NOT NULL,             -- epoch ms of the next push
+     last_error TEXT,
+     PRIMARY KEY (delivery_id, target_id)
+   );
+   CREATE INDEX handoffs_due ON handoffs (next_at) WHERE handed_at IS NULL;
+   CREATE TABLE handshakes (
+     id INTEGER PRIMARY KEY,
+     received_at INTEGER NOT NULL,
+     source_ip TEXT,
+     webhook_id TEXT,
+     delivery_id TEXT,
+     authenticated INTEGER NOT NULL,       -- 1 when credentials were present and valid
+     outcome TEXT NOT NULL                 -- echoed | refused: <reason>
+   );
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];

@@ -1,0 +1,416 @@
+/**
+ * CentrePoint delivery → CloudEvents 1.0 envelope. Pure: every input is passed in, nothing is read
+ * from the clock or the network, and no input makes it throw. Mapping rules: docs/events.md.
+ */
+import { err, ok, type Result } from "../../lib/result";
+import { CENTREPOINT_EVENTS, CLOUDEVENT_TYPE_PREFIX, type CentrePointEvent, type EventKind } from "./constants";
+
+/** Everything normalization needs about one received delivery. */
+export interface NormalizeInput {
+  sourceId: string;
+  deliveryId: string;
+  /** `X-ActiGraph-Event` header value in any casing, or null when the header is missing. */
+  event: string | null;
+  /** When the relay received the delivery, epoch milliseconds. */
+  receivedAt: number;
+  /** The raw body, exactly as received. */
+  body: Uint8Array;
+}
+
+/** A CloudEvents 1.0 event in structured JSON mode, with the `centrepointevent` extension. */
+export interface CloudEvent {
+  specversion: "1.0";
+  id: string;
+  /** URI-reference `/centrepoint/sources/<sourceId>`. */
+  source: string;
+  /** `CLOUDEVENT_TYPE_PREFIX + kind`. */
+  type: string;
+  /** `studies/<studyId>/subjects/<subjectId>`; absent unless both ids are known. */
+  subject?: string;
+  /** UTC, millisecond precision, `Z`; absent only when `receivedAt` is not a valid time. */
+  time?: string;
+  datacontenttype: "application/json";
+  /** Wire event name, trimmed and lower-cased; absent when the header was missing or blank. */
+  centrepointevent?: string;
+  /** camelCase fields (docs/events.md) plus `original`, the parsed body untouched. */
+  data: Record<string, unknown>;
+}
+
+/** The normalized form of one delivery. */
+export interface NormalizedEvent {
+  kind: EventKind;
+  /** Same value as `envelope.subject`, or null. */
+  subject: string | null;
+  /** Why an operator should look at this delivery ("; "-joined reasons), or null. */
+  attention: string | null;
+  envelope: CloudEvent;
+}
+
+/** A successfully parsed ISO-8601 date-time. */
+export interface ParsedTimestamp {
+  /** The instant, epoch ms; a value without an offset is read as UTC. Sub-millisecond digits are truncated. */
+  epochMs: number;
+  /** Whether the text carried `Z` or a numeric offset. */
+  hasOffset: boolean;
+}
+
+type Body = Record<string, unknown>;
+
+/** What one wire-event mapper extracts from an object body. */
+interface Mapped {
+  kind: EventKind;
+  studyId: string | null;
+  subjectId: string | null;
+  /** The payload's own "when it happened" instant (UTC ISO), or null to use receivedAt. */
+  time: string | null;
+  /** Normalized fields, without `original`. */
+  fields: Record<string, unknown>;
+}
+
+type Mapper = (body: Body, problems: string[]) => Mapped;
+
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+
+/** Parses `YYYY-MM-DDTHH:MM[:SS[.fraction]][Z|±HH[[:]MM]]`, checking every field's range. */
+export function parseTimestamp(text: string): Result<ParsedTimestamp> {
+  const m = TIMESTAMP.exec(text);
+  if (!m) return err("not an ISO-8601 date-time");
+  const [, y, mo, d, h, mi, s = "0", frac = "", z, sign, oh, om = "0"] = m;
+  const year = Number(y), month = Number(mo), day = Number(d);
+  const hour = Number(h), minute = Number(mi), second = Number(s);
+  if (month < 1 || month > 12) return err("month out of range");
+  if (day < 1 || day > daysInMonth(year, month)) return err("day out of range");
+  if (hour > 23 || minute > 59 || second > 59) return err("time of day out of range");
+  const offsetHours = Number(oh ?? "0"), offsetMinutes = Number(om);
+  if (offsetHours > 23 || offsetMinutes > 59) return err("offset out of range");
+  const offsetMs = (sign === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  const millis = Number(frac.slice(0, 3).padEnd(3, "0"));
+  const localMs = daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis;
+  return ok({ epochMs: localMs - offsetMs, hasOffset: z !== undefined || sign !== undefined });
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+function daysInMonth(year: number, month: number): number {
+  return month === 2 ? (isLeapYear(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/** `YYYY-MM-DDTHH:mm:ss.sssZ`, or null when `ms` is not a representable instant. */
+function formatUtc(ms: number): string | null {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+/** Short printable form of a JSON value for attention messages. */
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** The field as given, or null when absent. */
+function field(body: Body, key: string): unknown {
+  return body[key] ?? null;
+}
+
+/** An id as a string: numbers are stringified, strings trimmed; absent or blank → null. */
+function idField(body: Body, key: string, problems: string[]): string | null {
+  const value = body[key];
+  if (typeof value === "string") return value.trim() || null;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  if (value != null) problems.push(`${key} is not a string or number: ${show(value)}`);
+  return null;
+}
+
+/** The value as a UTC `...Z` instant (no offset reads as UTC), or null when it is not a valid timestamp. */
+function toUtc(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  const parsed = parseTimestamp(value);
+  return parsed.ok ? formatUtc(parsed.value.epochMs) : null;
+}
+
+/** A UTC instant as `...Z`; kept as given, with a problem, when unparseable. */
+function utcField(body: Body, key: string, problems: string[], label = key): unknown {
+  const value = body[key];
+  if (value == null) return null;
+  const iso = toUtc(value);
+  if (iso === null) problems.push(`${label} is not a valid timestamp: ${show(value)}`);
+  return iso ?? value;
+}
+
+/** A subject-local time, kept exactly as given; a problem when it does not parse as a date-time. */
+function localField(body: Body, key: string, problems: string[], label = key): unknown {
+  const value = body[key];
+  if (value == null) return null;
+  if (typeof value !== "string" || !parseTimestamp(value).ok) {
+    problems.push(`${label} is not a valid timestamp: ${show(value)}`);
+  }
+  return value;
+}
+
+/** A status value trimmed and lower-cased, or null when absent or not a string. */
+function statusField(body: Body, key: string): string | null {
+  const value = body[key];
+  return typeof value === "string" ? value.trim().toLowerCase() : null;
+}
+
+/** Attention reason for a missing or unrecognised status field. */
+function statusProblem(event: CentrePointEvent, key: string, body: Body): string {
+  return body[key] == null ? `${event} without ${key}` : `${event} with unknown ${key} ${show(body[key])}`;
+}
+
+/** The kind for the body's status, or "unknown" with a problem naming the status. */
+function kindByStatus(
+  event: CentrePointEvent, key: string, body: Body, kinds: ReadonlyMap<string, EventKind>, problems: string[],
+): EventKind {
+  const kind = kinds.get(statusField(body, key) ?? "");
+  if (kind) return kind;
+  problems.push(statusProblem(event, key, body));
+  return "unknown";
+}
+
+/** The body's fields minus `normalized`, copied as given (safe for a `__proto__` key). */
+function passThrough(body: Body, normalized: ReadonlySet<string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([key]) => !normalized.has(key) && key !== "original"));
+}
+
+const UPLOAD_KINDS: ReadonlyMap<string, EventKind> = new Map([
+  ["started", "upload.started"],
+  ["completed", "upload.completed"],
+  ["error", "upload.error"],
+]);
+
+const RAW_PROCESSING_KINDS: ReadonlyMap<string, EventKind> = new Map([
+  ["completed", "raw_processing.completed"],
+  ["error", "raw_processing.error"],
+]);
+
+/** upload: camelCase body, ids usually strings; time = receivedAt (the epochs bound the data, not the event). */
+const mapUpload: Mapper = (body, problems) => {
+  const kind = kindByStatus("upload", "status", body, UPLOAD_KINDS, problems);
+  const studyId = idField(body, "studyId", problems);
+  const subjectId = idField(body, "subjectId", problems);
+  return {
+    kind, studyId, subjectId, time: null,
+    fields: {
+      status: statusField(body, "status"),
+      uploadId: idField(body, "uploadId", problems),
+      studyId,
+      subjectId,
+      errorMessage: field(body, "message"),
+      firstEpochUtc: utcField(body, "firstEpochUTC", problems),
+      lastEpochUtc: utcField(body, "lastEpochUTC", problems),
+      firstEpochLocal: localField(body, "firstEpochSubjectTZ", problems),
+      lastEpochLocal: localField(body, "lastEpochSubjectTZ", problems),
+    },
+  };
+};
+
+/** raw_processing_complete: snake_case, numeric ids; time = created_at_utc. */
+const mapRawProcessing: Mapper = (body, problems) => {
+  const kind = kindByStatus("raw_processing_complete", "status", body, RAW_PROCESSING_KINDS, problems);
+  const studyId = idField(body, "study_id", problems);
+  const subjectId = idField(body, "subject_id", problems);
+  return {
+    kind, studyId, subjectId, time: toUtc(body.created_at_utc),
+    fields: {
+      status: statusField(body, "status"),
+      studyId,
+      subjectId,
+      subjectIdentifier: field(body, "subject_identifier"),
+      monitorSerial: field(body, "monitor_serial"),
+      createdAtUtc: utcField(body, "created_at_utc", problems),
+      minEventTimestamp: utcField(body, "min_event_timestamp", problems),
+      maxEventTimestamp: utcField(body, "max_event_timestamp", problems),
+      errorMessage: field(body, "error_message"),
+    },
+  };
+};
+
+/** data_retrieval_complete: error if request_status is error/failed or error_message is non-blank; time = completed_at_utc. */
+const mapDataRetrieval: Mapper = (body, problems) => {
+  const status = statusField(body, "request_status");
+  const message = body.error_message;
+  const hasError = typeof message === "string" ? message.trim() !== "" : message != null;
+  let kind: EventKind = "unknown";
+  if (status === "error" || status === "failed" || hasError) kind = "data_retrieval.error";
+  else if (status === "completed") kind = "data_retrieval.completed";
+  else problems.push(statusProblem("data_retrieval_complete", "request_status", body));
+  const studyId = idField(body, "study_id", problems);
+  const subjectId = idField(body, "subject_id", problems);
+  const files = Array.isArray(body.files)
+    ? body.files.map((file: unknown, i) => mapFile(file, `files[${i}]`, problems))
+    : field(body, "files");
+  return {
+    kind, studyId, subjectId, time: toUtc(body.completed_at_utc),
+    fields: {
+      status,
+      clientId: field(body, "client_id"),
+      trackingId: field(body, "tracking_id"),
+      studyId,
+      subjectId,
+      subjectIdentifier: field(body, "subject_identifier"),
+      createdAtUtc: utcField(body, "created_at_utc", problems),
+      startedAtUtc: utcField(body, "started_at_utc", problems),
+      completedAtUtc: utcField(body, "completed_at_utc", problems),
+      errorMessage: field(body, "error_message"),
+      files,
+    },
+  };
+};
+
+/** One entry of data_retrieval_complete `files`; a non-object entry is kept as given. */
+function mapFile(file: unknown, label: string, problems: string[]): unknown {
+  if (!isObject(file)) return file;
+  return {
+    monitorSerial: field(file, "monitor_serial"),
+    fileType: field(file, "file_type"),
+    minEventTimestamp: utcField(file, "min_event_timestamp", problems, `${label}.min_event_timestamp`),
+    maxEventTimestamp: utcField(file, "max_event_timestamp", problems, `${label}.max_event_timestamp`),
+    fileSize: field(file, "file_size"),
+    fileIndex: field(file, "file_index"),
+    fileName: field(file, "file_name"),
+  };
+}
+
+const DAILY_STATISTICS_NORMALIZED: ReadonlySet<string> = new Set([
+  "id", "studyId", "siteId", "subjectId", "subjectIdentifier", "date",
+  "firstEpochDateTimeUtc", "lastEpochDateTimeUtc", "firstEpochDateTimeLocal", "lastEpochDateTimeLocal",
+]);
+
+/** daily_statistics_complete: ids and times normalized, every other field (the aggregations) as given. */
+const mapDailyStatistics: Mapper = (body, problems) => {
+  const studyId = idField(body, "studyId", problems);
+  const subjectId = idField(body, "subjectId", problems);
+  return {
+    kind: "daily_statistics.completed", studyId, subjectId, time: null,
+    fields: {
+      ...passThrough(body, DAILY_STATISTICS_NORMALIZED),
+      dayStatId: idField(body, "id", problems),
+      studyId,
+      siteId: idField(body, "siteId", problems),
+      subjectId,
+      subjectIdentifier: field(body, "subjectIdentifier"),
+      dateLocal: localField(body, "date", problems),
+      firstEpochUtc: utcField(body, "firstEpochDateTimeUtc", problems),
+      lastEpochUtc: utcField(body, "lastEpochDateTimeUtc", problems),
+      firstEpochLocal: localField(body, "firstEpochDateTimeLocal", problems),
+      lastEpochLocal: localField(body, "lastEpochDateTimeLocal", problems),
+    },
+  };
+};
+
+const CP2_NORMALIZED: ReadonlySet<string> = new Set(["studyId", "subjectId", "siteId", "dayStatId", "subjectIdentifier", "date"]);
+
+/** cp2_daily_statistics_complete: ids and the subject-local date normalized, every metric as given. */
+const mapCp2DailyStatistics: Mapper = (body, problems) => {
+  const studyId = idField(body, "studyId", problems);
+  const subjectId = idField(body, "subjectId", problems);
+  return {
+    kind: "cp2_daily_statistics.completed", studyId, subjectId, time: null,
+    fields: {
+      ...passThrough(body, CP2_NORMALIZED),
+      dayStatId: idField(body, "dayStatId", problems),
+      studyId,
+      siteId: idField(body, "siteId", problems),
+      subjectId,
+      subjectIdentifier: field(body, "subjectIdentifier"),
+      dateLocal: localField(body, "date", problems),
+    },
+  };
+};
+
+const MAPPERS: Record<CentrePointEvent, Mapper> = {
+  upload: mapUpload,
+  raw_processing_complete: mapRawProcessing,
+  data_retrieval_complete: mapDataRetrieval,
+  daily_statistics_complete: mapDailyStatistics,
+  cp2_daily_statistics_complete: mapCp2DailyStatistics,
+};
+
+function isObject(value: unknown): value is Body {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isCentrePointEvent(name: string): name is CentrePointEvent {
+  return (CENTREPOINT_EVENTS as readonly string[]).includes(name);
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+}
+
+/** UTF-8 decoders; both drop a leading BOM. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+const LOSSY_UTF8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false });
+
+/** Decodes and parses the body; the error carries the lossy UTF-8 text. */
+function parseBody(body: Uint8Array, problems: string[]): Result<unknown, string> {
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(body);
+  } catch {
+    problems.push("body is not valid UTF-8");
+    text = LOSSY_UTF8.decode(body);
+  }
+  try {
+    return ok(JSON.parse(text) as unknown);
+  } catch {
+    return err(text);
+  }
+}
+
+/** Maps one CentrePoint delivery to its kind, subject, attention reason and CloudEvents envelope; never throws. */
+export function normalizeDelivery(input: NormalizeInput): NormalizedEvent {
+  const problems: string[] = [];
+  const eventName = input.event?.trim().toLowerCase() || null;
+  const parsed = parseBody(input.body, problems);
+  if (!parsed.ok) problems.push("body is not valid JSON");
+  if (eventName === null) problems.push("missing X-ActiGraph-Event header");
+  else if (!isCentrePointEvent(eventName)) problems.push(`unknown event ${show(eventName)}`);
+
+  let mapped: Mapped = { kind: "unknown", studyId: null, subjectId: null, time: null, fields: {} };
+  let data: Record<string, unknown>;
+  if (!parsed.ok) {
+    data = { original: null, bodyText: parsed.error };
+  } else {
+    if (eventName !== null && isCentrePointEvent(eventName)) {
+      if (isObject(parsed.value)) mapped = MAPPERS[eventName](parsed.value, problems);
+      else problems.push(`body is ${describeJson(parsed.value)}, not a JSON object`);
+    }
+    data = { ...mapped.fields, original: parsed.value };
+  }
+
+  const subject =
+    mapped.studyId !== null && mapped.subjectId !== null
+      ? `studies/${encodeURIComponent(mapped.studyId)}/subjects/${encodeURIComponent(mapped.subjectId)}`
+      : null;
+  const time = mapped.time ?? formatUtc(input.receivedAt);
+  if (time === null) problems.push("receivedAt is not a valid time");
+
+  const envelope: CloudEvent = {
+    specversion: "1.0",
+    id: input.deliveryId,
+    source: `/centrepoint/sources/${encodeURIComponent(input.sourceId)}`,
+    type: CLOUDEVENT_TYPE_PREFIX + mapped.kind,
+    ...(subject !== null && { subject }),
+    ...(time !== null && { time }),
+    datacontenttype: "application/json",
+    ...(eventName !== null && { centrepointevent: eventName }),
+    data,
+  };
+  return { kind: mapped.kind, subject, attention: problems.length > 0 ? problems.join("; ") : null, envelope };
+}

@@ -1,0 +1,26 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        // Test-only values; real deployments set these with `wrangler secret put`.
+        bindings: {
+          ADMIN_TOKEN: "test-admin-token",
+          ALLOW_HTTP_TARGETS: "true",
+          TEST_HMAC_SECRET: "B3`MlG4sJR.X^-%w=oG_UrNBEpszl?",
+          TEST_BASIC_PASSWORD: "test-basic-password",
+          TEST_BEARER_TOKEN: "test-bearer-token",
+          TEST_TARGET_TOKEN: "test-target-token",
+          TEST_SIGNING_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["test/e2e/**"],
+  },
+});
