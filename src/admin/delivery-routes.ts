@@ -37,25 +37,23 @@ deliveryAdmin.get("/deliveries", async (c) => {
   const cursor = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
   if (cursor === null) return errorResponse(c, 400, "bad_request", "Invalid cursor.", { fields: [{ path: "cursor", message: "is not a cursor from this API" }] });
   const sources = source ? [source] : (await listConfigs(c.env.CONFIG, "source")).map((s) => s.id);
-  // Each ledger returns its newest `limit` rows at or before the cursor time; the merge keeps
-  // the newest `limit` overall. Ties on time are ordered by (source, seq) descending.
+  // Each ledger returns its newest `limit + 1` rows after the cursor; the merge keeps the newest
+  // `limit` overall. Order: received time, then source, then seq, all descending.
   const perSource = await Promise.all(
     sources.map(async (s) => {
       const rows = await ledgerOf(c.env, s).list({
         kind,
         subject,
         from: from ? Date.parse(from) : undefined,
-        to: cursor ? Math.min(cursor.at + 1, to ? Date.parse(to) : Infinity) : to ? Date.parse(to) : undefined,
+        to: to ? Date.parse(to) : undefined,
         attention: attention === "true",
+        before: cursor ? { at: cursor.at, seq: s === cursor.source ? cursor.seq : s < cursor.source ? Number.MAX_SAFE_INTEGER : 0 } : undefined,
         limit: limit + 1,
       });
       return rows.map((r) => ({ source: s, ...r }));
     }),
   );
-  const merged = perSource
-    .flat()
-    .filter((r) => !cursor || before(r, cursor))
-    .sort((a, b) => b.receivedAt - a.receivedAt || b.source.localeCompare(a.source) || b.seq - a.seq);
+  const merged = perSource.flat().sort((a, b) => b.receivedAt - a.receivedAt || b.source.localeCompare(a.source) || b.seq - a.seq);
   const page = merged.slice(0, limit);
   const last = page[page.length - 1];
   const next = merged.length > limit && last ? encodeCursor({ at: last.receivedAt, source: last.source, seq: last.seq }) : null;
@@ -96,12 +94,6 @@ deliveryAdmin.get("/sources/:id/handshakes", async (c) => {
 
 function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt">>(r: T) {
   return { ...r, receivedAt: new Date(r.receivedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt).toISOString() };
-}
-
-function before(r: { receivedAt: number; source: string; seq: number }, c: Cursor): boolean {
-  if (r.receivedAt !== c.at) return r.receivedAt < c.at;
-  if (r.source !== c.source) return r.source < c.source;
-  return r.seq < c.seq;
 }
 
 function encodeCursor(c: Cursor): string {

@@ -59,14 +59,17 @@ export interface DeliveryDetail extends DeliveryRecord {
   handoffs: { targetId: string; plannedAt: number; handedAt: number | null; tries: number; lastError: string | null }[];
 }
 
-/** Filter of `list`; `cursor` is the `seq` to continue below (newest first). */
+/**
+ * Filter of `list` (newest first: received time, then seq). `before` continues a page: rows
+ * received before `at`, or at `at` with a seq below `seq`.
+ */
 export interface ListFilter {
   kind?: string;
   subject?: string;
   from?: number;
   to?: number;
   attention?: boolean;
-  cursor?: number;
+  before?: { at: number; seq: number };
   limit: number;
 }
 
@@ -175,8 +178,8 @@ export class Ledger extends DurableObject<Bindings> {
     if (filter.from !== undefined) (where.push("received_at >= ?"), args.push(filter.from));
     if (filter.to !== undefined) (where.push("received_at < ?"), args.push(filter.to));
     if (filter.attention) where.push("attention IS NOT NULL");
-    if (filter.cursor !== undefined) (where.push("seq < ?"), args.push(filter.cursor));
-    const sql = `SELECT ${RECORD_COLUMNS} FROM deliveries ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT ?`;
+    if (filter.before !== undefined) (where.push("(received_at < ? OR (received_at = ? AND seq < ?))"), args.push(filter.before.at, filter.before.at, filter.before.seq));
+    const sql = `SELECT ${RECORD_COLUMNS} FROM deliveries ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY received_at DESC, seq DESC LIMIT ?`;
     return this.sql.exec(sql, ...args, clampLimit(filter.limit)).toArray().map(rowToDelivery);
   }
 

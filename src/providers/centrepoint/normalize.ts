@@ -116,7 +116,7 @@ function formatUtc(ms: number): string | null {
 
 /** Short printable form of a JSON value for attention messages. */
 function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const text = typeof value === "number" ? String(value) : (JSON.stringify(value) ?? String(value));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
@@ -125,12 +125,12 @@ function field(body: Body, key: string): unknown {
   return body[key] ?? null;
 }
 
-/** An id as a string: numbers are stringified, strings trimmed; absent or blank → null. */
+/** An id as a string: finite numbers are stringified, strings trimmed; absent or blank → null. */
 function idField(body: Body, key: string, problems: string[]): string | null {
   const value = body[key];
   if (typeof value === "string") return value.trim() || null;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
-  if (value != null) problems.push(`${key} is not a string or number: ${show(value)}`);
+  if (value != null) problems.push(`${key} is not a usable id: ${show(value)}`);
   return null;
 }
 

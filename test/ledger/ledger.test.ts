@@ -1,0 +1,127 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { RecordInput } from "../../src/ledger/ledger";
+import { freshId, ledgerOf } from "../helpers";
+
+function recordInput(overrides: Partial<RecordInput> = {}): RecordInput {
+  return {
+    source: "src-1",
+    deliveryId: crypto.randomUUID(),
+    idDerived: false,
+    event: "upload",
+    kind: "upload.completed",
+    subject: "studies/1/subjects/2",
+    attention: null,
+    receivedAt: Date.now(),
+    sourceIp: "13.82.60.74",
+    headers: { "x-actigraph-event": "upload", "x-actigraph-signature": "sig", authorization: "[redacted]" },
+    body: new TextEncoder().encode('{"status":"completed"}'),
+    envelope: '{"specversion":"1.0"}',
+    targets: [],
+    ...overrides,
+  };
+}
+
+describe("hash chain", () => {
+  it("links each record to the previous one", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await ledger.record(recordInput({ deliveryId: "a" }));
+    await ledger.record(recordInput({ deliveryId: "b" }));
+    const [b, a] = await ledger.list({ limit: 10 });
+    const rows = await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("SELECT seq, prev_hash, record_hash FROM deliveries ORDER BY seq").toArray());
+    expect(rows[0]!.prev_hash).toBe("0".repeat(64));
+    expect(rows[1]!.prev_hash).toBe(rows[0]!.record_hash);
+    expect([a!.recordHash, b!.recordHash]).toEqual([rows[0]!.record_hash, rows[1]!.record_hash]);
+  });
+
+  it("names the first record whose body was altered", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    for (const id of ["a", "b", "c"]) await ledger.record(recordInput({ deliveryId: id }));
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'b'", new TextEncoder().encode('{"status":"error"}'));
+    });
+    expect(await ledger.verifyIntegrity()).toMatchObject({ ok: false, checked: 1, firstBroken: { seq: 2, deliveryId: "b", reason: "body does not match its SHA-256" } });
+  });
+
+  it("detects a rewritten record whose body hash was recomputed too", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    for (const id of ["a", "b"]) await ledger.record(recordInput({ deliveryId: id }));
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE delivery_id = 'a'");
+    });
+    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 1, reason: "record_hash does not match the record's contents" });
+  });
+
+  it("detects a deleted record", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    for (const id of ["a", "b", "c"]) await ledger.record(recordInput({ deliveryId: id }));
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("DELETE FROM deliveries WHERE delivery_id = 'b'");
+    });
+    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 3, reason: "record 2 is missing" });
+  });
+
+  it("leaves the chain unchanged when a duplicate arrives", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await ledger.record(recordInput({ deliveryId: "a" }));
+    const before = await ledger.verifyIntegrity();
+    expect(await ledger.record(recordInput({ deliveryId: "a" }))).toMatchObject({ status: "duplicate", duplicateCount: 1 });
+    expect(await ledger.verifyIntegrity()).toEqual(before);
+  });
+});
+
+describe("hand-off", () => {
+  it("plans one hand-off per target atomically with the record", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await runInDurableObject(ledger, async (instance, state) => {
+      // Inside the object, before the alarm can run: the rows exist as soon as record resolves.
+      await instance.record(recordInput({ deliveryId: "h-1", targets: ["t-1", "t-2", "t-1"] }));
+      const rows = state.storage.sql.exec("SELECT target_id FROM handoffs WHERE delivery_id = 'h-1' ORDER BY target_id").toArray();
+      expect(rows.map((r) => r.target_id)).toEqual(["t-1", "t-2"]);
+      expect(await state.storage.getAlarm()).not.toBeNull();
+    });
+  });
+
+  it("marks hand-offs done once the outboxes acknowledged them, and the outbox holds the item", async () => {
+    const source = freshId("l");
+    const target = freshId("t");
+    const ledger = ledgerOf(source);
+    await ledger.record(recordInput({ source, deliveryId: "h-2", targets: [target] }));
+    // The runtime may already be running the alarm; running it again must be harmless.
+    await runInDurableObject(ledger, (instance) => instance.alarm());
+    const detail = await ledger.get("h-2");
+    expect(detail?.handoffs[0]?.handedAt).not.toBeNull();
+    const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(target));
+    expect(await outbox.getDelivery(source, "h-2")).not.toBeNull();
+  });
+
+  it("keeps planned hand-offs across an eviction before the alarm ran", async () => {
+    const { evictDurableObject } = await import("cloudflare:test");
+    const source = freshId("l");
+    const ledger = ledgerOf(source);
+    await ledger.record(recordInput({ source, deliveryId: "h-3", targets: ["t-x"] }));
+    await evictDurableObject(ledger);
+    expect((await ledger.get("h-3"))?.handoffs).toHaveLength(1);
+    await runInDurableObject(ledger, (instance) => instance.alarm());
+    expect((await ledger.get("h-3"))?.handoffs[0]?.handedAt).not.toBeNull();
+  });
+
+  it("retries a failed hand-off later instead of losing it", async () => {
+    const source = freshId("l");
+    const ledger = ledgerOf(source);
+    await ledger.record(recordInput({ source, deliveryId: "h-4", targets: ["t-y"] }));
+    // A hand-off fails when the outbox throws; simulate by making its RPC unreachable.
+    await runInDurableObject(ledger, async (instance) => {
+      const original = (instance as unknown as { env: Env }).env.OUTBOX;
+      (instance as unknown as { env: Env }).env.OUTBOX = { ...original, idFromName: original.idFromName.bind(original), get: () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) }) } as unknown as Env["OUTBOX"];
+      try {
+        await instance.alarm();
+      } finally {
+        (instance as unknown as { env: Env }).env.OUTBOX = original;
+      }
+    });
+    const h = (await ledger.get("h-4"))?.handoffs[0];
+    expect(h).toMatchObject({ handedAt: null, tries: 1, lastError: "outbox unavailable" });
+    expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+  });
+});
