@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { configRoutes } from "./admin/config-routes";
 import { deliveryAdmin } from "./admin/delivery-routes";
+import { openApiDocument } from "./admin/openapi";
 import { outboxAdmin } from "./admin/outbox-routes";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
@@ -29,6 +30,7 @@ admin.route("/sources", configRoutes("source"));
 admin.route("/targets", configRoutes("target"));
 admin.route("/", deliveryAdmin);
 admin.route("/", outboxAdmin);
+admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 app.route("/admin", admin);
 
 app.notFound((c) => errorResponse(c, 404, "not_found", "No such route."));

@@ -1,10 +1,12 @@
 import { Hono } from "hono";
-import { idSchema, type TargetConfig } from "../config/schemas";
-import { type ConfigKind, deleteConfig, listConfigs, loadConfig, parseConfig, saveConfig } from "../config/store";
+import { z } from "zod";
+import { fieldErrorSchema, idSchema, type TargetConfig } from "../config/schemas";
+import { type ConfigKind, deleteConfig, KINDS, listConfigs, loadConfig, parseConfig, saveConfig } from "../config/store";
 import type { AppEnv } from "../env";
 import { errorResponse } from "../lib/errors";
 import { log } from "../lib/log";
 import { checkTargetUrl, onTargetSaved } from "../outbox/policy";
+import { describeAdmin, errorBodySchema } from "./openapi";
 
 /**
  * CRUD over one kind of KV document (`/sources`, `/targets`): the same zod schema as the
@@ -12,13 +14,16 @@ import { checkTargetUrl, onTargetSaved } from "../outbox/policy";
  */
 export function configRoutes(kind: ConfigKind): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const schema = KINDS[kind];
+  const tag = `${kind}s`;
+  const stored = z.object({ id: z.string(), valid: z.boolean(), config: schema.optional(), errors: z.array(fieldErrorSchema).optional() });
 
-  app.get("/", async (c) => {
+  app.get("/", describeAdmin({ tag, summary: `List ${kind}s, invalid stored documents included with their errors`, responses: { 200: { schema: z.object({ items: z.array(stored) }), description: `every ${kind}` } } }), async (c) => {
     const items = await listConfigs(c.env.CONFIG, kind, 0);
     return c.json({ items });
   });
 
-  app.get("/:id", async (c) => {
+  app.get("/:id", describeAdmin({ tag, summary: `Read one ${kind}`, responses: { 200: { schema: stored, description: `the ${kind}` }, 404: { schema: errorBodySchema, description: "no such document" } } }), async (c) => {
     const id = c.req.param("id");
     const loaded = await loadConfig(c.env.CONFIG, kind, id, 0);
     if (loaded.state === "missing") return errorResponse(c, 404, "not_found", `No ${kind} "${id}".`);
@@ -26,7 +31,15 @@ export function configRoutes(kind: ConfigKind): Hono<AppEnv> {
     return c.json({ id, valid: true, config: loaded.config });
   });
 
-  app.put("/:id", async (c) => {
+  app.put(
+    "/:id",
+    describeAdmin({
+      tag,
+      summary: `Create or replace a ${kind}; defaults are filled in`,
+      body: schema,
+      responses: { 200: { schema: stored, description: "replaced" }, 201: { schema: stored, description: "created" }, 400: { schema: errorBodySchema, description: "invalid document, with field-level errors" } },
+    }),
+    async (c) => {
     const id = c.req.param("id");
     const idOk = idSchema.safeParse(id);
     if (!idOk.success) return errorResponse(c, 400, "invalid_document", "Invalid id.", { fields: [{ path: "id", message: idOk.error.issues[0]?.message }] });
@@ -47,9 +60,10 @@ export function configRoutes(kind: ConfigKind): Hono<AppEnv> {
     if (kind === "target") await onTargetSaved(c.env, id, parsed.value as TargetConfig);
     log("info", "config saved", { kind, id, created: !existed });
     return c.json({ id, valid: true, config: parsed.value }, existed ? 200 : 201);
-  });
+    },
+  );
 
-  app.delete("/:id", async (c) => {
+  app.delete("/:id", describeAdmin({ tag, summary: `Delete a ${kind}`, responses: { 204: { description: "deleted" }, 404: { schema: errorBodySchema, description: "no such document" } } }), async (c) => {
     const id = c.req.param("id");
     if (!(await deleteConfig(c.env.CONFIG, kind, id))) return errorResponse(c, 404, "not_found", `No ${kind} "${id}".`);
     log("info", "config deleted", { kind, id });

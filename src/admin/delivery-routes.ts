@@ -6,6 +6,7 @@ import type { AppEnv, Bindings } from "../env";
 import { toBase64 } from "../lib/crypto";
 import { errorResponse } from "../lib/errors";
 import type { DeliveryRecord } from "../ledger/ledger";
+import { describeAdmin, errorBodySchema } from "./openapi";
 
 const listQuery = z.strictObject({
   source: idSchema.optional(),
@@ -30,7 +31,34 @@ const ledgerOf = (env: Bindings, source: string) => env.LEDGER.get(env.LEDGER.id
 /** Admin routes over the ledgers: deliveries, detail, integrity, handshakes. Mounted under /admin. */
 export const deliveryAdmin = new Hono<AppEnv>();
 
-deliveryAdmin.get("/deliveries", async (c) => {
+const deliverySchema = z.object({
+  source: z.string(),
+  seq: z.number().int(),
+  deliveryId: z.string(),
+  idDerived: z.boolean(),
+  event: z.string().nullable(),
+  kind: z.string(),
+  subject: z.string().nullable(),
+  attention: z.string().nullable(),
+  receivedAt: z.iso.datetime(),
+  lastSeenAt: z.iso.datetime(),
+  sourceIp: z.string().nullable(),
+  headers: z.record(z.string(), z.string()),
+  bodySha256: z.string(),
+  bodySize: z.number().int(),
+  recordHash: z.string(),
+  duplicateCount: z.number().int(),
+});
+
+deliveryAdmin.get(
+  "/deliveries",
+  describeAdmin({
+    tag: "deliveries",
+    summary: "List deliveries across sources, newest first",
+    query: listQuery,
+    responses: { 200: { schema: z.object({ items: z.array(deliverySchema), next: z.string().nullable() }), description: "a page; pass `next` as `cursor` for the following one" }, 400: { schema: errorBodySchema, description: "invalid filter" } },
+  }),
+  async (c) => {
   const q = listQuery.safeParse(c.req.query());
   if (!q.success) return errorResponse(c, 400, "bad_request", "Invalid query.", { fields: toFieldErrors(q.error) });
   const { source, kind, subject, from, to, attention, limit } = q.data;
@@ -58,9 +86,17 @@ deliveryAdmin.get("/deliveries", async (c) => {
   const last = page[page.length - 1];
   const next = merged.length > limit && last ? encodeCursor({ at: last.receivedAt, source: last.source, seq: last.seq }) : null;
   return c.json({ items: page.map(withTimes), next });
-});
+  },
+);
 
-deliveryAdmin.get("/deliveries/:source/:id", async (c) => {
+deliveryAdmin.get(
+  "/deliveries/:source/:id",
+  describeAdmin({
+    tag: "deliveries",
+    summary: "One delivery: record, redacted headers, body, envelope, and each target's state and attempts",
+    responses: { 200: { schema: deliverySchema.extend({ body: z.object({ text: z.string(), base64: z.string() }), envelope: z.unknown(), targets: z.array(z.unknown()) }), description: "the delivery" }, 404: { schema: errorBodySchema, description: "no such delivery" } },
+  }),
+  async (c) => {
   const { source, id } = c.req.param();
   const detail = await ledgerOf(c.env, source).get(id);
   if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
@@ -80,14 +116,23 @@ deliveryAdmin.get("/deliveries/:source/:id", async (c) => {
     envelope: JSON.parse(envelope) as unknown,
     targets,
   });
+  },
+);
+
+const integritySchema = z.object({
+  source: z.string(),
+  ok: z.boolean(),
+  checked: z.number().int(),
+  headHash: z.string(),
+  firstBroken: z.object({ seq: z.number().int(), deliveryId: z.string(), reason: z.string() }).nullable(),
 });
 
-deliveryAdmin.get("/sources/:id/integrity", async (c) => {
+deliveryAdmin.get("/sources/:id/integrity", describeAdmin({ tag: "sources", summary: "Recompute the ledger's hash chain; name the first broken record", responses: { 200: { schema: integritySchema, description: "the report" } } }), async (c) => {
   const report = await ledgerOf(c.env, c.req.param("id")).verifyIntegrity();
   return c.json({ source: c.req.param("id"), ...report });
 });
 
-deliveryAdmin.get("/sources/:id/handshakes", async (c) => {
+deliveryAdmin.get("/sources/:id/handshakes", describeAdmin({ tag: "sources", summary: "Recent validation handshakes (audit log)", responses: { 200: { description: "newest first" } } }), async (c) => {
   const items = await ledgerOf(c.env, c.req.param("id")).listHandshakes(Number(c.req.query("limit") ?? 50));
   return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })) });
 });

@@ -84,11 +84,9 @@ export const targetSchema = z.strictObject({
 });
 export type TargetConfig = z.infer<typeof targetSchema>;
 
-/** Field-level problems: `[{ path: "auth.secretEnv", message }]`. */
-export interface FieldError {
-  path: string;
-  message: string;
-}
+/** Field-level problem: `{ path: "auth.secretEnv", message }`. */
+export const fieldErrorSchema = z.object({ path: z.string(), message: z.string() });
+export type FieldError = z.infer<typeof fieldErrorSchema>;
 
 /** Turns a zod error into field-level messages for API responses and logs. */
 export function toFieldErrors(error: z.ZodError): FieldError[] {

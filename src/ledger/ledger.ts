@@ -223,6 +223,21 @@ export class Ledger extends DurableObject<Bindings> {
     return { ok: true, checked, headHash: prevHash, firstBroken: null };
   }
 
+  /** Counts a request refused before it could be recorded (metrics); `reason` is a short code. */
+  async countRejection(reason: string): Promise<void> {
+    this.sql.exec("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1", `rejected:${reason}`);
+  }
+
+  /** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
+  async metrics(): Promise<{ kinds: { kind: string; accepted: number; duplicates: number }[]; rejected: Record<string, number> }> {
+    const kinds = this.sql.exec("SELECT kind, COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS d FROM deliveries GROUP BY kind ORDER BY kind").toArray();
+    const rejected = this.sql.exec("SELECT name, value FROM counters WHERE name LIKE 'rejected:%'").toArray();
+    return {
+      kinds: kinds.map((r) => ({ kind: r.kind as string, accepted: r.n as number, duplicates: r.d as number })),
+      rejected: Object.fromEntries(rejected.map((r) => [(r.name as string).slice("rejected:".length), r.value as number])),
+    };
+  }
+
   /** Counts for the dashboard and metrics. */
   async stats(): Promise<{ deliveries: number; duplicates: number; attention: number; pendingHandoffs: number; handshakes: number; lastReceivedAt: number | null }> {
     const d = this.sql.exec("SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries").one();

@@ -46,4 +46,8 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
      outcome TEXT NOT NULL                 -- echoed | refused: <reason>
    );
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `CREATE TABLE counters (
+     name TEXT PRIMARY KEY,                -- e.g. rejected:auth_mismatch
+     value INTEGER NOT NULL
+   );`,
 ];

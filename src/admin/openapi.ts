@@ -1,0 +1,54 @@
+import type { Hono } from "hono";
+import { describeRoute, openAPIRouteHandler, resolver } from "hono-openapi";
+import { z } from "zod";
+import { fieldErrorSchema } from "../config/schemas";
+import type { AppEnv } from "../env";
+import { RELAY_NAME, RELAY_VERSION } from "../version";
+
+/** The contract's error body. */
+export const errorBodySchema = z.object({
+  error: z.string().meta({ description: "machine-readable code, e.g. invalid_document" }),
+  message: z.string(),
+  fields: z.array(fieldErrorSchema).optional().meta({ description: "field-level problems of a refused document or query" }),
+});
+
+const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema: resolver(schema) } } });
+
+/** Standard error responses of every admin route. */
+const adminErrors = {
+  401: json(errorBodySchema, "missing or wrong admin token"),
+  503: json(errorBodySchema, "ADMIN_TOKEN is not set: the admin surface is off"),
+};
+
+/** Describes an admin route for the OpenAPI document; schemas are the ones that validate. */
+export function describeAdmin(opts: {
+  tag: string;
+  summary: string;
+  body?: z.ZodType;
+  responses: Record<number, { schema?: z.ZodType; description: string }>;
+  query?: z.ZodObject;
+}) {
+  const responses: Record<string, unknown> = { ...adminErrors };
+  for (const [status, r] of Object.entries(opts.responses)) responses[status] = r.schema ? json(r.schema, r.description) : { description: r.description };
+  return describeRoute({
+    tags: [opts.tag],
+    summary: opts.summary,
+    security: [{ adminToken: [] }],
+    parameters: opts.query
+      ? Object.entries(opts.query.shape).map(([name, schema]) => ({ name, in: "query" as const, required: false, schema: z.toJSONSchema(schema as z.ZodType, { io: "input", unrepresentable: "any" }) as object }))
+      : undefined,
+    requestBody: opts.body ? { required: true, content: { "application/json": { schema: resolver(opts.body) } } } : undefined,
+    responses: responses as never,
+  });
+}
+
+/** `GET /admin/openapi.json`: the OpenAPI 3.1 document generated from the routes of `app`. */
+export function openApiDocument(app: Hono<AppEnv>) {
+  return openAPIRouteHandler(app, {
+    documentation: {
+      info: { title: `${RELAY_NAME} admin API`, version: RELAY_VERSION, description: "Sources, targets, deliveries, replay, dead letters, integrity and metrics of the CentrePoint Edge Relay." },
+      components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the ADMIN_TOKEN Worker secret" } } },
+    },
+    exclude: [/^\/webhooks/, "/", "/healthz", /^\/admin\/openapi\.json$/],
+  });
+}
