@@ -9,6 +9,7 @@ import type { DeliveryRecord } from "../ledger/ledger";
 import { describeAdmin, errorBodySchema } from "./openapi";
 
 const listQuery = z.strictObject({
+  q: z.string().min(1).max(200).optional().meta({ description: "exact delivery id, subject, upload id, tracking id or subject identifier" }),
   source: idSchema.optional(),
   kind: z.string().max(64).optional(),
   subject: z.string().max(200).optional(),
@@ -61,7 +62,7 @@ deliveryAdmin.get(
   async (c) => {
   const q = listQuery.safeParse(c.req.query());
   if (!q.success) return errorResponse(c, 400, "bad_request", "Invalid query.", { fields: toFieldErrors(q.error) });
-  const { source, kind, subject, from, to, attention, limit } = q.data;
+  const { q: search, source, kind, subject, from, to, attention, limit } = q.data;
   const cursor = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
   if (cursor === null) return errorResponse(c, 400, "bad_request", "Invalid cursor.", { fields: [{ path: "cursor", message: "is not a cursor from this API" }] });
   const sources = source ? [source] : (await listConfigs(c.env.CONFIG, "source")).map((s) => s.id);
@@ -70,6 +71,7 @@ deliveryAdmin.get(
   const perSource = await Promise.all(
     sources.map(async (s) => {
       const rows = await ledgerOf(c.env, s).list({
+        q: search,
         kind,
         subject,
         from: from ? Date.parse(from) : undefined,

@@ -64,6 +64,8 @@ export interface DeliveryDetail extends DeliveryRecord {
  * received before `at`, or at `at` with a seq below `seq`.
  */
 export interface ListFilter {
+  /** Search: an exact delivery id, subject, upload id, tracking id or subject identifier. */
+  q?: string;
   kind?: string;
   subject?: string;
   from?: number;
@@ -175,6 +177,12 @@ export class Ledger extends DurableObject<Bindings> {
       else if (filter.kind !== "*") (where.push("kind = ?"), args.push(filter.kind));
     }
     if (filter.subject !== undefined) (where.push("subject = ?"), args.push(filter.subject));
+    if (filter.q !== undefined) {
+      // Envelope data is compact JSON with ids as strings (docs/events.md), so a quoted match is exact.
+      const quoted = JSON.stringify(filter.q).replace(/[\\%_]/g, "\\$&");
+      where.push(`(delivery_id = ? OR subject = ? OR envelope LIKE ? ESCAPE '\\' OR envelope LIKE ? ESCAPE '\\' OR envelope LIKE ? ESCAPE '\\')`);
+      args.push(filter.q, filter.q, `%"uploadId":${quoted}%`, `%"trackingId":${quoted}%`, `%"subjectIdentifier":${quoted}%`);
+    }
     if (filter.from !== undefined) (where.push("received_at >= ?"), args.push(filter.from));
     if (filter.to !== undefined) (where.push("received_at < ?"), args.push(filter.to));
     if (filter.attention) where.push("attention IS NOT NULL");

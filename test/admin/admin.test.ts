@@ -100,6 +100,18 @@ describe("deliveries API", () => {
     expect(bySubject.items.map((i) => i.deliveryId)).toEqual(["k-2"]);
   });
 
+  it("searches by upload id, delivery id and subject", async () => {
+    const id = freshId();
+    await putSource(id);
+    await postWebhook(id, { deliveryId: "q-1", body: JSON.stringify({ status: "started", uploadId: 777001, subjectId: "5", studyId: "9" }) });
+    await postWebhook(id, { deliveryId: "q-2", body: JSON.stringify({ status: "started", uploadId: "777002", subjectId: "6", studyId: "9" }) });
+    const search = async (q: string) => ((await (await admin(`/deliveries?source=${id}&q=${encodeURIComponent(q)}`)).json()) as { items: { deliveryId: string }[] }).items.map((i) => i.deliveryId);
+    expect(await search("777001")).toEqual(["q-1"]);
+    expect(await search("q-2")).toEqual(["q-2"]);
+    expect(await search("studies/9/subjects/6")).toEqual(["q-2"]);
+    expect(await search("77700")).toEqual([]);
+  });
+
   it("refuses an invalid filter with a field-level 400", async () => {
     const res = await admin(`/deliveries?from=yesterday`);
     expect(res.status).toBe(400);
