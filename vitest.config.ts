@@ -11,6 +11,7 @@ export default defineConfig({
           ADMIN_TOKEN: "test-admin-token",
           ALLOW_HTTP_TARGETS: "true",
           TEST_HMAC_SECRET: "B3`MlG4sJR.X^-%w=oG_UrNBEpszl?",
+          TEST_HMAC_SECRET_OLD: "test-previous-hmac-secret",
           TEST_BASIC_PASSWORD: "test-basic-password",
           TEST_BEARER_TOKEN: "test-bearer-token",
           TEST_TARGET_TOKEN: "test-target-token",

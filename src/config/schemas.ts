@@ -21,11 +21,14 @@ const cidrOrKeyword = z.string().max(64).refine(isAllowListEntry, {
   message: 'must be an IPv4/IPv6 address or CIDR, "actigraph" (the published CentrePoint list) or "*"',
 });
 
-/** How CentrePoint authenticates to us (one of the portal's Authentication Types). */
+/**
+ * How CentrePoint authenticates to us (one of the portal's Authentication Types). The optional
+ * `previous*Env` names the secret being rotated out: both are accepted until it is removed.
+ */
 export const sourceAuthSchema = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("hmac"), secretEnv: envName }),
-  z.strictObject({ type: z.literal("basic"), username: z.string().min(1).max(256), passwordEnv: envName }),
-  z.strictObject({ type: z.literal("bearer"), tokenEnv: envName }),
+  z.strictObject({ type: z.literal("hmac"), secretEnv: envName, previousSecretEnv: envName.optional() }),
+  z.strictObject({ type: z.literal("basic"), username: z.string().min(1).max(256), passwordEnv: envName, previousPasswordEnv: envName.optional() }),
+  z.strictObject({ type: z.literal("bearer"), tokenEnv: envName, previousTokenEnv: envName.optional() }),
   z.strictObject({ type: z.literal("none") }),
 ]);
 

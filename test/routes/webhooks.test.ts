@@ -112,6 +112,17 @@ describe("HMAC signatures", () => {
     expect(await listAll(id)).toHaveLength(0);
   });
 
+  it("accepts the previous secret during a rotation, and only while the document names it", async () => {
+    const id = freshId();
+    const body = uploadBody();
+    const oldSignature = await sign(body, "test-previous-hmac-secret");
+    await putSource(id, { auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET", previousSecretEnv: "TEST_HMAC_SECRET_OLD" } });
+    expect((await postWebhook(id, { body, sign: false, headers: { "x-actigraph-signature": oldSignature } })).status).toBe(200);
+    expect((await postWebhook(id, { body: uploadBody({ uploadId: "2" }) })).status).toBe(200);
+    await putSource(id, { auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET" } });
+    expect((await postWebhook(id, { body, sign: false, headers: { "x-actigraph-signature": oldSignature } })).status).toBe(401);
+  });
+
   it("matches header names in any casing", async () => {
     const id = freshId();
     await putSource(id);

@@ -12,9 +12,12 @@ export interface PresentedCredentials {
   signature: string | undefined;
 }
 
+type Check = (secret: string) => Promise<Result<void, AuthFailure>> | Result<void, AuthFailure>;
+
 /**
- * Checks a request against its source's auth setting. The secret is looked up by the name the
- * source document gives; an unset secret fails closed (`secret_unset`), never open.
+ * Checks a request against its source's auth setting. Secrets are looked up by the names the
+ * source document gives; the current secret must be set (else `secret_unset`: fail closed),
+ * and a `previous*Env` secret being rotated out is also accepted while it is set.
  */
 export async function authenticate(
   auth: SourceConfig["auth"],
@@ -22,27 +25,24 @@ export async function authenticate(
   creds: PresentedCredentials,
   rawBody: Uint8Array,
 ): Promise<Result<void, { reason: AuthError; secretName?: string }>> {
-  const fail = (reason: AuthError, secretName?: string) => err({ reason, secretName });
   switch (auth.type) {
     case "none":
       return ok(undefined);
-    case "hmac": {
-      const secret = readSecret(env, auth.secretEnv);
-      if (!secret) return fail("secret_unset", auth.secretEnv);
-      const r = await verifyHmacSignature(secret, rawBody, creds.signature);
-      return r.ok ? r : fail(r.error);
-    }
-    case "basic": {
-      const password = readSecret(env, auth.passwordEnv);
-      if (!password) return fail("secret_unset", auth.passwordEnv);
-      const r = verifyBasic(auth.username, password, creds.authorization);
-      return r.ok ? r : fail(r.error);
-    }
-    case "bearer": {
-      const token = readSecret(env, auth.tokenEnv);
-      if (!token) return fail("secret_unset", auth.tokenEnv);
-      const r = verifyBearer(token, creds.authorization);
-      return r.ok ? r : fail(r.error);
-    }
+    case "hmac":
+      return checkWith(env, auth.secretEnv, auth.previousSecretEnv, (s) => verifyHmacSignature(s, rawBody, creds.signature));
+    case "basic":
+      return checkWith(env, auth.passwordEnv, auth.previousPasswordEnv, (s) => verifyBasic(auth.username, s, creds.authorization));
+    case "bearer":
+      return checkWith(env, auth.tokenEnv, auth.previousTokenEnv, (s) => verifyBearer(s, creds.authorization));
   }
+}
+
+async function checkWith(env: object, currentName: string, previousName: string | undefined, check: Check): Promise<Result<void, { reason: AuthError; secretName?: string }>> {
+  const current = readSecret(env, currentName);
+  if (!current) return err({ reason: "secret_unset", secretName: currentName });
+  const first = await check(current);
+  if (first.ok) return first;
+  const previous = previousName ? readSecret(env, previousName) : undefined;
+  if (previous && first.error === "mismatch" && (await check(previous)).ok) return ok(undefined);
+  return err({ reason: first.error });
 }
