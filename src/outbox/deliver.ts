@@ -1,0 +1,182 @@
+import type { TargetConfig } from "../config/schemas";
+import { readSecret } from "../config/store";
+import { fromBase64, hmacSha256, toBase64, utf8 } from "../lib/crypto";
+import { err, ok, type Result } from "../lib/result";
+import { USER_AGENT } from "../version";
+import { parseRetryAfter } from "./backoff";
+import { checkTargetUrl } from "./policy";
+import type { OutboxItem } from "./types";
+
+/**
+ * One attempt of one event to one target: resolve the target's secrets, build the request (pure,
+ * given the clock), send it with an injected `fetch`. Nothing here touches storage.
+ */
+
+/** Standard Webhooks v1 header names (the receiver's idempotency key is `webhook-id`). */
+export const WEBHOOK_HEADER = { id: "webhook-id", timestamp: "webhook-timestamp", signature: "webhook-signature" } as const;
+
+/** Content types of the two body formats. */
+export const CONTENT_TYPE = { cloudevents: "application/cloudevents+json", raw: "application/json; charset=utf-8" } as const;
+
+/** Bytes of the response body kept in the attempt log. */
+export const RESPONSE_BODY_LIMIT = 4096;
+
+/** Response headers kept in the attempt log. */
+const KEPT_RESPONSE_HEADERS = ["content-type", "content-length", "retry-after", "location", "date", "server", "x-request-id", "cf-ray"];
+
+/** Why an attempt failed: transport (dns, connect, timeout, tls), a non-2xx answer (http), or our configuration (config). */
+export type ErrorClass = "dns" | "connect" | "timeout" | "tls" | "http" | "config";
+
+/** A target with its secrets resolved, ready to send to. Holds secret material: never log it. */
+export interface ResolvedTarget {
+  url: string;
+  format: TargetConfig["format"];
+  timeoutMs: number;
+  /** Outbound auth header (name, value), or null. */
+  auth: [string, string] | null;
+  /** HMAC key of the Standard Webhooks signature (the decoded `whsec_` secret), or null. */
+  signingKey: Uint8Array | null;
+}
+
+/** The request of one attempt. */
+export interface OutboundRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** What one attempt came to. `retryAfterMs` is set only for 429/503 with a valid Retry-After. */
+export interface AttemptResult {
+  ok: boolean;
+  status: number | null;
+  headers: Record<string, string> | null;
+  body: string | null;
+  errorClass: ErrorClass | null;
+  error: string | null;
+  durationMs: number;
+  retryAfterMs: number | null;
+}
+
+/**
+ * Checks the URL policy and reads the named secrets of a target. An error (a `config` failure)
+ * names what is wrong, never a secret's value; the target must then not be sent to at all.
+ */
+export function resolveTarget(config: TargetConfig, env: object, allowHttp: boolean): Result<ResolvedTarget, string> {
+  const url = checkTargetUrl(config.url, allowHttp);
+  if (!url.ok) return err(`target url ${url.error}`);
+  let auth: [string, string] | null = null;
+  if (config.auth) {
+    const name = config.auth.type === "bearer" ? config.auth.tokenEnv : config.auth.type === "basic" ? config.auth.passwordEnv : config.auth.valueEnv;
+    const secret = readSecret(env, name);
+    if (secret === undefined) return err(`secret ${name} (outbound ${config.auth.type} auth) is not set`);
+    if (config.auth.type === "bearer") auth = ["authorization", `Bearer ${secret}`];
+    else if (config.auth.type === "basic") auth = ["authorization", `Basic ${toBase64(utf8(`${config.auth.username}:${secret}`))}`];
+    else auth = [config.auth.name.toLowerCase(), secret];
+  }
+  let signingKey: Uint8Array | null = null;
+  if (config.signing) {
+    const secret = readSecret(env, config.signing.secretEnv);
+    if (secret === undefined) return err(`secret ${config.signing.secretEnv} (signing) is not set`);
+    signingKey = fromBase64(secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret);
+    if (!signingKey || signingKey.length === 0) return err(`secret ${config.signing.secretEnv} (signing) is not a whsec_ base64 secret`);
+  }
+  return ok({ url: config.url, format: config.format, timeoutMs: config.timeoutMs, auth, signingKey });
+}
+
+/** Standard Webhooks v1 signature: `v1,` + base64 HMAC-SHA256 of `${id}.${timestamp}.` + body bytes. */
+export async function signWebhook(key: Uint8Array, id: string, timestamp: number, body: Uint8Array): Promise<string> {
+  const prefix = utf8(`${id}.${timestamp}.`);
+  const message = new Uint8Array(prefix.length + body.length);
+  message.set(prefix, 0);
+  message.set(body, prefix.length);
+  return `v1,${toBase64(await hmacSha256(key, message))}`;
+}
+
+/**
+ * Builds the request of one attempt at `now` (epoch ms). `webhook-id` is the delivery id, the same
+ * on every retry and replay; `webhook-timestamp` (seconds) and the signature are per attempt.
+ */
+export async function buildRequest(item: Pick<OutboxItem, "deliveryId" | "envelope" | "body" | "headers">, target: ResolvedTarget, now: number): Promise<OutboundRequest> {
+  const raw = target.format === "raw";
+  const body = raw ? item.body : utf8(item.envelope);
+  const timestamp = Math.floor(now / 1000);
+  const headers: Record<string, string> = {};
+  // The ledger picked the forwardable x-actigraph-* headers; ours are set after, so they win.
+  if (raw) for (const [k, v] of Object.entries(item.headers)) headers[k.toLowerCase()] = v;
+  if (target.auth) headers[target.auth[0]] = target.auth[1];
+  headers["content-type"] = raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
+  headers["user-agent"] = USER_AGENT;
+  headers[WEBHOOK_HEADER.id] = item.deliveryId;
+  headers[WEBHOOK_HEADER.timestamp] = String(timestamp);
+  if (target.signingKey) headers[WEBHOOK_HEADER.signature] = await signWebhook(target.signingKey, item.deliveryId, timestamp, body);
+  return { url: target.url, headers, body };
+}
+
+/** Classifies a thrown fetch error. Workers errors carry no codes, so this reads names and messages. */
+export function classifyError(e: unknown): Exclude<ErrorClass, "http" | "config"> {
+  const name = e instanceof Error ? e.name : "";
+  const message = e instanceof Error ? e.message : String(e);
+  if (name === "TimeoutError" || name === "AbortError" || /timed? ?out/i.test(message)) return "timeout";
+  if (/dns|resolve|not known|ENOTFOUND|EAI_AGAIN/i.test(message)) return "dns";
+  if (/tls|ssl|certificate|handshake/i.test(message)) return "tls";
+  return "connect";
+}
+
+/** Sends one request; never throws. Redirects are not followed (a 3xx is a failure). */
+export async function sendRequest(req: OutboundRequest, deps: { fetch: typeof fetch; now: () => number; timeoutMs: number }): Promise<AttemptResult> {
+  const started = deps.now();
+  try {
+    const res = await deps.fetch(req.url, {
+      method: "POST",
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(deps.timeoutMs),
+    });
+    const body = await readPrefix(res, RESPONSE_BODY_LIMIT);
+    const headers: Record<string, string> = {};
+    for (const name of KEPT_RESPONSE_HEADERS) {
+      const value = res.headers.get(name);
+      if (value !== null) headers[name] = value.slice(0, 512);
+    }
+    const ok = res.status >= 200 && res.status < 300;
+    const throttled = res.status === 429 || res.status === 503;
+    return {
+      ok,
+      status: res.status,
+      headers,
+      body,
+      errorClass: ok ? null : "http",
+      error: ok ? null : `HTTP ${res.status}`,
+      durationMs: deps.now() - started,
+      retryAfterMs: throttled ? parseRetryAfter(res.headers.get("retry-after"), deps.now()) : null,
+    };
+  } catch (e) {
+    const errorClass = classifyError(e);
+    const message = errorClass === "timeout" ? `no response within ${deps.timeoutMs} ms` : e instanceof Error ? e.message : String(e);
+    return { ok: false, status: null, headers: null, body: null, errorClass, error: message.slice(0, 500), durationMs: deps.now() - started, retryAfterMs: null };
+  }
+}
+
+/** The first `limit` bytes of a response body as text (lossy UTF-8); the rest is cancelled. */
+async function readPrefix(res: Response, limit: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let i = 0; size < limit && i < 10_000; i++) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  if (size >= limit) await reader.cancel().catch(() => undefined);
+  const out = new Uint8Array(Math.min(size, limit));
+  let offset = 0;
+  for (const c of chunks) {
+    const part = c.subarray(0, out.length - offset);
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return new TextDecoder().decode(out);
+}

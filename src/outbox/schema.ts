@@ -1,0 +1,56 @@
+/**
+ * Outbox SQLite schema, one database per target. Migrations are append-only: the index of a
+ * migration is its version (src/lib/migrate.ts). Times are epoch ms. See docs/delivery.md.
+ */
+export const OUTBOX_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (
+     id INTEGER PRIMARY KEY CHECK (id = 1), -- exactly one row
+     target_id TEXT,                         -- set by the first enqueue
+     ordered INTEGER NOT NULL DEFAULT 0,     -- the target's "ordered", as last read by the alarm
+     held_by TEXT,                           -- NULL | 'gone' (410: lifted by resume) | 'config' (lifted when the config is usable)
+     held_reason TEXT,
+     breaker_failures INTEGER NOT NULL DEFAULT 0,
+     breaker_probe_at INTEGER,               -- NULL = breaker closed
+     breaker_cooldown_ms INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     last_error_at INTEGER,
+     last_success_at INTEGER
+   );
+   INSERT INTO meta (id) VALUES (1);
+   CREATE TABLE deliveries (
+     seq INTEGER PRIMARY KEY,                -- enqueue order, never reused
+     source TEXT NOT NULL,
+     delivery_id TEXT NOT NULL,              -- the outbound webhook-id
+     kind TEXT NOT NULL,
+     subject TEXT,                           -- ordering lane of ordered targets; NULL = own lane
+     received_at INTEGER NOT NULL,           -- when the relay accepted the delivery
+     envelope TEXT NOT NULL,                 -- CloudEvents JSON
+     body BLOB NOT NULL,                     -- original body, byte-exact (format raw)
+     headers TEXT NOT NULL,                  -- JSON of the forwardable x-actigraph-* headers
+     state TEXT NOT NULL,                    -- pending | delivering | delivered | dead | held
+     window_attempts INTEGER NOT NULL DEFAULT 0, -- attempts since first_planned_at
+     next_at INTEGER,                        -- due time while pending, else NULL
+     first_planned_at INTEGER NOT NULL,      -- start of the retry window (enqueue, replay, resume)
+     last_error TEXT,
+     delivered_at INTEGER,
+     enqueued_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     UNIQUE (source, delivery_id)
+   );
+   CREATE INDEX deliveries_by_state ON deliveries (state, next_at);
+   CREATE INDEX deliveries_by_lane ON deliveries (subject, received_at, seq) WHERE state IN ('pending', 'delivering');
+   CREATE TABLE attempts (
+     id INTEGER PRIMARY KEY,
+     seq INTEGER NOT NULL,                   -- deliveries.seq
+     n INTEGER NOT NULL,                     -- 1-based over the delivery's whole history
+     started_at INTEGER NOT NULL,
+     duration_ms INTEGER,
+     status INTEGER,                         -- HTTP status; NULL when no response
+     response_headers TEXT,                  -- JSON of selected response headers
+     response_body TEXT,                     -- first 4 KiB of the response body
+     error_class TEXT,                       -- dns | connect | timeout | tls | http | config
+     error TEXT,
+     outcome TEXT NOT NULL                   -- in_flight | success | failure | interrupted
+   );
+   CREATE INDEX attempts_by_delivery ON attempts (seq, n);`,
+];

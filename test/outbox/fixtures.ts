@@ -1,0 +1,95 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { vi } from "vitest";
+import type { OutboxItem } from "../../src/outbox/types";
+import { freshId, putTarget } from "../helpers";
+
+/**
+ * Test time: Date is faked and starts far in the future, so alarms armed at "now" never fire on
+ * their own (real time is decades earlier); tests fire them with runDurableObjectAlarm.
+ */
+export const T0 = Date.UTC(2100, 0, 1);
+
+/** Fakes Date (only Date: timers stay real) at T0; returns a way to move it. */
+export function useClock() {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(T0);
+  return {
+    advance: (ms: number) => vi.setSystemTime(Date.now() + ms),
+  };
+}
+
+/** TEST_SIGNING_SECRET of vitest.config.ts (not in the generated Env type). */
+export const SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/** A factory for hand-off items. */
+export function makeItem(overrides: Partial<OutboxItem> = {}): OutboxItem {
+  const deliveryId = overrides.deliveryId ?? crypto.randomUUID();
+  return {
+    source: "study-189",
+    deliveryId,
+    kind: "upload.completed",
+    subject: null,
+    receivedAt: Date.now(),
+    envelope: JSON.stringify({ specversion: "1.0", id: deliveryId, type: "com.actigraph.centrepoint.upload.completed" }),
+    body: new TextEncoder().encode('{"status":"completed","uploadId":"85045"}'),
+    headers: { "x-actigraph-event": "upload", "x-actigraph-delivery": deliveryId },
+    ...overrides,
+  };
+}
+
+/** Creates a target document in KV (the `wrangler kv key put` door) and returns its fresh outbox. */
+export async function newTarget(doc: Record<string, unknown> = {}) {
+  const id = freshId("t");
+  await putTarget(id, { url: "https://edc.example/hooks", ...doc });
+  return { id, stub: outboxOf(id) };
+}
+
+/** The outbox stub of a target. */
+export function outboxOf(id: string) {
+  return env.OUTBOX.get(env.OUTBOX.idFromName(id));
+}
+
+/** A request the fake target received. */
+export interface Sent {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What a fake target answers with for the n-th request (1-based); throw to fake a network error. */
+export type Responder = (req: Sent, n: number) => Response | Promise<Response>;
+
+/**
+ * Replaces fetch (tests and Durable Objects share the isolate) with a fake target that records
+ * every request; `answer` swaps its behaviour mid-test.
+ */
+export function fakeTarget(respond: Responder = () => new Response("ok")) {
+  const sent: Sent[] = [];
+  let responder = respond;
+  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const req: Sent = {
+      url: String(input),
+      headers: { ...(init?.headers as Record<string, string>) },
+      body: new TextDecoder().decode(init?.body as Uint8Array),
+    };
+    sent.push(req);
+    return responder(req, sent.length);
+  });
+  return { sent, spy, answer: (next: Responder) => void (responder = next) };
+}
+
+/** Fires the outbox's alarm now. */
+export function fireAlarm(stub: ReturnType<typeof outboxOf>): Promise<boolean> {
+  return runDurableObjectAlarm(stub);
+}
+
+/** The time the outbox's alarm is armed for, or null. */
+export function alarmAt(stub: ReturnType<typeof outboxOf>): Promise<number | null> {
+  return runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+}
+
+/** Runs SQL inside the outbox (white-box checks and set-ups). */
+export function sqlIn(stub: ReturnType<typeof outboxOf>, query: string, ...params: SqlStorageValue[]): Promise<Record<string, SqlStorageValue>[]> {
+  return runInDurableObject(stub, (_, state) => state.storage.sql.exec(query, ...params).toArray());
+}

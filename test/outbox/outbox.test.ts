@@ -1,0 +1,527 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clearConfigCache } from "../../src/config/store";
+import { HOLD_RECHECK_MS } from "../../src/outbox/outbox";
+import { putTarget } from "../helpers";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock } from "./fixtures";
+
+let clock: ReturnType<typeof useClock>;
+
+beforeEach(() => {
+  clock = useClock();
+  clearConfigCache();
+  vi.spyOn(Math, "random").mockReturnValue(0.5); // full jitter → exactly half of each cap
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+const fail = (status: number, headers: Record<string, string> = {}) => () => new Response("nope", { status, headers });
+
+describe("enqueue", () => {
+  it("is idempotent on (source, deliveryId)", async () => {
+    const { id, stub } = await newTarget();
+    const items = [makeItem(), makeItem()];
+    expect(await stub.enqueue(id, items)).toEqual({ inserted: 2, duplicates: 0 });
+    expect(await stub.enqueue(id, [...items, makeItem()])).toEqual({ inserted: 1, duplicates: 2 });
+  });
+
+  it("arms the alarm for the new rows", async () => {
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    expect(await alarmAt(stub)).toBe(T0);
+  });
+
+  it("refuses items meant for another target", async () => {
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    // Called inside the object: a rejected RPC call would also surface as an unhandled error in the pool.
+    await runInDurableObject(stub, (outbox) => expect(outbox.enqueue("another-target", [makeItem()])).rejects.toThrow(/another-target/));
+  });
+});
+
+describe("sending", () => {
+  it("delivers a due event and records one successful attempt", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.delivery).toMatchObject({ state: "delivered", deliveredAt: T0, windowAttempts: 1 });
+    expect(got?.attempts).toEqual([expect.objectContaining({ n: 1, outcome: "success", status: 200, responseBody: "ok" })]);
+    expect(target.sent).toHaveLength(1);
+  });
+
+  it("does not send a delivered event again when the alarm runs twice", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    await stub.enqueue(id, []); // arms the alarm again, nothing new
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(1);
+  });
+
+  it("POSTs the envelope to the target URL with webhook-id and a signature a Standard Webhooks receiver accepts", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ signing: { secretEnv: "TEST_SIGNING_SECRET" }, auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" } });
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    const [sent] = target.sent;
+    expect(sent).toMatchObject({ url: "https://edc.example/hooks", body: item.envelope });
+    expect(sent?.headers).toMatchObject({ "webhook-id": item.deliveryId, authorization: "Bearer test-target-token" });
+    expect(() => new Webhook(SIGNING_SECRET).verify(sent!.body, sent!.headers)).not.toThrow();
+  });
+
+  it("leaves no alarm armed when nothing is left to do", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    expect(await alarmAt(stub)).toBeNull();
+  });
+
+  it("sends at most 25 per alarm run and re-arms at once for the rest", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, Array.from({ length: 30 }, () => makeItem()));
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(25);
+    expect(await alarmAt(stub)).toBe(T0);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(30);
+  });
+});
+
+describe("retries", () => {
+  it("reschedules a failed attempt with jittered backoff and records the answer", async () => {
+    fakeTarget(fail(500));
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.delivery).toMatchObject({ state: "pending", nextAt: T0 + 15_000, lastError: "HTTP 500" });
+    expect(got?.attempts[0]).toMatchObject({ outcome: "failure", status: 500, errorClass: "http", responseBody: "nope" });
+  });
+
+  it("re-arms the alarm at the retry time", async () => {
+    fakeTarget(fail(500));
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    expect(await alarmAt(stub)).toBe(T0 + 15_000);
+  });
+
+  it("does not send before the retry is due", async () => {
+    const target = fakeTarget(fail(500));
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    clock.advance(14_999);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(1);
+  });
+
+  it("retries when due with the same webhook-id and a new timestamp, then delivers", async () => {
+    const target = fakeTarget((_, n) => (n === 1 ? new Response("", { status: 502 }) : new Response("ok")));
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    clock.advance(15_000);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.state).toBe("delivered");
+    expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([item.deliveryId, item.deliveryId]);
+    expect(Number(target.sent[1]!.headers["webhook-timestamp"]) - Number(target.sent[0]!.headers["webhook-timestamp"])).toBe(15);
+  });
+
+  it("honours Retry-After on 429", async () => {
+    fakeTarget(fail(429, { "retry-after": "120" }));
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.nextAt).toBe(T0 + 120_000);
+  });
+
+  it("honours an HTTP-date Retry-After on 503, capped at retryAfterCapMs", async () => {
+    fakeTarget(fail(503, { "retry-after": new Date(T0 + 86_400_000).toUTCString() }));
+    const { id, stub } = await newTarget({ retry: { retryAfterCapMs: 60_000 } });
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.nextAt).toBe(T0 + 60_000);
+  });
+
+  it("records a timeout with its error class and retries it", async () => {
+    fakeTarget(() => Promise.reject(new DOMException("The operation was aborted due to timeout", "TimeoutError")));
+    const { id, stub } = await newTarget({ timeoutMs: 5000 });
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.attempts[0]).toMatchObject({ outcome: "failure", status: null, errorClass: "timeout", error: "no response within 5000 ms" });
+    expect(got?.delivery.state).toBe("pending");
+  });
+
+  it("records a connection failure with its error class", async () => {
+    fakeTarget(() => Promise.reject(new Error("connection refused")));
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.attempts[0]).toMatchObject({ errorClass: "connect", error: "connection refused" });
+  });
+
+  it("marks a delivery dead when the next attempt would fall after the window", async () => {
+    fakeTarget(fail(500));
+    const { id, stub } = await newTarget({ retry: { windowMs: 60_000 } });
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub); // next at T0 + 15 s
+    clock.advance(50_000);
+    await fireAlarm(stub); // next would be T0 + 50 s + 30 s > T0 + 60 s
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({ state: "dead", nextAt: null, windowAttempts: 2 });
+  });
+
+  it("marks a delivery dead after maxAttempts", async () => {
+    fakeTarget(fail(500));
+    vi.mocked(Math.random).mockReturnValue(0);
+    const { id, stub } = await newTarget({ retry: { maxAttempts: 2 } });
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.state).toBe("dead");
+  });
+});
+
+describe("410 Gone", () => {
+  async function gone() {
+    const target = fakeTarget(fail(410));
+    const t = await newTarget();
+    const item = makeItem();
+    await t.stub.enqueue(t.id, [item]);
+    await fireAlarm(t.stub);
+    return { ...t, item, target };
+  }
+
+  it("disables the target in KV", async () => {
+    const { id } = await gone();
+    expect(JSON.parse((await env.CONFIG.get(`target:${id}`))!)).toMatchObject({ url: "https://edc.example/hooks", enabled: false });
+  });
+
+  it("holds the delivery and reports the pause in health", async () => {
+    const { stub, item } = await gone();
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.state).toBe("held");
+    expect(await stub.health()).toMatchObject({ heldBy: "gone", heldReason: expect.stringContaining("410") });
+  });
+
+  it("holds events enqueued while paused without sending them", async () => {
+    const { id, stub, target } = await gone();
+    const later = makeItem();
+    await stub.enqueue(id, [later]);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(later.source, later.deliveryId))?.delivery.state).toBe("held");
+    expect(target.sent).toHaveLength(1);
+  });
+
+  it("stays paused when the document is re-enabled in KV, until resume() is called", async () => {
+    const { id, stub, target } = await gone();
+    await putTarget(id, { url: "https://edc.example/hooks", enabled: true });
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(1);
+  });
+
+  it("resume() sends the held events", async () => {
+    const { id, stub, item, target } = await gone();
+    target.answer(() => new Response("ok"));
+    await putTarget(id, { url: "https://edc.example/hooks", enabled: true });
+    expect(await stub.resume()).toEqual({ resumed: 1 });
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({ state: "delivered", windowAttempts: 1 });
+  });
+});
+
+describe("configuration problems", () => {
+  it("holds, never drops, the deliveries of a target whose document is missing", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget();
+    await env.CONFIG.delete(`target:${id}`);
+    clearConfigCache();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({ state: "held", lastError: `target document target:${id} is missing` });
+    expect(target.sent).toHaveLength(0);
+  });
+
+  it("holds the deliveries of a target whose document is invalid, naming the problem", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget();
+    await env.CONFIG.put(`target:${id}`, JSON.stringify({ url: "https://edc.example/hooks", timeoutMs: 5 }));
+    clearConfigCache();
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    expect(await stub.health()).toMatchObject({ heldBy: "config", heldReason: expect.stringContaining("timeoutMs") });
+  });
+
+  it("holds the deliveries of a disabled target and re-checks later", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget({ enabled: false });
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    expect(await stub.health()).toMatchObject({ heldBy: "config", heldReason: "target is disabled", counts: { held: 1 } });
+    expect(await alarmAt(stub)).toBe(T0 + HOLD_RECHECK_MS);
+  });
+
+  it("resumes by itself once the target is re-enabled in KV", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ enabled: false });
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    await putTarget(id, { url: "https://edc.example/hooks", enabled: true });
+    clock.advance(HOLD_RECHECK_MS);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(1);
+  });
+
+  it("never sends without its auth secret: records a config attempt and holds", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ auth: { type: "bearer", tokenEnv: "EDC_TOKEN_NOT_SET" } });
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(target.sent).toHaveLength(0);
+    expect(got?.delivery.state).toBe("held");
+    expect(got?.attempts).toEqual([expect.objectContaining({ outcome: "failure", errorClass: "config", error: "secret EDC_TOKEN_NOT_SET (outbound bearer auth) is not set" })]);
+  });
+
+  it("holds a target whose URL breaks the URL policy", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ url: "http://edc.example/hooks" });
+    await stub.enqueue(id, [makeItem()]);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(0);
+    expect((await stub.health()).heldReason).toContain("loopback");
+  });
+});
+
+describe("circuit breaker", () => {
+  /** Five deliveries fail at T0 (retries due at once: random 0) and open the breaker. */
+  async function openBreaker() {
+    vi.mocked(Math.random).mockReturnValue(0);
+    const target = fakeTarget(fail(500));
+    const t = await newTarget();
+    await t.stub.enqueue(t.id, Array.from({ length: 5 }, () => makeItem()));
+    await fireAlarm(t.stub);
+    return { ...t, target };
+  }
+
+  it("opens after 5 consecutive failures and stops sending", async () => {
+    const { stub, target } = await openBreaker();
+    clock.advance(1000);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(5);
+    expect((await stub.health()).breaker).toEqual({ status: "open", consecutiveFailures: 5, probeAt: T0 + 60_000 });
+  });
+
+  it("re-arms the alarm for the probe time while open", async () => {
+    const { stub } = await openBreaker();
+    expect(await alarmAt(stub)).toBe(T0 + 60_000);
+  });
+
+  it("sends a single probe after the cool-down", async () => {
+    const { stub, target } = await openBreaker();
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(6);
+  });
+
+  it("closes on a successful probe and lets the rest flow", async () => {
+    const { stub, target } = await openBreaker();
+    target.answer(() => new Response("ok"));
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    expect((await stub.health()).breaker.status).toBe("closed");
+    await fireAlarm(stub);
+    expect((await stub.health()).counts.delivered).toBe(5);
+  });
+
+  it("stays open with a doubled cool-down when the probe fails", async () => {
+    const { stub } = await openBreaker();
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    expect((await stub.health()).breaker).toMatchObject({ status: "open", probeAt: T0 + 60_000 + 120_000 });
+  });
+});
+
+describe("ordered targets", () => {
+  const A = "studies/189/subjects/44732";
+  const B = "studies/189/subjects/44733";
+  const item = (subject: string | null, n: number) => makeItem({ subject, receivedAt: T0 - 1000 + n, deliveryId: `${subject ?? "none"}#${n}` });
+  const sentIds = (sent: { headers: Record<string, string> }[]) => sent.map((s) => s.headers["webhook-id"]).sort();
+
+  it("sends only the oldest event of a subject while other subjects flow", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ ordered: true });
+    await stub.enqueue(id, [item(A, 2), item(A, 1), item(B, 3)]);
+    await fireAlarm(stub);
+    expect(sentIds(target.sent)).toEqual([`${A}#1`, `${B}#3`]);
+  });
+
+  it("sends the next event of a subject once the head is delivered", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ ordered: true });
+    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await fireAlarm(stub);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([`${A}#1`, `${A}#2`]);
+  });
+
+  it("keeps the rest of a subject waiting while its head backs off", async () => {
+    const target = fakeTarget(fail(500));
+    const { id, stub } = await newTarget({ ordered: true });
+    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await fireAlarm(stub);
+    expect(await alarmAt(stub)).toBe(T0 + 15_000); // not T0: the waiting event is not due on its own
+    clock.advance(15_000);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([`${A}#1`, `${A}#1`]);
+  });
+
+  it("lets the next event go once the head is dead", async () => {
+    const target = fakeTarget((req) => (req.headers["webhook-id"] === `${A}#1` ? new Response("", { status: 500 }) : new Response("ok")));
+    const { id, stub } = await newTarget({ ordered: true, retry: { maxAttempts: 1 } });
+    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await fireAlarm(stub);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([`${A}#1`, `${A}#2`]);
+  });
+
+  it("gives events without a subject a lane each", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ ordered: true });
+    await stub.enqueue(id, [item(null, 1), item(null, 2)]);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(2);
+  });
+
+  it("does not order the events of an unordered target", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(2);
+  });
+});
+
+describe("replay", () => {
+  /** A target whose deliveries all die on their first attempt; then it recovers. */
+  async function withDead(n: number) {
+    const target = fakeTarget(fail(500));
+    const t = await newTarget({ retry: { maxAttempts: 1 } });
+    const items = Array.from({ length: n }, (_, i) => makeItem({ receivedAt: T0 - 10_000 + i }));
+    await t.stub.enqueue(t.id, items);
+    await fireAlarm(t.stub);
+    target.answer(() => new Response("ok"));
+    return { ...t, items, target };
+  }
+
+  it("sends a dead delivery again with a fresh window, the same webhook-id and its history kept", async () => {
+    const { stub, items, target } = await withDead(1);
+    const item = items[0]!;
+    clock.advance(3_600_000);
+    expect(await stub.replay(item.source, item.deliveryId)).toEqual({ found: true, replayed: true });
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.delivery).toMatchObject({ state: "delivered", firstPlannedAt: T0 + 3_600_000, windowAttempts: 1 });
+    expect(got?.attempts.map((a) => a.outcome)).toEqual(["failure", "success"]);
+    expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([item.deliveryId, item.deliveryId]);
+  });
+
+  it("leaves a pending delivery alone", async () => {
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    expect(await stub.replay(item.source, item.deliveryId)).toEqual({ found: true, replayed: false });
+  });
+
+  it("reports a delivery the target never had", async () => {
+    const { stub } = await newTarget();
+    expect(await stub.replay("study-189", "no-such-delivery")).toEqual({ found: false, replayed: false });
+  });
+
+  it("replays by filter, bounded by the limit, and reports what remains", async () => {
+    const { stub } = await withDead(3);
+    expect(await stub.replayWhere({ state: "dead", limit: 2 })).toEqual({ replayed: 2, remaining: 1 });
+  });
+
+  it("is idempotent: the same bulk replay again finds nothing to replay", async () => {
+    const { stub } = await withDead(3);
+    await stub.replayWhere({ state: "dead", limit: 10 });
+    expect(await stub.replayWhere({ state: "dead", limit: 10 })).toEqual({ replayed: 0, remaining: 0 });
+  });
+
+  it("filters bulk replay by received time", async () => {
+    const { stub, items } = await withDead(3);
+    expect(await stub.replayWhere({ state: "dead", from: items[1]!.receivedAt, limit: 10 })).toEqual({ replayed: 2, remaining: 0 });
+  });
+});
+
+describe("list and health", () => {
+  it("pages dead letters newest first with a cursor", async () => {
+    fakeTarget(fail(500));
+    const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
+    const items = [makeItem(), makeItem(), makeItem()];
+    await stub.enqueue(id, items);
+    await fireAlarm(stub);
+    const first = await stub.list({ state: "dead", limit: 2 });
+    const second = await stub.list({ state: "dead", limit: 2, cursor: first.cursor! });
+    expect([...first.items, ...second.items].map((d) => d.deliveryId)).toEqual(items.map((i) => i.deliveryId).reverse());
+    expect(second.cursor).toBeNull();
+  });
+
+  it("reports the backlog, the last error and the last success", async () => {
+    fakeTarget((req) => (req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("ok")));
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem({ deliveryId: "good" })]);
+    await fireAlarm(stub);
+    await stub.enqueue(id, [makeItem({ deliveryId: "bad" })]);
+    await fireAlarm(stub);
+    clock.advance(5000);
+    expect(await stub.health()).toEqual({
+      targetId: id,
+      counts: { pending: 1, delivering: 0, delivered: 1, dead: 0, held: 0 },
+      oldestPendingAgeMs: 5000,
+      heldBy: null,
+      heldReason: null,
+      breaker: { status: "closed", consecutiveFailures: 1, probeAt: null },
+      lastError: { at: T0, message: "HTTP 500" },
+      lastSuccessAt: T0,
+    });
+  });
+});
+
+describe("robustness", () => {
+  it("records a row that cannot be built as a failed attempt instead of throwing", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.enqueue(id, [item]);
+    await sqlIn(stub, "UPDATE deliveries SET headers = 'not json'");
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.delivery.state).toBe("pending");
+    expect(got?.attempts[0]).toMatchObject({ outcome: "failure", errorClass: "config", error: expect.stringContaining("could not build the request") });
+  });
+});

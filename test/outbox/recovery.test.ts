@@ -1,0 +1,62 @@
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clearConfigCache } from "../../src/config/store";
+import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, useClock } from "./fixtures";
+
+/**
+ * The object dies while an attempt is in flight (a deploy, an eviction, a crash), simulated with
+ * abortAllDurableObjects() (evictDurableObject would wait for the hanging attempt to drain). Its
+ * own file, because the abort resets every object of the test file.
+ */
+
+beforeEach(() => {
+  useClock();
+  clearConfigCache();
+});
+
+afterEach(async () => {
+  await abortAllDurableObjects(); // ends any attempt still hanging
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+/**
+ * Starts an alarm whose fetch never answers and returns once the attempt is in flight. It polls the
+ * object's storage (bounded) rather than awaiting a promise resolved inside the object, whose
+ * continuation would run in the object's I/O context.
+ */
+async function hangMidAttempt() {
+  const target = fakeTarget(() => new Promise<Response>(() => {}));
+  const t = await newTarget();
+  const item = makeItem();
+  await t.stub.enqueue(t.id, [item]);
+  // As the platform does: the alarm is consumed when its handler starts. The handler is started
+  // inside the object and not awaited, so the test's request ends while the attempt hangs.
+  await runInDurableObject(t.stub, async (outbox, state) => {
+    await state.storage.deleteAlarm();
+    void outbox.alarm();
+  });
+  for (let i = 0; i < 100 && target.sent.length === 0; i++) await sqlIn(t.stub, "SELECT 1");
+  expect(target.sent).toHaveLength(1);
+  return { ...t, item, target };
+}
+
+describe("an object that dies mid-delivery", () => {
+  it("has written the attempt as in_flight before the fetch", async () => {
+    const { stub } = await hangMidAttempt();
+    expect(await sqlIn(stub, "SELECT outcome FROM attempts")).toEqual([{ outcome: "in_flight" }]);
+    expect(await sqlIn(stub, "SELECT state FROM deliveries")).toEqual([{ state: "delivering" }]);
+  });
+
+  it("delivers the event on the next alarm and marks the lost attempt interrupted", async () => {
+    const { id, item, target } = await hangMidAttempt();
+    await abortAllDurableObjects();
+    const stub = outboxOf(id); // stubs of an aborted object are broken for good
+    target.answer(() => new Response("ok"));
+    expect(await fireAlarm(stub)).toBe(true); // the watchdog alarm armed before the fetch
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.delivery.state).toBe("delivered");
+    expect(got?.attempts.map((a) => a.outcome)).toEqual(["interrupted", "success"]);
+    expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([item.deliveryId, item.deliveryId]);
+  });
+});
