@@ -24,6 +24,8 @@ const MAX_ENQUEUE = 1000;
 /** Rows per list page and per bulk replay at most. */
 export const MAX_LIST = 200;
 export const MAX_REPLAY = 1000;
+/** Upper bounds (seconds) of the accept-to-delivered latency histogram. */
+export const LATENCY_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400] as const;
 /** Attempts shown per delivery (the most recent). */
 const ATTEMPTS_SHOWN = 100;
 
@@ -224,6 +226,24 @@ export class Outbox extends DurableObject<Bindings> {
       lastError: meta.last_error === null ? null : { at: meta.last_error_at ?? 0, message: meta.last_error },
       lastSuccessAt: meta.last_success_at,
     };
+  }
+
+  /**
+   * Counters for /admin/metrics: attempts by outcome and error class, and accept-to-delivered
+   * latency of delivered rows as per-bucket counts over LATENCY_BUCKETS_S (last = overflow).
+   * A replayed delivery counts with its latest delivery.
+   */
+  async metrics(): Promise<{ attempts: { outcome: string; errorClass: string | null; count: number }[]; latency: { counts: number[]; sumSeconds: number } }> {
+    const attempts = this.sql
+      .exec<{ outcome: string; error_class: string | null; n: number }>("SELECT outcome, error_class, COUNT(*) AS n FROM attempts GROUP BY outcome, error_class ORDER BY outcome, error_class")
+      .toArray()
+      .map((r) => ({ outcome: r.outcome, errorClass: r.error_class, count: r.n }));
+    const edges = [0, ...LATENCY_BUCKETS_S.map((b) => b * 1000)];
+    const columns = edges.map((lo, i) => (i < LATENCY_BUCKETS_S.length ? `SUM(lat > ${lo} AND lat <= ${edges[i + 1]})` : `SUM(lat > ${lo})`));
+    const row = this.sql
+      .exec(`SELECT ${columns.map((c, i) => `COALESCE(${c}, 0) AS b${i}`).join(", ")}, COALESCE(SUM(lat), 0) AS total FROM (SELECT MAX(0, delivered_at - received_at) AS lat FROM deliveries WHERE state = 'delivered')`)
+      .one();
+    return { attempts, latency: { counts: edges.map((_, i) => row[`b${i}`] as number), sumSeconds: (row.total as number) / 1000 } };
   }
 
   /**

@@ -1,0 +1,66 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { outboxOf } from "./outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget } from "./helpers";
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("ingress to targets, in real time", () => {
+  it("delivers to a healthy target within a second of acceptance while another target hangs", async () => {
+    const source = freshId();
+    const healthy = freshId("t");
+    const hanging = freshId("t");
+    await putSource(source);
+    await putTarget(healthy, { url: "https://healthy.example/hook" });
+    await putTarget(hanging, { url: "https://hanging.example/hook", timeoutMs: 10_000 });
+    const arrivals = new Map<string, number>();
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      if (String(input).startsWith("https://hanging.example")) {
+        // Never answers; gives up only when the outbox's timeout aborts it.
+        return new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+      }
+      arrivals.set((init?.headers as Record<string, string>)["webhook-id"]!, Date.now());
+      return new Response("ok");
+    });
+
+    const accepted = new Map<string, number>();
+    for (let i = 0; i < 5; i++) {
+      const id = `iso-${i}`;
+      const res = await postWebhook(source, { deliveryId: id, body: JSON.stringify({ status: "started", uploadId: String(i), subjectId: "1", studyId: "2" }) });
+      expect(res.status).toBe(200);
+      accepted.set(id, Date.now());
+    }
+    await vi.waitFor(() => expect(arrivals.size).toBe(5), { timeout: 5_000, interval: 20 });
+    const latencies = [...accepted].map(([id, at]) => arrivals.get(id)! - at);
+    console.log(`healthy target latency beside a hanging one (ms): ${latencies.join(", ")}`);
+    expect(Math.max(...latencies)).toBeLessThan(1_000);
+    expect((await outboxOf(hanging).health()).counts.delivered).toBe(0);
+  });
+});
+
+describe("metrics", () => {
+  it("reports received, rejected, attempts, backlog and latency in Prometheus text", async () => {
+    const source = freshId();
+    const target = freshId("t");
+    await putSource(source);
+    await putTarget(target, { url: "https://edc.example/hook" });
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
+    await postWebhook(source, { deliveryId: "m-1" });
+    await postWebhook(source, { deliveryId: "m-1" });
+    await postWebhook(source, { sign: false });
+    await runDurableObjectAlarm(ledgerOf(source));
+    await runDurableObjectAlarm(outboxOf(target));
+    await vi.waitFor(async () => expect((await outboxOf(target).health()).counts.delivered).toBe(1), { timeout: 5_000, interval: 20 });
+
+    const res = await admin("/metrics");
+    expect(res.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+    const text = await res.text();
+    expect(text).toContain(`relay_deliveries_received_total{source="${source}",kind="upload.completed",outcome="accepted"} 1`);
+    expect(text).toContain(`relay_deliveries_received_total{source="${source}",kind="upload.completed",outcome="duplicate"} 1`);
+    expect(text).toContain(`relay_deliveries_rejected_total{source="${source}",reason="auth_missing"} 1`);
+    expect(text).toContain(`relay_attempts_total{target="${target}",outcome="success",error_class=""} 1`);
+    expect(text).toContain(`relay_outbox_pending{target="${target}"} 0`);
+    expect(text).toContain(`relay_delivery_latency_seconds_count{target="${target}"} 1`);
+    expect(text).toMatch(new RegExp(`relay_delivery_latency_seconds_bucket\\{target="${target}",le="\\+Inf"\\} 1`));
+  });
+});
