@@ -5,6 +5,7 @@ import { listConfigs } from "../config/store";
 import type { AppEnv, Bindings } from "../env";
 import { errorResponse } from "../lib/errors";
 import { MAX_LIST, MAX_REPLAY } from "../outbox/outbox";
+import { describeAdmin, errorBodySchema } from "./openapi";
 
 /** Admin routes of the fan-out engine (replay, dead letters, health, resume); mounted under /admin. */
 export const outboxAdmin = new Hono<AppEnv>();
@@ -57,7 +58,10 @@ async function targetIds(env: Bindings, target: string | undefined): Promise<str
   return target ? [target] : (await listConfigs(env.CONFIG, "target")).map((t) => t.id);
 }
 
-outboxAdmin.post("/deliveries/:source/:id/replay", async (c) => {
+outboxAdmin.post(
+  "/deliveries/:source/:id/replay",
+  describeAdmin({ tag: "replay", summary: "Send one delivery again to every target that has it, or to one", body: replayOneBody, responses: { 200: { description: "per target: whether it was put back in the queue (a pending one is left alone)" }, 404: { schema: errorBodySchema, description: "no target has this delivery" } } }),
+  async (c) => {
   const params = validate(c, z.object({ source: idSchema, id: deliveryId }), c.req.param(), "Invalid path.");
   if (!params.ok) return params.response;
   const body = await parseBody(c, replayOneBody);
@@ -68,9 +72,13 @@ outboxAdmin.post("/deliveries/:source/:id/replay", async (c) => {
   const found = results.filter((r) => r.found).map(({ target, replayed }) => ({ target, replayed }));
   if (found.length === 0) return errorResponse(c, 404, "not_found", body.value.target ? "That target never had this delivery." : "No target has this delivery.");
   return c.json({ source, deliveryId: id, targets: found });
-});
+  },
+);
 
-outboxAdmin.post("/replay", async (c) => {
+outboxAdmin.post(
+  "/replay",
+  describeAdmin({ tag: "replay", summary: "Bulk replay by filter (dead by default), bounded by limit", body: replayBody, responses: { 200: { description: "{ replayed, more, targets }" }, 400: { schema: errorBodySchema, description: "invalid filter" } } }),
+  async (c) => {
   const body = await parseBody(c, replayBody);
   if (!body.ok) return body.response;
   const { target, limit, ...filter } = body.value;
@@ -89,25 +97,38 @@ outboxAdmin.post("/replay", async (c) => {
   const replayed = limit - budget;
   const more = visited < ids.length || targets.some((t) => t.remaining > 0);
   return c.json({ replayed, more, targets });
-});
+  },
+);
 
-outboxAdmin.get("/targets/:id/dead", async (c) => {
+outboxAdmin.get(
+  "/targets/:id/dead",
+  describeAdmin({ tag: "targets", summary: "Dead letters of a target, newest first", query: deadQuery, responses: { 200: { description: "{ target, items, next }" }, 400: { schema: errorBodySchema, description: "invalid query" } } }),
+  async (c) => {
   const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
   if (!id.ok) return id.response;
   const q = validate(c, deadQuery, c.req.query(), "Invalid query.");
   if (!q.ok) return q.response;
   const page = await outboxOf(c.env, id.value).list({ ...q.value, state: "dead" });
   return c.json({ target: id.value, items: page.items, next: page.cursor });
-});
+  },
+);
 
-outboxAdmin.get("/targets/:id/health", async (c) => {
+outboxAdmin.get(
+  "/targets/:id/health",
+  describeAdmin({ tag: "targets", summary: "Backlog, dead and held counts, breaker, last error and success of a target", responses: { 200: { description: "the health report" } } }),
+  async (c) => {
   const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
   if (!id.ok) return id.response;
   return c.json(await outboxOf(c.env, id.value).health());
-});
+  },
+);
 
-outboxAdmin.post("/targets/:id/resume", async (c) => {
+outboxAdmin.post(
+  "/targets/:id/resume",
+  describeAdmin({ tag: "targets", summary: "Resume a held target (after a 410 or a fix): held deliveries go back to pending", responses: { 200: { description: "{ target, resumed }" } } }),
+  async (c) => {
   const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
   if (!id.ok) return id.response;
   return c.json({ target: id.value, ...(await outboxOf(c.env, id.value).resume()) });
-});
+  },
+);
