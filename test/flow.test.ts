@@ -11,8 +11,8 @@ describe("ingress to targets, in real time", () => {
     const healthy = freshId("t");
     const hanging = freshId("t");
     await putSource(source);
-    await putTarget(healthy, { url: "https://healthy.example/hook" });
-    await putTarget(hanging, { url: "https://hanging.example/hook", timeoutMs: 10_000 });
+    await putTarget(healthy, { sources: [source], url: "https://healthy.example/hook" });
+    await putTarget(hanging, { sources: [source], url: "https://hanging.example/hook", timeoutMs: 1_000 });
     const arrivals = new Map<string, number>();
     vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
       if (String(input).startsWith("https://hanging.example")) {
@@ -43,7 +43,7 @@ describe("metrics", () => {
     const source = freshId();
     const target = freshId("t");
     await putSource(source);
-    await putTarget(target, { url: "https://edc.example/hook" });
+    await putTarget(target, { sources: [source], url: "https://edc.example/hook" });
     vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
     await postWebhook(source, { deliveryId: "m-1" });
     await postWebhook(source, { deliveryId: "m-1" });
@@ -62,5 +62,28 @@ describe("metrics", () => {
     expect(text).toContain(`relay_outbox_pending{target="${target}"} 0`);
     expect(text).toContain(`relay_delivery_latency_seconds_count{target="${target}"} 1`);
     expect(text).toMatch(new RegExp(`relay_delivery_latency_seconds_bucket\\{target="${target}",le="\\+Inf"\\} 1`));
+  });
+});
+
+describe("structured logs", () => {
+  it("writes one JSON line per request and per attempt, with ids and outcome, never a secret or body", async () => {
+    const source = freshId();
+    const target = freshId("t");
+    await putSource(source, { auth: { type: "bearer", tokenEnv: "TEST_BEARER_TOKEN" } });
+    await putTarget(target, { sources: [source], url: "https://edc.example/hook", auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" } });
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
+    const lines: string[] = [];
+    for (const method of ["log", "warn", "error"] as const) vi.spyOn(console, method).mockImplementation((line: unknown) => void lines.push(String(line)));
+    const body = JSON.stringify({ status: "started", uploadId: "secret-looking-body-value", subjectId: "1", studyId: "2" });
+    await postWebhook(source, { deliveryId: "log-1", body, sign: false, headers: { authorization: "Bearer test-bearer-token" } });
+    await runDurableObjectAlarm(ledgerOf(source));
+    await runDurableObjectAlarm(outboxOf(target));
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('"delivery attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
+
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.find((r) => r.msg === "webhook accepted" && r.deliveryId === "log-1")).toMatchObject({ source, deliveryId: "log-1", outcome: "accepted", ms: expect.any(Number) });
+    expect(records.find((r) => r.msg === "delivery attempt" && r.deliveryId === "log-1")).toMatchObject({ source, target, deliveryId: "log-1", outcome: "success", status: 200, ms: expect.any(Number) });
+    const all = lines.join("\n");
+    for (const secret of ["test-bearer-token", "test-target-token", "secret-looking-body-value"]) expect(all).not.toContain(secret);
   });
 });

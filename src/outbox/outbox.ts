@@ -370,6 +370,15 @@ export class Outbox extends DurableObject<Bindings> {
       result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
     }
     this.complete(row.seq, attemptId, result, run, Date.now());
+    log(result.ok ? "info" : "warn", "delivery attempt", {
+      target: this.meta().target_id,
+      source: row.source,
+      deliveryId: row.delivery_id,
+      outcome: result.ok ? "success" : "failure",
+      status: result.status,
+      errorClass: result.errorClass,
+      ms: result.durationMs,
+    });
     if (result.status === 410 && !run.disabling) {
       run.disabling = true;
       await this.disableTarget(run.config);
