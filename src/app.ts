@@ -1,7 +1,9 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { configRoutes } from "./admin/config-routes";
+import { dashboard } from "./admin/dashboard/routes";
 import { deliveryAdmin } from "./admin/delivery-routes";
+import { metricsAdmin } from "./admin/metrics-routes";
 import { openApiDocument } from "./admin/openapi";
 import { outboxAdmin } from "./admin/outbox-routes";
 import type { AppEnv } from "./env";
@@ -11,7 +13,7 @@ import { requireAdmin } from "./middleware/admin-auth";
 import { webhooks } from "./routes/webhooks";
 import { RELAY_NAME, RELAY_VERSION } from "./version";
 
-/** The Worker's HTTP surface: ingress under /webhooks, the admin API under /admin. */
+/** The Worker's HTTP surface: ingress under /webhooks, the admin API and the dashboard under /admin. */
 export const app = new Hono<AppEnv>();
 
 app.use(async (c, next) => {
@@ -30,7 +32,10 @@ admin.route("/sources", configRoutes("source"));
 admin.route("/targets", configRoutes("target"));
 admin.route("/", deliveryAdmin);
 admin.route("/", outboxAdmin);
+admin.route("/", metricsAdmin);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
+// The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
+app.route("/", dashboard);
 app.route("/admin", admin);
 
 app.notFound((c) => errorResponse(c, 404, "not_found", "No such route."));

@@ -45,25 +45,29 @@ function parseText<K extends ConfigKind>(kind: K, text: string): Loaded<ConfigOf
   return r.ok ? { state: "valid", config: r.value } : { state: "invalid", errors: r.error };
 }
 
-async function cached<T>(key: string, now: number, load: () => Promise<T>): Promise<T> {
+async function cached<T>(key: string, maxAgeMs: number, load: () => Promise<T>): Promise<T> {
+  const now = Date.now();
   const hit = cache.get(key);
-  if (hit && now - hit.at < CONFIG_CACHE_TTL_MS) return hit.value as T;
+  if (hit && now - hit.at < maxAgeMs) return hit.value as T;
   const value = await load();
   cache.set(key, { at: now, value });
   return value;
 }
 
-/** Loads one document (cached). Invalid documents are reported, never treated as absent. */
-export function loadConfig<K extends ConfigKind>(kv: KVNamespace, kind: K, id: string, now = Date.now()): Promise<Loaded<ConfigOf<K>>> {
-  return cached(configKey(kind, id), now, async () => {
+/**
+ * Loads one document, from this isolate's cache when it is younger than `maxAgeMs` (pass 0 to
+ * read KV now, as the admin API does). Invalid documents are reported, never treated as absent.
+ */
+export function loadConfig<K extends ConfigKind>(kv: KVNamespace, kind: K, id: string, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Loaded<ConfigOf<K>>> {
+  return cached(configKey(kind, id), maxAgeMs, async () => {
     const text = await kv.get(configKey(kind, id), "text");
     return text === null ? { state: "missing" } : parseText(kind, text);
   });
 }
 
-/** Lists every document of a kind (cached), valid and invalid alike, sorted by id. */
-export function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, now = Date.now()): Promise<Listed<ConfigOf<K>>[]> {
-  return cached(`list:${kind}`, now, async () => {
+/** Lists every document of a kind, valid and invalid alike, sorted by id; cached as `loadConfig`. */
+export function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Listed<ConfigOf<K>>[]> {
+  return cached(`list:${kind}`, maxAgeMs, async () => {
     const ids: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {

@@ -63,6 +63,15 @@ describe("sources API", () => {
     expect(item?.errors?.length).toBeGreaterThan(0);
   });
 
+  it("reads KV afresh, so a document changed with wrangler kv shows at once", async () => {
+    const id = freshId();
+    await putSource(id);
+    expect((await postWebhook(id)).status).toBe(200); // warms this isolate's cache
+    await env.CONFIG.put(`source:${id}`, JSON.stringify({ auth: { type: "none" }, enabled: false }));
+    const got = (await (await admin(`/sources/${id}`)).json()) as { config: { enabled: boolean } };
+    expect(got.config.enabled).toBe(false);
+  });
+
   it("deletes a source, after which ingress answers 404", async () => {
     const id = freshId();
     await putSource(id);

@@ -1,0 +1,302 @@
+/**
+ * The operator dashboard in a real browser: the relay runs under `wrangler dev` (workerd, storage
+ * in a temp dir), a node:http server on 127.0.0.1 plays two EDC targets, Debian's chromium is
+ * driven by playwright-core. Signs in, finds a delivery by id, replays it, checks that the target
+ * got it twice with one webhook-id, and takes screenshots (kept in docs/screenshots/ with
+ * UPDATE_SCREENSHOTS=1).
+ *
+ * Run: `npm run test:browser` (needs /usr/bin/chromium: `apt-get install -y chromium`).
+ * All traffic stays on 127.0.0.1; every process started here is stopped by its PID, also on failure.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac, randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (`npm run screenshots`), else to a temp dir. */
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs", "screenshots") : mkdtempSync(join(tmpdir(), "relay-screenshots-"));
+const GOLDEN = join(ROOT, "test", "providers", "centrepoint", "golden");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Dev-only values handed to `wrangler dev` with --var; never used anywhere real. */
+const ADMIN_TOKEN = `browser-test-admin-${randomUUID()}`;
+const HMAC_SECRET = "browser-test-hmac-secret";
+const SOURCE = "study-189";
+
+/** Upper bounds of every wait, ms. */
+const STARTUP_MS = 90_000;
+const SETTLE_MS = 30_000;
+
+/** A request the fake EDC received. */
+interface Received {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+let tmp = "";
+let relay: ChildProcess | null = null;
+let relayLog = "";
+let edc: Server | null = null;
+let browser: Browser | null = null;
+const received: Received[] = [];
+let base = "";
+let edcUrl = "";
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "relay-browser-"));
+  edc = await startEdc();
+  edcUrl = `http://127.0.0.1:${(edc.address() as AddressInfo).port}`;
+  const port = await freePort();
+  relay = startRelay(port, await freePort(), tmp);
+  base = `http://127.0.0.1:${port}`;
+  await waitFor("the relay to answer /healthz", STARTUP_MS, async () => {
+    if (relay?.exitCode !== null) throw new Error(`wrangler dev exited early:\n${relayLog}`);
+    return (await fetch(`${base}/healthz`).catch(() => null))?.ok === true;
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => undefined);
+  if (relay) await stopGroup(relay);
+  if (edc) await new Promise((resolve) => edc!.close(resolve));
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+  if (process.env.UPDATE_SCREENSHOTS !== "1") await rm(SCREENSHOTS, { recursive: true, force: true });
+});
+
+test("an operator finds a delivery, replays it, and the target gets it again with the same webhook-id", { timeout: 240_000 }, async () => {
+  // Configuration through the admin API (bearer), as an integration engineer would.
+  await adminPut(`/sources/${SOURCE}`, { description: "CentrePoint study 189", auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET" }, allowedIps: ["127.0.0.1", "::1"] });
+  await adminPut("/targets/edc-main", { url: `${edcUrl}/hooks`, description: "Study EDC" });
+  await adminPut("/targets/warehouse", { url: `${edcUrl}/down`, description: "Data warehouse (down in this test)", events: ["raw_processing.*"], retry: { maxAttempts: 1 } });
+
+  // CentrePoint deliveries: the one we follow, and a few others for a realistic list.
+  const deliveryId = randomUUID();
+  await postWebhook("upload", JSON.stringify({ status: "completed", firstEpochUTC: "2026-03-02T08:00:00.0000000", lastEpochUTC: "2026-03-09T07:59:00.0000000", uploadId: "85045", subjectId: "44732", studyId: "189" }), deliveryId);
+  await postWebhook("raw_processing_complete", await goldenBody("raw-processing-complete.json"), randomUUID());
+  await postWebhook("daily_statistics_complete", await goldenBody("daily-statistics-complete.json"), randomUUID());
+  await postWebhook("upload", await goldenBody("non-json-body.json"), randomUUID());
+  const code = randomUUID();
+  const handshake = await postWebhook("validation", JSON.stringify({ ValidationCode: code, WebhookId: 23 }), randomUUID(), { "x-actigraph-hook-secret": code });
+  assert.equal(handshake.headers.get("x-actigraph-hook-secret"), code);
+  await waitFor("edc-main to receive the upload", SETTLE_MS, async () => hooksFor(deliveryId).length === 1);
+  await waitFor("warehouse to give up on its delivery", SETTLE_MS, async () => (await adminGet<{ counts: { dead: number } }>("/targets/warehouse/health")).counts.dead === 1);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  await mkdir(SCREENSHOTS, { recursive: true });
+
+  // Signed out: the dashboard sends us to the sign-in page, which sets an HttpOnly cookie.
+  await page.goto(`${base}/admin/`);
+  assert.match(new URL(page.url()).pathname, /^\/admin\/login$/);
+  await page.screenshot({ path: join(SCREENSHOTS, "login.png") });
+  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/admin/`);
+  const cookies = await context.cookies(`${base}/admin/`);
+  const session = cookies.find((c) => c.name === "__Secure-relay_admin");
+  assert.ok(session, "session cookie set");
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Strict");
+  assert.equal(session.path, "/admin");
+  assert.ok(!session.value.includes(ADMIN_TOKEN));
+
+  // Overview: both targets, the dead letter on the warehouse, the source's intact ledger.
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  assert.ok(await page.getByRole("link", { name: /warehouse: 1 dead delivery waiting for replay/ }).isVisible());
+  assert.ok(await page.getByText("intact").first().isVisible());
+  await page.screenshot({ path: join(SCREENSHOTS, "overview.png"), fullPage: true });
+
+  // Deliveries list, then a search by delivery id opens the delivery.
+  await page.getByRole("link", { name: "Deliveries", exact: true }).click();
+  await page.getByRole("heading", { name: "Deliveries", level: 1 }).waitFor();
+  assert.ok(await page.getByRole("link", { name: deliveryId }).isVisible());
+  await page.screenshot({ path: join(SCREENSHOTS, "deliveries.png"), fullPage: true });
+  await page.getByLabel("Search", { exact: true }).fill(deliveryId);
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.waitForURL(`${base}/admin/ui/deliveries/${SOURCE}/${deliveryId}`);
+  await page.getByRole("heading", { name: deliveryId }).waitFor();
+  assert.equal(await successCount(page, "edc-main"), 1);
+
+  // Replay to every target that has it: a new attempt appears, the EDC receives the event again.
+  await page.getByRole("button", { name: "Replay to all targets" }).click();
+  await page.getByText("Replay scheduled for 1 target").waitFor();
+  await waitFor("a second successful attempt on the page", SETTLE_MS, async () => {
+    await page.reload();
+    return (await successCount(page, "edc-main")) === 2;
+  });
+  const hooks = hooksFor(deliveryId);
+  assert.equal(hooks.length, 2, "the EDC received the event twice");
+  assert.equal(hooks[0]!.headers["webhook-id"], deliveryId);
+  assert.equal(hooks[1]!.headers["webhook-id"], hooks[0]!.headers["webhook-id"], "the replay keeps the webhook-id, so the EDC can dedupe");
+  await page.screenshot({ path: join(SCREENSHOTS, "delivery.png"), fullPage: true });
+
+  // The warehouse's page lists its dead letter.
+  await page.goto(`${base}/admin/ui/targets/warehouse`);
+  await page.getByRole("heading", { name: /Target warehouse/ }).waitFor();
+  assert.ok(await page.getByRole("button", { name: "Replay 1 dead delivery" }).isVisible());
+  await page.screenshot({ path: join(SCREENSHOTS, "target.png"), fullPage: true });
+
+  // The source's page runs the integrity check on request and lists the handshake.
+  await page.goto(`${base}/admin/ui/sources/${SOURCE}`);
+  await page.getByRole("button", { name: "Run integrity check" }).click();
+  await page.getByText("Intact: 4 records checked").waitFor();
+  assert.ok(await page.getByRole("cell", { name: "echoed" }).isVisible());
+  await page.screenshot({ path: join(SCREENSHOTS, "source.png"), fullPage: true });
+
+  // No page ever shows the admin token or a secret value.
+  for (const path of ["/admin/", "/admin/ui/deliveries", `/admin/ui/deliveries/${SOURCE}/${deliveryId}`, "/admin/ui/targets/edc-main", `/admin/ui/sources/${SOURCE}?verify=1`]) {
+    await page.goto(`${base}${path}`);
+    const html = await page.content();
+    assert.ok(!html.includes(ADMIN_TOKEN), `${path} shows the admin token`);
+    assert.ok(!html.includes(HMAC_SECRET), `${path} shows the HMAC secret`);
+  }
+});
+
+/** Attempts shown as successful in one target's timeline on a delivery page. */
+async function successCount(page: Page, target: string): Promise<number> {
+  return page.locator("article", { has: page.getByRole("heading", { name: target }) }).locator(".badge.ok", { hasText: /^success$/ }).count();
+}
+
+/** Requests the EDC received for a delivery id. */
+function hooksFor(deliveryId: string): Received[] {
+  return received.filter((r) => r.path === "/hooks" && r.headers["webhook-id"] === deliveryId);
+}
+
+/** A golden CentrePoint body (test/providers/centrepoint/golden), as raw text. */
+async function goldenBody(file: string): Promise<string> {
+  const golden = JSON.parse(await readFile(join(GOLDEN, file), "utf8")) as { body?: unknown; bodyText?: string };
+  return golden.bodyText ?? JSON.stringify(golden.body);
+}
+
+/** Posts a webhook signed as CentrePoint does: base64 HMAC-SHA256 of the raw body. */
+async function postWebhook(event: string, body: string, deliveryId: string, headers: Record<string, string> = {}): Promise<Response> {
+  const res = await fetch(`${base}/webhooks/${SOURCE}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "user-agent": "ActiGraph-Hookshot/1.0",
+      "x-actigraph-event": event,
+      "x-actigraph-delivery": deliveryId,
+      "x-actigraph-signature": createHmac("sha256", HMAC_SECRET).update(body).digest("base64"),
+      ...headers,
+    },
+    body,
+  });
+  assert.equal(res.status, 200, `webhook answered ${res.status}: ${await res.clone().text()}`);
+  return res;
+}
+
+async function adminPut(path: string, doc: unknown): Promise<void> {
+  const res = await fetch(`${base}/admin${path}`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(doc) });
+  assert.ok(res.ok, `PUT ${path} answered ${res.status}: ${await res.text()}`);
+}
+
+async function adminGet<T>(path: string): Promise<T> {
+  const res = await fetch(`${base}/admin${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  assert.ok(res.ok, `GET ${path} answered ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** Two fake targets on one loopback server: /hooks answers 200, /down answers 503. */
+async function startEdc(): Promise<Server> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+      if (req.url === "/hooks") res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+      else res.writeHead(503, { "content-type": "application/json" }).end('{"error":"maintenance"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
+/** `wrangler dev` in its own process group (so its workerd children stop with it), offline, storage in `dir`. */
+function startRelay(port: number, inspectorPort: number, dir: string): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
+      "dev",
+      "--ip", "127.0.0.1",
+      "--port", String(port),
+      "--inspector-port", String(inspectorPort),
+      "--persist-to", join(dir, "state"),
+      "--var", `ADMIN_TOKEN:${ADMIN_TOKEN}`,
+      "--var", "ALLOW_HTTP_TARGETS:true",
+      "--var", `TEST_HMAC_SECRET:${HMAC_SECRET}`,
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      cwd: ROOT,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        // Offline: no Request.cf download, no update check, no telemetry.
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        WRANGLER_HIDE_BANNER: "true",
+        WRANGLER_SEND_METRICS: "false",
+        WRANGLER_SEND_ERROR_REPORTS: "false",
+        WRANGLER_LOG_PATH: join(dir, "logs"),
+        NO_COLOR: "1",
+      },
+    },
+  );
+  const keep = (chunk: Buffer) => (relayLog = (relayLog + chunk.toString()).slice(-20_000));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return child;
+}
+
+/** Stops a process group started here by its leader's PID: SIGTERM, then SIGKILL after 10 s. */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, s);
+    } catch {
+      /* already gone */
+    }
+  };
+  signal("SIGTERM");
+  const timer = setTimeout(() => signal("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+  signal("SIGKILL"); // any child that outlived its parent
+}
+
+/** A free TCP port on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Polls `check` every 250 ms until it is true; fails after `ms`. */
+async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; Date.now() < deadline && i < 10_000; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}\n--- wrangler dev output ---\n${relayLog}`);
+}

@@ -1,0 +1,214 @@
+import type { FC } from "hono/jsx";
+import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
+import type { SourceSummary, TargetSummary } from "../data";
+import { formatDuration, plural, truncate } from "../format";
+import { BreakerBadge, TargetStateBadge } from "./parts";
+
+/** Backlog age past which a target is listed under "Needs attention". */
+export const STALE_BACKLOG_MS = 15 * 60_000;
+
+/** Something an operator should look at, with where to fix it. */
+export interface Issue {
+  tone: Tone;
+  text: string;
+  href: string;
+}
+
+/** The overview's "Needs attention" list, worst first. Pure. */
+export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): Issue[] {
+  const issues: Issue[] = [];
+  for (const { listed, health } of targets) {
+    const href = `/admin/ui/targets/${listed.id}`;
+    if (!listed.valid) issues.push({ tone: "bad", text: `Target ${listed.id}: its document is invalid (${plural(listed.errors.length, "error")}); it receives nothing until fixed.`, href });
+    if (!health) {
+      issues.push({ tone: "bad", text: `Target ${listed.id}: its outbox could not be read.`, href });
+      continue;
+    }
+    if (health.counts.dead > 0) issues.push({ tone: "bad", text: `Target ${listed.id}: ${plural(health.counts.dead, "dead delivery", "dead deliveries")} waiting for replay.`, href: `${href}?state=dead` });
+    if (health.heldBy === "gone") issues.push({ tone: "bad", text: `Target ${listed.id}: paused after 410 Gone; ${plural(health.counts.held, "delivery", "deliveries")} held until resumed.`, href });
+    else if (health.heldBy === "config") issues.push({ tone: "warn", text: `Target ${listed.id}: holding ${plural(health.counts.held, "delivery", "deliveries")}: ${health.heldReason ?? "configuration problem"}.`, href: `${href}?state=held` });
+    if (health.breaker.status !== "closed") issues.push({ tone: "warn", text: `Target ${listed.id}: circuit breaker ${health.breaker.status.replace("_", "-")} after ${plural(health.breaker.consecutiveFailures, "failure")} in a row.`, href });
+    if (health.oldestPendingAgeMs !== null && health.oldestPendingAgeMs > STALE_BACKLOG_MS) issues.push({ tone: "warn", text: `Target ${listed.id}: oldest pending delivery has waited ${formatDuration(health.oldestPendingAgeMs)}.`, href: `${href}?state=pending` });
+  }
+  for (const { listed, stats, integrity } of sources) {
+    const href = `/admin/ui/sources/${listed.id}`;
+    if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
+    if (integrity && !integrity.ok) issues.push({ tone: "bad", text: `Source ${listed.id}: ledger integrity broken at record ${integrity.firstBroken?.seq ?? "?"} (${integrity.firstBroken?.reason ?? "unknown"}).`, href });
+    if (!stats || !integrity) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
+    if (stats && stats.attention > 0) issues.push({ tone: "warn", text: `Source ${listed.id}: ${plural(stats.attention, "delivery", "deliveries")} flagged for attention.`, href: `/admin/ui/deliveries?source=${listed.id}&attention=true` });
+  }
+  const rank = { bad: 0, warn: 1, info: 2, muted: 3, ok: 4 } as const;
+  return issues.sort((a, b) => rank[a.tone] - rank[b.tone]);
+}
+
+/** Overview: what needs attention, every source with counts and integrity, every target with health. */
+export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; targets: TargetSummary[] }> = ({ page, sources, targets }) => {
+  const issues = findIssues(sources, targets);
+  const total = (f: (s: SourceSummary) => number | undefined) => sources.reduce((n, s) => n + (f(s) ?? 0), 0);
+  const sumHealth = (f: (t: TargetSummary) => number | undefined) => targets.reduce((n, t) => n + (f(t) ?? 0), 0);
+  const dead = sumHealth((t) => t.health?.counts.dead);
+  const pending = sumHealth((t) => (t.health ? t.health.counts.pending + t.health.counts.delivering : 0));
+  const held = sumHealth((t) => t.health?.counts.held);
+  return (
+    <Layout title="Overview" page={page} nav="overview" signedIn>
+      <h1>Overview</h1>
+      <p class="sub">What arrived from CentrePoint, what reached each target, and what is stuck.</p>
+      <div class="grid">
+        <Stat value={total((s) => s.stats?.deliveries)} label="deliveries received" />
+        <Stat value={total((s) => s.stats?.duplicates)} label="duplicate copies" />
+        <Stat value={total((s) => s.stats?.attention)} label="need attention" tone={total((s) => s.stats?.attention) > 0 ? "warn" : undefined} />
+        <Stat value={pending} label="pending to targets" />
+        <Stat value={held} label="held" tone={held > 0 ? "warn" : undefined} />
+        <Stat value={dead} label="dead letters" tone={dead > 0 ? "bad" : undefined} />
+      </div>
+
+      <section class="card" aria-labelledby="issues-h">
+        <h2 id="issues-h">Needs attention</h2>
+        {issues.length === 0 ? (
+          <p class="row" role="status">
+            <Badge tone="ok">all clear</Badge> Every target is delivering and every ledger is intact.
+          </p>
+        ) : (
+          <ul class="issues">
+            {issues.map((i) => (
+              <li>
+                <Badge tone={i.tone}>{i.tone === "bad" ? "action" : "check"}</Badge>
+                <a href={i.href}>{i.text}</a>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+
+      <section class="card flush" aria-labelledby="targets-h">
+        <div class="head">
+          <h2 id="targets-h">Targets</h2>
+          <span class="muted small">{plural(targets.length, "target")}</span>
+        </div>
+        {targets.length === 0 ? (
+          <p class="empty">No targets configured. Add one with <code>PUT /admin/targets/&lt;id&gt;</code>.</p>
+        ) : (
+          <div class="scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Target</th>
+                  <th scope="col">State</th>
+                  <th scope="col" class="num">Pending</th>
+                  <th scope="col">Oldest pending</th>
+                  <th scope="col" class="num">Delivered</th>
+                  <th scope="col" class="num">Dead</th>
+                  <th scope="col" class="num">Held</th>
+                  <th scope="col">Breaker</th>
+                  <th scope="col">Last error</th>
+                  <th scope="col">Last success</th>
+                </tr>
+              </thead>
+              <tbody>
+                {targets.map(({ listed, health }) => (
+                  <tr>
+                    <th scope="row">
+                      <a href={`/admin/ui/targets/${listed.id}`}>{listed.id}</a>
+                      {listed.valid && <div class="muted small mono">{hostOf(listed.config.url)}</div>}
+                    </th>
+                    <td>
+                      <TargetStateBadge listed={listed} health={health} />
+                    </td>
+                    <td class="num">{health ? health.counts.pending + health.counts.delivering : "—"}</td>
+                    <td>{health?.oldestPendingAgeMs != null ? formatDuration(health.oldestPendingAgeMs) : <span class="muted">—</span>}</td>
+                    <td class="num">{health?.counts.delivered ?? "—"}</td>
+                    <td class="num">{health && health.counts.dead > 0 ? <a href={`/admin/ui/targets/${listed.id}?state=dead`}>{health.counts.dead}</a> : (health?.counts.dead ?? "—")}</td>
+                    <td class="num">{health?.counts.held ?? "—"}</td>
+                    <td>{health ? <BreakerBadge status={health.breaker.status} /> : "—"}</td>
+                    <td>
+                      {health?.lastError ? (
+                        <>
+                          <span title={health.lastError.message}>{truncate(health.lastError.message, 60)}</span>
+                          <div class="muted small">
+                            <Time ms={health.lastError.at} now={page.now} />
+                          </div>
+                        </>
+                      ) : (
+                        <span class="muted">none</span>
+                      )}
+                    </td>
+                    <td>
+                      <Time ms={health?.lastSuccessAt} now={page.now} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+
+      <section class="card flush" aria-labelledby="sources-h">
+        <div class="head">
+          <h2 id="sources-h">Sources</h2>
+          <span class="muted small">{plural(sources.length, "source")}</span>
+        </div>
+        {sources.length === 0 ? (
+          <p class="empty">No sources configured. Add one with <code>PUT /admin/sources/&lt;id&gt;</code>.</p>
+        ) : (
+          <div class="scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Source</th>
+                  <th scope="col">State</th>
+                  <th scope="col" class="num">Deliveries</th>
+                  <th scope="col" class="num">Duplicates</th>
+                  <th scope="col" class="num">Attention</th>
+                  <th scope="col" class="num">Pending hand-offs</th>
+                  <th scope="col">Last received</th>
+                  <th scope="col">Integrity</th>
+                </tr>
+              </thead>
+              <tbody>
+                {sources.map(({ listed, stats, integrity }) => (
+                  <tr>
+                    <th scope="row">
+                      <a href={`/admin/ui/sources/${listed.id}`}>{listed.id}</a>
+                      {listed.valid && <div class="muted small">{listed.config.auth.type} auth</div>}
+                    </th>
+                    <td>{!listed.valid ? <Badge tone="bad">invalid document</Badge> : listed.config.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="muted">disabled</Badge>}</td>
+                    <td class="num">{stats ? <a href={`/admin/ui/deliveries?source=${listed.id}`}>{stats.deliveries}</a> : "—"}</td>
+                    <td class="num">{stats?.duplicates ?? "—"}</td>
+                    <td class="num">{stats && stats.attention > 0 ? <a href={`/admin/ui/deliveries?source=${listed.id}&attention=true`}>{stats.attention}</a> : (stats?.attention ?? "—")}</td>
+                    <td class="num">{stats?.pendingHandoffs ?? "—"}</td>
+                    <td>
+                      <Time ms={stats?.lastReceivedAt} now={page.now} />
+                    </td>
+                    <td>
+                      <IntegrityBadge integrity={integrity} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </Layout>
+  );
+};
+
+const IntegrityBadge: FC<{ integrity: SourceSummary["integrity"] }> = ({ integrity }) =>
+  !integrity ? (
+    <Badge tone="bad">unreadable</Badge>
+  ) : integrity.ok ? (
+    <span title={`head ${integrity.headHash}`}>
+      <Badge tone="ok">intact</Badge> <span class="muted small">{plural(integrity.checked, "record")}</span>
+    </span>
+  ) : (
+    <Badge tone="bad">broken at #{integrity.firstBroken?.seq ?? "?"}</Badge>
+  );
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}

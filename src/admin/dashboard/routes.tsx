@@ -1,0 +1,330 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { csrf } from "hono/csrf";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import type { JSX } from "hono/jsx/jsx-runtime";
+import { idSchema } from "../../config/schemas";
+import { listConfigs, loadConfig } from "../../config/store";
+import { log } from "../../lib/log";
+import {
+  type AdminEnv,
+  type AdminIdentity,
+  csrfToken,
+  endSession,
+  isAdminToken,
+  isCsrfToken,
+  requireAdminEnabled,
+  requireAdminPage,
+  startSession,
+} from "../../middleware/admin-auth";
+import { replayDead, replayDelivery, resumeTarget, setTargetEnabled } from "./actions";
+import { findDeliveryById, getDelivery, ledgerOf, listDeliveries, outboxOf, summarizeSources, summarizeTargets } from "./data";
+import { utcInputToIso } from "./format";
+import { type Flash, Layout, Notice, type PageContext } from "./layout";
+import { DeliveriesPage, type DeliveryFilters, deliveryHref } from "./pages/deliveries";
+import { DeliveryPage } from "./pages/delivery";
+import { LoginPage } from "./pages/login";
+import { OverviewPage } from "./pages/overview";
+import { SourcePage } from "./pages/source";
+import { TARGET_TABS, TargetPage, type TargetTab } from "./pages/target";
+
+/**
+ * The operator dashboard, server-rendered HTML: `/admin/` overview, `/admin/login`,
+ * `/admin/logout` and the pages under `/admin/ui/`. Mounted at the root so that `/admin/` itself
+ * is a route. Pages need a session (or the bearer); every POST needs a same-origin Origin /
+ * Sec-Fetch-Site and the session's CSRF token. See docs/dashboard.md.
+ */
+export const dashboard = new Hono<AdminEnv>();
+
+const PAGE_SIZE = 50;
+const HANDSHAKES_SHOWN = 50;
+
+/** Same-origin check of state-changing requests (Origin or Sec-Fetch-Site), from hono/csrf. */
+const sameOrigin = csrf();
+
+/** The session's CSRF token must come with every form (bearer callers cannot be forged and skip it). */
+const checkCsrfToken = createMiddleware<AdminEnv>(async (c, next) => {
+  const who = c.var.admin;
+  if (who.via === "session") {
+    const form = await c.req.parseBody();
+    const token = typeof form._csrf === "string" ? form._csrf : "";
+    if (!(await isCsrfToken(c.env, who.session, token))) {
+      log("warn", "dashboard form refused: bad CSRF token", { requestId: c.var.requestId, path: c.req.path });
+      return renderError(c, 403, "This form has expired or did not come from this dashboard. Go back, reload the page and try again.");
+    }
+  }
+  await next();
+});
+
+dashboard.onError((e, c) => {
+  if (e instanceof HTTPException && e.status === 403) return renderError(c, 403, "This request did not come from this dashboard's own pages, so it was refused.");
+  log("error", "dashboard error", { requestId: c.var.requestId, path: c.req.path, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  return renderError(c, 500, "Something went wrong while building this page. The details are in the Worker's logs.");
+});
+
+// ---- sign-in ---------------------------------------------------------------------------------
+
+dashboard.get("/admin/login", requireAdminEnabled, async (c) => {
+  const notice = c.req.query("done") === "signed-out" ? "You are signed out." : null;
+  return render(c, (page) => <LoginPage page={page} next={safeNext(c.req.query("next"))} error={null} notice={notice} />);
+});
+
+dashboard.post("/admin/login", requireAdminEnabled, sameOrigin, async (c) => {
+  const form = await c.req.parseBody();
+  const next = safeNext(typeof form.next === "string" ? form.next : undefined);
+  const token = typeof form.token === "string" ? form.token : "";
+  if (!isAdminToken(c.env, token)) {
+    log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? null });
+    return render(c, (page) => <LoginPage page={page} next={next} error="That is not the admin token." notice={null} />, 401);
+  }
+  await startSession(c);
+  log("info", "dashboard sign-in", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? null });
+  return c.redirect(next, 303);
+});
+
+dashboard.post("/admin/logout", requireAdminEnabled, sameOrigin, requireAdminPage, checkCsrfToken, (c) => {
+  endSession(c);
+  return c.redirect("/admin/login?done=signed-out", 303);
+});
+
+// ---- overview --------------------------------------------------------------------------------
+
+const overview = async (c: Context<AdminEnv>) => {
+  const [sources, targets] = await Promise.all([summarizeSources(c.env), summarizeTargets(c.env)]);
+  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} />);
+};
+dashboard.get("/admin", requireAdminPage, overview);
+dashboard.get("/admin/", requireAdminPage, overview);
+dashboard.get("/admin/ui", requireAdminPage, (c) => c.redirect("/admin/", 302));
+
+// ---- deliveries ------------------------------------------------------------------------------
+
+dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
+  const q = c.req.query();
+  const filters: DeliveryFilters = {
+    q: (q.q ?? "").trim().slice(0, 256),
+    source: idSchema.safeParse(q.source).success ? q.source! : "",
+    kind: (q.kind ?? "").slice(0, 64),
+    from: utcInputToIso(q.from),
+    to: utcInputToIso(q.to),
+    attention: q.attention === "true",
+  };
+  let matches: { source: string; id: string }[] = [];
+  if (filters.q) {
+    // An exact delivery id opens it; anything else searches subjects, upload and tracking ids.
+    const sources = await findDeliveryById(c.env, filters.q);
+    if (sources.length === 1) return c.redirect(deliveryHref(sources[0]!, filters.q), 302);
+    matches = sources.map((source) => ({ source, id: filters.q }));
+  }
+  const [sourceList, listing] = await Promise.all([
+    listConfigs(c.env.CONFIG, "source"),
+    listDeliveries(c.env, {
+          q: filters.q || undefined,
+          source: filters.source || undefined,
+          kind: filters.kind || undefined,
+          from: filters.from ?? undefined,
+          to: filters.to ?? undefined,
+          attention: filters.attention,
+          cursor: q.cursor,
+          limit: PAGE_SIZE,
+        }),
+  ]);
+  return render(
+    c,
+    (page) => <DeliveriesPage
+      page={page}
+      filters={filters}
+      sourceIds={sourceList.map((s) => s.id)}
+      items={listing.items}
+      next={listing.next}
+      error={listing.error}
+      matches={matches}
+    />,
+  );
+});
+
+dashboard.get("/admin/ui/deliveries/:source/:id", requireAdminPage, async (c) => {
+  const { source, id } = c.req.param();
+  const d = idSchema.safeParse(source).success ? await getDelivery(c.env, source, id) : null;
+  if (!d) return renderError(c, 404, `No delivery “${id}” in source “${source}”.`);
+  const n = (name: string) => Math.min(Math.max(Number(c.req.query(name) ?? 0) || 0, 0), 1000);
+  let notice: Flash = null;
+  if (c.req.query("done") === "replay") {
+    const replayed = n("replayed");
+    const left = n("left");
+    const parts = [];
+    if (replayed > 0) parts.push(`Replay scheduled for ${replayed === 1 ? "1 target" : `${replayed} targets`}; the attempts appear below as they happen.`);
+    if (left > 0) parts.push(`${left === 1 ? "1 target" : `${left} targets`} still had it pending or in flight, so nothing changed there.`);
+    notice = parts.length ? { tone: replayed > 0 ? "ok" : "warn", text: parts.join(" ") } : { tone: "warn", text: "Nothing to replay: no target has this delivery yet." };
+  }
+  return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} />);
+});
+
+dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdminPage, checkCsrfToken, async (c) => {
+  const { source, id } = c.req.param();
+  if (!idSchema.safeParse(source).success) return renderError(c, 404, "No such source.");
+  const form = await c.req.parseBody();
+  const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
+  const outcome = await replayDelivery(c.env, source, id, target);
+  log("info", "replay from the dashboard", { requestId: c.var.requestId, source, deliveryId: id, target: target ?? "*", replayed: outcome?.replayed.length ?? 0 });
+  const query = new URLSearchParams({ done: "replay", replayed: String(outcome?.replayed.length ?? 0), left: String(outcome?.leftAlone.length ?? 0) });
+  return c.redirect(`${deliveryHref(source, id)}?${query}`, 303);
+});
+
+// ---- targets ---------------------------------------------------------------------------------
+
+async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, status: 200 | 400 | 404 = 200) {
+  const outbox = outboxOf(c.env, id);
+  const [loaded, health] = await Promise.all([loadConfig(c.env.CONFIG, "target", id), outbox.health()]);
+  if (loaded.state === "missing" && health.targetId === null) return renderError(c, 404, `No target “${id}”.`);
+  const listed = loaded.state === "valid" ? { id, valid: true as const, config: loaded.config } : loaded.state === "invalid" ? { id, valid: false as const, errors: loaded.errors } : null;
+  const asked = c.req.query("state");
+  const tab: TargetTab = TARGET_TABS.includes(asked as TargetTab) ? (asked as TargetTab) : health.counts.dead > 0 ? "dead" : "all";
+  const cursor = /^\d{1,15}$/.test(c.req.query("cursor") ?? "") ? c.req.query("cursor") : undefined;
+  const listing = await outbox.list({ state: tab === "all" ? undefined : tab, limit: PAGE_SIZE, cursor });
+  // The pending tab shows rows being sent too.
+  const items = tab === "pending" && !cursor ? [...(await outbox.list({ state: "delivering", limit: PAGE_SIZE })).items, ...listing.items] : listing.items;
+  return render(c, (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} />, status);
+}
+
+dashboard.get("/admin/ui/targets/:id", requireAdminPage, async (c) => {
+  const id = c.req.param("id");
+  if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such target.");
+  return renderTarget(c, id, targetFlash(c));
+});
+
+function targetFlash(c: Context<AdminEnv>): Flash {
+  const n = Math.min(Math.max(Number(c.req.query("n") ?? 0) || 0, 0), 1_000_000);
+  switch (c.req.query("done")) {
+    case "resumed":
+      return { tone: "ok", text: n > 0 ? `Resumed: ${n === 1 ? "1 held delivery goes" : `${n} held deliveries go`} out again now.` : "Resumed: the pause is lifted and the breaker closed; nothing was held." };
+    case "replayed":
+      return { tone: "ok", text: `${n === 1 ? "1 dead delivery" : `${n} dead deliveries`} scheduled again${c.req.query("more") === "1" ? "; more are left, click again for the next batch" : ""}.` };
+    case "enabled":
+      return { tone: "ok", text: "Enabled: the target receives new events and its held deliveries go out again." };
+    case "disabled":
+      return { tone: "warn", text: "Disabled: new events for this target are held (never dropped) until it is enabled again." };
+    default:
+      return null;
+  }
+}
+
+/** A POST on a target: validates the id, runs `act`, and redirects back with a done code (or renders its error). */
+function targetAction(act: (c: Context<AdminEnv>, id: string) => Promise<string | { error: string }>) {
+  return async (c: Context<AdminEnv>) => {
+    const id = c.req.param("id")!;
+    if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such target.");
+    const result = await act(c, id);
+    if (typeof result !== "string") return renderTarget(c, id, { tone: "bad", text: result.error }, 400);
+    return c.redirect(`/admin/ui/targets/${id}?${result}`, 303);
+  };
+}
+
+const targetPost = [sameOrigin, requireAdminPage, checkCsrfToken] as const;
+
+dashboard.post(
+  "/admin/ui/targets/:id/resume",
+  ...targetPost,
+  targetAction(async (c, id) => {
+    const { resumed } = await resumeTarget(c.env, id);
+    log("info", "target resumed from the dashboard", { requestId: c.var.requestId, target: id, resumed });
+    return `done=resumed&n=${resumed}`;
+  }),
+);
+
+dashboard.post(
+  "/admin/ui/targets/:id/replay-dead",
+  ...targetPost,
+  targetAction(async (c, id) => {
+    const { replayed, more } = await replayDead(c.env, id);
+    log("info", "dead deliveries replayed from the dashboard", { requestId: c.var.requestId, target: id, replayed, more });
+    return `done=replayed&n=${replayed}&more=${more ? 1 : 0}`;
+  }),
+);
+
+for (const enabled of [true, false]) {
+  dashboard.post(
+    `/admin/ui/targets/:id/${enabled ? "enable" : "disable"}`,
+    ...targetPost,
+    targetAction(async (c, id) => {
+      const r = await setTargetEnabled(c.env, id, enabled);
+      return r.ok ? `done=${enabled ? "enabled" : "disabled"}` : { error: r.error };
+    }),
+  );
+}
+
+// ---- sources ---------------------------------------------------------------------------------
+
+dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
+  const id = c.req.param("id");
+  if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such source.");
+  const ledger = ledgerOf(c.env, id);
+  const verify = c.req.query("verify") === "1";
+  const [loaded, stats, handshakes, integrity] = await Promise.all([
+    loadConfig(c.env.CONFIG, "source", id),
+    ledger.stats(),
+    ledger.listHandshakes(HANDSHAKES_SHOWN),
+    verify ? ledger.verifyIntegrity() : Promise.resolve(null),
+  ]);
+  if (loaded.state === "missing" && stats.deliveries === 0 && stats.handshakes === 0) return renderError(c, 404, `No source “${id}”.`);
+  const listed = loaded.state === "valid" ? { id, valid: true as const, config: loaded.config } : loaded.state === "invalid" ? { id, valid: false as const, errors: loaded.errors } : null;
+  const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
+  return render(c, (page) => <SourcePage page={page} id={id} webhookUrl={webhookUrl} listed={listed} stats={stats} integrity={integrity} handshakes={handshakes} />);
+});
+
+// ---- rendering -------------------------------------------------------------------------------
+
+async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
+  const who = c.get("admin") as AdminIdentity | undefined; // unset on the sign-in pages
+  return { nonce: randomNonce(), csrf: who?.via === "session" ? await csrfToken(c.env, who.session) : null, now: Date.now() };
+}
+
+/**
+ * Sends a page with the dashboard's security headers: a CSP that allows only the nonce'd
+ * stylesheet (no scripts at all), no framing, no caching, no referrer outside the origin.
+ */
+async function render(c: Context<AdminEnv>, build: (page: PageContext) => JSX.Element, status: 200 | 400 | 401 | 403 | 404 | 500 = 200): Promise<Response> {
+  const page = await pageContext(c);
+  c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${page.nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
+  c.header("Cache-Control", "no-store");
+  c.header("X-Content-Type-Options", "nosniff");
+  c.header("X-Frame-Options", "DENY");
+  c.header("Referrer-Policy", "same-origin");
+  return c.html(build(page), status);
+}
+
+function renderError(c: Context<AdminEnv>, status: 403 | 404 | 500, message: string): Promise<Response> {
+  const title = status === 404 ? "Not found" : status === 403 ? "Refused" : "Error";
+  const signedIn = c.get("admin") !== undefined;
+  return render(
+    c,
+    (page) => (
+      <Layout title={title} page={page} nav="none" signedIn={signedIn}>
+        <h1>{title}</h1>
+        <Notice tone={status === 404 ? "info" : "bad"}>{message}</Notice>
+        <p>
+          <a href="/admin/">Back to the overview</a>
+        </p>
+      </Layout>
+    ),
+    status,
+  );
+}
+
+/** Where to go after signing in: a path under /admin on this origin, else the overview. */
+export function safeNext(next: string | undefined): string {
+  if (!next) return "/admin/";
+  try {
+    const base = "https://relay.invalid";
+    const u = new URL(next, base);
+    if (u.origin !== base || !(u.pathname === "/admin" || u.pathname.startsWith("/admin/")) || u.pathname.startsWith("/admin/login")) return "/admin/";
+    return u.pathname + u.search;
+  } catch {
+    return "/admin/";
+  }
+}
+
+function randomNonce(): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+}
