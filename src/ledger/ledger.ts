@@ -140,7 +140,7 @@ export class Ledger extends DurableObject<Bindings> {
       for (const target of new Set(input.targets)) {
         this.sql.exec("INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at) VALUES (?, ?, ?, ?)", input.deliveryId, target, input.receivedAt, input.receivedAt);
       }
-      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('source', ?)", input.source);
+      this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
       return { status: "accepted", seq, duplicateCount: 0 };
     });
     if (result.status === "accepted" && input.targets.length > 0) await this.armAlarm(input.receivedAt);
