@@ -75,13 +75,33 @@ after(async () => {
 
 test("an operator finds a delivery, replays it, and the target gets it again with the same webhook-id", { timeout: 240_000 }, async () => {
   // Configuration through the admin API (bearer), as an integration engineer would.
-  await adminPut(`/sources/${SOURCE}`, { description: "CentrePoint study 189", auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET" }, allowedIps: ["127.0.0.1", "::1"] });
+  await adminPut(`/sources/${SOURCE}`, {
+    description: "CentrePoint study 189",
+    auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET" },
+    allowedIps: ["127.0.0.1", "::1"],
+  });
   await adminPut("/targets/edc-main", { url: `${edcUrl}/hooks`, description: "Study EDC" });
-  await adminPut("/targets/warehouse", { url: `${edcUrl}/down`, description: "Data warehouse (down in this test)", events: ["raw_processing.*"], retry: { maxAttempts: 1 } });
+  await adminPut("/targets/warehouse", {
+    url: `${edcUrl}/down`,
+    description: "Data warehouse (down in this test)",
+    events: ["raw_processing.*"],
+    retry: { maxAttempts: 1 },
+  });
 
   // CentrePoint deliveries: the one we follow, and a few others for a realistic list.
   const deliveryId = randomUUID();
-  await postWebhook("upload", JSON.stringify({ status: "completed", firstEpochUTC: "2026-03-02T08:00:00.0000000", lastEpochUTC: "2026-03-09T07:59:00.0000000", uploadId: "85045", subjectId: "44732", studyId: "189" }), deliveryId);
+  await postWebhook(
+    "upload",
+    JSON.stringify({
+      status: "completed",
+      firstEpochUTC: "2026-03-02T08:00:00.0000000",
+      lastEpochUTC: "2026-03-09T07:59:00.0000000",
+      uploadId: "85045",
+      subjectId: "44732",
+      studyId: "189",
+    }),
+    deliveryId,
+  );
   await postWebhook("raw_processing_complete", await goldenBody("raw-processing-complete.json"), randomUUID());
   await postWebhook("daily_statistics_complete", await goldenBody("daily-statistics-complete.json"), randomUUID());
   await postWebhook("upload", await goldenBody("non-json-body.json"), randomUUID());
@@ -89,11 +109,24 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   const handshake = await postWebhook("validation", JSON.stringify({ ValidationCode: code, WebhookId: 23 }), randomUUID(), { "x-actigraph-hook-secret": code });
   assert.equal(handshake.headers.get("x-actigraph-hook-secret"), code);
   await waitFor("edc-main to receive the upload", SETTLE_MS, async () => hooksFor(deliveryId).length === 1);
-  await waitFor("warehouse to give up on its delivery", SETTLE_MS, async () => (await adminGet<{ counts: { dead: number } }>("/targets/warehouse/health")).counts.dead === 1);
+  await waitFor(
+    "warehouse to give up on its delivery",
+    SETTLE_MS,
+    async () => (await adminGet<{ counts: { dead: number } }>("/targets/warehouse/health")).counts.dead === 1,
+  );
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
@@ -158,7 +191,13 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   await page.screenshot({ path: join(SCREENSHOTS, "source.png"), fullPage: true });
 
   // No page ever shows the admin token or a secret value.
-  for (const path of ["/admin/", "/admin/ui/deliveries", `/admin/ui/deliveries/${SOURCE}/${deliveryId}`, "/admin/ui/targets/edc-main", `/admin/ui/sources/${SOURCE}?verify=1`]) {
+  for (const path of [
+    "/admin/",
+    "/admin/ui/deliveries",
+    `/admin/ui/deliveries/${SOURCE}/${deliveryId}`,
+    "/admin/ui/targets/edc-main",
+    `/admin/ui/sources/${SOURCE}?verify=1`,
+  ]) {
     await page.goto(`${base}${path}`);
     const html = await page.content();
     assert.ok(!html.includes(ADMIN_TOKEN), `${path} shows the admin token`);
@@ -168,7 +207,10 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
 
 /** Attempts shown as successful in one target's timeline on a delivery page. */
 async function successCount(page: Page, target: string): Promise<number> {
-  return page.locator("article", { has: page.getByRole("heading", { name: target }) }).locator(".badge.ok", { hasText: /^success$/ }).count();
+  return page
+    .locator("article", { has: page.getByRole("heading", { name: target }) })
+    .locator(".badge.ok", { hasText: /^success$/ })
+    .count();
 }
 
 /** Requests the EDC received for a delivery id. */
@@ -201,7 +243,11 @@ async function postWebhook(event: string, body: string, deliveryId: string, head
 }
 
 async function adminPut(path: string, doc: unknown): Promise<void> {
-  const res = await fetch(`${base}/admin${path}`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(doc) });
+  const res = await fetch(`${base}/admin${path}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(doc),
+  });
   assert.ok(res.ok, `PUT ${path} answered ${res.status}: ${await res.text()}`);
 }
 
@@ -233,13 +279,20 @@ function startRelay(port: number, inspectorPort: number, dir: string): ChildProc
     [
       join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
       "dev",
-      "--ip", "127.0.0.1",
-      "--port", String(port),
-      "--inspector-port", String(inspectorPort),
-      "--persist-to", join(dir, "state"),
-      "--var", `ADMIN_TOKEN:${ADMIN_TOKEN}`,
-      "--var", "ALLOW_HTTP_TARGETS:true",
-      "--var", `TEST_HMAC_SECRET:${HMAC_SECRET}`,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspectorPort),
+      "--persist-to",
+      join(dir, "state"),
+      "--var",
+      `ADMIN_TOKEN:${ADMIN_TOKEN}`,
+      "--var",
+      "ALLOW_HTTP_TARGETS:true",
+      "--var",
+      `TEST_HMAC_SECRET:${HMAC_SECRET}`,
       "--show-interactive-dev-session=false",
     ],
     {

@@ -91,14 +91,34 @@ async function freePort(): Promise<number> {
 
 /** Starts `wrangler dev` in its own process group with the same Node as this script; output goes to `logFile`. */
 function startRelay(port: number, inspectorPort: number, stateDir: string, logFile: string, vars: Record<string, string>): ChildProcess {
-  const args = [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", stateDir, "--show-interactive-dev-session=false"];
+  const args = [
+    WRANGLER,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    stateDir,
+    "--show-interactive-dev-session=false",
+  ];
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     // Local only: no telemetry, no update check (banner), no cf.json download.
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", DO_NOT_TRACK: "1", WRANGLER_HIDE_BANNER: "true", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      DO_NOT_TRACK: "1",
+      WRANGLER_HIDE_BANNER: "true",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      NO_COLOR: "1",
+      FORCE_COLOR: "0",
+    },
   });
   const file = createWriteStream(logFile);
   for (const stream of [child.stdout, child.stderr]) {
@@ -126,7 +146,8 @@ async function stopRelay(child: ChildProcess): Promise<void> {
 async function waitForRelay(base: string, child: ChildProcess, logFile: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}):\n${await tail(logFile, 30)}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}):\n${await tail(logFile, 30)}`);
     const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
     if (res?.ok) return;
     await delay(300);
@@ -189,7 +210,9 @@ function startHealthPolling(base: string, token: string, targets: string[]): () 
 function describeHealth(json: unknown): string {
   const h = json as { counts?: Record<string, number>; breaker?: { status?: string; consecutiveFailures?: number }; lastError?: { message?: string } | null };
   if (typeof h !== "object" || h === null || typeof h.counts !== "object") return JSON.stringify(json).slice(0, 200);
-  const counts = Object.entries(h.counts).map(([state, n]) => `${state} ${n}`).join(", ");
+  const counts = Object.entries(h.counts)
+    .map(([state, n]) => `${state} ${n}`)
+    .join(", ");
   const breaker = h.breaker ? `; breaker ${h.breaker.status} (${h.breaker.consecutiveFailures ?? 0} consecutive failures)` : "";
   const lastError = h.lastError?.message ? `; last error: ${h.lastError.message.slice(0, 80)}` : "";
   return `${counts}${breaker}${lastError}`;
@@ -203,7 +226,10 @@ async function waitForDeliveries(receivers: Receiver[], acceptedIds: string[]): 
     const checks = receivers.map((r) => checkTally(acceptedIds, r.tally));
     if (checks.every((c) => c.missing.length === 0)) return true;
     if (Date.now() - lastReport >= 5_000) {
-      say("demo", `waiting (at most ${Math.ceil((deadline - Date.now()) / 1000)} s more): ${receivers.map((r, i) => `${r.name} ${checks[i]!.distinct}/${acceptedIds.length}`).join(", ")}`);
+      say(
+        "demo",
+        `waiting (at most ${Math.ceil((deadline - Date.now()) / 1000)} s more): ${receivers.map((r, i) => `${r.name} ${checks[i]!.distinct}/${acceptedIds.length}`).join(", ")}`,
+      );
       lastReport = Date.now();
     }
     await delay(250);
@@ -217,10 +243,13 @@ function formatTally(receivers: Receiver[], checks: TallyCheck[]): string {
   const rows = receivers.map((r, i) => {
     const c = checks[i]!;
     const result = c.holds ? `exactly once by webhook-id${c.repeats ? ` (+${c.repeats} repeat${c.repeats > 1 ? "s" : ""}, at-least-once)` : ""}` : "FAILED";
-    return [r.name, c.expected, c.distinct, c.missing.length, c.unknown.length, c.repeats, c.retried, r.tally.refused, r.tally.invalidSignatures, result].map(String);
+    return [r.name, c.expected, c.distinct, c.missing.length, c.unknown.length, c.repeats, c.retried, r.tally.refused, r.tally.invalidSignatures, result].map(
+      String,
+    );
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `  ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")}`.trimEnd();
+  const line = (cells: string[]) =>
+    `  ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")}`.trimEnd();
   const lines = [line(head), ...rows.map(line)];
   for (const [i, c] of checks.entries()) {
     if (c.missing.length) lines.push(`  ${receivers[i]!.name} is missing: ${c.missing.slice(0, 10).join(", ")}${c.missing.length > 10 ? ", ..." : ""}`);
@@ -253,7 +282,19 @@ async function simulate(url: string, secret: string): Promise<Summary> {
   say("simulate", `sending a handshake and 40 deliveries to ${url}`);
   const sender = createSender({ concurrency: 4, timeoutMs: 10_000 });
   try {
-    const options = { url, credentials: { type: "hmac", secret } as const, rate: 8, count: 40, subjects: 3, duplicates: 0.1, badSignatures: 0.1, concurrency: 4, seed: randomInt(2 ** 32 - 1), handshake: true, timeoutMs: 10_000 };
+    const options = {
+      url,
+      credentials: { type: "hmac", secret } as const,
+      rate: 8,
+      count: 40,
+      subjects: 3,
+      duplicates: 0.1,
+      badSignatures: 0.1,
+      concurrency: 4,
+      seed: randomInt(2 ** 32 - 1),
+      handshake: true,
+      timeoutMs: 10_000,
+    };
     const summary = await runSimulation(options, { send: sender.send, idRng: createRng(randomInt(2 ** 32 - 1)) });
     process.stdout.write(`\n${formatSummary(summary)}\n\n`);
     return summary;
@@ -263,11 +304,24 @@ async function simulate(url: string, secret: string): Promise<Summary> {
 }
 
 /** Prints the final tally, where to look next, and the verdict. */
-function printResult(summary: Summary, receivers: Receiver[], checks: TallyCheck[], run: { pass: boolean; complete: boolean; base: string; adminToken: string }): void {
-  process.stdout.write(`\nFinal tally: the relay accepted ${summary.acceptedIds.length} distinct deliveries (its ${summary.duplicate} duplicate answers and ${summary.rejected.expected} 401s are not forwarded)\n`);
+function printResult(
+  summary: Summary,
+  receivers: Receiver[],
+  checks: TallyCheck[],
+  run: { pass: boolean; complete: boolean; base: string; adminToken: string },
+): void {
+  process.stdout.write(
+    `\nFinal tally: the relay accepted ${summary.acceptedIds.length} distinct deliveries (its ${summary.duplicate} duplicate answers and ${summary.rejected.expected} 401s are not forwarded)\n`,
+  );
   process.stdout.write(`${formatTally(receivers, checks)}\n\n`);
   process.stdout.write(`Dashboard:   ${run.base}/admin/\nAdmin token: ${run.adminToken}\n`);
-  const why = [!summary.ok && "the simulator saw unexpected responses", !run.complete && "not every accepted delivery reached both receivers in time", run.complete && !run.pass && summary.ok && "a receiver's ids differ from the accepted ids"].filter(Boolean).join("; ");
+  const why = [
+    !summary.ok && "the simulator saw unexpected responses",
+    !run.complete && "not every accepted delivery reached both receivers in time",
+    run.complete && !run.pass && summary.ok && "a receiver's ids differ from the accepted ids",
+  ]
+    .filter(Boolean)
+    .join("; ");
   process.stdout.write(run.pass ? "RESULT: PASS: every accepted event reached both receivers exactly once by webhook-id\n" : `RESULT: FAIL: ${why}\n`);
 }
 
@@ -315,7 +369,11 @@ async function main(): Promise<number> {
   say("demo", "relay ready");
 
   await configureRelay(base, secrets.ADMIN_TOKEN, receivers);
-  const stopHealth = startHealthPolling(base, secrets.ADMIN_TOKEN, receivers.map((r) => r.name));
+  const stopHealth = startHealthPolling(
+    base,
+    secrets.ADMIN_TOKEN,
+    receivers.map((r) => r.name),
+  );
   closers.push(async () => stopHealth());
 
   const summary = await simulate(`${base}/webhooks/${SOURCE_ID}`, secrets.DEMO_HMAC_SECRET);

@@ -40,9 +40,41 @@ test("credentials: --secret, --basic user:pass (colons allowed in the password),
 });
 
 test("every flag is read", () => {
-  const o = options("--secret", "s", "--rate", "25/s", "--count", "7", "--subjects", "2", "--duplicates", "20%", "--bad-signatures", "0.1", "--concurrency", "3", "--seed", "99", "--timeout", "500", "--no-handshake", "--json");
+  const o = options(
+    "--secret",
+    "s",
+    "--rate",
+    "25/s",
+    "--count",
+    "7",
+    "--subjects",
+    "2",
+    "--duplicates",
+    "20%",
+    "--bad-signatures",
+    "0.1",
+    "--concurrency",
+    "3",
+    "--seed",
+    "99",
+    "--timeout",
+    "500",
+    "--no-handshake",
+    "--json",
+  );
   assert.deepEqual(
-    { rate: o.rate, count: o.count, subjects: o.subjects, duplicates: o.duplicates, badSignatures: o.badSignatures, concurrency: o.concurrency, seed: o.seed, timeoutMs: o.timeoutMs, handshake: o.handshake, json: o.json },
+    {
+      rate: o.rate,
+      count: o.count,
+      subjects: o.subjects,
+      duplicates: o.duplicates,
+      badSignatures: o.badSignatures,
+      concurrency: o.concurrency,
+      seed: o.seed,
+      timeoutMs: o.timeoutMs,
+      handshake: o.handshake,
+      json: o.json,
+    },
     { rate: 25, count: 7, subjects: 2, duplicates: 0.2, badSignatures: 0.1, concurrency: 3, seed: 99, timeoutMs: 500, handshake: false, json: true },
   );
 });

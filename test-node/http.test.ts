@@ -59,10 +59,13 @@ test("an early final answer is taken without sending the body", async () => {
 
 test("no response within the timeout is an error result, not a hang", async () => {
   const sender = createSender({ concurrency: 1, timeoutMs: 200 });
-  await withServer(http.createServer(() => {}), async (url) => {
-    const r = await sender.send(url, {}, "x");
-    assert.equal(r.ok, false);
-    assert.match(r.ok ? "" : r.error, /no response within 200 ms/);
-  });
+  await withServer(
+    http.createServer(() => {}),
+    async (url) => {
+      const r = await sender.send(url, {}, "x");
+      assert.equal(r.ok, false);
+      assert.match(r.ok ? "" : r.error, /no response within 200 ms/);
+    },
+  );
   sender.close();
 });

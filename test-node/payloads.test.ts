@@ -71,7 +71,17 @@ describe("raw_processing_complete", () => {
   test("snake_case, numeric ids, Z timestamps, capitalised status", () => {
     const { subject, wear } = fixture();
     const body = rawProcessingComplete(subject, wear, true);
-    assert.deepEqual(keys(body), ["created_at_utc", "error_message", "max_event_timestamp", "min_event_timestamp", "monitor_serial", "status", "study_id", "subject_id", "subject_identifier"]);
+    assert.deepEqual(keys(body), [
+      "created_at_utc",
+      "error_message",
+      "max_event_timestamp",
+      "min_event_timestamp",
+      "monitor_serial",
+      "status",
+      "study_id",
+      "subject_id",
+      "subject_identifier",
+    ]);
     assert.equal(typeof body.study_id, "number");
     assert.equal(typeof body.subject_id, "number");
     assert.equal(typeof body.subject_identifier, "string");
@@ -93,7 +103,18 @@ describe("data_retrieval_complete", () => {
   test("top-level fields, a GUID tracking id and a non-GUID client id", () => {
     const { subject, wear, rng } = fixture();
     const body = dataRetrievalComplete(subject, wear, rng);
-    assert.deepEqual(keys(body), ["client_id", "completed_at_utc", "created_at_utc", "files", "request_status", "started_at_utc", "study_id", "subject_id", "subject_identifier", "tracking_id"]);
+    assert.deepEqual(keys(body), [
+      "client_id",
+      "completed_at_utc",
+      "created_at_utc",
+      "files",
+      "request_status",
+      "started_at_utc",
+      "study_id",
+      "subject_id",
+      "subject_identifier",
+      "tracking_id",
+    ]);
     assert.match(body.tracking_id as string, GUID);
     assert.doesNotMatch(body.client_id as string, GUID);
     assert.equal(typeof body.study_id, "number");
@@ -134,7 +155,23 @@ describe("daily_statistics_complete", () => {
   test("top-level fields: numeric ids, serial list, aggregates, epoch times", () => {
     const { subject, wear, rng } = fixture();
     const body = dailyStatisticsComplete(subject, wear, rng, 186);
-    assert.deepEqual(keys(body), ["activityMonitorSerials", "date", "epochAggregation", "freedsonAggregations", "id", "mavmAggregation", "siteId", "staudenmayerAggregations", "studyId", "subjectId", "subjectIdentifier", ...TIMES].sort());
+    assert.deepEqual(
+      keys(body),
+      [
+        "activityMonitorSerials",
+        "date",
+        "epochAggregation",
+        "freedsonAggregations",
+        "id",
+        "mavmAggregation",
+        "siteId",
+        "staudenmayerAggregations",
+        "studyId",
+        "subjectId",
+        "subjectIdentifier",
+        ...TIMES,
+      ].sort(),
+    );
     for (const k of ["id", "studyId", "siteId", "subjectId"]) assert.equal(typeof body[k], "number");
     assert.deepEqual(body.activityMonitorSerials, [subject.monitorSerial]);
     assert.match(body.date as string, OFFSET);
@@ -144,7 +181,9 @@ describe("daily_statistics_complete", () => {
   test("epochAggregation has the minutes, the 4x4 count fields and the epoch times", () => {
     const { subject, wear, rng } = fixture();
     const agg = dailyStatisticsComplete(subject, wear, rng, 1).epochAggregation as Record<string, number>;
-    const counts = ["totalNonFiltered", "wearFiltered", "wearAwakeFiltered", "wearSleepFiltered"].flatMap((p) => ["AxisXCounts", "AxisYCounts", "AxisZCounts", "VectorMagnitude"].map((s) => p + s));
+    const counts = ["totalNonFiltered", "wearFiltered", "wearAwakeFiltered", "wearSleepFiltered"].flatMap((p) =>
+      ["AxisXCounts", "AxisYCounts", "AxisZCounts", "VectorMagnitude"].map((s) => p + s),
+    );
     const minutes = ["wearMinutes", "nonWearMinutes", "sleepMinutes", "awakeMinutes", "wearAwakeMinutes", "wearSleepMinutes", "totalNonFilteredMinutes"];
     assert.deepEqual(keys(agg), [...minutes, ...counts, ...TIMES].sort());
     assert.equal(agg.wearMinutes! + agg.nonWearMinutes!, agg.totalNonFilteredMinutes);
@@ -156,12 +195,20 @@ describe("daily_statistics_complete", () => {
     const body = dailyStatisticsComplete(subject, wear, rng, 1);
     const freedson = body.freedsonAggregations as Record<string, number>[];
     assert.equal(freedson.length, 1);
-    assert.deepEqual(keys(freedson[0]!), FILTERS.flatMap((f) => ["Sedentary", "Light", "Moderate", "Vigorous", "VeryVigorous"].map((c) => `${f}VA${c}`)).sort());
+    assert.deepEqual(
+      keys(freedson[0]!),
+      FILTERS.flatMap((f) => ["Sedentary", "Light", "Moderate", "Vigorous", "VeryVigorous"].map((c) => `${f}VA${c}`)).sort(),
+    );
     const staudenmayer = body.staudenmayerAggregations as Record<string, number>[];
-    assert.deepEqual(keys(staudenmayer[0]!), FILTERS.flatMap((f) => ["Light", "Moderate", "Vigorous", "MVPA", "Sedentary", "NonSedentary", "Locomotion", "NonLocomotion"].map((c) => f + c)).sort());
+    assert.deepEqual(
+      keys(staudenmayer[0]!),
+      FILTERS.flatMap((f) => ["Light", "Moderate", "Vigorous", "MVPA", "Sedentary", "NonSedentary", "Locomotion", "NonLocomotion"].map((c) => f + c)).sort(),
+    );
     assert.deepEqual(keys(body.mavmAggregation as object), ["nonFilteredSteps", "wearAwakeFilteredSteps", "wearFilteredSteps", "wearSleepFilteredSteps"]);
     const total = (body.epochAggregation as Record<string, number>).totalNonFilteredMinutes! * 60;
-    const sum = Object.entries(freedson[0]!).filter(([k]) => k.startsWith("nonFiltered")).reduce((a, [, v]) => a + v, 0);
+    const sum = Object.entries(freedson[0]!)
+      .filter(([k]) => k.startsWith("nonFiltered"))
+      .reduce((a, [, v]) => a + v, 0);
     assert.equal(sum, total);
   });
 });
@@ -171,19 +218,61 @@ describe("cp2_daily_statistics_complete", () => {
     const { subject, wear, rng } = fixture();
     const body = cp2DailyStatisticsComplete(subject, wear, rng, 1869240);
     const expected = [
-      "studyId", "subjectId", "siteId", "dayStatId", "subjectIdentifier", "date",
-      "bouts", "calories", "cutpoints", "axisXCounts", "axisYCounts", "axisZCounts", "epochs", "mvpa", "steps", "totalMinutes", "mets",
-      "wearFilteredBouts", "wearFilteredCalories", "wearFilteredCutPoints", "wearFilteredAxisXCounts", "wearFilteredAxisYCounts", "wearFilteredAxisZCounts", "wearFilteredMVPA", "wearFilteredSteps", "wearMinutes", "wearFilteredMets",
-      "awakeWearMinutes", "awakeWearFilteredAxisXCounts", "awakeWearFilteredAxisYCounts", "awakeWearFilteredAxisZCounts", "awakeWearFilteredMVPA", "awakeWearFilteredCutPoints", "awakeWearFilteredBouts", "awakeWearFilteredCalories", "awakeWearFilteredSteps", "awakeWearFilteredMets",
+      "studyId",
+      "subjectId",
+      "siteId",
+      "dayStatId",
+      "subjectIdentifier",
+      "date",
+      "bouts",
+      "calories",
+      "cutpoints",
+      "axisXCounts",
+      "axisYCounts",
+      "axisZCounts",
+      "epochs",
+      "mvpa",
+      "steps",
+      "totalMinutes",
+      "mets",
+      "wearFilteredBouts",
+      "wearFilteredCalories",
+      "wearFilteredCutPoints",
+      "wearFilteredAxisXCounts",
+      "wearFilteredAxisYCounts",
+      "wearFilteredAxisZCounts",
+      "wearFilteredMVPA",
+      "wearFilteredSteps",
+      "wearMinutes",
+      "wearFilteredMets",
+      "awakeWearMinutes",
+      "awakeWearFilteredAxisXCounts",
+      "awakeWearFilteredAxisYCounts",
+      "awakeWearFilteredAxisZCounts",
+      "awakeWearFilteredMVPA",
+      "awakeWearFilteredCutPoints",
+      "awakeWearFilteredBouts",
+      "awakeWearFilteredCalories",
+      "awakeWearFilteredSteps",
+      "awakeWearFilteredMets",
     ];
     assert.deepEqual(keys(body), expected.sort());
     assert.match(body.date as string, LOCAL);
     assert.ok((body.date as string).endsWith("T00:00:00"));
     for (const k of ["studyId", "subjectId", "siteId", "dayStatId", "calories", "epochs", "mets", "steps"]) assert.equal(typeof body[k], "number", k);
     const cutpoints = body.cutpoints as { name: string; count: number }[];
-    assert.deepEqual(cutpoints.map((c) => c.name), ["Sedentary", "Light", "Lifestyle", "Moderate", "Vigorous", "Very Vigorous"]);
-    assert.equal(cutpoints.reduce((a, c) => a + c.count, 0), body.epochs);
-    assert.deepEqual((body.bouts as { name: string }[]).map((b) => b.name), ["10 minutes or more", "20 minutes or more", "30 minutes or more", "40 minutes or more"]);
+    assert.deepEqual(
+      cutpoints.map((c) => c.name),
+      ["Sedentary", "Light", "Lifestyle", "Moderate", "Vigorous", "Very Vigorous"],
+    );
+    assert.equal(
+      cutpoints.reduce((a, c) => a + c.count, 0),
+      body.epochs,
+    );
+    assert.deepEqual(
+      (body.bouts as { name: string }[]).map((b) => b.name),
+      ["10 minutes or more", "20 minutes or more", "30 minutes or more", "40 minutes or more"],
+    );
     for (const b of body.bouts as object[]) assert.deepEqual(keys(b), ["count", "name"]);
   });
 });
@@ -229,5 +318,8 @@ describe("subjectEvents", () => {
 
 test("splitInteger keeps the total", () => {
   assert.deepEqual(splitInteger(10, [1, 1, 1]), [4, 3, 3]);
-  assert.equal(splitInteger(4_321, [60, 25, 10, 4, 1]).reduce((a, b) => a + b, 0), 4_321);
+  assert.equal(
+    splitInteger(4_321, [60, 25, 10, 4, 1]).reduce((a, b) => a + b, 0),
+    4_321,
+  );
 });

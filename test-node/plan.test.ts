@@ -40,7 +40,10 @@ test("buildPlan: subjects take turns, so all of them appear", () => {
 });
 
 test("buildPlan: the seed fixes payloads and order; ids come from newId", () => {
-  const bodies = (seed: number) => buildPlan({ count: 10, subjects: 2, duplicates: 0.2, badSignatures: 0 }, createRng(seed), () => "x").requests.map((r) => (r.kind === "duplicate" ? "dup" : r.body));
+  const bodies = (seed: number) =>
+    buildPlan({ count: 10, subjects: 2, duplicates: 0.2, badSignatures: 0 }, createRng(seed), () => "x").requests.map((r) =>
+      r.kind === "duplicate" ? "dup" : r.body,
+    );
   assert.deepEqual(bodies(3), bodies(3));
   assert.notDeepEqual(bodies(3), bodies(4));
 });

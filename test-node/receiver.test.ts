@@ -12,7 +12,12 @@ async function deliver(url: string, id: string, secret = SECRET): Promise<number
   const signature = new Webhook(secret).sign(id, timestamp, body);
   const res = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/cloudevents+json", "webhook-id": id, "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)), "webhook-signature": signature },
+    headers: {
+      "content-type": "application/cloudevents+json",
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
+      "webhook-signature": signature,
+    },
     body,
     signal: AbortSignal.timeout(5_000),
   });
@@ -32,7 +37,13 @@ test("a demo receiver verifies signatures, fails its first requests, then tallie
     assert.equal(await deliver(receiver.url, "b"), 200);
     assert.equal(receiver.tally.invalidSignatures, 1);
     assert.equal(receiver.tally.refused, 2);
-    assert.deepEqual([...receiver.tally.delivered], [["a", 1], ["b", 2]]);
+    assert.deepEqual(
+      [...receiver.tally.delivered],
+      [
+        ["a", 1],
+        ["b", 2],
+      ],
+    );
     assert.match(lines.at(-1)!, /^200 upload\.started .* b .*REPEAT/);
   } finally {
     await receiver.close();

@@ -33,7 +33,8 @@ async function startFakeRelay(options: { dedupe?: boolean; echo?: boolean } = {}
     req.on("end", () => {
       const raw = Buffer.concat(chunks);
       requests.push({ rawHeaders: req.rawHeaders, body: raw.toString("utf8") });
-      const json = (status: number, body: object, headers: Record<string, string> = {}) => res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify(body));
+      const json = (status: number, body: object, headers: Record<string, string> = {}) =>
+        res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify(body));
       if (req.headers["x-actigraph-signature"] !== signBody(SECRET, raw)) return json(401, { error: "unauthorized", message: "Invalid credentials." });
       if (req.headers["x-actigraph-event"] === "validation") {
         return json(200, { status: "validated" }, options.echo === false ? {} : { "X-ActiGraph-Hook-Secret": String(req.headers["x-actigraph-hook-secret"]) });
@@ -99,7 +100,16 @@ describe("simulate against a fake relay on 127.0.0.1", () => {
   test("requests carry CentrePoint's headers in the documented casing", () => {
     const headers = relay.requests[1]!.rawHeaders;
     const value = (name: string) => headers[headers.indexOf(name) + 1];
-    for (const name of ["X-ActiGraph-Event", "X-ActiGraph-Delivery", "X-ActiGraph-Webhook-id", "X-ActiGraph-Signature", "X-Client-Cert-Used", "User-Agent", "Content-Type", "Expect"]) {
+    for (const name of [
+      "X-ActiGraph-Event",
+      "X-ActiGraph-Delivery",
+      "X-ActiGraph-Webhook-id",
+      "X-ActiGraph-Signature",
+      "X-Client-Cert-Used",
+      "User-Agent",
+      "Content-Type",
+      "Expect",
+    ]) {
       assert.ok(headers.includes(name), `${name} in ${headers.join(",")}`);
     }
     assert.equal(value("User-Agent"), "ActiGraph-Hookshot/1.0 ActiGraph-Hookshot/1.0");

@@ -19,11 +19,24 @@ test("percentile is nearest-rank over unsorted values", () => {
   assert.equal(percentile([], 50), 0);
   assert.equal(percentile([5], 99), 5);
   assert.equal(percentile([4, 1, 3, 2], 50), 2);
-  assert.equal(percentile(Array.from({ length: 100 }, (_, i) => 100 - i), 99), 99);
+  assert.equal(
+    percentile(
+      Array.from({ length: 100 }, (_, i) => 100 - i),
+      99,
+    ),
+    99,
+  );
   assert.equal(percentile([1, 2, 3, 1000], 99), 1000);
 });
 
-const rec = (deliveryId: string, expected: ResponseRecord["expected"], status: number | null, outcome: ResponseRecord["outcome"], ok: boolean, latencyMs = 10): ResponseRecord => ({ deliveryId, expected, status, outcome, ok, latencyMs, detail: ok ? undefined : `${status}` });
+const rec = (
+  deliveryId: string,
+  expected: ResponseRecord["expected"],
+  status: number | null,
+  outcome: ResponseRecord["outcome"],
+  ok: boolean,
+  latencyMs = 10,
+): ResponseRecord => ({ deliveryId, expected, status, outcome, ok, latencyMs, detail: ok ? undefined : `${status}` });
 
 test("summarize counts outcomes, statuses, latencies and the accepted ids", () => {
   const records = [
@@ -46,7 +59,10 @@ test("summarize counts outcomes, statuses, latencies and the accepted ids", () =
   assert.deepEqual(s.latencyMs, { p50: 10, p99: 30, max: 30 });
   assert.equal(s.durationMs, 1234);
   assert.deepEqual(s.acceptedIds, ["a", "b"]);
-  assert.deepEqual(s.failures.map((f) => f.deliveryId), ["d", "e"]);
+  assert.deepEqual(
+    s.failures.map((f) => f.deliveryId),
+    ["d", "e"],
+  );
 });
 
 test("a failed handshake fails the run even without unexpected responses", () => {
@@ -57,9 +73,26 @@ test("a failed handshake fails the run even without unexpected responses", () =>
 });
 
 test("formatSummary shows every row", () => {
-  const s = summarize([rec("a", "accepted", 200, "accepted", true), rec("b", "rejected", 401, "rejected", true)], { url: "http://x", seed: 9, handshake: { status: "skipped" }, durationMs: 2500 });
+  const s = summarize([rec("a", "accepted", 200, "accepted", true), rec("b", "rejected", 401, "rejected", true)], {
+    url: "http://x",
+    seed: 9,
+    handshake: { status: "skipped" },
+    durationMs: 2500,
+  });
   const text = formatSummary(s);
-  for (const row of [/seed 9/, /handshake +skipped/, /sent +2/, /by status +200:1 401:1/, /accepted +1/, /duplicate +0/, /rejected +1 expected, 0 unexpected/, /latency p50 \/ p99 +10 ms \/ 10 ms/, /duration +2\.5 s/, /result +OK/]) assert.match(text, row);
+  for (const row of [
+    /seed 9/,
+    /handshake +skipped/,
+    /sent +2/,
+    /by status +200:1 401:1/,
+    /accepted +1/,
+    /duplicate +0/,
+    /rejected +1 expected, 0 unexpected/,
+    /latency p50 \/ p99 +10 ms \/ 10 ms/,
+    /duration +2\.5 s/,
+    /result +OK/,
+  ])
+    assert.match(text, row);
 });
 
 test("formatProgress: a bar, or a plain line", () => {

@@ -8,7 +8,13 @@ test("recordAttempt numbers attempts per id and counts refusals", () => {
   assert.equal(recordAttempt(t, "a", "delivered"), 2);
   assert.equal(recordAttempt(t, "b", "delivered"), 1);
   assert.equal(t.refused, 1);
-  assert.deepEqual([...t.delivered], [["a", 1], ["b", 1]]);
+  assert.deepEqual(
+    [...t.delivered],
+    [
+      ["a", 1],
+      ["b", 1],
+    ],
+  );
 });
 
 test("checkTally holds when distinct delivered ids equal the accepted ids; repeats and retries are reported", () => {

@@ -81,8 +81,20 @@ describe("structured logs", () => {
     await vi.waitFor(() => expect(lines.some((l) => l.includes('"delivery attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
 
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(records.find((r) => r.msg === "webhook accepted" && r.deliveryId === "log-1")).toMatchObject({ source, deliveryId: "log-1", outcome: "accepted", ms: expect.any(Number) });
-    expect(records.find((r) => r.msg === "delivery attempt" && r.deliveryId === "log-1")).toMatchObject({ source, target, deliveryId: "log-1", outcome: "success", status: 200, ms: expect.any(Number) });
+    expect(records.find((r) => r.msg === "webhook accepted" && r.deliveryId === "log-1")).toMatchObject({
+      source,
+      deliveryId: "log-1",
+      outcome: "accepted",
+      ms: expect.any(Number),
+    });
+    expect(records.find((r) => r.msg === "delivery attempt" && r.deliveryId === "log-1")).toMatchObject({
+      source,
+      target,
+      deliveryId: "log-1",
+      outcome: "success",
+      status: 200,
+      ms: expect.any(Number),
+    });
     const all = lines.join("\n");
     for (const secret of ["test-bearer-token", "test-target-token", "secret-looking-body-value"]) expect(all).not.toContain(secret);
   });

@@ -36,7 +36,17 @@ export async function sign(body: string, secret = TEST_HMAC_SECRET): Promise<str
 
 /** A CentrePoint `upload` body. */
 export function uploadBody(overrides: Record<string, unknown> = {}): string {
-  return JSON.stringify({ status: "completed", firstEpochUTC: "2016-06-14T20:46:00.0000000", firstEpochSubjectTZ: "2016-06-14T15:46:00.0000000", lastEpochUTC: "2016-06-14T20:47:00.0000000", lastEpochSubjectTZ: "2016-06-14T15:47:00.0000000", uploadId: "85045", subjectId: "44732", studyId: "189", ...overrides });
+  return JSON.stringify({
+    status: "completed",
+    firstEpochUTC: "2016-06-14T20:46:00.0000000",
+    firstEpochSubjectTZ: "2016-06-14T15:46:00.0000000",
+    lastEpochUTC: "2016-06-14T20:47:00.0000000",
+    lastEpochSubjectTZ: "2016-06-14T15:47:00.0000000",
+    uploadId: "85045",
+    subjectId: "44732",
+    studyId: "189",
+    ...overrides,
+  });
 }
 
 export interface PostOptions {

@@ -94,7 +94,8 @@ export function parseSimulateArgs(argv: string[], randomSeed: () => number): Res
   const timeoutMs = parseInteger("--timeout", values.timeout ?? "10000", 100, 600_000);
   if (!timeoutMs.ok) return timeoutMs;
 
-  if (badSignatures.value > 0 && !hasCredentials) return err("--bad-signatures needs --secret, --basic or --bearer (without credentials no request can be wrong)");
+  if (badSignatures.value > 0 && !hasCredentials)
+    return err("--bad-signatures needs --secret, --basic or --bearer (without credentials no request can be wrong)");
   if (duplicates.value + badSignatures.value >= 1) return err("--duplicates plus --bad-signatures must be below 1, to leave fresh events");
 
   return ok({

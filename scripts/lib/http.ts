@@ -65,7 +65,9 @@ export function createSender(options: { concurrency: number; timeoutMs: number }
         res.on("error", (e) => finish(err(e.message)));
         res.on("end", () => {
           if (early) req.destroy();
-          finish(ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), latencyMs: performance.now() - started }));
+          finish(
+            ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), latencyMs: performance.now() - started }),
+          );
         });
       });
       if (!expectContinue) sendBody();

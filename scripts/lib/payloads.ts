@@ -204,9 +204,19 @@ export function dailyStatisticsComplete(s: SimSubject, w: Wear, rng: Rng, id: nu
   const minutesBy = { nonFiltered: m.total, wearFiltered: m.wear, wearAwakeFiltered: m.awake, wearSleepFiltered: m.sleep };
   const cpm = rng.int(150, 900);
   const counts: Record<string, number> = {};
-  for (const [prefix, minutes] of [["totalNonFiltered", m.total], ["wearFiltered", m.wear], ["wearAwakeFiltered", m.awake], ["wearSleepFiltered", m.sleep]] as const) {
+  for (const [prefix, minutes] of [
+    ["totalNonFiltered", m.total],
+    ["wearFiltered", m.wear],
+    ["wearAwakeFiltered", m.awake],
+    ["wearSleepFiltered", m.sleep],
+  ] as const) {
     const [x, y, z] = [0.6, 0.7, 0.8].map((f) => Math.round(minutes * cpm * f));
-    Object.assign(counts, { [`${prefix}AxisXCounts`]: x, [`${prefix}AxisYCounts`]: y, [`${prefix}AxisZCounts`]: z, [`${prefix}VectorMagnitude`]: Math.round(Math.hypot(x!, y!, z!)) });
+    Object.assign(counts, {
+      [`${prefix}AxisXCounts`]: x,
+      [`${prefix}AxisYCounts`]: y,
+      [`${prefix}AxisZCounts`]: z,
+      [`${prefix}VectorMagnitude`]: Math.round(Math.hypot(x!, y!, z!)),
+    });
   }
   const times = {
     firstEpochDateTimeUtc: formatOffset(w.firstEpoch),

@@ -4,10 +4,7 @@ import { WIRE_NAME } from "./headers.ts";
 
 /** How the simulator authenticates, mirroring the portal's Authentication Types. */
 export type Credentials =
-  | { type: "hmac"; secret: string }
-  | { type: "basic"; username: string; password: string }
-  | { type: "bearer"; token: string }
-  | { type: "none" };
+  { type: "hmac"; secret: string } | { type: "basic"; username: string; password: string } | { type: "bearer"; token: string } | { type: "none" };
 
 /** CentrePoint's `X-ActiGraph-Signature`: base64 HMAC-SHA256 over the exact body bytes, UTF-8 key. */
 export function signBody(secret: string, body: string | Uint8Array): string {

@@ -125,7 +125,14 @@ export function formatSummary(s: Summary): string {
     ["no response", String(s.errors)],
     ["latency p50 / p99", `${s.latencyMs.p50} ms / ${s.latencyMs.p99} ms (max ${s.latencyMs.max} ms)`],
     ["duration", `${(s.durationMs / 1000).toFixed(1)} s`],
-    ["result", s.ok ? "OK: every response was as expected" : s.handshake.status === "failed" ? "FAILED: the handshake failed, no events sent" : `FAILED: ${s.unexpected} unexpected response(s)`],
+    [
+      "result",
+      s.ok
+        ? "OK: every response was as expected"
+        : s.handshake.status === "failed"
+          ? "FAILED: the handshake failed, no events sent"
+          : `FAILED: ${s.unexpected} unexpected response(s)`,
+    ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = [`CentrePoint simulator -> ${s.url} (seed ${s.seed})`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];

@@ -57,37 +57,44 @@ deliveryAdmin.get(
     tag: "deliveries",
     summary: "List deliveries across sources, newest first",
     query: listQuery,
-    responses: { 200: { schema: z.object({ items: z.array(deliverySchema), next: z.string().nullable() }), description: "a page; pass `next` as `cursor` for the following one" }, 400: { schema: errorBodySchema, description: "invalid filter" } },
+    responses: {
+      200: {
+        schema: z.object({ items: z.array(deliverySchema), next: z.string().nullable() }),
+        description: "a page; pass `next` as `cursor` for the following one",
+      },
+      400: { schema: errorBodySchema, description: "invalid filter" },
+    },
   }),
   async (c) => {
-  const q = listQuery.safeParse(c.req.query());
-  if (!q.success) return errorResponse(c, 400, "bad_request", "Invalid query.", { fields: toFieldErrors(q.error) });
-  const { q: search, source, kind, subject, from, to, attention, limit } = q.data;
-  const cursor = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
-  if (cursor === null) return errorResponse(c, 400, "bad_request", "Invalid cursor.", { fields: [{ path: "cursor", message: "is not a cursor from this API" }] });
-  const sources = source ? [source] : (await listConfigs(c.env.CONFIG, "source")).map((s) => s.id);
-  // Each ledger returns its newest `limit + 1` rows after the cursor; the merge keeps the newest
-  // `limit` overall. Order: received time, then source, then seq, all descending.
-  const perSource = await Promise.all(
-    sources.map(async (s) => {
-      const rows = await ledgerOf(c.env, s).list({
-        q: search,
-        kind,
-        subject,
-        from: from ? Date.parse(from) : undefined,
-        to: to ? Date.parse(to) : undefined,
-        attention: attention === "true",
-        before: cursor ? { at: cursor.at, seq: s === cursor.source ? cursor.seq : s < cursor.source ? Number.MAX_SAFE_INTEGER : 0 } : undefined,
-        limit: limit + 1,
-      });
-      return rows.map((r) => ({ source: s, ...r }));
-    }),
-  );
-  const merged = perSource.flat().sort((a, b) => b.receivedAt - a.receivedAt || b.source.localeCompare(a.source) || b.seq - a.seq);
-  const page = merged.slice(0, limit);
-  const last = page[page.length - 1];
-  const next = merged.length > limit && last ? encodeCursor({ at: last.receivedAt, source: last.source, seq: last.seq }) : null;
-  return c.json({ items: page.map(withTimes), next });
+    const q = listQuery.safeParse(c.req.query());
+    if (!q.success) return errorResponse(c, 400, "bad_request", "Invalid query.", { fields: toFieldErrors(q.error) });
+    const { q: search, source, kind, subject, from, to, attention, limit } = q.data;
+    const cursor = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
+    if (cursor === null)
+      return errorResponse(c, 400, "bad_request", "Invalid cursor.", { fields: [{ path: "cursor", message: "is not a cursor from this API" }] });
+    const sources = source ? [source] : (await listConfigs(c.env.CONFIG, "source")).map((s) => s.id);
+    // Each ledger returns its newest `limit + 1` rows after the cursor; the merge keeps the newest
+    // `limit` overall. Order: received time, then source, then seq, all descending.
+    const perSource = await Promise.all(
+      sources.map(async (s) => {
+        const rows = await ledgerOf(c.env, s).list({
+          q: search,
+          kind,
+          subject,
+          from: from ? Date.parse(from) : undefined,
+          to: to ? Date.parse(to) : undefined,
+          attention: attention === "true",
+          before: cursor ? { at: cursor.at, seq: s === cursor.source ? cursor.seq : s < cursor.source ? Number.MAX_SAFE_INTEGER : 0 } : undefined,
+          limit: limit + 1,
+        });
+        return rows.map((r) => ({ source: s, ...r }));
+      }),
+    );
+    const merged = perSource.flat().sort((a, b) => b.receivedAt - a.receivedAt || b.source.localeCompare(a.source) || b.seq - a.seq);
+    const page = merged.slice(0, limit);
+    const last = page[page.length - 1];
+    const next = merged.length > limit && last ? encodeCursor({ at: last.receivedAt, source: last.source, seq: last.seq }) : null;
+    return c.json({ items: page.map(withTimes), next });
   },
 );
 
@@ -96,28 +103,34 @@ deliveryAdmin.get(
   describeAdmin({
     tag: "deliveries",
     summary: "One delivery: record, redacted headers, body, envelope, and each target's state and attempts",
-    responses: { 200: { schema: deliverySchema.extend({ body: z.object({ text: z.string(), base64: z.string() }), envelope: z.unknown(), targets: z.array(z.unknown()) }), description: "the delivery" }, 404: { schema: errorBodySchema, description: "no such delivery" } },
+    responses: {
+      200: {
+        schema: deliverySchema.extend({ body: z.object({ text: z.string(), base64: z.string() }), envelope: z.unknown(), targets: z.array(z.unknown()) }),
+        description: "the delivery",
+      },
+      404: { schema: errorBodySchema, description: "no such delivery" },
+    },
   }),
   async (c) => {
-  const { source, id } = c.req.param();
-  const detail = await ledgerOf(c.env, source).get(id);
-  if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
-  const { body, envelope, handoffs, ...record } = detail;
-  const targets = await Promise.all(
-    handoffs.map(async (h) => {
-      const outbox = c.env.OUTBOX.get(c.env.OUTBOX.idFromName(h.targetId));
-      const delivery = h.handedAt === null ? null : await outbox.getDelivery(source, id);
-      return { target: h.targetId, handoff: h, delivery };
-    }),
-  );
-  const text = new TextDecoder().decode(body);
-  return c.json({
-    source,
-    ...withTimes(record),
-    body: { text, base64: toBase64(body) },
-    envelope: JSON.parse(envelope) as unknown,
-    targets,
-  });
+    const { source, id } = c.req.param();
+    const detail = await ledgerOf(c.env, source).get(id);
+    if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
+    const { body, envelope, handoffs, ...record } = detail;
+    const targets = await Promise.all(
+      handoffs.map(async (h) => {
+        const outbox = c.env.OUTBOX.get(c.env.OUTBOX.idFromName(h.targetId));
+        const delivery = h.handedAt === null ? null : await outbox.getDelivery(source, id);
+        return { target: h.targetId, handoff: h, delivery };
+      }),
+    );
+    const text = new TextDecoder().decode(body);
+    return c.json({
+      source,
+      ...withTimes(record),
+      body: { text, base64: toBase64(body) },
+      envelope: JSON.parse(envelope) as unknown,
+      targets,
+    });
   },
 );
 
@@ -129,15 +142,27 @@ const integritySchema = z.object({
   firstBroken: z.object({ seq: z.number().int(), deliveryId: z.string(), reason: z.string() }).nullable(),
 });
 
-deliveryAdmin.get("/sources/:id/integrity", describeAdmin({ tag: "sources", summary: "Recompute the ledger's hash chain; name the first broken record", responses: { 200: { schema: integritySchema, description: "the report" } } }), async (c) => {
-  const report = await ledgerOf(c.env, c.req.param("id")).verifyIntegrity();
-  return c.json({ source: c.req.param("id"), ...report });
-});
+deliveryAdmin.get(
+  "/sources/:id/integrity",
+  describeAdmin({
+    tag: "sources",
+    summary: "Recompute the ledger's hash chain; name the first broken record",
+    responses: { 200: { schema: integritySchema, description: "the report" } },
+  }),
+  async (c) => {
+    const report = await ledgerOf(c.env, c.req.param("id")).verifyIntegrity();
+    return c.json({ source: c.req.param("id"), ...report });
+  },
+);
 
-deliveryAdmin.get("/sources/:id/handshakes", describeAdmin({ tag: "sources", summary: "Recent validation handshakes (audit log)", responses: { 200: { description: "newest first" } } }), async (c) => {
-  const items = await ledgerOf(c.env, c.req.param("id")).listHandshakes(Number(c.req.query("limit") ?? 50));
-  return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })) });
-});
+deliveryAdmin.get(
+  "/sources/:id/handshakes",
+  describeAdmin({ tag: "sources", summary: "Recent validation handshakes (audit log)", responses: { 200: { description: "newest first" } } }),
+  async (c) => {
+    const items = await ledgerOf(c.env, c.req.param("id")).listHandshakes(Number(c.req.query("limit") ?? 50));
+    return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })) });
+  },
+);
 
 function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt">>(r: T) {
   return { ...r, receivedAt: new Date(r.receivedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt).toISOString() };

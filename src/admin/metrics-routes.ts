@@ -26,11 +26,24 @@ metricsAdmin.get(
       ),
     ]);
 
-    const received: Family = { name: "relay_deliveries_received_total", help: "Deliveries received, by source, kind and outcome (accepted or duplicate).", type: "counter", samples: [] };
-    const rejected: Family = { name: "relay_deliveries_rejected_total", help: "Requests refused before recording, by source and reason (unknown and disabled sources under source=\"_unknown\").", type: "counter", samples: [] };
+    const received: Family = {
+      name: "relay_deliveries_received_total",
+      help: "Deliveries received, by source, kind and outcome (accepted or duplicate).",
+      type: "counter",
+      samples: [],
+    };
+    const rejected: Family = {
+      name: "relay_deliveries_rejected_total",
+      help: 'Requests refused before recording, by source and reason (unknown and disabled sources under source="_unknown").',
+      type: "counter",
+      samples: [],
+    };
     for (const { id, m } of ledgers) {
       for (const k of m.kinds) {
-        received.samples.push({ labels: { source: id, kind: k.kind, outcome: "accepted" }, value: k.accepted }, { labels: { source: id, kind: k.kind, outcome: "duplicate" }, value: k.duplicates });
+        received.samples.push(
+          { labels: { source: id, kind: k.kind, outcome: "accepted" }, value: k.accepted },
+          { labels: { source: id, kind: k.kind, outcome: "duplicate" }, value: k.duplicates },
+        );
       }
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
@@ -42,7 +55,12 @@ metricsAdmin.get(
     const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
     const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency: Family = { name: "relay_delivery_latency_seconds", help: "Accept-to-delivered latency of delivered events, by target.", type: "histogram", samples: [] };
+    const latency: Family = {
+      name: "relay_delivery_latency_seconds",
+      help: "Accept-to-delivered latency of delivered events, by target.",
+      type: "histogram",
+      samples: [],
+    };
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -53,8 +71,13 @@ metricsAdmin.get(
       latency.samples.push(...histogramSamples({ target: id }, LATENCY_BUCKETS_S, m.latency.counts, m.latency.sumSeconds));
     }
     const invalid = gauge("relay_config_invalid_documents", "KV documents that fail validation, by kind.");
-    invalid.samples.push({ labels: { kind: "source" }, value: sources.filter((s) => !s.valid).length }, { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length });
+    invalid.samples.push(
+      { labels: { kind: "source" }, value: sources.filter((s) => !s.valid).length },
+      { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
+    );
 
-    return c.body(renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, invalid]), 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
+    return c.body(renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, invalid]), 200, {
+      "content-type": PROMETHEUS_CONTENT_TYPE,
+    });
   },
 );

@@ -35,7 +35,12 @@ export function describeAdmin(opts: {
     summary: opts.summary,
     security: [{ adminToken: [] }],
     parameters: opts.query
-      ? Object.entries(opts.query.shape).map(([name, schema]) => ({ name, in: "query" as const, required: false, schema: z.toJSONSchema(schema as z.ZodType, { io: "input", unrepresentable: "any" }) as object }))
+      ? Object.entries(opts.query.shape).map(([name, schema]) => ({
+          name,
+          in: "query" as const,
+          required: false,
+          schema: z.toJSONSchema(schema as z.ZodType, { io: "input", unrepresentable: "any" }) as object,
+        }))
       : undefined,
     requestBody: opts.body ? { required: true, content: { "application/json": { schema: resolver(opts.body) } } } : undefined,
     responses: responses as never,
@@ -46,7 +51,11 @@ export function describeAdmin(opts: {
 export function openApiDocument(app: Hono<AppEnv>) {
   return openAPIRouteHandler(app, {
     documentation: {
-      info: { title: `${RELAY_NAME} admin API`, version: RELAY_VERSION, description: "Sources, targets, deliveries, replay, dead letters, integrity and metrics of the CentrePoint Edge Relay." },
+      info: {
+        title: `${RELAY_NAME} admin API`,
+        version: RELAY_VERSION,
+        description: "Sources, targets, deliveries, replay, dead letters, integrity and metrics of the CentrePoint Edge Relay.",
+      },
       components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the ADMIN_TOKEN Worker secret" } } },
     },
     exclude: [/^\/webhooks/, "/", "/healthz", /^\/admin\/openapi\.json$/],

@@ -8,14 +8,10 @@ import { isAllowListEntry } from "../lib/ip";
  */
 
 /** Name of a Worker secret / variable (as set with `wrangler secret put`). */
-const envName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret, e.g. CP_STUDY_42_SECRET");
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret, e.g. CP_STUDY_42_SECRET");
 
 /** Ids used in KV keys, URLs and Durable Object names. */
-export const idSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 chars of a-z, 0-9, '-' or '_', starting with a letter or digit");
+export const idSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 chars of a-z, 0-9, '-' or '_', starting with a letter or digit");
 
 const cidrOrKeyword = z.string().max(64).refine(isAllowListEntry, {
   message: 'must be an IPv4/IPv6 address or CIDR, "actigraph" (the published CentrePoint list) or "*"',
@@ -61,8 +57,18 @@ export const targetAuthSchema = z.discriminatedUnion("type", [
  */
 export const retrySchema = z.strictObject({
   baseDelayMs: z.number().int().min(100).max(3_600_000).default(30_000),
-  maxDelayMs: z.number().int().min(1_000).max(86_400_000).default(4 * 3_600_000),
-  windowMs: z.number().int().min(1_000).max(30 * 86_400_000).default(72 * 3_600_000),
+  maxDelayMs: z
+    .number()
+    .int()
+    .min(1_000)
+    .max(86_400_000)
+    .default(4 * 3_600_000),
+  windowMs: z
+    .number()
+    .int()
+    .min(1_000)
+    .max(30 * 86_400_000)
+    .default(72 * 3_600_000),
   maxAttempts: z.number().int().min(1).max(10_000).optional(),
   retryAfterCapMs: z.number().int().min(1_000).max(86_400_000).default(3_600_000),
 });
@@ -76,7 +82,11 @@ export const targetSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2048),
   description: z.string().max(500).optional(),
   events: z.array(kindGlob).min(1).max(64).default(["*"]),
-  sources: z.array(z.union([idSchema, z.literal("*")])).min(1).max(256).default(["*"]),
+  sources: z
+    .array(z.union([idSchema, z.literal("*")]))
+    .min(1)
+    .max(256)
+    .default(["*"]),
   auth: targetAuthSchema.optional(),
   signing: z.strictObject({ secretEnv: envName }).optional(),
   format: z.enum(["cloudevents", "raw"]).default("cloudevents"),

@@ -15,10 +15,7 @@ export type ConfigKind = keyof typeof KINDS;
 export type ConfigOf<K extends ConfigKind> = K extends "source" ? SourceConfig : TargetConfig;
 
 /** What a KV document turned out to be. */
-export type Loaded<T> =
-  | { state: "missing" }
-  | { state: "invalid"; errors: FieldError[] }
-  | { state: "valid"; config: T };
+export type Loaded<T> = { state: "missing" } | { state: "invalid"; errors: FieldError[] } | { state: "valid"; config: T };
 
 /** A listed document: valid with its config, or invalid with its errors. */
 export type Listed<T> = { id: string } & ({ valid: true; config: T } | { valid: false; errors: FieldError[] });
@@ -81,7 +78,9 @@ export function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, maxA
     for (const { id, text } of docs) {
       if (text === null) continue; // deleted between list and get
       const loaded = parseText(kind, text);
-      out.push(loaded.state === "valid" ? { id, valid: true, config: loaded.config } : { id, valid: false, errors: loaded.state === "invalid" ? loaded.errors : [] });
+      out.push(
+        loaded.state === "valid" ? { id, valid: true, config: loaded.config } : { id, valid: false, errors: loaded.state === "invalid" ? loaded.errors : [] },
+      );
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   });

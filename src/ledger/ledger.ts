@@ -130,15 +130,45 @@ export class Ledger extends DurableObject<Bindings> {
       const prevHash = head ? (head.record_hash as string) : GENESIS;
       const headers = JSON.stringify(input.headers);
       const bodySha = sha256Hex(input.body);
-      const recordHash = chainHash({ prevHash, seq, deliveryId: input.deliveryId, event: input.event, kind: input.kind, receivedAt: input.receivedAt, headers, bodySha, envelope: input.envelope });
+      const recordHash = chainHash({
+        prevHash,
+        seq,
+        deliveryId: input.deliveryId,
+        event: input.event,
+        kind: input.kind,
+        receivedAt: input.receivedAt,
+        headers,
+        bodySha,
+        envelope: input.envelope,
+      });
       this.sql.exec(
         `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256, envelope, prev_hash, record_hash, last_seen_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        seq, input.deliveryId, input.idDerived ? 1 : 0, input.event, input.kind, input.subject, input.attention, input.receivedAt,
-        input.sourceIp, headers, input.body, bodySha, input.envelope, prevHash, recordHash, input.receivedAt,
+        seq,
+        input.deliveryId,
+        input.idDerived ? 1 : 0,
+        input.event,
+        input.kind,
+        input.subject,
+        input.attention,
+        input.receivedAt,
+        input.sourceIp,
+        headers,
+        input.body,
+        bodySha,
+        input.envelope,
+        prevHash,
+        recordHash,
+        input.receivedAt,
       );
       for (const target of new Set(input.targets)) {
-        this.sql.exec("INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at) VALUES (?, ?, ?, ?)", input.deliveryId, target, input.receivedAt, input.receivedAt);
+        this.sql.exec(
+          "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at) VALUES (?, ?, ?, ?)",
+          input.deliveryId,
+          target,
+          input.receivedAt,
+          input.receivedAt,
+        );
       }
       this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
       return { status: "accepted", seq, duplicateCount: 0 };
@@ -151,21 +181,29 @@ export class Ledger extends DurableObject<Bindings> {
   async recordHandshake(input: HandshakeInput): Promise<void> {
     this.sql.exec(
       "INSERT INTO handshakes (received_at, source_ip, webhook_id, delivery_id, authenticated, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-      input.receivedAt, input.sourceIp, input.webhookId, input.deliveryId, input.authenticated ? 1 : 0, input.outcome,
+      input.receivedAt,
+      input.sourceIp,
+      input.webhookId,
+      input.deliveryId,
+      input.authenticated ? 1 : 0,
+      input.outcome,
     );
   }
 
   /** Recent handshakes, newest first. */
   async listHandshakes(limit: number): Promise<(HandshakeInput & { id: number })[]> {
-    return this.sql.exec("SELECT * FROM handshakes ORDER BY id DESC LIMIT ?", clampLimit(limit)).toArray().map((r) => ({
-      id: r.id as number,
-      receivedAt: r.received_at as number,
-      sourceIp: r.source_ip as string | null,
-      webhookId: r.webhook_id as string | null,
-      deliveryId: r.delivery_id as string | null,
-      authenticated: r.authenticated === 1,
-      outcome: r.outcome as string,
-    }));
+    return this.sql
+      .exec("SELECT * FROM handshakes ORDER BY id DESC LIMIT ?", clampLimit(limit))
+      .toArray()
+      .map((r) => ({
+        id: r.id as number,
+        receivedAt: r.received_at as number,
+        sourceIp: r.source_ip as string | null,
+        webhookId: r.webhook_id as string | null,
+        deliveryId: r.delivery_id as string | null,
+        authenticated: r.authenticated === 1,
+        outcome: r.outcome as string,
+      }));
   }
 
   /** Deliveries matching a filter, newest first. */
@@ -186,22 +224,29 @@ export class Ledger extends DurableObject<Bindings> {
     if (filter.from !== undefined) (where.push("received_at >= ?"), args.push(filter.from));
     if (filter.to !== undefined) (where.push("received_at < ?"), args.push(filter.to));
     if (filter.attention) where.push("attention IS NOT NULL");
-    if (filter.before !== undefined) (where.push("(received_at < ? OR (received_at = ? AND seq < ?))"), args.push(filter.before.at, filter.before.at, filter.before.seq));
+    if (filter.before !== undefined)
+      (where.push("(received_at < ? OR (received_at = ? AND seq < ?))"), args.push(filter.before.at, filter.before.at, filter.before.seq));
     const sql = `SELECT ${RECORD_COLUMNS} FROM deliveries ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY received_at DESC, seq DESC LIMIT ?`;
-    return this.sql.exec(sql, ...args, clampLimit(filter.limit)).toArray().map(rowToDelivery);
+    return this.sql
+      .exec(sql, ...args, clampLimit(filter.limit))
+      .toArray()
+      .map(rowToDelivery);
   }
 
   /** One delivery with body, envelope and hand-offs; null when unknown. */
   async get(deliveryId: string): Promise<DeliveryDetail | null> {
     const row = this.sql.exec(`SELECT ${RECORD_COLUMNS}, body, envelope FROM deliveries WHERE delivery_id = ?`, deliveryId).toArray()[0];
     if (!row) return null;
-    const handoffs = this.sql.exec("SELECT * FROM handoffs WHERE delivery_id = ? ORDER BY target_id", deliveryId).toArray().map((h) => ({
-      targetId: h.target_id as string,
-      plannedAt: h.planned_at as number,
-      handedAt: h.handed_at as number | null,
-      tries: h.tries as number,
-      lastError: h.last_error as string | null,
-    }));
+    const handoffs = this.sql
+      .exec("SELECT * FROM handoffs WHERE delivery_id = ? ORDER BY target_id", deliveryId)
+      .toArray()
+      .map((h) => ({
+        targetId: h.target_id as string,
+        plannedAt: h.planned_at as number,
+        handedAt: h.handed_at as number | null,
+        tries: h.tries as number,
+        lastError: h.last_error as string | null,
+      }));
     return { ...rowToDelivery(row), body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string, handoffs };
   }
 
@@ -221,7 +266,17 @@ export class Ledger extends DurableObject<Bindings> {
         if (r.prev_hash !== prevHash) return broken("prev_hash does not match the previous record");
         const bodySha = sha256Hex(new Uint8Array(r.body as ArrayBuffer));
         if (bodySha !== r.body_sha256) return broken("body does not match its SHA-256");
-        const expected = chainHash({ prevHash, seq, deliveryId, event: r.event as string | null, kind: r.kind as string, receivedAt: r.received_at as number, headers: r.headers as string, bodySha, envelope: r.envelope as string });
+        const expected = chainHash({
+          prevHash,
+          seq,
+          deliveryId,
+          event: r.event as string | null,
+          kind: r.kind as string,
+          receivedAt: r.received_at as number,
+          headers: r.headers as string,
+          bodySha,
+          envelope: r.envelope as string,
+        });
         if (expected !== r.record_hash) return broken("record_hash does not match the record's contents");
         prevHash = expected;
         expectedSeq++;
@@ -247,11 +302,29 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /** Counts for the dashboard and metrics. */
-  async stats(): Promise<{ deliveries: number; duplicates: number; attention: number; pendingHandoffs: number; handshakes: number; lastReceivedAt: number | null }> {
-    const d = this.sql.exec("SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries").one();
+  async stats(): Promise<{
+    deliveries: number;
+    duplicates: number;
+    attention: number;
+    pendingHandoffs: number;
+    handshakes: number;
+    lastReceivedAt: number | null;
+  }> {
+    const d = this.sql
+      .exec(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries",
+      )
+      .one();
     const h = this.sql.exec("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one();
     const s = this.sql.exec("SELECT COUNT(*) AS n FROM handshakes").one();
-    return { deliveries: d.n as number, duplicates: d.dups as number, attention: d.att as number, pendingHandoffs: h.n as number, handshakes: s.n as number, lastReceivedAt: (d.last as number | null) ?? null };
+    return {
+      deliveries: d.n as number,
+      duplicates: d.dups as number,
+      attention: d.att as number,
+      pendingHandoffs: h.n as number,
+      handshakes: s.n as number,
+      lastReceivedAt: (d.last as number | null) ?? null,
+    };
   }
 
   /** Pushes due hand-offs to their targets' outboxes; re-arms for the rest. Safe to run twice. */
@@ -262,7 +335,8 @@ export class Ledger extends DurableObject<Bindings> {
         `SELECT h.delivery_id, h.target_id, h.tries, d.kind, d.subject, d.received_at, d.headers, d.body, d.envelope
          FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
          WHERE h.handed_at IS NULL AND h.next_at <= ? ORDER BY h.next_at LIMIT ?`,
-        now, HANDOFF_BATCH,
+        now,
+        HANDOFF_BATCH,
       )
       .toArray();
     const source = this.source();
@@ -283,14 +357,27 @@ export class Ledger extends DurableObject<Bindings> {
         try {
           await this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId)).enqueue(targetId, items);
           const at = Date.now();
-          for (const r of rows) this.sql.exec("UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE delivery_id = ? AND target_id = ?", at, r.delivery_id, targetId);
+          for (const r of rows)
+            this.sql.exec(
+              "UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE delivery_id = ? AND target_id = ?",
+              at,
+              r.delivery_id,
+              targetId,
+            );
         } catch (e) {
           const message = e instanceof Error ? e.message : String(e);
           log("warn", "handoff failed", { source, target: targetId, count: rows.length, error: message });
           for (const r of rows) {
             const tries = (r.tries as number) + 1;
             const delay = Math.min(HANDOFF_MAX_MS, HANDOFF_BASE_MS * 2 ** Math.min(tries, 20));
-            this.sql.exec("UPDATE handoffs SET tries = ?, next_at = ?, last_error = ? WHERE delivery_id = ? AND target_id = ?", tries, Date.now() + delay, message.slice(0, 500), r.delivery_id, targetId);
+            this.sql.exec(
+              "UPDATE handoffs SET tries = ?, next_at = ?, last_error = ? WHERE delivery_id = ? AND target_id = ?",
+              tries,
+              Date.now() + delay,
+              message.slice(0, 500),
+              r.delivery_id,
+              targetId,
+            );
           }
         }
       }),
@@ -333,7 +420,17 @@ function rowToDelivery(r: Row): DeliveryRecord {
 }
 
 /** The chain link: SHA-256 over the previous link and every immutable field of the record. */
-function chainHash(f: { prevHash: string; seq: number; deliveryId: string; event: string | null; kind: string; receivedAt: number; headers: string; bodySha: string; envelope: string }): string {
+function chainHash(f: {
+  prevHash: string;
+  seq: number;
+  deliveryId: string;
+  event: string | null;
+  kind: string;
+  receivedAt: number;
+  headers: string;
+  bodySha: string;
+  envelope: string;
+}): string {
   return sha256Hex(JSON.stringify([f.prevHash, f.seq, f.deliveryId, f.event, f.kind, f.receivedAt, f.headers, f.bodySha, sha256Hex(f.envelope)]));
 }
 

@@ -96,7 +96,11 @@ export async function signWebhook(key: Uint8Array, id: string, timestamp: number
  * Builds the request of one attempt at `now` (epoch ms). `webhook-id` is the delivery id, the same
  * on every retry and replay; `webhook-timestamp` (seconds) and the signature are per attempt.
  */
-export async function buildRequest(item: Pick<OutboxItem, "deliveryId" | "envelope" | "body" | "headers">, target: ResolvedTarget, now: number): Promise<OutboundRequest> {
+export async function buildRequest(
+  item: Pick<OutboxItem, "deliveryId" | "envelope" | "body" | "headers">,
+  target: ResolvedTarget,
+  now: number,
+): Promise<OutboundRequest> {
   const raw = target.format === "raw";
   const body = raw ? item.body : utf8(item.envelope);
   const timestamp = Math.floor(now / 1000);
@@ -154,7 +158,16 @@ export async function sendRequest(req: OutboundRequest, deps: { fetch: typeof fe
   } catch (e) {
     const errorClass = classifyError(e);
     const message = errorClass === "timeout" ? `no response within ${deps.timeoutMs} ms` : e instanceof Error ? e.message : String(e);
-    return { ok: false, status: null, headers: null, body: null, errorClass, error: message.slice(0, 500), durationMs: deps.now() - started, retryAfterMs: null };
+    return {
+      ok: false,
+      status: null,
+      headers: null,
+      body: null,
+      errorClass,
+      error: message.slice(0, 500),
+      durationMs: deps.now() - started,
+      retryAfterMs: null,
+    };
   }
 }
 

@@ -172,8 +172,20 @@ export class Outbox extends DurableObject<Bindings> {
           .exec(
             `INSERT INTO deliveries (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING seq`,
-            item.source, item.deliveryId, item.kind, item.subject, item.receivedAt, item.envelope, item.body.slice().buffer, JSON.stringify(item.headers),
-            paused ? "held" : "pending", paused ? null : now, now, paused ? meta.held_reason : null, now, now,
+            item.source,
+            item.deliveryId,
+            item.kind,
+            item.subject,
+            item.receivedAt,
+            item.envelope,
+            item.body.slice().buffer,
+            JSON.stringify(item.headers),
+            paused ? "held" : "pending",
+            paused ? null : now,
+            now,
+            paused ? meta.held_reason : null,
+            now,
+            now,
           )
           .toArray().length;
       }
@@ -201,7 +213,9 @@ export class Outbox extends DurableObject<Bindings> {
     const rows = this.sql
       .exec<DeliveryRow>(
         `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE ${FILTER_SQL} AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?6`,
-        ...filterParams(filter), before, limit + 1,
+        ...filterParams(filter),
+        before,
+        limit + 1,
       )
       .toArray();
     const page = rows.slice(0, limit);
@@ -213,7 +227,8 @@ export class Outbox extends DurableObject<Bindings> {
     const now = Date.now();
     const meta = this.meta();
     const counts: Record<DeliveryState, number> = { pending: 0, delivering: 0, delivered: 0, dead: 0, held: 0 };
-    for (const r of this.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")) counts[r.state as DeliveryState] = r.n;
+    for (const r of this.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state"))
+      counts[r.state as DeliveryState] = r.n;
     const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM deliveries WHERE state IN ('pending', 'delivering')").one().at;
     const breaker = metaBreaker(meta);
     return {
@@ -235,13 +250,17 @@ export class Outbox extends DurableObject<Bindings> {
    */
   async metrics(): Promise<{ attempts: { outcome: string; errorClass: string | null; count: number }[]; latency: { counts: number[]; sumSeconds: number } }> {
     const attempts = this.sql
-      .exec<{ outcome: string; error_class: string | null; n: number }>("SELECT outcome, error_class, COUNT(*) AS n FROM attempts GROUP BY outcome, error_class ORDER BY outcome, error_class")
+      .exec<{ outcome: string; error_class: string | null; n: number }>(
+        "SELECT outcome, error_class, COUNT(*) AS n FROM attempts GROUP BY outcome, error_class ORDER BY outcome, error_class",
+      )
       .toArray()
       .map((r) => ({ outcome: r.outcome, errorClass: r.error_class, count: r.n }));
     const edges = [0, ...LATENCY_BUCKETS_S.map((b) => b * 1000)];
     const columns = edges.map((lo, i) => (i < LATENCY_BUCKETS_S.length ? `SUM(lat > ${lo} AND lat <= ${edges[i + 1]})` : `SUM(lat > ${lo})`));
     const row = this.sql
-      .exec(`SELECT ${columns.map((c, i) => `COALESCE(${c}, 0) AS b${i}`).join(", ")}, COALESCE(SUM(lat), 0) AS total FROM (SELECT MAX(0, delivered_at - received_at) AS lat FROM deliveries WHERE state = 'delivered')`)
+      .exec(
+        `SELECT ${columns.map((c, i) => `COALESCE(${c}, 0) AS b${i}`).join(", ")}, COALESCE(SUM(lat), 0) AS total FROM (SELECT MAX(0, delivered_at - received_at) AS lat FROM deliveries WHERE state = 'delivered')`,
+      )
       .one();
     return { attempts, latency: { counts: edges.map((_, i) => row[`b${i}`] as number), sumSeconds: (row.total as number) / 1000 } };
   }
@@ -390,7 +409,11 @@ export class Outbox extends DurableObject<Bindings> {
     return this.ctx.storage.transactionSync(() => {
       const state = this.sql.exec<{ state: string }>("SELECT state FROM deliveries WHERE seq = ?", seq).toArray()[0]?.state;
       if (state !== "pending") return null;
-      this.sql.exec("UPDATE deliveries SET state = 'delivering', window_attempts = window_attempts + 1, next_at = NULL, updated_at = ? WHERE seq = ?", now, seq);
+      this.sql.exec(
+        "UPDATE deliveries SET state = 'delivering', window_attempts = window_attempts + 1, next_at = NULL, updated_at = ? WHERE seq = ?",
+        now,
+        seq,
+      );
       return this.insertAttempt(seq, now, "in_flight");
     });
   }
@@ -400,12 +423,21 @@ export class Outbox extends DurableObject<Bindings> {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         `UPDATE attempts SET duration_ms = ?, status = ?, response_headers = ?, response_body = ?, error_class = ?, error = ?, outcome = ? WHERE id = ?`,
-        result.durationMs, result.status, result.headers && JSON.stringify(result.headers), result.body, result.errorClass, result.error,
-        result.ok ? "success" : "failure", attemptId,
+        result.durationMs,
+        result.status,
+        result.headers && JSON.stringify(result.headers),
+        result.body,
+        result.errorClass,
+        result.error,
+        result.ok ? "success" : "failure",
+        attemptId,
       );
-      const row = this.sql.exec<{ state: string; window_attempts: number; first_planned_at: number }>(
-        "SELECT state, window_attempts, first_planned_at FROM deliveries WHERE seq = ?", seq,
-      ).toArray()[0];
+      const row = this.sql
+        .exec<{ state: string; window_attempts: number; first_planned_at: number }>(
+          "SELECT state, window_attempts, first_planned_at FROM deliveries WHERE seq = ?",
+          seq,
+        )
+        .toArray()[0];
       if (row?.state !== "delivering") return;
       if (result.ok) {
         this.sql.exec("UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ?", now, now, seq);
@@ -421,7 +453,13 @@ export class Outbox extends DurableObject<Bindings> {
         this.sql.exec("UPDATE deliveries SET state = 'held', last_error = ?, updated_at = ? WHERE seq = ?", message, now, seq);
         return;
       }
-      const plan = planRetry(run.config.retry, { firstPlannedAt: row.first_planned_at, windowAttempts: row.window_attempts }, now, result.retryAfterMs, Math.random);
+      const plan = planRetry(
+        run.config.retry,
+        { firstPlannedAt: row.first_planned_at, windowAttempts: row.window_attempts },
+        now,
+        result.retryAfterMs,
+        Math.random,
+      );
       if (plan.kind === "dead") this.sql.exec("UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ? WHERE seq = ?", message, now, seq);
       else this.sql.exec("UPDATE deliveries SET state = 'pending', next_at = ?, last_error = ?, updated_at = ? WHERE seq = ?", plan.at, message, now, seq);
     });
@@ -449,7 +487,9 @@ export class Outbox extends DurableObject<Bindings> {
     return this.sql
       .exec<{ id: number }>(
         "INSERT INTO attempts (seq, n, started_at, outcome) VALUES (?1, (SELECT COUNT(*) + 1 FROM attempts WHERE seq = ?1), ?2, ?3) RETURNING id",
-        seq, now, outcome,
+        seq,
+        now,
+        outcome,
       )
       .one().id;
   }
@@ -497,7 +537,12 @@ export class Outbox extends DurableObject<Bindings> {
   /** Due pending rows, earliest first; for ordered targets only the head of each subject lane. */
   private dueRows(now: number, limit: number, ordered: boolean): PayloadRow[] {
     return this.sql
-      .exec<PayloadRow>(`SELECT * FROM deliveries d WHERE d.state = 'pending' AND d.next_at <= ?1 AND ${LANE_HEAD_SQL} ORDER BY d.next_at, d.seq LIMIT ?3`, now, ordered ? 1 : 0, limit)
+      .exec<PayloadRow>(
+        `SELECT * FROM deliveries d WHERE d.state = 'pending' AND d.next_at <= ?1 AND ${LANE_HEAD_SQL} ORDER BY d.next_at, d.seq LIMIT ?3`,
+        now,
+        ordered ? 1 : 0,
+        limit,
+      )
       .toArray();
   }
 
@@ -507,7 +552,9 @@ export class Outbox extends DurableObject<Bindings> {
     const exists = (where: string) => this.sql.exec(`SELECT 1 FROM deliveries WHERE ${where} LIMIT 1`).toArray().length > 0;
     if (meta.held_by === "gone") return exists("state = 'pending'") ? now : null; // the alarm holds them
     if (!this.running && exists("state = 'delivering'")) return now;
-    let at = this.sql.exec<{ at: number | null }>(`SELECT MIN(d.next_at) AS at FROM deliveries d WHERE d.state = 'pending' AND ${LANE_HEAD_SQL}`, null, meta.ordered).one().at;
+    let at = this.sql
+      .exec<{ at: number | null }>(`SELECT MIN(d.next_at) AS at FROM deliveries d WHERE d.state = 'pending' AND ${LANE_HEAD_SQL}`, null, meta.ordered)
+      .one().at;
     const breaker = metaBreaker(meta);
     if (at !== null && breaker.probeAt !== null) at = Math.max(at, breaker.probeAt);
     if (meta.held_by === "config" && exists("state = 'held'")) {

@@ -35,7 +35,11 @@ webhooks.post("/:source", async (c) => {
     log("info", "webhook rejected", { requestId: c.var.requestId, source: sourceId, status, reason, ip, ms: Date.now() - started });
     // Counted off the response path, in the source's ledger (or the shared one for unknown sources).
     const counterLedger = status === 404 ? UNKNOWN_SOURCE_LEDGER : sourceId;
-    c.executionCtx.waitUntil(c.env.LEDGER.get(c.env.LEDGER.idFromName(counterLedger)).countRejection(reason).catch(() => undefined));
+    c.executionCtx.waitUntil(
+      c.env.LEDGER.get(c.env.LEDGER.idFromName(counterLedger))
+        .countRejection(reason)
+        .catch(() => undefined),
+    );
     return errorResponse(c, status, code, message);
   };
 
@@ -73,7 +77,13 @@ webhooks.post("/:source", async (c) => {
     // handshake never records a delivery and never reaches a target.
     const credentialsAbsent = !auth.ok && auth.error.reason === "missing";
     const authenticated = auth.ok && source.auth.type !== "none";
-    const audit = { receivedAt: started, sourceIp: ip, webhookId: c.req.header(HEADER.webhookId) ?? (handshake.ok ? handshake.value.webhookId : null), deliveryId: c.req.header(HEADER.delivery) ?? null, authenticated };
+    const audit = {
+      receivedAt: started,
+      sourceIp: ip,
+      webhookId: c.req.header(HEADER.webhookId) ?? (handshake.ok ? handshake.value.webhookId : null),
+      deliveryId: c.req.header(HEADER.delivery) ?? null,
+      authenticated,
+    };
     if (!auth.ok && !credentialsAbsent) {
       await ledger.recordHandshake({ ...audit, outcome: `refused: ${auth.error.reason}` });
       return reject(401, "unauthorized", "Invalid credentials.", `handshake_auth_${auth.error.reason}`);
@@ -112,7 +122,15 @@ webhooks.post("/:source", async (c) => {
     envelope: JSON.stringify(normalized.envelope),
     targets: wanted,
   });
-  log("info", "webhook accepted", { requestId: c.var.requestId, source: sourceId, deliveryId, kind: normalized.kind, outcome: result.status, targets: wanted.length, ms: Date.now() - started });
+  log("info", "webhook accepted", {
+    requestId: c.var.requestId,
+    source: sourceId,
+    deliveryId,
+    kind: normalized.kind,
+    outcome: result.status,
+    targets: wanted.length,
+    ms: Date.now() - started,
+  });
   return c.json({ status: result.status, deliveryId, kind: normalized.kind });
 });
 

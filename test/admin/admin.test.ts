@@ -35,7 +35,10 @@ describe("sources API", () => {
 
   it("refuses an invalid document with field-level errors and stores nothing", async () => {
     const id = freshId();
-    const res = await admin(`/sources/${id}`, { method: "PUT", body: JSON.stringify({ auth: { type: "hmac", secretEnv: "lower case!" }, allowedIps: ["999.1.1.1/8"], extra: 1 }) });
+    const res = await admin(`/sources/${id}`, {
+      method: "PUT",
+      body: JSON.stringify({ auth: { type: "hmac", secretEnv: "lower case!" }, allowedIps: ["999.1.1.1/8"], extra: 1 }),
+    });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: string; fields: { path: string }[] };
     expect(body.error).toBe("invalid_document");
@@ -102,7 +105,11 @@ describe("deliveries API", () => {
     const id = freshId();
     await putSource(id);
     await postWebhook(id, { deliveryId: "k-1", body: JSON.stringify({ status: "started", uploadId: "1", subjectId: "7", studyId: "3" }) });
-    await postWebhook(id, { deliveryId: "k-2", event: "raw_processing_complete", body: JSON.stringify({ study_id: 3, subject_id: 8, status: "Completed", error_message: null }) });
+    await postWebhook(id, {
+      deliveryId: "k-2",
+      event: "raw_processing_complete",
+      body: JSON.stringify({ study_id: 3, subject_id: 8, status: "Completed", error_message: null }),
+    });
     const uploads = (await (await admin(`/deliveries?source=${id}&kind=upload.*`)).json()) as { items: { deliveryId: string }[] };
     expect(uploads.items.map((i) => i.deliveryId)).toEqual(["k-1"]);
     const bySubject = (await (await admin(`/deliveries?source=${id}&subject=studies/3/subjects/8`)).json()) as { items: { deliveryId: string }[] };
@@ -114,7 +121,10 @@ describe("deliveries API", () => {
     await putSource(id);
     await postWebhook(id, { deliveryId: "q-1", body: JSON.stringify({ status: "started", uploadId: 777001, subjectId: "5", studyId: "9" }) });
     await postWebhook(id, { deliveryId: "q-2", body: JSON.stringify({ status: "started", uploadId: "777002", subjectId: "6", studyId: "9" }) });
-    const search = async (q: string) => ((await (await admin(`/deliveries?source=${id}&q=${encodeURIComponent(q)}`)).json()) as { items: { deliveryId: string }[] }).items.map((i) => i.deliveryId);
+    const search = async (q: string) =>
+      ((await (await admin(`/deliveries?source=${id}&q=${encodeURIComponent(q)}`)).json()) as { items: { deliveryId: string }[] }).items.map(
+        (i) => i.deliveryId,
+      );
     expect(await search("777001")).toEqual(["q-1"]);
     expect(await search("q-2")).toEqual(["q-2"]);
     expect(await search("studies/9/subjects/6")).toEqual(["q-2"]);

@@ -55,7 +55,11 @@ async function seedDelivery() {
   const source = freshId("src");
   const target = freshId("edc");
   await putSource(source);
-  await putTarget(target, { url: "https://edc.example/hooks", auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" }, signing: { secretEnv: "TEST_SIGNING_SECRET" } });
+  await putTarget(target, {
+    url: "https://edc.example/hooks",
+    auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" },
+    signing: { secretEnv: "TEST_SIGNING_SECRET" },
+  });
   const deliveryId = crypto.randomUUID();
   const body = uploadBody({ uploadId: "77001" });
   expect((await postWebhook(source, { deliveryId, body })).status).toBe(200);
@@ -103,7 +107,11 @@ describe("sign-in", () => {
     for (const path of ["/admin", "/admin/", "/admin/login", "/admin/ui/deliveries"]) {
       expect((await app.request(path, {}, off)).status, path).toBe(503);
     }
-    const post = await app.request("/admin/login", { method: "POST", headers: { origin: "http://localhost", "content-type": "application/x-www-form-urlencoded" }, body: "token=" }, off);
+    const post = await app.request(
+      "/admin/login",
+      { method: "POST", headers: { origin: "http://localhost", "content-type": "application/x-www-form-urlencoded" }, body: "token=" },
+      off,
+    );
     expect(post.status).toBe(503);
   });
 
@@ -327,7 +335,13 @@ describe("pages", () => {
   it("never renders a secret: only the names of the secrets documents refer to", async () => {
     const { source, target, deliveryId } = await seedDelivery();
     const cookie = await signIn();
-    const pages = ["/admin/", "/admin/ui/deliveries", `/admin/ui/deliveries/${source}/${deliveryId}`, `/admin/ui/targets/${target}`, `/admin/ui/sources/${source}?verify=1`];
+    const pages = [
+      "/admin/",
+      "/admin/ui/deliveries",
+      `/admin/ui/deliveries/${source}/${deliveryId}`,
+      `/admin/ui/targets/${target}`,
+      `/admin/ui/sources/${source}?verify=1`,
+    ];
     const html = (await Promise.all(pages.map(async (p) => (await get(p, cookie)).text()))).join("\n");
     for (const secret of SECRET_VALUES) expect(html).not.toContain(secret);
     expect(html).toContain("TEST_HMAC_SECRET");

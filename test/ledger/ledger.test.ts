@@ -28,7 +28,9 @@ describe("hash chain", () => {
     await ledger.record(recordInput({ deliveryId: "a" }));
     await ledger.record(recordInput({ deliveryId: "b" }));
     const [b, a] = await ledger.list({ limit: 10 });
-    const rows = await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("SELECT seq, prev_hash, record_hash FROM deliveries ORDER BY seq").toArray());
+    const rows = await runInDurableObject(ledger, (_i, state) =>
+      state.storage.sql.exec("SELECT seq, prev_hash, record_hash FROM deliveries ORDER BY seq").toArray(),
+    );
     expect(rows[0]!.prev_hash).toBe("0".repeat(64));
     expect(rows[1]!.prev_hash).toBe(rows[0]!.record_hash);
     expect([a!.recordHash, b!.recordHash]).toEqual([rows[0]!.record_hash, rows[1]!.record_hash]);
@@ -40,7 +42,11 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'b'", new TextEncoder().encode('{"status":"error"}'));
     });
-    expect(await ledger.verifyIntegrity()).toMatchObject({ ok: false, checked: 1, firstBroken: { seq: 2, deliveryId: "b", reason: "body does not match its SHA-256" } });
+    expect(await ledger.verifyIntegrity()).toMatchObject({
+      ok: false,
+      checked: 1,
+      firstBroken: { seq: 2, deliveryId: "b", reason: "body does not match its SHA-256" },
+    });
   });
 
   it("detects a rewritten record whose body hash was recomputed too", async () => {
@@ -113,7 +119,11 @@ describe("hand-off", () => {
     // A hand-off fails when the outbox throws; simulate by making its RPC unreachable.
     await runInDurableObject(ledger, async (instance) => {
       const original = (instance as unknown as { env: Env }).env.OUTBOX;
-      (instance as unknown as { env: Env }).env.OUTBOX = { ...original, idFromName: original.idFromName.bind(original), get: () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) }) } as unknown as Env["OUTBOX"];
+      (instance as unknown as { env: Env }).env.OUTBOX = {
+        ...original,
+        idFromName: original.idFromName.bind(original),
+        get: () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) }),
+      } as unknown as Env["OUTBOX"];
       try {
         await instance.alarm();
       } finally {

@@ -22,7 +22,10 @@ describe("resolveTarget", () => {
   });
 
   it("builds a basic header from the username and the named password", () => {
-    expect(resolved({ auth: { type: "basic", username: "edc", passwordEnv: "TEST_TARGET_TOKEN" } }).auth).toEqual(["authorization", `Basic ${btoa("edc:test-target-token")}`]);
+    expect(resolved({ auth: { type: "basic", username: "edc", passwordEnv: "TEST_TARGET_TOKEN" } }).auth).toEqual([
+      "authorization",
+      `Basic ${btoa("edc:test-target-token")}`,
+    ]);
   });
 
   it("builds a custom header from the named value", () => {
@@ -36,7 +39,10 @@ describe("resolveTarget", () => {
 
   it("is a config error when the signing secret is not set or not base64", () => {
     expect(resolveTarget(target({ signing: { secretEnv: "NOT_SET_ANYWHERE" } }), env, false).ok).toBe(false);
-    expect(resolveTarget(target({ signing: { secretEnv: "TEST_HMAC_SECRET" } }), env, false)).toMatchObject({ ok: false, error: expect.stringContaining("whsec_") });
+    expect(resolveTarget(target({ signing: { secretEnv: "TEST_HMAC_SECRET" } }), env, false)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("whsec_"),
+    });
   });
 
   it("applies the URL policy", () => {
@@ -66,7 +72,11 @@ describe("buildRequest", () => {
   it("sets webhook-id to the delivery id, webhook-timestamp in seconds, and the relay's User-Agent", async () => {
     const item = makeItem({ deliveryId: "38a1d5a7-d3df-b80f-48a1-0535801b687b" });
     const req = await buildRequest(item, resolved(), NOW);
-    expect(req.headers).toMatchObject({ "webhook-id": "38a1d5a7-d3df-b80f-48a1-0535801b687b", "webhook-timestamp": String(Math.floor(NOW / 1000)), "user-agent": USER_AGENT });
+    expect(req.headers).toMatchObject({
+      "webhook-id": "38a1d5a7-d3df-b80f-48a1-0535801b687b",
+      "webhook-timestamp": String(Math.floor(NOW / 1000)),
+      "user-agent": USER_AGENT,
+    });
   });
 
   it("does not sign without a signing secret", async () => {
@@ -118,13 +128,21 @@ describe("sendRequest", () => {
   });
 
   it("reports a non-2xx answer as an http failure, keeping selected headers and the body", async () => {
-    const r = await sendRequest(req, { fetch: async () => new Response("boom", { status: 500, headers: { "x-request-id": "abc", "set-cookie": "s=1" } }), now: clock(), timeoutMs: 1000 });
+    const r = await sendRequest(req, {
+      fetch: async () => new Response("boom", { status: 500, headers: { "x-request-id": "abc", "set-cookie": "s=1" } }),
+      now: clock(),
+      timeoutMs: 1000,
+    });
     expect(r).toMatchObject({ ok: false, status: 500, errorClass: "http", error: "HTTP 500", body: "boom" });
     expect(r.headers).toEqual({ "content-type": "text/plain;charset=UTF-8", "x-request-id": "abc" });
   });
 
   it("treats a redirect as a failure", async () => {
-    const r = await sendRequest(req, { fetch: async () => new Response(null, { status: 302, headers: { location: "https://elsewhere/" } }), now: clock(), timeoutMs: 1000 });
+    const r = await sendRequest(req, {
+      fetch: async () => new Response(null, { status: 302, headers: { location: "https://elsewhere/" } }),
+      now: clock(),
+      timeoutMs: 1000,
+    });
     expect(r).toMatchObject({ ok: false, status: 302, errorClass: "http" });
   });
 
@@ -134,7 +152,8 @@ describe("sendRequest", () => {
   });
 
   it("reads Retry-After on 429 and 503 only", async () => {
-    const answer = (status: number) => sendRequest(req, { fetch: async () => new Response("", { status, headers: { "retry-after": "7" } }), now: clock(), timeoutMs: 1000 });
+    const answer = (status: number) =>
+      sendRequest(req, { fetch: async () => new Response("", { status, headers: { "retry-after": "7" } }), now: clock(), timeoutMs: 1000 });
     expect((await answer(429)).retryAfterMs).toBe(7000);
     expect((await answer(503)).retryAfterMs).toBe(7000);
     expect((await answer(500)).retryAfterMs).toBeNull();

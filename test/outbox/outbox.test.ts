@@ -20,7 +20,10 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const fail = (status: number, headers: Record<string, string> = {}) => () => new Response("nope", { status, headers });
+const fail =
+  (status: number, headers: Record<string, string> = {}) =>
+  () =>
+    new Response("nope", { status, headers });
 
 describe("enqueue", () => {
   it("is idempotent on (source, deliveryId)", async () => {
@@ -90,7 +93,10 @@ describe("sending", () => {
   it("sends at most 25 per alarm run and re-arms at once for the rest", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, Array.from({ length: 30 }, () => makeItem()));
+    await stub.enqueue(
+      id,
+      Array.from({ length: 30 }, () => makeItem()),
+    );
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(25);
     expect(await alarmAt(stub)).toBe(T0);
@@ -260,7 +266,10 @@ describe("configuration problems", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({ state: "held", lastError: `target document target:${id} is missing` });
+    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({
+      state: "held",
+      lastError: `target document target:${id} is missing`,
+    });
     expect(target.sent).toHaveLength(0);
   });
 
@@ -303,7 +312,9 @@ describe("configuration problems", () => {
     const got = await stub.getDelivery(item.source, item.deliveryId);
     expect(target.sent).toHaveLength(0);
     expect(got?.delivery.state).toBe("held");
-    expect(got?.attempts).toEqual([expect.objectContaining({ outcome: "failure", errorClass: "config", error: "secret EDC_TOKEN_NOT_SET (outbound bearer auth) is not set" })]);
+    expect(got?.attempts).toEqual([
+      expect.objectContaining({ outcome: "failure", errorClass: "config", error: "secret EDC_TOKEN_NOT_SET (outbound bearer auth) is not set" }),
+    ]);
   });
 
   it("holds a target whose URL breaks the URL policy", async () => {
@@ -322,7 +333,10 @@ describe("circuit breaker", () => {
     vi.mocked(Math.random).mockReturnValue(0);
     const target = fakeTarget(fail(500));
     const t = await newTarget();
-    await t.stub.enqueue(t.id, Array.from({ length: 5 }, () => makeItem()));
+    await t.stub.enqueue(
+      t.id,
+      Array.from({ length: 5 }, () => makeItem()),
+    );
     await fireAlarm(t.stub);
     return { ...t, target };
   }

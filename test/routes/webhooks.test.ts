@@ -77,7 +77,11 @@ describe("HMAC signatures", () => {
   it("verifies the protocol reference's test vector", async () => {
     const id = freshId();
     await putSource(id);
-    const res = await postWebhook(id, { body: '{"Test":"Value"}', sign: false, headers: { "X-ActiGraph-Signature": "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=" } });
+    const res = await postWebhook(id, {
+      body: '{"Test":"Value"}',
+      sign: false,
+      headers: { "X-ActiGraph-Signature": "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=" },
+    });
     expect(res.status).toBe(200);
   });
 
@@ -129,7 +133,14 @@ describe("HMAC signatures", () => {
     const body = uploadBody();
     const res = await exports.default.fetch(`http://relay.test/webhooks/${id}`, {
       method: "POST",
-      headers: { "X-Actigraph-Signature": await sign(body), "x-ActiGraph-Event": "upload", "X-ACTIGRAPH-DELIVERY": "case-1", "CF-Connecting-IP": CENTREPOINT_IP, "Content-Type": "application/json; charset=utf-8", Expect: "100-continue" },
+      headers: {
+        "X-Actigraph-Signature": await sign(body),
+        "x-ActiGraph-Event": "upload",
+        "X-ACTIGRAPH-DELIVERY": "case-1",
+        "CF-Connecting-IP": CENTREPOINT_IP,
+        "Content-Type": "application/json; charset=utf-8",
+        Expect: "100-continue",
+      },
       body,
     });
     expect(res.status).toBe(200);
@@ -205,7 +216,12 @@ describe("validation handshake", () => {
   it("refuses a handshake whose credentials are present but wrong", async () => {
     const id = freshId();
     await putSource(id);
-    const res = await postWebhook(id, { event: "validation", sign: false, body: handshakeBody("c-2"), headers: { "x-actigraph-signature": await sign("other") } });
+    const res = await postWebhook(id, {
+      event: "validation",
+      sign: false,
+      body: handshakeBody("c-2"),
+      headers: { "x-actigraph-signature": await sign("other") },
+    });
     expect(res.status).toBe(401);
     expect(res.headers.get("x-actigraph-hook-secret")).toBeNull();
   });
@@ -299,7 +315,9 @@ describe("recording deliveries", () => {
   it("keeps exactly one record for fifty concurrent posts of one id", async () => {
     const id = freshId();
     await putSource(id);
-    const results = await Promise.all(Array.from({ length: 50 }, () => postWebhook(id, { deliveryId: "flood-1" }).then((r) => r.json() as Promise<{ status: string }>)));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => postWebhook(id, { deliveryId: "flood-1" }).then((r) => r.json() as Promise<{ status: string }>)),
+    );
     expect(results.filter((r) => r.status === "accepted")).toHaveLength(1);
     expect(results.filter((r) => r.status === "duplicate")).toHaveLength(49);
     const rows = await listAll(id);

@@ -56,7 +56,8 @@ export async function resumeTarget(env: Bindings, target: string): Promise<{ res
 export async function setTargetEnabled(env: Bindings, target: string, enabled: boolean): Promise<Result<TargetConfig, string>> {
   forgetConfig("target", target);
   const loaded = await loadConfig(env.CONFIG, "target", target, 0);
-  if (loaded.state !== "valid") return err(`Only a valid target document can be ${enabled ? "enabled" : "disabled"}; fix it with PUT /admin/targets/${target}.`);
+  if (loaded.state !== "valid")
+    return err(`Only a valid target document can be ${enabled ? "enabled" : "disabled"}; fix it with PUT /admin/targets/${target}.`);
   if (enabled) {
     const url = checkTargetUrl(loaded.config.url, env.ALLOW_HTTP_TARGETS === "true");
     if (!url.ok) return err(`The target's URL ${url.error}; fix it with PUT /admin/targets/${target}.`);

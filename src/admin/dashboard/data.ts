@@ -92,7 +92,10 @@ export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> 
   return Promise.all(
     sources.map(async (listed) => {
       const ledger = ledgerOf(env, listed.id);
-      const [stats, integrity] = await Promise.all([quietly(() => ledger.stats(), "stats", listed.id), quietly(() => ledger.verifyIntegrity(), "integrity", listed.id)]);
+      const [stats, integrity] = await Promise.all([
+        quietly(() => ledger.stats(), "stats", listed.id),
+        quietly(() => ledger.verifyIntegrity(), "integrity", listed.id),
+      ]);
       return { listed, stats, integrity };
     }),
   );

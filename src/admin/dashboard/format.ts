@@ -3,7 +3,10 @@
 /** `2026-11-22 06:10:03 UTC`; an em dash for null. */
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
-  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, " UTC");
+  return new Date(ms)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d{3}Z$/, " UTC");
 }
 
 /** A duration in the largest sensible units: `850 ms`, `42 s`, `3 min`, `2 h 5 min`, `4 d 3 h`. */

@@ -105,7 +105,13 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 export type NavKey = "overview" | "deliveries" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
-export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({ title, page, nav, signedIn, children }) => (
+export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
+  title,
+  page,
+  nav,
+  signedIn,
+  children,
+}) => (
   <>
     {raw("<!doctype html>")}
     <html lang="en">
@@ -117,7 +123,9 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
         <style nonce={page.nonce} dangerouslySetInnerHTML={{ __html: CSS }} />
       </head>
       <body>
-        <a class="skip" href="#main">Skip to content</a>
+        <a class="skip" href="#main">
+          Skip to content
+        </a>
         <header class="top">
           <div class="bar">
             <a class="brand" href="/admin/">
@@ -128,18 +136,20 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
               <nav aria-label="Main">
                 <ul>
                   <li>
-                    <a href="/admin/" aria-current={nav === "overview" ? "page" : undefined}>Overview</a>
+                    <a href="/admin/" aria-current={nav === "overview" ? "page" : undefined}>
+                      Overview
+                    </a>
                   </li>
                   <li>
-                    <a href="/admin/ui/deliveries" aria-current={nav === "deliveries" ? "page" : undefined}>Deliveries</a>
+                    <a href="/admin/ui/deliveries" aria-current={nav === "deliveries" ? "page" : undefined}>
+                      Deliveries
+                    </a>
                   </li>
                 </ul>
               </nav>
             )}
             <span class="spacer" />
-            {signedIn && page.csrf !== null && (
-              <PostForm action="/admin/logout" csrf={page.csrf} label="Sign out" variant="plain" />
-            )}
+            {signedIn && page.csrf !== null && <PostForm action="/admin/logout" csrf={page.csrf} label="Sign out" variant="plain" />}
           </div>
         </header>
         <main id="main">{children}</main>
@@ -187,14 +197,14 @@ export const Stat: FC<{ value: Child; label: string; tone?: "bad" | "warn" }> = 
  * A one-button POST form carrying the session's CSRF token (omitted for bearer callers, who
  * cannot be forged into a request). `fields` become hidden inputs.
  */
-export const PostForm: FC<{ action: string; csrf: string | null; label: string; fields?: Record<string, string>; variant?: "primary" | "secondary" | "danger" | "plain"; describedBy?: string }> = ({
-  action,
-  csrf,
-  label,
-  fields = {},
-  variant = "primary",
-  describedBy,
-}) => (
+export const PostForm: FC<{
+  action: string;
+  csrf: string | null;
+  label: string;
+  fields?: Record<string, string>;
+  variant?: "primary" | "secondary" | "danger" | "plain";
+  describedBy?: string;
+}> = ({ action, csrf, label, fields = {}, variant = "primary", describedBy }) => (
   <form class="inline" method="post" action={action}>
     {csrf !== null && <input type="hidden" name="_csrf" value={csrf} />}
     {Object.entries(fields).map(([name, value]) => (

@@ -58,7 +58,8 @@ const checkCsrfToken = createMiddleware<AdminEnv>(async (c, next) => {
 });
 
 dashboard.onError((e, c) => {
-  if (e instanceof HTTPException && e.status === 403) return renderError(c, 403, "This request did not come from this dashboard's own pages, so it was refused.");
+  if (e instanceof HTTPException && e.status === 403)
+    return renderError(c, 403, "This request did not come from this dashboard's own pages, so it was refused.");
   log("error", "dashboard error", { requestId: c.var.requestId, path: c.req.path, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
   return renderError(c, 500, "Something went wrong while building this page. The details are in the Worker's logs.");
 });
@@ -120,19 +121,18 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
   const [sourceList, listing] = await Promise.all([
     listConfigs(c.env.CONFIG, "source"),
     listDeliveries(c.env, {
-          q: filters.q || undefined,
-          source: filters.source || undefined,
-          kind: filters.kind || undefined,
-          from: filters.from ?? undefined,
-          to: filters.to ?? undefined,
-          attention: filters.attention,
-          cursor: q.cursor,
-          limit: PAGE_SIZE,
-        }),
+      q: filters.q || undefined,
+      source: filters.source || undefined,
+      kind: filters.kind || undefined,
+      from: filters.from ?? undefined,
+      to: filters.to ?? undefined,
+      attention: filters.attention,
+      cursor: q.cursor,
+      limit: PAGE_SIZE,
+    }),
   ]);
-  return render(
-    c,
-    (page) => <DeliveriesPage
+  return render(c, (page) => (
+    <DeliveriesPage
       page={page}
       filters={filters}
       sourceIds={sourceList.map((s) => s.id)}
@@ -140,8 +140,8 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
       next={listing.next}
       error={listing.error}
       matches={matches}
-    />,
-  );
+    />
+  ));
 });
 
 dashboard.get("/admin/ui/deliveries/:source/:id", requireAdminPage, async (c) => {
@@ -156,7 +156,9 @@ dashboard.get("/admin/ui/deliveries/:source/:id", requireAdminPage, async (c) =>
     const parts = [];
     if (replayed > 0) parts.push(`Replay scheduled for ${replayed === 1 ? "1 target" : `${replayed} targets`}; the attempts appear below as they happen.`);
     if (left > 0) parts.push(`${left === 1 ? "1 target" : `${left} targets`} still had it pending or in flight, so nothing changed there.`);
-    notice = parts.length ? { tone: replayed > 0 ? "ok" : "warn", text: parts.join(" ") } : { tone: "warn", text: "Nothing to replay: no target has this delivery yet." };
+    notice = parts.length
+      ? { tone: replayed > 0 ? "ok" : "warn", text: parts.join(" ") }
+      : { tone: "warn", text: "Nothing to replay: no target has this delivery yet." };
   }
   return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} />);
 });
@@ -167,7 +169,13 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
   const form = await c.req.parseBody();
   const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
   const outcome = await replayDelivery(c.env, source, id, target);
-  log("info", "replay from the dashboard", { requestId: c.var.requestId, source, deliveryId: id, target: target ?? "*", replayed: outcome?.replayed.length ?? 0 });
+  log("info", "replay from the dashboard", {
+    requestId: c.var.requestId,
+    source,
+    deliveryId: id,
+    target: target ?? "*",
+    replayed: outcome?.replayed.length ?? 0,
+  });
   const query = new URLSearchParams({ done: "replay", replayed: String(outcome?.replayed.length ?? 0), left: String(outcome?.leftAlone.length ?? 0) });
   return c.redirect(`${deliveryHref(source, id)}?${query}`, 303);
 });
@@ -178,14 +186,23 @@ async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, stat
   const outbox = outboxOf(c.env, id);
   const [loaded, health] = await Promise.all([loadConfig(c.env.CONFIG, "target", id), outbox.health()]);
   if (loaded.state === "missing" && health.targetId === null) return renderError(c, 404, `No target “${id}”.`);
-  const listed = loaded.state === "valid" ? { id, valid: true as const, config: loaded.config } : loaded.state === "invalid" ? { id, valid: false as const, errors: loaded.errors } : null;
+  const listed =
+    loaded.state === "valid"
+      ? { id, valid: true as const, config: loaded.config }
+      : loaded.state === "invalid"
+        ? { id, valid: false as const, errors: loaded.errors }
+        : null;
   const asked = c.req.query("state");
   const tab: TargetTab = TARGET_TABS.includes(asked as TargetTab) ? (asked as TargetTab) : health.counts.dead > 0 ? "dead" : "all";
   const cursor = /^\d{1,15}$/.test(c.req.query("cursor") ?? "") ? c.req.query("cursor") : undefined;
   const listing = await outbox.list({ state: tab === "all" ? undefined : tab, limit: PAGE_SIZE, cursor });
   // The pending tab shows rows being sent too.
   const items = tab === "pending" && !cursor ? [...(await outbox.list({ state: "delivering", limit: PAGE_SIZE })).items, ...listing.items] : listing.items;
-  return render(c, (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} />, status);
+  return render(
+    c,
+    (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} />,
+    status,
+  );
 }
 
 dashboard.get("/admin/ui/targets/:id", requireAdminPage, async (c) => {
@@ -198,9 +215,18 @@ function targetFlash(c: Context<AdminEnv>): Flash {
   const n = Math.min(Math.max(Number(c.req.query("n") ?? 0) || 0, 0), 1_000_000);
   switch (c.req.query("done")) {
     case "resumed":
-      return { tone: "ok", text: n > 0 ? `Resumed: ${n === 1 ? "1 held delivery goes" : `${n} held deliveries go`} out again now.` : "Resumed: the pause is lifted and the breaker closed; nothing was held." };
+      return {
+        tone: "ok",
+        text:
+          n > 0
+            ? `Resumed: ${n === 1 ? "1 held delivery goes" : `${n} held deliveries go`} out again now.`
+            : "Resumed: the pause is lifted and the breaker closed; nothing was held.",
+      };
     case "replayed":
-      return { tone: "ok", text: `${n === 1 ? "1 dead delivery" : `${n} dead deliveries`} scheduled again${c.req.query("more") === "1" ? "; more are left, click again for the next batch" : ""}.` };
+      return {
+        tone: "ok",
+        text: `${n === 1 ? "1 dead delivery" : `${n} dead deliveries`} scheduled again${c.req.query("more") === "1" ? "; more are left, click again for the next batch" : ""}.`,
+      };
     case "enabled":
       return { tone: "ok", text: "Enabled: the target receives new events and its held deliveries go out again." };
     case "disabled":
@@ -268,9 +294,16 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
     verify ? ledger.verifyIntegrity() : Promise.resolve(null),
   ]);
   if (loaded.state === "missing" && stats.deliveries === 0 && stats.handshakes === 0) return renderError(c, 404, `No source “${id}”.`);
-  const listed = loaded.state === "valid" ? { id, valid: true as const, config: loaded.config } : loaded.state === "invalid" ? { id, valid: false as const, errors: loaded.errors } : null;
+  const listed =
+    loaded.state === "valid"
+      ? { id, valid: true as const, config: loaded.config }
+      : loaded.state === "invalid"
+        ? { id, valid: false as const, errors: loaded.errors }
+        : null;
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
-  return render(c, (page) => <SourcePage page={page} id={id} webhookUrl={webhookUrl} listed={listed} stats={stats} integrity={integrity} handshakes={handshakes} />);
+  return render(c, (page) => (
+    <SourcePage page={page} id={id} webhookUrl={webhookUrl} listed={listed} stats={stats} integrity={integrity} handshakes={handshakes} />
+  ));
 });
 
 // ---- rendering -------------------------------------------------------------------------------

@@ -37,7 +37,12 @@ export async function authenticate(
   }
 }
 
-async function checkWith(env: object, currentName: string, previousName: string | undefined, check: Check): Promise<Result<void, { reason: AuthError; secretName?: string }>> {
+async function checkWith(
+  env: object,
+  currentName: string,
+  previousName: string | undefined,
+  check: Check,
+): Promise<Result<void, { reason: AuthError; secretName?: string }>> {
   const current = readSecret(env, currentName);
   if (!current) return err({ reason: "secret_unset", secretName: currentName });
   const first = await check(current);

@@ -17,11 +17,7 @@ export const MAX_VALIDATION_CODE_LENGTH = 128;
  * one whose code must not be echoed (missing, too long, or not visible ASCII: CR/LF and other
  * control characters would allow header injection).
  */
-export function detectHandshake(
-  event: string | undefined,
-  hookSecret: string | undefined,
-  body: unknown,
-): Result<Handshake, string> | null {
+export function detectHandshake(event: string | undefined, hookSecret: string | undefined, body: unknown): Result<Handshake, string> | null {
   const bodyObj = body !== null && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
   const bodyCode = bodyObj && "ValidationCode" in bodyObj ? bodyObj.ValidationCode : undefined;
   const isHandshake = event?.trim().toLowerCase() === VALIDATION_EVENT || (bodyCode !== undefined && bodyCode !== null && bodyCode !== "");

@@ -69,20 +69,24 @@ interface Mapped {
 
 type Mapper = (body: Body, problems: string[]) => Mapped;
 
-const TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
 /** Parses `YYYY-MM-DDTHH:MM[:SS[.fraction]][Z|±HH[[:]MM]]`, checking every field's range. */
 export function parseTimestamp(text: string): Result<ParsedTimestamp> {
   const m = TIMESTAMP.exec(text);
   if (!m) return err("not an ISO-8601 date-time");
   const [, y, mo, d, h, mi, s = "0", frac = "", z, sign, oh, om = "0"] = m;
-  const year = Number(y), month = Number(mo), day = Number(d);
-  const hour = Number(h), minute = Number(mi), second = Number(s);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d);
+  const hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   if (month < 1 || month > 12) return err("month out of range");
   if (day < 1 || day > daysInMonth(year, month)) return err("day out of range");
   if (hour > 23 || minute > 59 || second > 59) return err("time of day out of range");
-  const offsetHours = Number(oh ?? "0"), offsetMinutes = Number(om);
+  const offsetHours = Number(oh ?? "0"),
+    offsetMinutes = Number(om);
   if (offsetHours > 23 || offsetMinutes > 59) return err("offset out of range");
   const offsetMs = (sign === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
   const millis = Number(frac.slice(0, 3).padEnd(3, "0"));
@@ -172,9 +176,7 @@ function statusProblem(event: CentrePointEvent, key: string, body: Body): string
 }
 
 /** The kind for the body's status, or "unknown" with a problem naming the status. */
-function kindByStatus(
-  event: CentrePointEvent, key: string, body: Body, kinds: ReadonlyMap<string, EventKind>, problems: string[],
-): EventKind {
+function kindByStatus(event: CentrePointEvent, key: string, body: Body, kinds: ReadonlyMap<string, EventKind>, problems: string[]): EventKind {
   const kind = kinds.get(statusField(body, key) ?? "");
   if (kind) return kind;
   problems.push(statusProblem(event, key, body));
@@ -203,7 +205,10 @@ const mapUpload: Mapper = (body, problems) => {
   const studyId = idField(body, "studyId", problems);
   const subjectId = idField(body, "subjectId", problems);
   return {
-    kind, studyId, subjectId, time: null,
+    kind,
+    studyId,
+    subjectId,
+    time: null,
     fields: {
       status: statusField(body, "status"),
       uploadId: idField(body, "uploadId", problems),
@@ -224,7 +229,10 @@ const mapRawProcessing: Mapper = (body, problems) => {
   const studyId = idField(body, "study_id", problems);
   const subjectId = idField(body, "subject_id", problems);
   return {
-    kind, studyId, subjectId, time: toUtc(body.created_at_utc),
+    kind,
+    studyId,
+    subjectId,
+    time: toUtc(body.created_at_utc),
     fields: {
       status: statusField(body, "status"),
       studyId,
@@ -250,11 +258,12 @@ const mapDataRetrieval: Mapper = (body, problems) => {
   else problems.push(statusProblem("data_retrieval_complete", "request_status", body));
   const studyId = idField(body, "study_id", problems);
   const subjectId = idField(body, "subject_id", problems);
-  const files = Array.isArray(body.files)
-    ? body.files.map((file: unknown, i) => mapFile(file, `files[${i}]`, problems))
-    : field(body, "files");
+  const files = Array.isArray(body.files) ? body.files.map((file: unknown, i) => mapFile(file, `files[${i}]`, problems)) : field(body, "files");
   return {
-    kind, studyId, subjectId, time: toUtc(body.completed_at_utc),
+    kind,
+    studyId,
+    subjectId,
+    time: toUtc(body.completed_at_utc),
     fields: {
       status,
       clientId: field(body, "client_id"),
@@ -286,8 +295,16 @@ function mapFile(file: unknown, label: string, problems: string[]): unknown {
 }
 
 const DAILY_STATISTICS_NORMALIZED: ReadonlySet<string> = new Set([
-  "id", "studyId", "siteId", "subjectId", "subjectIdentifier", "date",
-  "firstEpochDateTimeUtc", "lastEpochDateTimeUtc", "firstEpochDateTimeLocal", "lastEpochDateTimeLocal",
+  "id",
+  "studyId",
+  "siteId",
+  "subjectId",
+  "subjectIdentifier",
+  "date",
+  "firstEpochDateTimeUtc",
+  "lastEpochDateTimeUtc",
+  "firstEpochDateTimeLocal",
+  "lastEpochDateTimeLocal",
 ]);
 
 /** daily_statistics_complete: ids and times normalized, every other field (the aggregations) as given. */
@@ -295,7 +312,10 @@ const mapDailyStatistics: Mapper = (body, problems) => {
   const studyId = idField(body, "studyId", problems);
   const subjectId = idField(body, "subjectId", problems);
   return {
-    kind: "daily_statistics.completed", studyId, subjectId, time: null,
+    kind: "daily_statistics.completed",
+    studyId,
+    subjectId,
+    time: null,
     fields: {
       ...passThrough(body, DAILY_STATISTICS_NORMALIZED),
       dayStatId: idField(body, "id", problems),
@@ -319,7 +339,10 @@ const mapCp2DailyStatistics: Mapper = (body, problems) => {
   const studyId = idField(body, "studyId", problems);
   const subjectId = idField(body, "subjectId", problems);
   return {
-    kind: "cp2_daily_statistics.completed", studyId, subjectId, time: null,
+    kind: "cp2_daily_statistics.completed",
+    studyId,
+    subjectId,
+    time: null,
     fields: {
       ...passThrough(body, CP2_NORMALIZED),
       dayStatId: idField(body, "dayStatId", problems),

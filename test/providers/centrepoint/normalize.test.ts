@@ -1,11 +1,6 @@
 /// <reference types="vite/client" />
 import { describe, expect, it } from "vitest";
-import {
-  normalizeDelivery,
-  parseTimestamp,
-  type NormalizedEvent,
-  type NormalizeInput,
-} from "../../../src/providers/centrepoint/normalize";
+import { normalizeDelivery, parseTimestamp, type NormalizedEvent, type NormalizeInput } from "../../../src/providers/centrepoint/normalize";
 
 /**
  * A golden file: `body` is the JSON payload (sent as its UTF-8 serialisation); `bodyText` replaces it
@@ -40,15 +35,28 @@ function makeInput(overrides: Partial<NormalizeInput> = {}): NormalizeInput {
 }
 
 const RAW_PROCESSING = {
-  study_id: 1064, subject_id: 19525, subject_identifier: "TEST123", monitor_serial: "TAS1F39160337",
-  created_at_utc: "2019-07-19T19:30:28Z", min_event_timestamp: "2019-07-19T14:08:58Z",
-  max_event_timestamp: "2019-07-19T19:30:25Z", status: "Completed", error_message: null,
+  study_id: 1064,
+  subject_id: 19525,
+  subject_identifier: "TEST123",
+  monitor_serial: "TAS1F39160337",
+  created_at_utc: "2019-07-19T19:30:28Z",
+  min_event_timestamp: "2019-07-19T14:08:58Z",
+  max_event_timestamp: "2019-07-19T19:30:25Z",
+  status: "Completed",
+  error_message: null,
 };
 
 const DATA_RETRIEVAL = {
-  client_id: "YrcN0eLR5IIiCgG85CgkzT0", tracking_id: "a7da760f-7906-4cb7-964a-ab87f45ea962",
-  study_id: 1064, subject_id: 19512, subject_identifier: "TEST1234", created_at_utc: "2019-07-17T18:18:20Z",
-  started_at_utc: "2019-07-17T18:18:23Z", completed_at_utc: "2019-07-17T18:18:23Z", request_status: "Completed", files: [],
+  client_id: "YrcN0eLR5IIiCgG85CgkzT0",
+  tracking_id: "a7da760f-7906-4cb7-964a-ab87f45ea962",
+  study_id: 1064,
+  subject_id: 19512,
+  subject_identifier: "TEST1234",
+  created_at_utc: "2019-07-17T18:18:20Z",
+  started_at_utc: "2019-07-17T18:18:23Z",
+  completed_at_utc: "2019-07-17T18:18:23Z",
+  request_status: "Completed",
+  files: [],
 };
 
 describe("golden files", () => {
@@ -211,8 +219,7 @@ describe("raw_processing kind", () => {
 });
 
 describe("data_retrieval kind", () => {
-  const normalize = (body: object) =>
-    normalizeDelivery(makeInput({ event: "data_retrieval_complete", body: json({ ...DATA_RETRIEVAL, ...body }) }));
+  const normalize = (body: object) => normalizeDelivery(makeInput({ event: "data_retrieval_complete", body: json({ ...DATA_RETRIEVAL, ...body }) }));
 
   it("is error when request_status is failed", () => {
     expect(normalize({ request_status: "Failed" }).kind).toBe("data_retrieval.error");
@@ -228,10 +235,7 @@ describe("data_retrieval kind", () => {
 
   it("is unknown, with a reason, for a status that is not final", () => {
     const result = normalize({ request_status: "processing" });
-    expect([result.kind, result.attention]).toEqual([
-      "unknown",
-      'data_retrieval_complete with unknown request_status "processing"',
-    ]);
+    expect([result.kind, result.attention]).toEqual(["unknown", 'data_retrieval_complete with unknown request_status "processing"']);
   });
 });
 
@@ -239,10 +243,7 @@ describe("time", () => {
   it("falls back to receivedAt, with a reason, when the event's own time is unparseable", () => {
     const body = json({ ...RAW_PROCESSING, created_at_utc: "yesterday" });
     const result = normalizeDelivery(makeInput({ event: "raw_processing_complete", body }));
-    expect([result.envelope.time, result.attention]).toEqual([
-      "2024-06-10T12:34:56.789Z",
-      'created_at_utc is not a valid timestamp: "yesterday"',
-    ]);
+    expect([result.envelope.time, result.attention]).toEqual(["2024-06-10T12:34:56.789Z", 'created_at_utc is not a valid timestamp: "yesterday"']);
   });
 
   it("is omitted, with a reason, when receivedAt is not a valid time", () => {

@@ -6,11 +6,16 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 describe("verifyHmacSignature", () => {
   it("accepts the documented test vector", async () => {
-    expect((await verifyHmacSignature("B3`MlG4sJR.X^-%w=oG_UrNBEpszl?", enc('{"Test":"Value"}'), "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=")).ok).toBe(true);
+    expect((await verifyHmacSignature("B3`MlG4sJR.X^-%w=oG_UrNBEpszl?", enc('{"Test":"Value"}'), "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=")).ok).toBe(
+      true,
+    );
   });
 
   it("refuses the vector with one body byte changed, as a mismatch", async () => {
-    expect(await verifyHmacSignature("B3`MlG4sJR.X^-%w=oG_UrNBEpszl?", enc('{"Test":"Value "}'), "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=")).toEqual({ ok: false, error: "mismatch" });
+    expect(await verifyHmacSignature("B3`MlG4sJR.X^-%w=oG_UrNBEpszl?", enc('{"Test":"Value "}'), "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=")).toEqual({
+      ok: false,
+      error: "mismatch",
+    });
   });
 
   it("classifies missing and malformed signatures", async () => {
@@ -37,7 +42,10 @@ describe("verifyBasic and verifyBearer", () => {
 
 describe("detectHandshake", () => {
   it("prefers the header code over the body code", () => {
-    expect(detectHandshake("validation", "from-header", { ValidationCode: "from-body" })).toEqual({ ok: true, value: { code: "from-header", webhookId: null } });
+    expect(detectHandshake("validation", "from-header", { ValidationCode: "from-body" })).toEqual({
+      ok: true,
+      value: { code: "from-header", webhookId: null },
+    });
   });
 
   it("returns null for ordinary events", () => {

@@ -73,7 +73,9 @@ export const DeliveriesPage: FC<{
               <input type="checkbox" name="attention" value="true" checked={filters.attention} /> Only deliveries that need attention
             </label>
             <span class="row">
-              <span id="q-help" class="muted small">An exact delivery id opens that delivery; an upload id, tracking id, subject identifier or studies/…/subjects/… lists its deliveries.</span>
+              <span id="q-help" class="muted small">
+                An exact delivery id opens that delivery; an upload id, tracking id, subject identifier or studies/…/subjects/… lists its deliveries.
+              </span>
               <a class="button secondary" href="/admin/ui/deliveries">
                 Reset
               </a>
@@ -97,7 +99,9 @@ export const DeliveriesPage: FC<{
       )}
       <section class="card flush" aria-labelledby="results-h">
         <div class="head">
-          <h2 id="results-h">{filters.source || filters.kind || filters.from || filters.to || filters.attention || filters.q ? "Matching deliveries" : "Latest deliveries"}</h2>
+          <h2 id="results-h">
+            {filters.source || filters.kind || filters.from || filters.to || filters.attention || filters.q ? "Matching deliveries" : "Latest deliveries"}
+          </h2>
           <span class="muted small">{items.length === 0 ? "none" : `${items.length}${next ? "+" : ""} shown`}</span>
         </div>
         {items.length === 0 ? (

@@ -46,7 +46,11 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <h2 id="targets-h">Targets</h2>
           <span class="muted small">{plural(d.targets.length, "target")} wanted this event when it arrived</span>
         </div>
-        {d.targets.length === 0 && <p class="empty">No target wanted this event (check the targets' <code>events</code> and <code>sources</code> filters).</p>}
+        {d.targets.length === 0 && (
+          <p class="empty">
+            No target wanted this event (check the targets' <code>events</code> and <code>sources</code> filters).
+          </p>
+        )}
         {d.targets.map((t) => (
           <TargetTimeline t={t} page={page} replayAction={`${self}/replay`} />
         ))}
@@ -69,12 +73,13 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <dd class="mono">{d.subject ?? "—"}</dd>
           <dt>Received</dt>
           <dd>
-            {formatTime(Date.parse(d.receivedAt))} <span class="muted">(<Time ms={Date.parse(d.receivedAt)} now={page.now} />)</span>
+            {formatTime(Date.parse(d.receivedAt))}{" "}
+            <span class="muted">
+              (<Time ms={Date.parse(d.receivedAt)} now={page.now} />)
+            </span>
           </dd>
           <dt>Copies</dt>
-          <dd>
-            {d.duplicateCount === 0 ? "received once" : `received ${d.duplicateCount + 1} times; last copy ${formatTime(Date.parse(d.lastSeenAt))}`}
-          </dd>
+          <dd>{d.duplicateCount === 0 ? "received once" : `received ${d.duplicateCount + 1} times; last copy ${formatTime(Date.parse(d.lastSeenAt))}`}</dd>
           <dt>Source address</dt>
           <dd class="mono">{d.sourceIp ?? "—"}</dd>
           <dt>Body</dt>
@@ -93,7 +98,9 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <h2 id="body-h">Raw body</h2>
           <span class="muted small">byte-exact as received</span>
         </div>
-        <pre tabindex={0} aria-labelledby="body-h">{d.body.text}</pre>
+        <pre tabindex={0} aria-labelledby="body-h">
+          {d.body.text}
+        </pre>
         <details>
           <summary>Base64</summary>
           <pre class="small">{d.body.base64}</pre>
@@ -105,7 +112,9 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <h2 id="envelope-h">Envelope</h2>
           <span class="muted small">CloudEvents 1.0, as sent to targets</span>
         </div>
-        <pre tabindex={0} aria-labelledby="envelope-h">{JSON.stringify(d.envelope, null, 2)}</pre>
+        <pre tabindex={0} aria-labelledby="envelope-h">
+          {JSON.stringify(d.envelope, null, 2)}
+        </pre>
       </section>
 
       <section class="card flush" aria-labelledby="headers-h">
@@ -167,7 +176,11 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
             <dt>Status</dt>
             <dd>
               {view.state === "delivered" && <>delivered {formatTime(view.deliveredAt)}</>}
-              {view.state === "pending" && <>next attempt <Time ms={view.nextAt} now={page.now} /></>}
+              {view.state === "pending" && (
+                <>
+                  next attempt <Time ms={view.nextAt} now={page.now} />
+                </>
+              )}
               {view.state === "delivering" && <>an attempt is in flight</>}
               {view.state === "dead" && <>dead after {plural(view.windowAttempts, "attempt")}: waiting for replay</>}
               {view.state === "held" && <>held: the target is paused or misconfigured; resume it on the target's page</>}
@@ -182,11 +195,17 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
             <caption class="sr-only">Attempts to {t.target}, oldest first</caption>
             <thead>
               <tr>
-                <th scope="col" class="num">#</th>
+                <th scope="col" class="num">
+                  #
+                </th>
                 <th scope="col">Started</th>
                 <th scope="col">Outcome</th>
-                <th scope="col" class="num">HTTP</th>
-                <th scope="col" class="num">Took</th>
+                <th scope="col" class="num">
+                  HTTP
+                </th>
+                <th scope="col" class="num">
+                  Took
+                </th>
                 <th scope="col">Error / response</th>
               </tr>
             </thead>
@@ -209,7 +228,13 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
                     {(a.responseBody || a.responseHeaders) && (
                       <details>
                         <summary>Response</summary>
-                        {a.responseHeaders && <pre>{Object.entries(a.responseHeaders).map(([k, v]) => `${k}: ${v}`).join("\n")}</pre>}
+                        {a.responseHeaders && (
+                          <pre>
+                            {Object.entries(a.responseHeaders)
+                              .map(([k, v]) => `${k}: ${v}`)
+                              .join("\n")}
+                          </pre>
+                        )}
                         {a.responseBody && <pre>{prettyJson(a.responseBody)}</pre>}
                       </details>
                     )}

@@ -7,7 +7,9 @@ export const LoginPage: FC<{ page: PageContext; next: string; error: string | nu
     <div class="login">
       <div class="card">
         <h1>Sign in</h1>
-        <p class="sub">Operator dashboard of the relay. Use the admin token (the <code>ADMIN_TOKEN</code> Worker secret).</p>
+        <p class="sub">
+          Operator dashboard of the relay. Use the admin token (the <code>ADMIN_TOKEN</code> Worker secret).
+        </p>
         {notice && <Notice tone="info">{notice}</Notice>}
         {error && <Notice tone="bad">{error}</Notice>}
         <form method="post" action="/admin/login">
@@ -17,7 +19,9 @@ export const LoginPage: FC<{ page: PageContext; next: string; error: string | nu
           <button type="submit">Sign in</button>
         </form>
       </div>
-      <p class="muted small">A session lasts 8 hours. Rotating <code>ADMIN_TOKEN</code> ends every session at once.</p>
+      <p class="muted small">
+        A session lasts 8 hours. Rotating <code>ADMIN_TOKEN</code> ends every session at once.
+      </p>
     </div>
   </Layout>
 );

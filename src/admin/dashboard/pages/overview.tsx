@@ -19,23 +19,63 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
   const issues: Issue[] = [];
   for (const { listed, health } of targets) {
     const href = `/admin/ui/targets/${listed.id}`;
-    if (!listed.valid) issues.push({ tone: "bad", text: `Target ${listed.id}: its document is invalid (${plural(listed.errors.length, "error")}); it receives nothing until fixed.`, href });
+    if (!listed.valid)
+      issues.push({
+        tone: "bad",
+        text: `Target ${listed.id}: its document is invalid (${plural(listed.errors.length, "error")}); it receives nothing until fixed.`,
+        href,
+      });
     if (!health) {
       issues.push({ tone: "bad", text: `Target ${listed.id}: its outbox could not be read.`, href });
       continue;
     }
-    if (health.counts.dead > 0) issues.push({ tone: "bad", text: `Target ${listed.id}: ${plural(health.counts.dead, "dead delivery", "dead deliveries")} waiting for replay.`, href: `${href}?state=dead` });
-    if (health.heldBy === "gone") issues.push({ tone: "bad", text: `Target ${listed.id}: paused after 410 Gone; ${plural(health.counts.held, "delivery", "deliveries")} held until resumed.`, href });
-    else if (health.heldBy === "config") issues.push({ tone: "warn", text: `Target ${listed.id}: holding ${plural(health.counts.held, "delivery", "deliveries")}: ${health.heldReason ?? "configuration problem"}.`, href: `${href}?state=held` });
-    if (health.breaker.status !== "closed") issues.push({ tone: "warn", text: `Target ${listed.id}: circuit breaker ${health.breaker.status.replace("_", "-")} after ${plural(health.breaker.consecutiveFailures, "failure")} in a row.`, href });
-    if (health.oldestPendingAgeMs !== null && health.oldestPendingAgeMs > STALE_BACKLOG_MS) issues.push({ tone: "warn", text: `Target ${listed.id}: oldest pending delivery has waited ${formatDuration(health.oldestPendingAgeMs)}.`, href: `${href}?state=pending` });
+    if (health.counts.dead > 0)
+      issues.push({
+        tone: "bad",
+        text: `Target ${listed.id}: ${plural(health.counts.dead, "dead delivery", "dead deliveries")} waiting for replay.`,
+        href: `${href}?state=dead`,
+      });
+    if (health.heldBy === "gone")
+      issues.push({
+        tone: "bad",
+        text: `Target ${listed.id}: paused after 410 Gone; ${plural(health.counts.held, "delivery", "deliveries")} held until resumed.`,
+        href,
+      });
+    else if (health.heldBy === "config")
+      issues.push({
+        tone: "warn",
+        text: `Target ${listed.id}: holding ${plural(health.counts.held, "delivery", "deliveries")}: ${health.heldReason ?? "configuration problem"}.`,
+        href: `${href}?state=held`,
+      });
+    if (health.breaker.status !== "closed")
+      issues.push({
+        tone: "warn",
+        text: `Target ${listed.id}: circuit breaker ${health.breaker.status.replace("_", "-")} after ${plural(health.breaker.consecutiveFailures, "failure")} in a row.`,
+        href,
+      });
+    if (health.oldestPendingAgeMs !== null && health.oldestPendingAgeMs > STALE_BACKLOG_MS)
+      issues.push({
+        tone: "warn",
+        text: `Target ${listed.id}: oldest pending delivery has waited ${formatDuration(health.oldestPendingAgeMs)}.`,
+        href: `${href}?state=pending`,
+      });
   }
   for (const { listed, stats, integrity } of sources) {
     const href = `/admin/ui/sources/${listed.id}`;
     if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
-    if (integrity && !integrity.ok) issues.push({ tone: "bad", text: `Source ${listed.id}: ledger integrity broken at record ${integrity.firstBroken?.seq ?? "?"} (${integrity.firstBroken?.reason ?? "unknown"}).`, href });
+    if (integrity && !integrity.ok)
+      issues.push({
+        tone: "bad",
+        text: `Source ${listed.id}: ledger integrity broken at record ${integrity.firstBroken?.seq ?? "?"} (${integrity.firstBroken?.reason ?? "unknown"}).`,
+        href,
+      });
     if (!stats || !integrity) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
-    if (stats && stats.attention > 0) issues.push({ tone: "warn", text: `Source ${listed.id}: ${plural(stats.attention, "delivery", "deliveries")} flagged for attention.`, href: `/admin/ui/deliveries?source=${listed.id}&attention=true` });
+    if (stats && stats.attention > 0)
+      issues.push({
+        tone: "warn",
+        text: `Source ${listed.id}: ${plural(stats.attention, "delivery", "deliveries")} flagged for attention.`,
+        href: `/admin/ui/deliveries?source=${listed.id}&attention=true`,
+      });
   }
   const rank = { bad: 0, warn: 1, info: 2, muted: 3, ok: 4 } as const;
   return issues.sort((a, b) => rank[a.tone] - rank[b.tone]);
@@ -86,7 +126,9 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
           <span class="muted small">{plural(targets.length, "target")}</span>
         </div>
         {targets.length === 0 ? (
-          <p class="empty">No targets configured. Add one with <code>PUT /admin/targets/&lt;id&gt;</code>.</p>
+          <p class="empty">
+            No targets configured. Add one with <code>PUT /admin/targets/&lt;id&gt;</code>.
+          </p>
         ) : (
           <div class="scroll">
             <table>
@@ -94,11 +136,19 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                 <tr>
                   <th scope="col">Target</th>
                   <th scope="col">State</th>
-                  <th scope="col" class="num">Pending</th>
+                  <th scope="col" class="num">
+                    Pending
+                  </th>
                   <th scope="col">Oldest pending</th>
-                  <th scope="col" class="num">Delivered</th>
-                  <th scope="col" class="num">Dead</th>
-                  <th scope="col" class="num">Held</th>
+                  <th scope="col" class="num">
+                    Delivered
+                  </th>
+                  <th scope="col" class="num">
+                    Dead
+                  </th>
+                  <th scope="col" class="num">
+                    Held
+                  </th>
                   <th scope="col">Breaker</th>
                   <th scope="col">Last error</th>
                   <th scope="col">Last success</th>
@@ -117,7 +167,13 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                     <td class="num">{health ? health.counts.pending + health.counts.delivering : "—"}</td>
                     <td>{health?.oldestPendingAgeMs != null ? formatDuration(health.oldestPendingAgeMs) : <span class="muted">—</span>}</td>
                     <td class="num">{health?.counts.delivered ?? "—"}</td>
-                    <td class="num">{health && health.counts.dead > 0 ? <a href={`/admin/ui/targets/${listed.id}?state=dead`}>{health.counts.dead}</a> : (health?.counts.dead ?? "—")}</td>
+                    <td class="num">
+                      {health && health.counts.dead > 0 ? (
+                        <a href={`/admin/ui/targets/${listed.id}?state=dead`}>{health.counts.dead}</a>
+                      ) : (
+                        (health?.counts.dead ?? "—")
+                      )}
+                    </td>
                     <td class="num">{health?.counts.held ?? "—"}</td>
                     <td>{health ? <BreakerBadge status={health.breaker.status} /> : "—"}</td>
                     <td>
@@ -149,7 +205,9 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
           <span class="muted small">{plural(sources.length, "source")}</span>
         </div>
         {sources.length === 0 ? (
-          <p class="empty">No sources configured. Add one with <code>PUT /admin/sources/&lt;id&gt;</code>.</p>
+          <p class="empty">
+            No sources configured. Add one with <code>PUT /admin/sources/&lt;id&gt;</code>.
+          </p>
         ) : (
           <div class="scroll">
             <table>
@@ -157,10 +215,18 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                 <tr>
                   <th scope="col">Source</th>
                   <th scope="col">State</th>
-                  <th scope="col" class="num">Deliveries</th>
-                  <th scope="col" class="num">Duplicates</th>
-                  <th scope="col" class="num">Attention</th>
-                  <th scope="col" class="num">Pending hand-offs</th>
+                  <th scope="col" class="num">
+                    Deliveries
+                  </th>
+                  <th scope="col" class="num">
+                    Duplicates
+                  </th>
+                  <th scope="col" class="num">
+                    Attention
+                  </th>
+                  <th scope="col" class="num">
+                    Pending hand-offs
+                  </th>
                   <th scope="col">Last received</th>
                   <th scope="col">Integrity</th>
                 </tr>
@@ -172,10 +238,24 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                       <a href={`/admin/ui/sources/${listed.id}`}>{listed.id}</a>
                       {listed.valid && <div class="muted small">{listed.config.auth.type} auth</div>}
                     </th>
-                    <td>{!listed.valid ? <Badge tone="bad">invalid document</Badge> : listed.config.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="muted">disabled</Badge>}</td>
+                    <td>
+                      {!listed.valid ? (
+                        <Badge tone="bad">invalid document</Badge>
+                      ) : listed.config.enabled ? (
+                        <Badge tone="ok">enabled</Badge>
+                      ) : (
+                        <Badge tone="muted">disabled</Badge>
+                      )}
+                    </td>
                     <td class="num">{stats ? <a href={`/admin/ui/deliveries?source=${listed.id}`}>{stats.deliveries}</a> : "—"}</td>
                     <td class="num">{stats?.duplicates ?? "—"}</td>
-                    <td class="num">{stats && stats.attention > 0 ? <a href={`/admin/ui/deliveries?source=${listed.id}&attention=true`}>{stats.attention}</a> : (stats?.attention ?? "—")}</td>
+                    <td class="num">
+                      {stats && stats.attention > 0 ? (
+                        <a href={`/admin/ui/deliveries?source=${listed.id}&attention=true`}>{stats.attention}</a>
+                      ) : (
+                        (stats?.attention ?? "—")
+                      )}
+                    </td>
                     <td class="num">{stats?.pendingHandoffs ?? "—"}</td>
                     <td>
                       <Time ms={stats?.lastReceivedAt} now={page.now} />

@@ -34,7 +34,15 @@ export const SourcePage: FC<{
       <div>
         <h1>
           Source {id}{" "}
-          {!listed ? <Badge tone="bad">no document</Badge> : !listed.valid ? <Badge tone="bad">invalid document</Badge> : listed.config.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="muted">disabled</Badge>}
+          {!listed ? (
+            <Badge tone="bad">no document</Badge>
+          ) : !listed.valid ? (
+            <Badge tone="bad">invalid document</Badge>
+          ) : listed.config.enabled ? (
+            <Badge tone="ok">enabled</Badge>
+          ) : (
+            <Badge tone="muted">disabled</Badge>
+          )}
         </h1>
         <p class="sub">
           Webhook URL for the CentrePoint portal: <span class="mono">{webhookUrl}</span>
@@ -54,7 +62,11 @@ export const SourcePage: FC<{
     <div class="grid">
       <Stat value={stats.deliveries} label="deliveries" />
       <Stat value={stats.duplicates} label="duplicate copies" />
-      <Stat value={stats.attention > 0 ? <a href={`/admin/ui/deliveries?source=${id}&attention=true`}>{stats.attention}</a> : 0} label="need attention" tone={stats.attention > 0 ? "warn" : undefined} />
+      <Stat
+        value={stats.attention > 0 ? <a href={`/admin/ui/deliveries?source=${id}&attention=true`}>{stats.attention}</a> : 0}
+        label="need attention"
+        tone={stats.attention > 0 ? "warn" : undefined}
+      />
       <Stat value={stats.pendingHandoffs} label="pending hand-offs" />
       <Stat value={stats.handshakes} label="handshakes" />
       <Stat value={<Time ms={stats.lastReceivedAt} now={page.now} />} label="last received" />
@@ -72,11 +84,13 @@ export const SourcePage: FC<{
         <p class="muted">Recomputes every body hash and every link of the hash chain, and names the first broken record.</p>
       ) : integrity.ok ? (
         <Notice tone="ok">
-          Intact: {plural(integrity.checked, "record")} checked, {formatTime(page.now)}. Head hash <span class="mono small">{integrity.headHash}</span> — keep it somewhere else (a ticket, the EDC) to detect a rebuilt chain later.
+          Intact: {plural(integrity.checked, "record")} checked, {formatTime(page.now)}. Head hash <span class="mono small">{integrity.headHash}</span> — keep
+          it somewhere else (a ticket, the EDC) to detect a rebuilt chain later.
         </Notice>
       ) : (
         <Notice tone="bad">
-          Broken at record #{integrity.firstBroken?.seq} (<span class="mono">{integrity.firstBroken?.deliveryId}</span>): {integrity.firstBroken?.reason}. {plural(integrity.checked, "record")} before it are intact.
+          Broken at record #{integrity.firstBroken?.seq} (<span class="mono">{integrity.firstBroken?.deliveryId}</span>): {integrity.firstBroken?.reason}.{" "}
+          {plural(integrity.checked, "record")} before it are intact.
         </Notice>
       )}
     </section>

@@ -33,14 +33,20 @@ export const TargetPage: FC<{
       <div class="head">
         <div>
           <h1>
-            Target {id}{" "}
-            {listed ? <TargetStateBadge listed={listed} health={health} /> : <Badge tone="bad">no document</Badge>}
+            Target {id} {listed ? <TargetStateBadge listed={listed} health={health} /> : <Badge tone="bad">no document</Badge>}
           </h1>
           <p class="sub mono">{listed?.valid ? listed.config.url : "—"}</p>
         </div>
         <div class="row">
           {canResume && <PostForm action={`${base}/resume`} csrf={page.csrf} label="Resume" describedBy="resume-help" />}
-          {c.dead > 0 && <PostForm action={`${base}/replay-dead`} csrf={page.csrf} label={`Replay ${plural(c.dead, "dead delivery", "dead deliveries")}`} variant="secondary" />}
+          {c.dead > 0 && (
+            <PostForm
+              action={`${base}/replay-dead`}
+              csrf={page.csrf}
+              label={`Replay ${plural(c.dead, "dead delivery", "dead deliveries")}`}
+              variant="secondary"
+            />
+          )}
           {listed?.valid && !listed.config.enabled && <PostForm action={`${base}/enable`} csrf={page.csrf} label="Enable" />}
           {listed?.valid && listed.config.enabled && <PostForm action={`${base}/disable`} csrf={page.csrf} label="Disable" variant="danger" />}
         </div>
@@ -77,7 +83,13 @@ export const TargetPage: FC<{
         <dl class="kv">
           <dt>Last success</dt>
           <dd>
-            {health.lastSuccessAt === null ? <span class="muted">never</span> : <>{formatTime(health.lastSuccessAt)} (<Time ms={health.lastSuccessAt} now={page.now} />)</>}
+            {health.lastSuccessAt === null ? (
+              <span class="muted">never</span>
+            ) : (
+              <>
+                {formatTime(health.lastSuccessAt)} (<Time ms={health.lastSuccessAt} now={page.now} />)
+              </>
+            )}
           </dd>
           <dt>Last error</dt>
           <dd>
@@ -123,7 +135,9 @@ export const TargetPage: FC<{
                   <th scope="col">Delivery id</th>
                   <th scope="col">Kind</th>
                   <th scope="col">State</th>
-                  <th scope="col" class="num">Attempts</th>
+                  <th scope="col" class="num">
+                    Attempts
+                  </th>
                   <th scope="col">Next / done</th>
                   <th scope="col">Last error</th>
                 </tr>
@@ -189,7 +203,8 @@ export const TargetPage: FC<{
             <dd>{formatDuration(listed.config.timeoutMs)}</dd>
             <dt>Retries</dt>
             <dd>
-              backoff {formatDuration(listed.config.retry.baseDelayMs)} doubling to {formatDuration(listed.config.retry.maxDelayMs)}, for {formatDuration(listed.config.retry.windowMs)}
+              backoff {formatDuration(listed.config.retry.baseDelayMs)} doubling to {formatDuration(listed.config.retry.maxDelayMs)}, for{" "}
+              {formatDuration(listed.config.retry.windowMs)}
               {listed.config.retry.maxAttempts !== undefined && ` or ${plural(listed.config.retry.maxAttempts, "attempt")}`}
             </dd>
           </dl>
