@@ -74,6 +74,17 @@ export const retrySchema = z.strictObject({
 });
 export type RetryPolicy = z.infer<typeof retrySchema>;
 
+/**
+ * Circuit breaker of a target: open after `threshold` consecutive failures, probe once after
+ * `cooldownMs`, doubling the cool-down after each failed probe up to `maxCooldownMs`.
+ */
+export const breakerSchema = z.strictObject({
+  threshold: z.number().int().min(1).max(1_000).default(5),
+  cooldownMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+  maxCooldownMs: z.number().int().min(1_000).max(86_400_000).default(3_600_000),
+});
+export type BreakerPolicy = z.infer<typeof breakerSchema>;
+
 /** Glob over normalized kinds: `*`, `upload.*`, `raw_processing.completed`. */
 const kindGlob = z.string().regex(/^(\*|[a-z0-9_]+(\.(\*|[a-z0-9_]+))?)$/, "must be a kind or glob such as upload.* or *");
 
@@ -92,6 +103,7 @@ export const targetSchema = z.strictObject({
   format: z.enum(["cloudevents", "raw"]).default("cloudevents"),
   timeoutMs: z.number().int().min(1_000).max(120_000).default(15_000),
   retry: retrySchema.default(retrySchema.parse({})),
+  breaker: breakerSchema.default(breakerSchema.parse({})),
   ordered: z.boolean().default(false),
   enabled: z.boolean().default(true),
 });

@@ -1,3 +1,5 @@
+import { type BreakerPolicy, breakerSchema } from "../config/schemas";
+
 /**
  * Per-target circuit breaker, a pure state machine. Times are epoch ms.
  *
@@ -18,8 +20,8 @@ export interface BreakerState {
 
 export type BreakerStatus = "closed" | "open" | "half_open";
 
-/** Thresholds: open after 5 consecutive failures; first cool-down 60 s, doubling up to 1 h. */
-export const BREAKER_DEFAULTS = { threshold: 5, cooldownMs: 60_000, maxCooldownMs: 3_600_000 } as const;
+/** Default thresholds (the target schema's defaults): open after 5 consecutive failures; first cool-down 60 s, doubling up to 1 h. */
+export const BREAKER_DEFAULTS: BreakerPolicy = breakerSchema.parse({});
 
 /** A closed breaker. */
 export const CLOSED_BREAKER: BreakerState = { failures: 0, probeAt: null, cooldownMs: 0 };
@@ -42,7 +44,7 @@ export function breakerSuccess(): BreakerState {
 }
 
 /** After a failed attempt; `wasProbe` when it was the half-open probe. */
-export function breakerFailure(b: BreakerState, now: number, wasProbe: boolean, opts = BREAKER_DEFAULTS): BreakerState {
+export function breakerFailure(b: BreakerState, now: number, wasProbe: boolean, opts: BreakerPolicy = BREAKER_DEFAULTS): BreakerState {
   const failures = b.failures + 1;
   if (b.probeAt === null) {
     return failures >= opts.threshold ? { failures, probeAt: now + opts.cooldownMs, cooldownMs: opts.cooldownMs } : { ...b, failures };

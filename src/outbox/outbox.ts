@@ -447,7 +447,7 @@ export class Outbox extends DurableObject<Bindings> {
       }
       const message = result.error ?? "failed";
       this.noteError(message, now);
-      if (result.errorClass !== "config") this.saveBreaker(breakerFailure(metaBreaker(this.meta()), now, run.probe));
+      if (result.errorClass !== "config") this.saveBreaker(breakerFailure(metaBreaker(this.meta()), now, run.probe, run.config.breaker));
       if (result.status === 410) this.hold("gone", `target answered 410 Gone at ${new Date(now).toISOString()}; disabled until resumed`, now);
       if (this.meta().held_by !== null) {
         this.sql.exec("UPDATE deliveries SET state = 'held', last_error = ?, updated_at = ? WHERE seq = ?", message, now, seq);

@@ -349,6 +349,21 @@ describe("circuit breaker", () => {
     expect((await stub.health()).breaker).toEqual({ status: "open", consecutiveFailures: 5, probeAt: T0 + 60_000 });
   });
 
+  it("takes its threshold and cool-down from the target document", async () => {
+    vi.mocked(Math.random).mockReturnValue(0);
+    const target = fakeTarget(fail(500));
+    const { id, stub } = await newTarget({ breaker: { threshold: 2, cooldownMs: 5_000 } });
+    await stub.enqueue(
+      id,
+      Array.from({ length: 3 }, () => makeItem()),
+    );
+    await fireAlarm(stub);
+    clock.advance(1000);
+    await fireAlarm(stub);
+    expect((await stub.health()).breaker).toEqual({ status: "open", consecutiveFailures: 3, probeAt: T0 + 5_000 });
+    expect(target.sent).toHaveLength(3);
+  });
+
   it("re-arms the alarm for the probe time while open", async () => {
     const { stub } = await openBreaker();
     expect(await alarmAt(stub)).toBe(T0 + 60_000);
