@@ -48,6 +48,7 @@ describe("metrics", () => {
     await postWebhook(source, { deliveryId: "m-1" });
     await postWebhook(source, { deliveryId: "m-1" });
     await postWebhook(source, { sign: false });
+    await postWebhook(source, { ip: "203.0.113.1" }); // refused address: logged only, never a durable write
     await runDurableObjectAlarm(ledgerOf(source));
     await runDurableObjectAlarm(outboxOf(target));
     await vi.waitFor(async () => expect((await outboxOf(target).health()).counts.delivered).toBe(1), { timeout: 5_000, interval: 20 });
@@ -58,6 +59,7 @@ describe("metrics", () => {
     expect(text).toContain(`relay_deliveries_received_total{source="${source}",kind="upload.completed",outcome="accepted"} 1`);
     expect(text).toContain(`relay_deliveries_received_total{source="${source}",kind="upload.completed",outcome="duplicate"} 1`);
     expect(text).toContain(`relay_deliveries_rejected_total{source="${source}",reason="auth_missing"} 1`);
+    expect(text).not.toContain("ip_not_allowed");
     expect(text).toContain(`relay_attempts_total{target="${target}",outcome="success",error_class=""} 1`);
     expect(text).toContain(`relay_outbox_pending{target="${target}"} 0`);
     expect(text).toContain(`relay_delivery_latency_seconds_count{target="${target}"} 1`);

@@ -3,7 +3,6 @@ import { listConfigs } from "../config/store";
 import type { AppEnv } from "../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../lib/prometheus";
 import { LATENCY_BUCKETS_S } from "../outbox/outbox";
-import { UNKNOWN_SOURCE_LEDGER } from "../routes/webhooks";
 import { describeAdmin } from "./openapi";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
@@ -14,7 +13,7 @@ metricsAdmin.get(
   describeAdmin({ tag: "operations", summary: "Prometheus metrics (text exposition format 0.0.4)", responses: { 200: { description: "metrics text" } } }),
   async (c) => {
     const [sources, targets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
-    const ledgerIds = [...sources.map((s) => s.id), UNKNOWN_SOURCE_LEDGER];
+    const ledgerIds = sources.map((s) => s.id);
     const [ledgers, outboxes] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await c.env.LEDGER.get(c.env.LEDGER.idFromName(id)).metrics() }))),
       Promise.all(
@@ -34,7 +33,7 @@ metricsAdmin.get(
     };
     const rejected: Family = {
       name: "relay_deliveries_rejected_total",
-      help: 'Requests refused before recording, by source and reason (unknown and disabled sources under source="_unknown").',
+      help: "Requests from an allowed address refused before recording (credentials, size, media type, handshake code), by source and reason. Unknown sources and refused addresses are only logged.",
       type: "counter",
       samples: [],
     };

@@ -102,6 +102,8 @@ export const targetSchema = z.strictObject({
   signing: z.strictObject({ secretEnv: envName }).optional(),
   format: z.enum(["cloudevents", "raw"]).default("cloudevents"),
   timeoutMs: z.number().int().min(1_000).max(120_000).default(15_000),
+  /** Attempts in flight at once. Cloudflare opens 6 connections per invocation and queues the rest. */
+  concurrency: z.number().int().min(1).max(50).default(6),
   retry: retrySchema.default(retrySchema.parse({})),
   breaker: breakerSchema.default(breakerSchema.parse({})),
   ordered: z.boolean().default(false),

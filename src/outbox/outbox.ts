@@ -11,10 +11,10 @@ import { type AttemptResult, buildRequest, type ErrorClass, type ResolvedTarget,
 import { OUTBOX_MIGRATIONS } from "./schema";
 import type { OutboxItem } from "./types";
 
-/** Deliveries sent per alarm run at most; more due rows re-arm the alarm at once. */
-const BATCH_SIZE = 25;
-/** Attempts in flight at once (a Worker invocation has 6 simultaneous connections). */
-const CONCURRENCY = 6;
+/** Deliveries sent per alarm run at most, per unit of the target's concurrency; more due rows re-arm the alarm at once. */
+const BATCH_PER_SLOT = 4;
+/** Smallest batch of an alarm run. */
+const MIN_BATCH = 25;
 /** How often a target held for its configuration re-reads it. */
 export const HOLD_RECHECK_MS = 5 * 60_000;
 /** Wait before re-running after an unexpected error in the alarm. */
@@ -355,7 +355,7 @@ export class Outbox extends DurableObject<Bindings> {
     const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true");
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
-      for (const row of this.dueRows(now, BATCH_SIZE, config.ordered)) this.recordConfigFailure(row.seq, resolved.error, now);
+      for (const row of this.dueRows(now, MIN_BATCH, config.ordered)) this.recordConfigFailure(row.seq, resolved.error, now);
       this.hold("config", resolved.error, now);
       return;
     }
@@ -363,12 +363,13 @@ export class Outbox extends DurableObject<Bindings> {
 
     const allowance = breakerAllows(metaBreaker(this.meta()), now);
     if (allowance === "none") return;
-    const due = this.dueRows(now, allowance === "probe" ? 1 : BATCH_SIZE, config.ordered);
+    const batch = Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
+    const due = this.dueRows(now, allowance === "probe" ? 1 : batch, config.ordered);
     if (due.length === 0) return;
     // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows.
-    await this.ctx.storage.setAlarm(now + Math.ceil(due.length / CONCURRENCY) * config.timeoutMs + 60_000);
+    await this.ctx.storage.setAlarm(now + Math.ceil(due.length / config.concurrency) * config.timeoutMs + 60_000);
     const run: Run = { config, target: resolved.value, probe: allowance === "probe", disabling: false };
-    await forEachBounded(due, CONCURRENCY, (row) => this.attempt(row, run));
+    await forEachBounded(due, config.concurrency, (row) => this.attempt(row, run));
   }
 
   /** One attempt of one row: claim and log it (in_flight), send, complete. */

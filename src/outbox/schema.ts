@@ -53,4 +53,6 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
      outcome TEXT NOT NULL                   -- in_flight | success | failure | interrupted
    );
    CREATE INDEX attempts_by_delivery ON attempts (seq, n);`,
+  // Recovery after a crash looks up in-flight attempts on every alarm run: keep that lookup O(in-flight).
+  `CREATE INDEX attempts_in_flight ON attempts (id) WHERE outcome = 'in_flight';`,
 ];

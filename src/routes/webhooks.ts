@@ -19,8 +19,6 @@ export const DEFAULT_MAX_BODY_BYTES = 262_144;
 const MAX_DELIVERY_ID_LENGTH = 128;
 /** Content types that cannot carry a CentrePoint delivery. */
 const REFUSED_MEDIA_TYPES = /^(multipart\/|application\/x-www-form-urlencoded)/i;
-/** Ledger that counts rejections of unknown or disabled sources (not a valid source id). */
-export const UNKNOWN_SOURCE_LEDGER = "_unknown";
 /** Headers whose values are never stored. */
 const REDACTED_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key)$|token|secret|password/i;
 
@@ -33,13 +31,16 @@ webhooks.post("/:source", async (c) => {
   const ip = c.req.header("cf-connecting-ip") ?? null;
   const reject = (status: 400 | 401 | 403 | 404 | 413 | 415 | 503, code: Parameters<typeof errorResponse>[2], message: string, reason: string) => {
     log("info", "webhook rejected", { requestId: c.var.requestId, source: sourceId, status, reason, ip, ms: Date.now() - started });
-    // Counted off the response path, in the source's ledger (or the shared one for unknown sources).
-    const counterLedger = status === 404 ? UNKNOWN_SOURCE_LEDGER : sourceId;
-    c.executionCtx.waitUntil(
-      c.env.LEDGER.get(c.env.LEDGER.idFromName(counterLedger))
-        .countRejection(reason)
-        .catch(() => undefined),
-    );
+    // Rejections from an allowed address are counted in the source's ledger, off the response
+    // path. Earlier ones (unknown source, address not allowed) are only logged: anyone on the
+    // internet can cause them, and they must not cost a durable write.
+    if (status !== 403 && status !== 404 && status !== 503) {
+      c.executionCtx.waitUntil(
+        c.env.LEDGER.get(c.env.LEDGER.idFromName(sourceId))
+          .countRejection(reason)
+          .catch(() => undefined),
+      );
+    }
     return errorResponse(c, status, code, message);
   };
 

@@ -60,6 +60,25 @@ describe("sending", () => {
     expect(target.sent).toHaveLength(1);
   });
 
+  it("keeps at most the target's concurrency of attempts in flight", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const target = fakeTarget(async () => {
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
+      return new Response("ok");
+    });
+    const { id, stub } = await newTarget({ concurrency: 3 });
+    await stub.enqueue(
+      id,
+      Array.from({ length: 12 }, () => makeItem()),
+    );
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(12);
+    expect(peak).toBe(3);
+  });
+
   it("does not send a delivered event again when the alarm runs twice", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
