@@ -15,7 +15,6 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { BREAKER_DEFAULTS } from "../src/outbox/breaker.ts";
 import { createSender } from "./lib/http.ts";
 import { createRng } from "./lib/prng.ts";
 import { type Receiver, startReceiver } from "./lib/receiver.ts";
@@ -26,11 +25,10 @@ import { checkTally, type TallyCheck } from "./lib/tally.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const SOURCE_ID = "demo-study";
-/**
- * edc-flaky answers 503 to this many requests, then recovers: one below the relay's breaker
- * threshold, so the demo shows retries with backoff rather than a minute-long breaker pause.
- */
-const FLAKY_FAILURES = BREAKER_DEFAULTS.threshold - 1;
+/** edc-flaky answers 503 to this many requests, then recovers: the demo shows retries, backoff and the breaker. */
+const FLAKY_FAILURES = 8;
+/** The demo targets' breaker: opens after 5 failures like the default, but probes after 2 s instead of 60 s. */
+const DEMO_BREAKER = { threshold: 5, cooldownMs: 2_000, maxCooldownMs: 4_000 };
 const READY_TIMEOUT_MS = 90_000;
 const DELIVERY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -273,6 +271,7 @@ async function configureRelay(base: string, token: string, receivers: Receiver[]
       signing: { secretEnv: "DEMO_SIGNING_SECRET" },
       timeoutMs: 5_000,
       retry: { baseDelayMs: 1_000, maxDelayMs: 5_000 },
+      breaker: DEMO_BREAKER,
     });
   }
 }
