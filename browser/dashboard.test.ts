@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { wranglerDevArgs, wranglerEnv } from "../scripts/lib/wrangler-dev.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (`npm run screenshots`), else to a temp dir. */
@@ -274,43 +275,13 @@ async function startEdc(): Promise<Server> {
 
 /** `wrangler dev` in its own process group (so its workerd children stop with it), offline, storage in `dir`. */
 function startRelay(port: number, inspectorPort: number, dir: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(inspectorPort),
-      "--persist-to",
-      join(dir, "state"),
-      "--var",
-      `ADMIN_TOKEN:${ADMIN_TOKEN}`,
-      "--var",
-      "ALLOW_HTTP_TARGETS:true",
-      "--var",
-      `TEST_HMAC_SECRET:${HMAC_SECRET}`,
-      "--show-interactive-dev-session=false",
-    ],
-    {
-      cwd: ROOT,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        // Offline: no Request.cf download, no update check, no telemetry.
-        CLOUDFLARE_CF_FETCH_ENABLED: "false",
-        WRANGLER_HIDE_BANNER: "true",
-        WRANGLER_SEND_METRICS: "false",
-        WRANGLER_SEND_ERROR_REPORTS: "false",
-        WRANGLER_LOG_PATH: join(dir, "logs"),
-        NO_COLOR: "1",
-      },
-    },
-  );
+  const args = wranglerDevArgs({
+    port,
+    inspectorPort,
+    persistTo: join(dir, "state"),
+    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET },
+  });
+  const child = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: wranglerEnv(dir) });
   const keep = (chunk: Buffer) => (relayLog = (relayLog + chunk.toString()).slice(-20_000));
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);

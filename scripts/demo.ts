@@ -21,9 +21,9 @@ import { type Receiver, startReceiver } from "./lib/receiver.ts";
 import { runSimulation } from "./lib/run.ts";
 import { formatSummary, type Summary } from "./lib/stats.ts";
 import { checkTally, type TallyCheck } from "./lib/tally.ts";
+import { WRANGLER_JS, wranglerDevArgs, wranglerEnv } from "./lib/wrangler-dev.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const SOURCE_ID = "demo-study";
 /** edc-flaky answers 503 to this many requests, then recovers: the demo shows retries, backoff and the breaker. */
 const FLAKY_FAILURES = 8;
@@ -89,34 +89,12 @@ async function freePort(): Promise<number> {
 
 /** Starts `wrangler dev` in its own process group with the same Node as this script; output goes to `logFile`. */
 function startRelay(port: number, inspectorPort: number, stateDir: string, logFile: string, vars: Record<string, string>): ChildProcess {
-  const args = [
-    WRANGLER,
-    "dev",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspectorPort),
-    "--persist-to",
-    stateDir,
-    "--show-interactive-dev-session=false",
-  ];
-  for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
+  const args = wranglerDevArgs({ port, inspectorPort, persistTo: stateDir, vars });
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    // Local only: no telemetry, no update check (banner), no cf.json download.
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: "false",
-      DO_NOT_TRACK: "1",
-      WRANGLER_HIDE_BANNER: "true",
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      NO_COLOR: "1",
-      FORCE_COLOR: "0",
-    },
+    env: wranglerEnv(),
   });
   const file = createWriteStream(logFile);
   for (const stream of [child.stdout, child.stderr]) {
@@ -336,7 +314,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const keep = args.includes("--keep");
-  if (!existsSync(WRANGLER)) {
+  if (!existsSync(WRANGLER_JS)) {
     process.stderr.write("demo: node_modules/wrangler is missing; run `npm ci` first.\n");
     return 1;
   }

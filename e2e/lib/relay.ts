@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, type Group, groupAlive, killGroup, sleep, spawnGroup, stopGroup } from "./processes.ts";
+import { WRANGLER_JS, wranglerDevArgs, wranglerEnv as localWranglerEnv } from "../../scripts/lib/wrangler-dev.ts";
 
 /**
  * Runs a Worker under `wrangler dev` (workerd, local KV and Durable Objects persisted to a
@@ -11,24 +12,10 @@ import { freePort, type Group, groupAlive, killGroup, sleep, spawnGroup, stopGro
  */
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const WRANGLER = join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
-/**
- * Environment of every wrangler process: no telemetry, and no fetch of the `Request.cf` object
- * from workers.cloudflare.com, so that the runtime itself talks only to 127.0.0.1.
- */
+/** Environment of every wrangler process (see scripts/lib/wrangler-dev.ts), in CI mode. */
 export function wranglerEnv(workDir: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    WRANGLER_SEND_METRICS: "false",
-    CLOUDFLARE_CF_FETCH_ENABLED: "false",
-    // Debug logs and the dev registry stay in the run's temp dir (removed at the end), not in ~/.config.
-    WRANGLER_LOG_PATH: join(workDir, "wrangler-logs"),
-    WRANGLER_REGISTRY_PATH: join(workDir, "wrangler-registry"),
-    NO_COLOR: "1",
-    FORCE_COLOR: "0",
-    CI: "true",
-  };
+  return { ...localWranglerEnv(workDir), CI: "true" };
 }
 
 /**
@@ -36,7 +23,7 @@ export function wranglerEnv(workDir: string): NodeJS.ProcessEnv {
  * group, killed whole after `timeoutMs`. `workDir` is the run's temp dir. Throws on a non-zero exit.
  */
 export async function wrangler(args: string[], opts: { cwd: string; workDir: string; timeoutMs?: number }): Promise<string> {
-  const group = spawnGroup(process.execPath, [WRANGLER, ...args], { cwd: opts.cwd, env: wranglerEnv(opts.workDir) });
+  const group = spawnGroup(process.execPath, [WRANGLER_JS, ...args], { cwd: opts.cwd, env: wranglerEnv(opts.workDir) });
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([group.exited, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)))]);
@@ -101,24 +88,14 @@ export interface DevServer {
 export async function startDev(opts: DevOptions): Promise<DevServer> {
   const port = opts.port ?? (await freePort());
   const inspectorPort = await freePort();
-  const args = [
-    WRANGLER,
-    "dev",
-    "-c",
-    opts.configPath,
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspectorPort),
-    "--persist-to",
-    opts.persistTo,
-    "--show-interactive-dev-session=false",
-    "--log-level",
-    opts.logLevel ?? "info",
-    ...Object.entries(opts.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-  ];
+  const args = wranglerDevArgs({
+    port,
+    inspectorPort,
+    persistTo: opts.persistTo,
+    vars: opts.vars,
+    configPath: opts.configPath,
+    logLevel: opts.logLevel ?? "info",
+  });
   const cwd = resolve(opts.configPath, "..");
   const group = spawnGroup(process.execPath, args, { cwd, env: wranglerEnv(cwd), echo: opts.echo });
   const url = `http://127.0.0.1:${port}`;
