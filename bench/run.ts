@@ -457,7 +457,9 @@ async function main(): Promise<void> {
   // One hanging target per hang run, so that each run starts with a fresh one (closed breaker).
   const hanging = await Promise.all(FAN_RATES.map((r) => startTarget(`hanging-${r}`, { kind: "hang" })));
   const fanSources = ["fan-clean", ...FAN_RATES.map((r) => `fan-hang-${r}`)];
-  for (const r of receivers) await put(`/targets/${r.name}`, { url: r.url, sources: fanSources });
+  // BENCH_TARGET_CONCURRENCY overrides the receivers' `concurrency` (default: the target default).
+  const concurrency = process.env.BENCH_TARGET_CONCURRENCY ? { concurrency: Number(process.env.BENCH_TARGET_CONCURRENCY) } : {};
+  for (const r of receivers) await put(`/targets/${r.name}`, { url: r.url, sources: fanSources, ...concurrency });
   for (const [i, r] of FAN_RATES.entries())
     await put(`/targets/hanging-${r}`, { url: hanging[i]!.url, sources: [`fan-hang-${r}`], timeoutMs: HANG_TIMEOUT_MS });
 
