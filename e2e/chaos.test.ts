@@ -32,6 +32,8 @@ const VARS = {
 const LOCAL_IP = "127.0.0.1";
 /** A short retry policy so the suite runs in minutes (schema minimums: base 100 ms, max 1 s). */
 const RETRY = { baseDelayMs: 200, maxDelayMs: 1_000, windowMs: 600_000 };
+/** A short breaker cool-down so recovered targets get their backlog within seconds (default: 60 s). */
+const BREAKER = { threshold: 5, cooldownMs: 5_000, maxCooldownMs: 10_000 };
 /** The hanging target's timeout (the schema's minimum is 1 s). */
 const HANG_TIMEOUT_MS = 2_000;
 /** The slow target answers after this long (well inside its timeout). */
@@ -107,7 +109,7 @@ async function resendUntilConfirmed(d: SentDelivery, phase: string): Promise<voi
 }
 
 function targetDoc(name: string, sources: string[], extra: Record<string, unknown> = {}) {
-  return { url: target(name).url, sources, events: ["*"], timeoutMs: 5_000, retry: RETRY, ...extra };
+  return { url: target(name).url, sources, events: ["*"], timeoutMs: 5_000, retry: RETRY, breaker: BREAKER, ...extra };
 }
 
 async function health(name: string): Promise<any> {
@@ -464,8 +466,8 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     await down.down();
     later(DOWN_FOR_MS, () => down.up().catch((e) => notes.push(`down target could not listen again: ${e}`)));
     target("hang").setBehaviour({ kind: "hang" });
-    // It answers again well before its breaker's first probe (60 s after it opens), so the probe
-    // succeeds and the held-back events go out; until then every attempt times out.
+    // Until it answers again every attempt times out and its breaker opens; the next probe after
+    // that succeeds and the held-back events go out.
     later(HANG_FOR_MS, () => target("hang").setBehaviour({ kind: "ok" }));
     target("gone").setBehaviour({ kind: "status", status: 410 });
     target("slow").setBehaviour({ kind: "slow", ms: SLOW_MS });
