@@ -83,6 +83,16 @@ export interface IntegrityReport {
   firstBroken: { seq: number; deliveryId: string; reason: string } | null;
 }
 
+/** Counts of one ledger, for the dashboard and metrics. */
+export interface LedgerStats {
+  deliveries: number;
+  duplicates: number;
+  attention: number;
+  pendingHandoffs: number;
+  handshakes: number;
+  lastReceivedAt: number | null;
+}
+
 /** A handshake in the audit log. */
 export interface HandshakeInput {
   receivedAt: number;
@@ -302,14 +312,7 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /** Counts for the dashboard and metrics. */
-  async stats(): Promise<{
-    deliveries: number;
-    duplicates: number;
-    attention: number;
-    pendingHandoffs: number;
-    handshakes: number;
-    lastReceivedAt: number | null;
-  }> {
+  async stats(): Promise<LedgerStats> {
     const d = this.sql
       .exec(
         "SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries",

@@ -1,20 +1,10 @@
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
-import type { HandshakeInput, IntegrityReport } from "../../../ledger/ledger";
+import type { HandshakeInput, IntegrityReport, LedgerStats } from "../../../ledger/ledger";
 import { formatTime, plural } from "../format";
 import { Badge, Layout, Notice, type PageContext, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
-
-/** Ledger counts of a source (Ledger.stats). */
-export interface SourceStats {
-  deliveries: number;
-  duplicates: number;
-  attention: number;
-  pendingHandoffs: number;
-  handshakes: number;
-  lastReceivedAt: number | null;
-}
 
 /** A source: configuration (secret names only), counts, the integrity check on request, recent handshakes. */
 export const SourcePage: FC<{
@@ -22,7 +12,7 @@ export const SourcePage: FC<{
   id: string;
   webhookUrl: string;
   listed: Listed<SourceConfig> | null;
-  stats: SourceStats;
+  stats: LedgerStats;
   integrity: IntegrityReport | null;
   handshakes: (HandshakeInput & { id: number })[];
 }> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes }) => (
