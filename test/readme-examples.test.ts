@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config/store";
+import readme from "../README.md?raw";
+
+/** JSON documents shown in README.md, so the examples keep matching the schemas. */
+describe("README examples", () => {
+  it("shows source and target documents the schemas accept", () => {
+    const sources = [...readme.matchAll(/'(\{"auth":[^']+\})'/g)].map((m) => JSON.parse(m[1]!));
+    const target = /-d '(\{"url":[^']+\})'/s.exec(readme)?.[1];
+    expect(sources.length).toBeGreaterThan(1);
+    for (const doc of sources) expect(parseConfig("source", doc)).toMatchObject({ ok: true });
+    expect(parseConfig("target", JSON.parse(target!))).toMatchObject({ ok: true });
+  });
+
+  it("shows retry and breaker defaults the schemas accept", () => {
+    const retry = /`(\{"baseDelayMs":[^`]+\})`/.exec(readme)?.[1];
+    const breaker = /`(\{"threshold":[^`]+\})`/.exec(readme)?.[1];
+    const parsed = parseConfig("target", { url: "https://edc.example/x", retry: JSON.parse(retry!), breaker: JSON.parse(breaker!) });
+    expect(parsed).toMatchObject({ ok: true });
+    // The README shows the defaults: parsing an empty document gives the same values.
+    const defaults = parseConfig("target", { url: "https://edc.example/x" });
+    expect(defaults.ok && parsed.ok && { retry: defaults.value.retry, breaker: defaults.value.breaker }).toEqual(
+      parsed.ok && { retry: parsed.value.retry, breaker: parsed.value.breaker },
+    );
+  });
+});
