@@ -1,6 +1,14 @@
 import { app } from "./app";
+import type { Bindings } from "./env";
+import { checkAllLedgers } from "./ledger/scheduled";
 
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
 
-export default app;
+export default {
+  fetch: app.fetch,
+  /** Cron Trigger (wrangler.toml): the daily full integrity check of every ledger. */
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(checkAllLedgers(env));
+  },
+} satisfies ExportedHandler<Bindings>;

@@ -140,6 +140,7 @@ const integritySchema = z.object({
   checked: z.number().int(),
   headHash: z.string(),
   firstBroken: z.object({ seq: z.number().int(), deliveryId: z.string(), reason: z.string() }).nullable(),
+  checkedAt: z.iso.datetime(),
 });
 
 deliveryAdmin.get(
@@ -151,7 +152,7 @@ deliveryAdmin.get(
   }),
   async (c) => {
     const report = await ledgerOf(c.env, c.req.param("id")).verifyIntegrity();
-    return c.json({ source: c.req.param("id"), ...report });
+    return c.json({ source: c.req.param("id"), ...report, checkedAt: new Date(report.checkedAt).toISOString() });
   },
 );
 

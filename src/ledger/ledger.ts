@@ -81,6 +81,8 @@ export interface IntegrityReport {
   checked: number;
   headHash: string;
   firstBroken: { seq: number; deliveryId: string; reason: string } | null;
+  /** When the check ran, epoch ms. */
+  checkedAt: number;
 }
 
 /** Counts of one ledger, for the dashboard and metrics. */
@@ -260,8 +262,24 @@ export class Ledger extends DurableObject<Bindings> {
     return { ...rowToDelivery(row), body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string, handoffs };
   }
 
-  /** Recomputes every body hash and chain link; names the first broken record. */
+  /** Recomputes every body hash and chain link; names the first broken record; keeps the report. */
   async verifyIntegrity(): Promise<IntegrityReport> {
+    const report = { ...this.checkChain(), checkedAt: Date.now() };
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('integrity', ?)", JSON.stringify(report));
+    return report;
+  }
+
+  /**
+   * The latest full check when it ran less than `maxAgeMs` ago, else a new full check. Lets the
+   * dashboard show integrity on every page load at the cost of at most one check per interval.
+   */
+  async recentIntegrity(maxAgeMs: number): Promise<IntegrityReport> {
+    const stored = this.sql.exec("SELECT value FROM meta WHERE key = 'integrity'").toArray()[0]?.value;
+    const last = stored ? (JSON.parse(stored as string) as IntegrityReport) : null;
+    return last && Date.now() - last.checkedAt < maxAgeMs ? last : this.verifyIntegrity();
+  }
+
+  private checkChain(): Omit<IntegrityReport, "checkedAt"> {
     let prevHash = GENESIS;
     let expectedSeq = 1;
     let checked = 0;
@@ -271,7 +289,7 @@ export class Ledger extends DurableObject<Bindings> {
       for (const r of rows) {
         const seq = r.seq as number;
         const deliveryId = r.delivery_id as string;
-        const broken = (reason: string): IntegrityReport => ({ ok: false, checked, headHash: prevHash, firstBroken: { seq, deliveryId, reason } });
+        const broken = (reason: string) => ({ ok: false, checked, headHash: prevHash, firstBroken: { seq, deliveryId, reason } });
         if (seq !== expectedSeq) return broken(`record ${expectedSeq} is missing`);
         if (r.prev_hash !== prevHash) return broken("prev_hash does not match the previous record");
         const bodySha = sha256Hex(new Uint8Array(r.body as ArrayBuffer));

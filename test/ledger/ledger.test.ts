@@ -1,5 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { RecordInput } from "../../src/ledger/ledger";
 import { freshId, ledgerOf } from "../helpers";
 
@@ -72,7 +72,7 @@ describe("hash chain", () => {
     await ledger.record(recordInput({ deliveryId: "a" }));
     const before = await ledger.verifyIntegrity();
     expect(await ledger.record(recordInput({ deliveryId: "a" }))).toMatchObject({ status: "duplicate", duplicateCount: 1 });
-    expect(await ledger.verifyIntegrity()).toEqual(before);
+    expect({ ...(await ledger.verifyIntegrity()), checkedAt: 0 }).toEqual({ ...before, checkedAt: 0 });
   });
 });
 
@@ -133,5 +133,45 @@ describe("hand-off", () => {
     const h = (await ledger.get("h-4"))?.handoffs[0];
     expect(h).toMatchObject({ handedAt: null, tries: 1, lastError: "outbox unavailable" });
     expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+  });
+});
+
+describe("integrity reports", () => {
+  it("serves the latest report while it is recent, and checks again once it is older", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    for (const id of ["a", "b"]) await ledger.record(recordInput({ deliveryId: id }));
+    const first = await ledger.verifyIntegrity();
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE delivery_id = 'b'");
+    });
+    expect(await ledger.recentIntegrity(3_600_000)).toEqual(first);
+    expect(await ledger.recentIntegrity(0)).toMatchObject({ ok: false, firstBroken: { seq: 2 } });
+  });
+
+  it("checks every source's ledger from the Cron Trigger and logs a broken chain as an error", async () => {
+    const { createExecutionContext, createScheduledController, waitOnExecutionContext } = await import("cloudflare:test");
+    const { default: worker } = await import("../../src/index");
+    const { putSource } = await import("../helpers");
+    const intact = freshId();
+    const broken = freshId();
+    for (const s of [intact, broken]) {
+      await putSource(s);
+      await ledgerOf(s).record(recordInput({ source: s, deliveryId: "x" }));
+    }
+    await runInDurableObject(ledgerOf(broken), (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'x'", new TextEncoder().encode("{}"));
+    });
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: unknown) => void errors.push(String(line)));
+    const ctx = createExecutionContext();
+    const before = Date.now();
+    await worker.scheduled(createScheduledController({ cron: "17 3 * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    spy.mockRestore();
+    expect((await ledgerOf(intact).recentIntegrity(3_600_000)).checkedAt).toBeGreaterThanOrEqual(before);
+    expect(errors.map((l) => JSON.parse(l) as { msg: string; source: string })).toContainEqual(
+      expect.objectContaining({ msg: "ledger integrity broken", source: broken }),
+    );
+    expect(errors.some((l) => l.includes(intact))).toBe(false);
   });
 });

@@ -278,7 +278,7 @@ const IntegrityBadge: FC<{ integrity: SourceSummary["integrity"] }> = ({ integri
   !integrity ? (
     <Badge tone="bad">unreadable</Badge>
   ) : integrity.ok ? (
-    <span title={`head ${integrity.headHash}`}>
+    <span title={`head ${integrity.headHash}, checked ${new Date(integrity.checkedAt).toISOString()}`}>
       <Badge tone="ok">intact</Badge> <span class="muted small">{plural(integrity.checked, "record")}</span>
     </span>
   ) : (
