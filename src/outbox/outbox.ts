@@ -335,7 +335,7 @@ export class Outbox extends DurableObject<Bindings> {
 
   private async run(): Promise<void> {
     const now = Date.now();
-    this.recoverInterrupted(now);
+    const recovered = this.recoverInterrupted(now);
     const targetId = this.meta().target_id;
     if (targetId === null) return;
     if (this.meta().held_by === "gone") {
@@ -351,6 +351,9 @@ export class Outbox extends DurableObject<Bindings> {
       return;
     }
     const config = usable.value;
+    // An attempt lost with its instance counts against the retry window like a failed one, so an
+    // event whose attempts keep dying with the instance still ends dead instead of looping.
+    for (const seq of recovered) this.expireIfSpent(seq, config.retry, now);
     this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
     const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true");
     if (!resolved.ok) {
@@ -527,12 +530,35 @@ export class Outbox extends DurableObject<Bindings> {
       .toArray().length;
   }
 
-  /** Rows left `delivering` by an instance that stopped mid-attempt go back to pending, due now. */
-  private recoverInterrupted(now: number): void {
-    this.ctx.storage.transactionSync(() => {
+  /** Rows left `delivering` by an instance that stopped mid-attempt go back to pending, due now; returns their seqs. */
+  private recoverInterrupted(now: number): number[] {
+    return this.ctx.storage.transactionSync(() => {
       this.sql.exec("UPDATE attempts SET outcome = 'interrupted', error = 'the relay stopped before the attempt completed' WHERE outcome = 'in_flight'");
-      this.sql.exec("UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE state = 'delivering'", now, now);
+      return this.sql
+        .exec<{ seq: number }>("UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE state = 'delivering' RETURNING seq", now, now)
+        .toArray()
+        .map((r) => r.seq);
     });
+  }
+
+  /** A recovered row whose window or attempt budget is spent becomes dead (the dead rule of a failure). */
+  private expireIfSpent(seq: number, retry: TargetConfig["retry"], now: number): void {
+    const row = this.sql
+      .exec<{ state: string; window_attempts: number; first_planned_at: number }>(
+        "SELECT state, window_attempts, first_planned_at FROM deliveries WHERE seq = ?",
+        seq,
+      )
+      .toArray()[0];
+    if (row?.state !== "pending") return;
+    const plan = planRetry(retry, { firstPlannedAt: row.first_planned_at, windowAttempts: row.window_attempts }, now, 0, Math.random);
+    if (plan.kind === "dead") {
+      this.sql.exec(
+        "UPDATE deliveries SET state = 'dead', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ?",
+        "the relay stopped during the last attempt; retry window over",
+        now,
+        seq,
+      );
+    }
   }
 
   /** Due pending rows, earliest first; for ordered targets only the head of each subject lane. */

@@ -9,8 +9,10 @@ import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, useClock }
  * own file, because the abort resets every object of the test file.
  */
 
+let clock: ReturnType<typeof useClock>;
+
 beforeEach(() => {
-  useClock();
+  clock = useClock();
   clearConfigCache();
 });
 
@@ -25,9 +27,9 @@ afterEach(async () => {
  * object's storage (bounded) rather than awaiting a promise resolved inside the object, whose
  * continuation would run in the object's I/O context.
  */
-async function hangMidAttempt() {
+async function hangMidAttempt(doc: Record<string, unknown> = {}) {
   const target = fakeTarget(() => new Promise<Response>(() => {}));
-  const t = await newTarget();
+  const t = await newTarget(doc);
   const item = makeItem();
   await t.stub.enqueue(t.id, [item]);
   // As the platform does: the alarm is consumed when its handler starts. The handler is started
@@ -46,6 +48,18 @@ describe("an object that dies mid-delivery", () => {
     const { stub } = await hangMidAttempt();
     expect(await sqlIn(stub, "SELECT outcome FROM attempts")).toEqual([{ outcome: "in_flight" }]);
     expect(await sqlIn(stub, "SELECT state FROM deliveries")).toEqual([{ state: "delivering" }]);
+  });
+
+  it("declares the event dead when its window ended while the lost attempt was in flight", async () => {
+    const { id, item, target } = await hangMidAttempt({ retry: { windowMs: 60_000 } });
+    await abortAllDurableObjects();
+    const stub = outboxOf(id);
+    clock.advance(120_000);
+    await fireAlarm(stub);
+    const got = await stub.getDelivery(item.source, item.deliveryId);
+    expect(got?.delivery.state).toBe("dead");
+    expect(got?.attempts.map((a) => a.outcome)).toEqual(["interrupted"]);
+    expect(target.sent).toHaveLength(1);
   });
 
   it("delivers the event on the next alarm and marks the lost attempt interrupted", async () => {
