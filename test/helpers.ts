@@ -1,6 +1,9 @@
 import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { clearConfigCache } from "../src/config/store";
+import { uploadBody } from "./fixtures/centrepoint";
+
+export { uploadBody };
 
 /** The dev-only HMAC secret from vitest.config.ts (the protocol reference's test vector key). */
 export const TEST_HMAC_SECRET = "B3`MlG4sJR.X^-%w=oG_UrNBEpszl?";
@@ -32,21 +35,6 @@ export async function sign(body: string, secret = TEST_HMAC_SECRET): Promise<str
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
   return btoa(String.fromCharCode(...mac));
-}
-
-/** A CentrePoint `upload` body. */
-export function uploadBody(overrides: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    status: "completed",
-    firstEpochUTC: "2016-06-14T20:46:00.0000000",
-    firstEpochSubjectTZ: "2016-06-14T15:46:00.0000000",
-    lastEpochUTC: "2016-06-14T20:47:00.0000000",
-    lastEpochSubjectTZ: "2016-06-14T15:47:00.0000000",
-    uploadId: "85045",
-    subjectId: "44732",
-    studyId: "189",
-    ...overrides,
-  });
 }
 
 export interface PostOptions {

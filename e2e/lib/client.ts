@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { Agent, request } from "node:http";
+export { uploadBody } from "../../test/fixtures/centrepoint.ts";
 
 /**
  * What CentrePoint sends, and an HTTP client close to the wire (node:http, so that bodies,
@@ -12,21 +13,6 @@ export const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsec
 /** Base64 HMAC-SHA256 of the raw body, keyed with the UTF-8 secret: CentrePoint's `X-ActiGraph-Signature`. */
 export function signBody(secret: string, body: string | Uint8Array): string {
   return createHmac("sha256", Buffer.from(secret, "utf8")).update(body).digest("base64");
-}
-
-/** A documented CentrePoint `upload` body (status completed), with a per-test marker. */
-export function uploadBody(overrides: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    status: "completed",
-    firstEpochUTC: "2016-06-14T20:46:00.0000000",
-    firstEpochSubjectTZ: "2016-06-14T15:46:00.0000000",
-    lastEpochUTC: "2016-06-14T20:47:00.0000000",
-    lastEpochSubjectTZ: "2016-06-14T15:47:00.0000000",
-    uploadId: "85045",
-    subjectId: "44732",
-    studyId: "189",
-    ...overrides,
-  });
 }
 
 /** A 36-character delivery id like CentrePoint's. */

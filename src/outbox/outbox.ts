@@ -436,12 +436,7 @@ export class Outbox extends DurableObject<Bindings> {
         result.ok ? "success" : "failure",
         attemptId,
       );
-      const row = this.sql
-        .exec<{ state: string; window_attempts: number; first_planned_at: number }>(
-          "SELECT state, window_attempts, first_planned_at FROM deliveries WHERE seq = ?",
-          seq,
-        )
-        .toArray()[0];
+      const row = this.retryState(seq);
       if (row?.state !== "delivering") return;
       if (result.ok) {
         this.sql.exec("UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ?", now, now, seq);
@@ -457,13 +452,7 @@ export class Outbox extends DurableObject<Bindings> {
         this.sql.exec("UPDATE deliveries SET state = 'held', last_error = ?, updated_at = ? WHERE seq = ?", message, now, seq);
         return;
       }
-      const plan = planRetry(
-        run.config.retry,
-        { firstPlannedAt: row.first_planned_at, windowAttempts: row.window_attempts },
-        now,
-        result.retryAfterMs,
-        Math.random,
-      );
+      const plan = planRetry(run.config.retry, row, now, result.retryAfterMs, Math.random);
       if (plan.kind === "dead") this.sql.exec("UPDATE deliveries SET state = 'dead', last_error = ?, updated_at = ? WHERE seq = ?", message, now, seq);
       else this.sql.exec("UPDATE deliveries SET state = 'pending', next_at = ?, last_error = ?, updated_at = ? WHERE seq = ?", plan.at, message, now, seq);
     });
@@ -541,16 +530,21 @@ export class Outbox extends DurableObject<Bindings> {
     });
   }
 
-  /** A recovered row whose window or attempt budget is spent becomes dead (the dead rule of a failure). */
-  private expireIfSpent(seq: number, retry: TargetConfig["retry"], now: number): void {
-    const row = this.sql
-      .exec<{ state: string; window_attempts: number; first_planned_at: number }>(
-        "SELECT state, window_attempts, first_planned_at FROM deliveries WHERE seq = ?",
+  /** What the dead rule reads of a row: its state and its retry window so far; undefined when gone. */
+  private retryState(seq: number): { state: string; windowAttempts: number; firstPlannedAt: number } | undefined {
+    return this.sql
+      .exec<{ state: string; windowAttempts: number; firstPlannedAt: number }>(
+        "SELECT state, window_attempts AS windowAttempts, first_planned_at AS firstPlannedAt FROM deliveries WHERE seq = ?",
         seq,
       )
       .toArray()[0];
+  }
+
+  /** A recovered row whose window or attempt budget is spent becomes dead (the dead rule of a failure). */
+  private expireIfSpent(seq: number, retry: TargetConfig["retry"], now: number): void {
+    const row = this.retryState(seq);
     if (row?.state !== "pending") return;
-    const plan = planRetry(retry, { firstPlannedAt: row.first_planned_at, windowAttempts: row.window_attempts }, now, 0, Math.random);
+    const plan = planRetry(retry, row, now, 0, Math.random);
     if (plan.kind === "dead") {
       this.sql.exec(
         "UPDATE deliveries SET state = 'dead', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ?",
