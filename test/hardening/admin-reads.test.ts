@@ -1,0 +1,65 @@
+import { env, listDurableObjectIds } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clearConfigCache } from "../../src/config/store";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { useClock } from "../outbox/fixtures";
+
+/**
+ * Review finding 11: a target stored under an id the API refuses could receive events but never be
+ * opened, resumed or deleted; reads of unknown ids created Durable Objects; admin JSON was cacheable.
+ */
+
+beforeEach(() => void useClock());
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe("documents stored under an id the API refuses", () => {
+  it("lists them as invalid, naming the id, and plans no events for them", async () => {
+    const source = freshId();
+    await putSource(source);
+    await env.CONFIG.put("target:Bad.Target", JSON.stringify({ url: "https://edc.example/hooks" }));
+    clearConfigCache();
+    const list = (await (await admin("/targets")).json()) as { items: { id: string; valid: boolean; errors?: { path: string }[] }[] };
+    const bad = list.items.find((t) => t.id === "Bad.Target");
+    expect(bad).toMatchObject({ valid: false });
+    expect(bad?.errors?.map((e) => e.path)).toContain("id");
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const id = crypto.randomUUID();
+    await postWebhook(source, { deliveryId: id });
+    expect((await ledgerOf(source).get(id))?.handoffs.map((h) => h.targetId)).not.toContain("Bad.Target");
+  });
+});
+
+describe("reads of unknown ids", () => {
+  it("answer 404 without creating a Durable Object", async () => {
+    const before = [(await listDurableObjectIds(env.LEDGER)).length, (await listDurableObjectIds(env.OUTBOX)).length];
+    for (const path of [
+      "/sources/no-such-source/integrity",
+      "/sources/no-such-source/handshakes",
+      "/deliveries/no-such-source/some-id",
+      "/targets/no-such-target/health",
+      "/targets/no-such-target/dead",
+    ]) {
+      expect((await admin(path)).status, path).toBe(404);
+    }
+    expect((await admin("/targets/no-such-target/resume", { method: "POST" })).status).toBe(404);
+    for (const path of ["/admin/ui/sources/no-such-source", "/admin/ui/targets/no-such-target", "/admin/ui/deliveries/no-such-source/some-id"]) {
+      const res = await exports.default.fetch(`http://relay.test${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(res.status, path).toBe(404);
+    }
+    expect([(await listDurableObjectIds(env.LEDGER)).length, (await listDurableObjectIds(env.OUTBOX)).length]).toEqual(before);
+  });
+});
+
+describe("admin JSON", () => {
+  it("is sent with Cache-Control: no-store", async () => {
+    for (const path of ["/sources", "/targets", "/deliveries", "/metrics", "/openapi.json"]) {
+      expect((await admin(path)).headers.get("cache-control"), path).toBe("no-store");
+    }
+    expect((await admin("/sources/nope")).headers.get("cache-control")).toBe("no-store");
+  });
+});

@@ -1,0 +1,114 @@
+/// <reference types="vite/client" />
+import { runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import dashboardDoc from "../../docs/dashboard.md?raw";
+import storageDoc from "../../docs/storage.md?raw";
+import { OVERVIEW_INTEGRITY_MAX_AGE_MS } from "../../src/admin/dashboard/data";
+import { GENESIS, linkHash } from "../../src/ledger/chain";
+import { sha256Hex } from "../../src/lib/crypto";
+import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { useClock } from "../outbox/fixtures";
+
+/**
+ * Review finding 15: docs/dashboard.md said the overview checks integrity on every load, and
+ * docs/storage.md said every immutable field is in the hash chain while `source_ip`, `id_derived`,
+ * `subject` and `attention` were not. Chain version 2 covers them; version 1 records still verify.
+ */
+
+beforeEach(() => void useClock());
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe("docs/dashboard.md", () => {
+  it("says how often the overview re-checks integrity, as the code does", () => {
+    expect(dashboardDoc).not.toMatch(/checked on each load|on each load/);
+    expect(dashboardDoc).toContain(`at most every ${OVERVIEW_INTEGRITY_MAX_AGE_MS / 60_000} minutes`);
+  });
+});
+
+describe("hash chain version 2", () => {
+  const tampers: [string, string][] = [
+    ["source_ip", "UPDATE deliveries SET source_ip = '203.0.113.9' WHERE seq = ?"],
+    ["id_derived", "UPDATE deliveries SET id_derived = 1 - id_derived WHERE seq = ?"],
+    ["subject", "UPDATE deliveries SET subject = 'studies/1/subjects/1' WHERE seq = ?"],
+    ["attention", "UPDATE deliveries SET attention = 'edited' WHERE seq = ?"],
+    ["provenance", "UPDATE deliveries SET provenance = 'centrepoint-history' WHERE seq = ?"],
+    ["same_body_as", "UPDATE deliveries SET same_body_as = 'other' WHERE seq = ?"],
+  ];
+  for (const [column, sql] of tampers) {
+    it(`detects an edited ${column}`, async () => {
+      const source = freshId();
+      await putSource(source);
+      await postWebhook(source, { deliveryId: "a" });
+      await postWebhook(source, { deliveryId: "b" });
+      const ledger = ledgerOf(source);
+      expect(await ledger.verifyIntegrity()).toMatchObject({ ok: true, checked: 2 });
+      await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec(sql, 2));
+      expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 2, deliveryId: "b" });
+    });
+  }
+
+  it("keeps verifying records written under version 1, and chains new records onto them", async () => {
+    const source = freshId();
+    await putSource(source);
+    const ledger = ledgerOf(source);
+    await runInDurableObject(ledger, (_i, state) => {
+      let prev = GENESIS;
+      for (const seq of [1, 2]) {
+        const body = new TextEncoder().encode(`{"n":${seq}}`);
+        const envelope = `{"id":"old-${seq}"}`;
+        const headers = "{}";
+        const fields = {
+          prevHash: prev,
+          seq,
+          deliveryId: `old-${seq}`,
+          idDerived: false,
+          event: "upload",
+          kind: "unknown",
+          subject: null,
+          attention: null,
+          receivedAt: Date.now(),
+          sourceIp: "13.82.60.74",
+          headers,
+          bodySha256: sha256Hex(body),
+          envelopeSha256: sha256Hex(envelope),
+          provenance: "webhook",
+          sameBodyAs: null,
+        };
+        const hash = linkHash(1, fields);
+        state.storage.sql.exec(
+          `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256, envelope, prev_hash, record_hash, last_seen_at, chain_version)
+           VALUES (?, ?, 0, 'upload', 'unknown', NULL, NULL, ?, '13.82.60.74', ?, ?, ?, ?, ?, ?, ?, 1)`,
+          seq,
+          fields.deliveryId,
+          fields.receivedAt,
+          headers,
+          body,
+          fields.bodySha256,
+          envelope,
+          prev,
+          hash,
+          fields.receivedAt,
+        );
+        prev = hash;
+      }
+    });
+    await postWebhook(source, { deliveryId: "new-3" });
+    expect(await ledger.verifyIntegrity()).toMatchObject({ ok: true, checked: 3 });
+    // Version 1 never covered source_ip: editing it there is not a broken chain (docs/storage.md says so).
+    await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("UPDATE deliveries SET source_ip = '203.0.113.9' WHERE seq = 1"));
+    expect(await ledger.verifyIntegrity()).toMatchObject({ ok: true });
+    await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE seq = 1"));
+    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 1 });
+  });
+});
+
+describe("docs/storage.md", () => {
+  it("lists what each chain version covers", () => {
+    expect(storageDoc).toMatch(/version 1/i);
+    expect(storageDoc).toMatch(/version 2/i);
+    for (const column of ["source_ip", "id_derived", "subject", "attention", "provenance", "same_body_as"]) expect(storageDoc).toContain(column);
+  });
+});

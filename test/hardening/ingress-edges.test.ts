@@ -1,0 +1,141 @@
+import { createExecutionContext, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { app } from "../../src/app";
+import { takeByBytes } from "../../src/lib/batch";
+import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
+import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+
+beforeEach(() => void useClock());
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+type Detail = { attention: string | null; envelope: { data: Record<string, unknown> } };
+
+/** Review finding 7: a deeply nested body made envelope serialization throw, and the delivery was refused with 500. */
+describe("a body nested 20,000 deep", () => {
+  it("is recorded and acknowledged, its envelope without `original`, flagged for attention", async () => {
+    const source = freshId();
+    await putSource(source);
+    const body = `{"status":"completed","uploadId":"1","studyId":"2","subjectId":"3","deep":${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
+    const id = crypto.randomUUID();
+    const res = await postWebhook(source, { deliveryId: id, body });
+    expect(res.status).toBe(200);
+    const detail = (await (await admin(`/deliveries/${source}/${id}`)).json()) as Detail;
+    expect(detail.attention).toMatch(/original/);
+    expect(detail.envelope.data).not.toHaveProperty("original");
+    expect(detail.envelope.data).toMatchObject({ uploadId: "1", status: "completed" });
+  });
+});
+
+/** Review finding 8: any body with a `ValidationCode` key was answered as a handshake, and not recorded. */
+describe("handshake detection", () => {
+  it("records an authenticated upload event that carries a ValidationCode key, and echoes nothing", async () => {
+    const source = freshId();
+    await putSource(source);
+    const id = crypto.randomUUID();
+    const body = JSON.stringify({ status: "started", uploadId: "1", subjectId: "2", studyId: "3", ValidationCode: "abc" });
+    const res = await postWebhook(source, { deliveryId: id, body });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "accepted", deliveryId: id });
+    expect(res.headers.get("x-actigraph-hook-secret")).toBeNull();
+  });
+
+  it("still answers the documented handshake body without an event header, and X-ActiGraph-Event: validation in any casing", async () => {
+    const source = freshId();
+    await putSource(source);
+    const body = JSON.stringify({ WebhookId: "74", ValidationCode: "1d3ad7a1-91c9-4ffc-8562-5bad545e6a40" });
+    const bare = await postWebhook(source, { event: null, body });
+    expect(bare.headers.get("x-actigraph-hook-secret")).toBe("1d3ad7a1-91c9-4ffc-8562-5bad545e6a40");
+    const cased = await postWebhook(source, { event: "VaLiDaTiOn", body: JSON.stringify({ WebhookId: "74", ValidationCode: "code-2" }) });
+    expect(cased.headers.get("x-actigraph-hook-secret")).toBe("code-2");
+    expect(await ledgerOf(source).list({ limit: 10 })).toHaveLength(0);
+  });
+
+  it("treats a body with extra keys besides the handshake's and no event header as a delivery", async () => {
+    const source = freshId();
+    await putSource(source);
+    const body = JSON.stringify({ WebhookId: "74", ValidationCode: "x", status: "started" });
+    const res = await postWebhook(source, { event: null, body });
+    expect(await res.json()).toMatchObject({ status: "accepted" });
+    expect(res.headers.get("x-actigraph-hook-secret")).toBeNull();
+  });
+});
+
+/** Review finding 9: memory and row size were bounded by counts, not bytes, and MAX_BODY_BYTES had no ceiling. */
+describe("size limits in bytes", () => {
+  async function postWithEnv(vars: Record<string, string>, source: string, body: string) {
+    const ctx = createExecutionContext();
+    const res = await app.request(
+      `http://relay.test/webhooks/${source}`,
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-actigraph-event": "daily_statistics_complete",
+          "x-actigraph-delivery": crypto.randomUUID(),
+          "cf-connecting-ip": CENTREPOINT_IP,
+          "x-actigraph-signature": await sign(body),
+        },
+        body,
+      },
+      { ...env, ...vars },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return res;
+  }
+
+  /** A daily-statistics body of about `size` bytes (its unlisted fields are copied into the envelope too). */
+  function bigBody(size: number): string {
+    const head = '{"id":1,"studyId":2,"subjectId":3,"siteId":4,"date":"2024-01-01T00:00:00+00:00","pad":"';
+    return head + "x".repeat(size - head.length - 2) + '"}';
+  }
+
+  it("clamps MAX_BODY_BYTES to 1 MiB: a larger body gets 413, and the misconfiguration is logged naming the variable", async () => {
+    const source = freshId();
+    await putSource(source);
+    const errors: string[] = [];
+    vi.spyOn(console, "error").mockImplementation((line: unknown) => void errors.push(String(line)));
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const res = await postWithEnv({ MAX_BODY_BYTES: "8000000" }, source, bigBody(1_048_577));
+    expect(res.status).toBe(413);
+    expect(errors.some((l) => l.includes("MAX_BODY_BYTES"))).toBe(true);
+  });
+
+  it("records a body just under the ceiling whose envelope would not fit a row, with a reduced envelope", async () => {
+    const source = freshId();
+    await putSource(source);
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const res = await postWithEnv({ MAX_BODY_BYTES: "1048576" }, source, bigBody(1_048_000));
+    expect(res.status).toBe(200);
+    const { deliveryId } = (await res.json()) as { deliveryId: string };
+    const detail = (await (await admin(`/deliveries/${source}/${deliveryId}`)).json()) as Detail & { bodySize: number };
+    expect(detail.bodySize).toBe(1_048_000);
+    expect(detail.envelope.data).not.toHaveProperty("original");
+    expect(detail.attention).toMatch(/original/);
+  });
+
+  it("hands several near-limit bodies to a target and delivers each", async () => {
+    const source = freshId();
+    const target = freshId("t");
+    await putSource(source);
+    await putTarget(target, { url: "https://edc.example/hooks", format: "raw" });
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    for (let i = 0; i < 6; i++) expect((await postWithEnv({ MAX_BODY_BYTES: "1048576" }, source, bigBody(1_000_000))).status).toBe(200);
+    const edc = fakeTarget();
+    for (let i = 0; i < 6 && (await runDurableObjectAlarm(ledgerOf(source))); i++);
+    for (let i = 0; i < 6 && (await fireAlarm(outboxOf(target))); i++);
+    expect(edc.sent).toHaveLength(6);
+    expect(edc.sent.every((s) => s.body.length === 1_000_000)).toBe(true);
+  });
+
+  it("cuts batches by bytes: never more than the budget unless one item alone is larger", () => {
+    const sizes = [400, 400, 400, 1500, 10, 10];
+    const batch = takeByBytes(sizes, (n) => n, 1000);
+    expect(batch).toEqual([400, 400]);
+    expect(takeByBytes([1500, 10], (n) => n, 1000)).toEqual([1500]);
+    expect(takeByBytes([], (n: number) => n, 1000)).toEqual([]);
+  });
+});
