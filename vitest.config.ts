@@ -16,6 +16,7 @@ export default defineConfig({
           TEST_BEARER_TOKEN: "test-bearer-token",
           TEST_TARGET_TOKEN: "test-target-token",
           TEST_SIGNING_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+          TEST_RAW_SIGNING_KEY: "test-raw-target-signing-key",
         },
       },
     }),

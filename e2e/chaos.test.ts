@@ -506,7 +506,7 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       assert.ok(next.at - refused.at >= 950, `retry of ${id} came ${Math.round(next.at - refused.at)} ms after 429 Retry-After: 1`);
     }
 
-    // 410 → the target is disabled (KV) and its events are held, not sent and not dropped.
+    // 410 → the target is paused in its outbox and its events are held, not sent and not dropped.
     const goneNow = await waitFor(
       "the 410 target held",
       async () => {
@@ -517,11 +517,11 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     );
     const goneArrivals = target("gone").arrivals.length - goneBefore;
     await sleep(1_500);
-    assert.equal(target("gone").arrivals.length - goneBefore, goneArrivals, "the 410 target kept receiving requests after it was disabled");
+    assert.equal(target("gone").arrivals.length - goneBefore, goneArrivals, "the 410 target kept receiving requests after it was paused");
     assert.ok(goneArrivals >= 1 && goneArrivals <= 6, `410 target got ${goneArrivals} requests (one batch at most)`);
     const goneDoc = await admin.call("GET", "/targets/gone");
-    assert.equal(goneDoc.json?.config?.enabled, false, "the 410 target's document is disabled");
-    notes.push(`410 target: ${goneArrivals} request(s), then disabled with ${goneNow.counts.held} events held`);
+    assert.equal(goneDoc.json?.config?.enabled, true, "the 410 target's document is left as the operator wrote it");
+    notes.push(`410 target: ${goneArrivals} request(s), then paused with ${goneNow.counts.held} events held`);
 
     // The hanging and down targets open their breakers; their events wait (checked at the end).
     const hang = await health("hang");

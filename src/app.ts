@@ -27,6 +27,10 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/webhooks", webhooks);
 
 const admin = new Hono<AppEnv>();
+admin.use(async (c, next) => {
+  await next();
+  c.res.headers.set("Cache-Control", "no-store"); // admin answers carry configuration and delivery data: never cached
+});
 admin.use(requireAdmin);
 admin.route("/sources", configRoutes("source"));
 admin.route("/targets", configRoutes("target"));

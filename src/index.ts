@@ -2,6 +2,7 @@ import { app } from "./app";
 import type { Bindings } from "./env";
 import { checkAllLedgers } from "./ledger/scheduled";
 
+export { SignInGuard } from "./admin/sign-in-guard";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
 

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { fieldErrorSchema, idSchema, type TargetConfig } from "../config/schemas";
-import { type ConfigKind, deleteConfig, KINDS, listConfigs, loadConfig, parseConfig, saveConfig } from "../config/store";
+import { type ConfigKind, deleteConfig, KINDS, listConfigs, loadConfig, parseConfig, saveConfig, secretRoleConflicts } from "../config/store";
 import type { AppEnv } from "../env";
 import { errorResponse } from "../lib/errors";
 import { log } from "../lib/log";
@@ -75,6 +75,8 @@ export function configRoutes(kind: ConfigKind): Hono<AppEnv> {
         const url = checkTargetUrl((parsed.value as TargetConfig).url, c.env.ALLOW_HTTP_TARGETS === "true");
         if (!url.ok) return errorResponse(c, 400, "invalid_document", `Invalid ${kind} document.`, { fields: [{ path: "url", message: url.error }] });
       }
+      const conflicts = await secretRoleConflicts(c.env.CONFIG, kind, parsed.value);
+      if (conflicts.length > 0) return errorResponse(c, 400, "invalid_document", `Invalid ${kind} document.`, { fields: conflicts });
       const existed = (await c.env.CONFIG.get(`${kind}:${id}`, "text")) !== null;
       await saveConfig(c.env.CONFIG, kind, id, parsed.value);
       if (kind === "target") await onTargetSaved(c.env, id, parsed.value as TargetConfig);

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { idSchema, toFieldErrors } from "../config/schemas";
-import { listConfigs } from "../config/store";
+import { configExists, listConfigs } from "../config/store";
 import type { AppEnv, Bindings } from "../env";
 import { toBase64 } from "../lib/crypto";
 import { errorResponse } from "../lib/errors";
@@ -49,6 +49,8 @@ const deliverySchema = z.object({
   bodySize: z.number().int(),
   recordHash: z.string(),
   duplicateCount: z.number().int(),
+  provenance: z.enum(["webhook", "centrepoint-history"]),
+  sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
 });
 
 deliveryAdmin.get(
@@ -113,6 +115,7 @@ deliveryAdmin.get(
   }),
   async (c) => {
     const { source, id } = c.req.param();
+    if (!(await configExists(c.env.CONFIG, "source", source))) return errorResponse(c, 404, "not_found", "No such delivery.");
     const detail = await ledgerOf(c.env, source).get(id);
     if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
     const { body, envelope, handoffs, ...record } = detail;
@@ -148,9 +151,10 @@ deliveryAdmin.get(
   describeAdmin({
     tag: "sources",
     summary: "Recompute the ledger's hash chain; name the first broken record",
-    responses: { 200: { schema: integritySchema, description: "the report" } },
+    responses: { 200: { schema: integritySchema, description: "the report" }, 404: { schema: errorBodySchema, description: "no such source" } },
   }),
   async (c) => {
+    if (!(await configExists(c.env.CONFIG, "source", c.req.param("id")))) return errorResponse(c, 404, "not_found", "No such source.");
     const report = await ledgerOf(c.env, c.req.param("id")).verifyIntegrity();
     return c.json({ source: c.req.param("id"), ...report, checkedAt: new Date(report.checkedAt).toISOString() });
   },
@@ -158,10 +162,15 @@ deliveryAdmin.get(
 
 deliveryAdmin.get(
   "/sources/:id/handshakes",
-  describeAdmin({ tag: "sources", summary: "Recent validation handshakes (audit log)", responses: { 200: { description: "newest first" } } }),
+  describeAdmin({
+    tag: "sources",
+    summary: "Recent validation handshakes (audit log, newest 10,000 kept), and how many older ones were dropped",
+    responses: { 200: { description: "{ items (newest first), dropped }" }, 404: { schema: errorBodySchema, description: "no such source" } },
+  }),
   async (c) => {
-    const items = await ledgerOf(c.env, c.req.param("id")).listHandshakes(Number(c.req.query("limit") ?? 50));
-    return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })) });
+    if (!(await configExists(c.env.CONFIG, "source", c.req.param("id")))) return errorResponse(c, 404, "not_found", "No such source.");
+    const { items, dropped } = await ledgerOf(c.env, c.req.param("id")).listHandshakes(Number(c.req.query("limit") ?? 50));
+    return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })), dropped });
   },
 );
 

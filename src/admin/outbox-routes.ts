@@ -1,7 +1,7 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { idSchema, toFieldErrors } from "../config/schemas";
-import { listConfigs } from "../config/store";
+import { configExists, listConfigs } from "../config/store";
 import type { AppEnv, Bindings } from "../env";
 import { errorResponse } from "../lib/errors";
 import { MAX_LIST, MAX_REPLAY } from "../outbox/outbox";
@@ -64,9 +64,18 @@ function validate<T extends z.ZodType>(
   return { ok: false, response: errorResponse(c, 400, "bad_request", message, { fields: toFieldErrors(parsed.error) }) };
 }
 
-/** The target ids to act on: the one named, else every target document (valid or not). */
+/** The target ids to act on: the one named (when its document exists), else every target document (valid or not). */
 async function targetIds(env: Bindings, target: string | undefined): Promise<string[]> {
-  return target ? [target] : (await listConfigs(env.CONFIG, "target")).map((t) => t.id);
+  if (target) return (await configExists(env.CONFIG, "target", target)) ? [target] : [];
+  return (await listConfigs(env.CONFIG, "target")).map((t) => t.id);
+}
+
+/** A target id from the path whose document exists, or the 400/404 response (KV first: an unknown id never creates an outbox). */
+async function knownTarget(c: Context<AppEnv>): Promise<{ ok: true; value: string } | { ok: false; response: Response }> {
+  const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
+  if (!id.ok) return id;
+  if (!(await configExists(c.env.CONFIG, "target", id.value))) return { ok: false, response: errorResponse(c, 404, "not_found", `No target "${id.value}".`) };
+  return id;
 }
 
 outboxAdmin.post(
@@ -134,7 +143,7 @@ outboxAdmin.get(
     responses: { 200: { description: "{ target, items, next }" }, 400: { schema: errorBodySchema, description: "invalid query" } },
   }),
   async (c) => {
-    const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
+    const id = await knownTarget(c);
     if (!id.ok) return id.response;
     const q = validate(c, deadQuery, c.req.query(), "Invalid query.");
     if (!q.ok) return q.response;
@@ -151,7 +160,7 @@ outboxAdmin.get(
     responses: { 200: { description: "the health report" } },
   }),
   async (c) => {
-    const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
+    const id = await knownTarget(c);
     if (!id.ok) return id.response;
     return c.json(await outboxOf(c.env, id.value).health());
   },
@@ -165,7 +174,7 @@ outboxAdmin.post(
     responses: { 200: { description: "{ target, resumed }" } },
   }),
   async (c) => {
-    const id = validate(c, idSchema, c.req.param("id"), "Invalid target id.");
+    const id = await knownTarget(c);
     if (!id.ok) return id.response;
     return c.json({ target: id.value, ...(await outboxOf(c.env, id.value).resume()) });
   },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isAllowListEntry } from "../lib/ip";
+import { RESERVED_SECRET_NAMES } from "./secrets";
 
 /**
  * KV configuration documents (`source:<id>`, `target:<id>`). The same schemas validate
@@ -7,8 +8,13 @@ import { isAllowListEntry } from "../lib/ip";
  * Secrets are never part of a document: fields ending in `Env` name a Worker secret.
  */
 
-/** Name of a Worker secret / variable (as set with `wrangler secret put`). */
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret, e.g. CP_STUDY_42_SECRET");
+/** Name of a Worker secret (as set with `wrangler secret put`); never one the relay itself reads (config/secrets.ts). */
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret, e.g. CP_STUDY_42_SECRET")
+  .refine((name) => !RESERVED_SECRET_NAMES.includes(name), {
+    message: `must not be one of the relay's own names (${RESERVED_SECRET_NAMES.join(", ")}); use a secret of this document's own`,
+  });
 
 /** Ids used in KV keys, URLs and Durable Object names. */
 export const idSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 chars of a-z, 0-9, '-' or '_', starting with a letter or digit");
@@ -89,26 +95,33 @@ export type BreakerPolicy = z.infer<typeof breakerSchema>;
 const kindGlob = z.string().regex(/^(\*|[a-z0-9_]+(\.(\*|[a-z0-9_]+))?)$/, "must be a kind or glob such as upload.* or *");
 
 /** A downstream endpoint (EDC, warehouse, notifier). */
-export const targetSchema = z.strictObject({
-  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2048),
-  description: z.string().max(500).optional(),
-  events: z.array(kindGlob).min(1).max(64).default(["*"]),
-  sources: z
-    .array(z.union([idSchema, z.literal("*")]))
-    .min(1)
-    .max(256)
-    .default(["*"]),
-  auth: targetAuthSchema.optional(),
-  signing: z.strictObject({ secretEnv: envName }).optional(),
-  format: z.enum(["cloudevents", "raw"]).default("cloudevents"),
-  timeoutMs: z.number().int().min(1_000).max(120_000).default(15_000),
-  /** Attempts in flight at once. Cloudflare opens 6 connections per invocation and queues the rest. */
-  concurrency: z.number().int().min(1).max(50).default(6),
-  retry: retrySchema.default(retrySchema.parse({})),
-  breaker: breakerSchema.default(breakerSchema.parse({})),
-  ordered: z.boolean().default(false),
-  enabled: z.boolean().default(true),
-});
+export const targetSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2048),
+    description: z.string().max(500).optional(),
+    events: z.array(kindGlob).min(1).max(64).default(["*"]),
+    sources: z
+      .array(z.union([idSchema, z.literal("*")]))
+      .min(1)
+      .max(256)
+      .default(["*"]),
+    auth: targetAuthSchema.optional(),
+    signing: z.strictObject({ secretEnv: envName }).optional(),
+    format: z.enum(["cloudevents", "raw"]).default("cloudevents"),
+    /** format raw only: sign the body as CentrePoint does (`X-ActiGraph-Signature`), with a key of this target's own. */
+    centrepointSigning: z.strictObject({ secretEnv: envName }).optional(),
+    timeoutMs: z.number().int().min(1_000).max(120_000).default(15_000),
+    /** Attempts in flight at once. Cloudflare opens 6 connections per invocation and queues the rest. */
+    concurrency: z.number().int().min(1).max(50).default(6),
+    retry: retrySchema.default(retrySchema.parse({})),
+    breaker: breakerSchema.default(breakerSchema.parse({})),
+    ordered: z.boolean().default(false),
+    enabled: z.boolean().default(true),
+  })
+  .refine((t) => t.centrepointSigning === undefined || t.format === "raw", {
+    path: ["centrepointSigning"],
+    message: 'applies to format "raw" only (cloudevents targets use signing)',
+  });
 export type TargetConfig = z.infer<typeof targetSchema>;
 
 /** Field-level problem: `{ path: "auth.secretEnv", message }`. */

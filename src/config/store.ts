@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { err, ok, type Result } from "../lib/result";
-import { type FieldError, sourceSchema, targetSchema, toFieldErrors, type SourceConfig, type TargetConfig } from "./schemas";
+import { type FieldError, idSchema, sourceSchema, targetSchema, toFieldErrors, type SourceConfig, type TargetConfig } from "./schemas";
+import { roleConflicts } from "./secrets";
 
 /**
  * Reads and writes the KV configuration documents. Reads are cached per isolate for
@@ -51,19 +52,45 @@ async function cached<T>(key: string, maxAgeMs: number, load: () => Promise<T>):
   return value;
 }
 
+/** The other kind of document: the one whose secrets must not overlap this kind's. */
+const otherKind = (kind: ConfigKind): ConfigKind => (kind === "source" ? "target" : "source");
+
+/** A parsed document whose secrets a document of the other kind also names becomes invalid, with a field error per overlap. */
+async function withRoleCheck<K extends ConfigKind>(kv: KVNamespace, kind: K, loaded: Loaded<ConfigOf<K>>, maxAgeMs: number): Promise<Loaded<ConfigOf<K>>> {
+  if (loaded.state !== "valid") return loaded;
+  const conflicts = roleConflicts(kind, loaded.config, await parsedList(kv, otherKind(kind), maxAgeMs));
+  return conflicts.length === 0 ? loaded : { state: "invalid", errors: conflicts };
+}
+
 /**
  * Loads one document, from this isolate's cache when it is younger than `maxAgeMs` (pass 0 to
- * read KV now, as the admin API does). Invalid documents are reported, never treated as absent.
+ * read KV now, as the admin API does). Invalid documents are reported, never treated as absent;
+ * a document naming a secret that a document of the other kind names is invalid (config/secrets.ts).
  */
-export function loadConfig<K extends ConfigKind>(kv: KVNamespace, kind: K, id: string, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Loaded<ConfigOf<K>>> {
-  return cached(configKey(kind, id), maxAgeMs, async () => {
+export async function loadConfig<K extends ConfigKind>(kv: KVNamespace, kind: K, id: string, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Loaded<ConfigOf<K>>> {
+  const loaded = await cached(configKey(kind, id), maxAgeMs, async (): Promise<Loaded<ConfigOf<K>>> => {
     const text = await kv.get(configKey(kind, id), "text");
     return text === null ? { state: "missing" } : parseText(kind, text);
   });
+  return withRoleCheck(kv, kind, loaded, maxAgeMs);
 }
 
-/** Lists every document of a kind, valid and invalid alike, sorted by id; cached as `loadConfig`. */
-export function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Listed<ConfigOf<K>>[]> {
+/**
+ * Lists every document of a kind, valid and invalid alike, sorted by id; cached as `loadConfig`.
+ * A document stored under a key the API could not have written (an id `idSchema` refuses) is
+ * listed as invalid, with an error on `id`, and is never a source or target.
+ */
+export async function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Listed<ConfigOf<K>>[]> {
+  const [mine, others] = await Promise.all([parsedList(kv, kind, maxAgeMs), parsedList(kv, otherKind(kind), maxAgeMs)]);
+  return mine.map((l) => {
+    if (!l.valid) return l;
+    const conflicts = roleConflicts(kind, l.config, others);
+    return conflicts.length === 0 ? l : { id: l.id, valid: false, errors: conflicts };
+  });
+}
+
+/** Every document of a kind parsed against its schema and id rule (no cross-document checks). */
+function parsedList<K extends ConfigKind>(kv: KVNamespace, kind: K, maxAgeMs: number): Promise<Listed<ConfigOf<K>>[]> {
   return cached(`list:${kind}`, maxAgeMs, async () => {
     const ids: string[] = [];
     let cursor: string | undefined;
@@ -77,6 +104,15 @@ export function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, maxA
     const out: Listed<ConfigOf<K>>[] = [];
     for (const { id, text } of docs) {
       if (text === null) continue; // deleted between list and get
+      const idOk = idSchema.safeParse(id);
+      if (!idOk.success) {
+        out.push({
+          id,
+          valid: false,
+          errors: [{ path: "id", message: `${idOk.error.issues[0]?.message ?? "is not a valid id"}; re-create the document under a valid id` }],
+        });
+        continue;
+      }
       const loaded = parseText(kind, text);
       out.push(
         loaded.state === "valid" ? { id, valid: true, config: loaded.config } : { id, valid: false, errors: loaded.state === "invalid" ? loaded.errors : [] },
@@ -84,6 +120,11 @@ export function listConfigs<K extends ConfigKind>(kv: KVNamespace, kind: K, maxA
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   });
+}
+
+/** Field errors for secrets of `config` that documents of the other kind already name (checked on write). */
+export async function secretRoleConflicts<K extends ConfigKind>(kv: KVNamespace, kind: K, config: ConfigOf<K>): Promise<FieldError[]> {
+  return roleConflicts(kind, config, await parsedList(kv, otherKind(kind), 0));
 }
 
 /** Stores a validated document and clears this isolate's cache for it. */
@@ -104,6 +145,11 @@ export async function deleteConfig(kv: KVNamespace, kind: ConfigKind, id: string
 export function forgetConfig(kind: ConfigKind, id: string): void {
   cache.delete(configKey(kind, id));
   cache.delete(`list:${kind}`);
+}
+
+/** Whether a document of this kind and id exists in KV (read now, uncached): admin reads check this before touching a Durable Object. */
+export async function configExists(kv: KVNamespace, kind: ConfigKind, id: string): Promise<boolean> {
+  return (await kv.get(configKey(kind, id), "text")) !== null;
 }
 
 /** Drops every cached read (tests, and after bulk changes). */

@@ -1,11 +1,36 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env";
+import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { sha256Hex } from "../lib/crypto";
+import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
 import { migrate } from "../lib/migrate";
-import type { OutboxItem } from "../outbox/types";
-import { HEADER } from "../providers/centrepoint/constants";
+import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
+import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
+import {
+  bumpCounter,
+  type DeliveryRecord,
+  type DeliveryWithPayload,
+  getDelivery,
+  HANDSHAKES_DROPPED,
+  type HandshakeEntry,
+  type IntegrityReport,
+  ledgerMetrics,
+  ledgerSource,
+  ledgerStats,
+  type LedgerStats,
+  listDeliveries,
+  type ListFilter,
+  listHandshakes,
+  type Provenance,
+  readMeta,
+  writeMeta,
+} from "./queries";
 import { LEDGER_MIGRATIONS } from "./schema";
+
+export type { DeliveryRecord, HandshakeEntry, IntegrityReport, LedgerStats, ListFilter, Provenance };
+/** A delivery with its body, envelope and hand-offs (the ledger's view). */
+export type DeliveryDetail = DeliveryWithPayload;
 
 /** What ingress hands to the ledger for one authenticated delivery. */
 export interface RecordInput {
@@ -18,12 +43,19 @@ export interface RecordInput {
   attention: string | null;
   receivedAt: number;
   sourceIp: string | null;
-  /** Lower-case header names, credentials already redacted. */
+  /** Lower-case header names, credentials already redacted, values clipped. */
   headers: Record<string, string>;
   body: Uint8Array;
+  /** The CloudEvents envelope, serialized (providers/centrepoint/normalize.ts serializeEnvelope). */
   envelope: string;
   /** Ids of the targets that want this event, decided at acceptance. */
   targets: string[];
+  /** Targets whose document was invalid at acceptance: planned and held, their filter decides once the document is valid. */
+  unfilteredTargets?: string[];
+  /** Exact-match search keys from normalization. */
+  searchKeys?: string[];
+  /** Default "webhook". */
+  provenance?: Provenance;
 }
 
 /** Outcome of `record`. */
@@ -33,100 +65,31 @@ export interface RecordResult {
   duplicateCount: number;
 }
 
-/** A stored delivery as the admin API shows it. */
-export interface DeliveryRecord {
-  seq: number;
-  deliveryId: string;
-  idDerived: boolean;
-  event: string | null;
-  kind: string;
-  subject: string | null;
-  attention: string | null;
-  receivedAt: number;
-  sourceIp: string | null;
-  headers: Record<string, string>;
-  bodySha256: string;
-  bodySize: number;
-  recordHash: string;
-  duplicateCount: number;
-  lastSeenAt: number;
-}
-
-/** A delivery with its body, envelope and hand-off rows. */
-export interface DeliveryDetail extends DeliveryRecord {
-  body: Uint8Array;
-  envelope: string;
-  handoffs: { targetId: string; plannedAt: number; handedAt: number | null; tries: number; lastError: string | null }[];
-}
-
-/**
- * Filter of `list` (newest first: received time, then seq). `before` continues a page: rows
- * received before `at`, or at `at` with a seq below `seq`.
- */
-export interface ListFilter {
-  /** Search: an exact delivery id, subject, upload id, tracking id or subject identifier. */
-  q?: string;
-  kind?: string;
-  subject?: string;
-  from?: number;
-  to?: number;
-  attention?: boolean;
-  before?: { at: number; seq: number };
-  limit: number;
-}
-
-/** Result of an integrity check of the hash chain. */
-export interface IntegrityReport {
-  ok: boolean;
-  checked: number;
-  headHash: string;
-  firstBroken: { seq: number; deliveryId: string; reason: string } | null;
-  /** When the check ran, epoch ms. */
-  checkedAt: number;
-}
-
-/** Counts of one ledger, for the dashboard and metrics. */
-export interface LedgerStats {
-  deliveries: number;
-  duplicates: number;
-  attention: number;
-  pendingHandoffs: number;
-  handshakes: number;
-  lastReceivedAt: number | null;
-}
-
-/** A handshake in the audit log. */
-export interface HandshakeInput {
-  receivedAt: number;
-  sourceIp: string | null;
-  webhookId: string | null;
-  deliveryId: string | null;
-  authenticated: boolean;
-  outcome: string;
-}
-
-const GENESIS = "0".repeat(64);
-/** Hand-off retry delays: 1 s doubling to 5 min. */
-const HANDOFF_BASE_MS = 1_000;
-const HANDOFF_MAX_MS = 300_000;
-const HANDOFF_BATCH = 200;
+/** How far back a body is compared with earlier deliveries' (7 days: CentrePoint retries for 48 h, and a resend from the portal may come later). */
+export const SAME_BODY_HORIZON_MS = 7 * 86_400_000;
+/** Newest handshake rows kept (older ones are dropped and counted). */
+export const HANDSHAKE_LOG_CAP = 10_000;
+/** Wait before the alarm runs again after an unexpected error. */
+const ERROR_RETRY_MS = 30_000;
+/** Rows read per integrity-check page, before the byte budget cuts it. */
 const INTEGRITY_PAGE = 500;
 
-type Row = Record<string, SqlStorageValue>;
-
 /**
- * The ledger of one source (Durable Object named by source id). `record` stores a delivery,
- * its hash-chain link and its planned hand-offs in one transaction, and is idempotent on the
+ * The ledger of one source (Durable Object named by source id). `record` stores a delivery, its
+ * hash-chain link and its planned hand-offs in one transaction, and is idempotent on the
  * delivery id. The alarm pushes pending hand-offs to the targets' outboxes until each
- * acknowledges (at-least-once; the outbox is idempotent on (source, delivery id)).
+ * acknowledges (at-least-once; the outbox is idempotent on (source, delivery id)). Every path
+ * that leaves a hand-off pending makes sure the alarm is armed.
  */
 export class Ledger extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
+  /** Newest handshake rows kept; a field so tests can show the trimming with a smaller log. */
+  protected handshakeCap = HANDSHAKE_LOG_CAP;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, LEDGER_MIGRATIONS));
+    void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, LEDGER_MIGRATIONS));
   }
 
   /** Records a delivery (or counts a duplicate); durable when the promise resolves. */
@@ -139,133 +102,107 @@ export class Ledger extends DurableObject<Bindings> {
       }
       const head = this.sql.exec("SELECT seq, record_hash FROM deliveries ORDER BY seq DESC LIMIT 1").toArray()[0];
       const seq = head ? (head.seq as number) + 1 : 1;
-      const prevHash = head ? (head.record_hash as string) : GENESIS;
+      const bodySha256 = sha256Hex(input.body);
+      const sameBodyAs = this.earlierWithSameBody(bodySha256, input.receivedAt);
+      let attention = input.attention;
+      let envelope = input.envelope;
+      if (sameBodyAs !== null) {
+        const note = `same body as delivery ${sameBodyAs} under a new id: a resend with a new id, or a captured request posted again`;
+        attention = attention === null ? note : `${attention}; ${note}`;
+        envelope = withExtension(envelope, "samebodyas", sameBodyAs);
+      }
       const headers = JSON.stringify(input.headers);
-      const bodySha = sha256Hex(input.body);
-      const recordHash = chainHash({
-        prevHash,
+      const fields: ChainFields = {
+        prevHash: head ? (head.record_hash as string) : GENESIS,
         seq,
         deliveryId: input.deliveryId,
+        idDerived: input.idDerived,
         event: input.event,
         kind: input.kind,
+        subject: input.subject,
+        attention,
         receivedAt: input.receivedAt,
+        sourceIp: input.sourceIp,
         headers,
-        bodySha,
-        envelope: input.envelope,
-      });
+        bodySha256,
+        envelopeSha256: sha256Hex(envelope),
+        provenance: input.provenance ?? "webhook",
+        sameBodyAs,
+      };
       this.sql.exec(
-        `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256, envelope, prev_hash, record_hash, last_seen_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256,
+           envelope, envelope_sha256, prev_hash, record_hash, last_seen_at, chain_version, provenance, same_body_as)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         seq,
         input.deliveryId,
         input.idDerived ? 1 : 0,
         input.event,
         input.kind,
         input.subject,
-        input.attention,
+        attention,
         input.receivedAt,
         input.sourceIp,
         headers,
         input.body,
-        bodySha,
-        input.envelope,
-        prevHash,
-        recordHash,
+        bodySha256,
+        envelope,
+        fields.envelopeSha256,
+        fields.prevHash,
+        linkHash(CURRENT_CHAIN_VERSION, fields),
         input.receivedAt,
+        CURRENT_CHAIN_VERSION,
+        fields.provenance,
+        sameBodyAs,
       );
-      for (const target of new Set(input.targets)) {
-        this.sql.exec(
-          "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at) VALUES (?, ?, ?, ?)",
-          input.deliveryId,
-          target,
-          input.receivedAt,
-          input.receivedAt,
-        );
-      }
+      for (const key of new Set(input.searchKeys ?? [])) this.sql.exec("INSERT OR IGNORE INTO search_keys (value, seq) VALUES (?, ?)", key, seq);
+      planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? []);
       this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
       return { status: "accepted", seq, duplicateCount: 0 };
     });
-    if (result.status === "accepted" && input.targets.length > 0) await this.armAlarm(input.receivedAt);
+    // A duplicate too: CentrePoint's resend is a chance to restart a hand-off whose alarm was lost.
+    await this.ensureAlarm();
     return result;
   }
 
-  /** Appends a validation handshake to the audit log (never a delivery, never handed off). */
-  async recordHandshake(input: HandshakeInput): Promise<void> {
-    this.sql.exec(
-      "INSERT INTO handshakes (received_at, source_ip, webhook_id, delivery_id, authenticated, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-      input.receivedAt,
-      input.sourceIp,
-      input.webhookId,
-      input.deliveryId,
-      input.authenticated ? 1 : 0,
-      input.outcome,
-    );
+  /** Appends a validation handshake to the audit log (never a delivery, never handed off); keeps the newest `handshakeCap` rows. */
+  async recordHandshake(input: HandshakeEntry): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      const id = this.sql
+        .exec<{ id: number }>(
+          "INSERT INTO handshakes (received_at, source_ip, webhook_id, delivery_id, authenticated, outcome) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+          input.receivedAt,
+          input.sourceIp === null ? null : clipHeaderValue(input.sourceIp),
+          input.webhookId === null ? null : clipHeaderValue(input.webhookId),
+          input.deliveryId === null ? null : clipHeaderValue(input.deliveryId),
+          input.authenticated ? 1 : 0,
+          clipHeaderValue(input.outcome),
+        )
+        .one().id;
+      // Ids only grow, so in steady state this removes the one oldest row: O(1) per stranger's request.
+      const removed = this.sql.exec("DELETE FROM handshakes WHERE id <= ?", id - this.handshakeCap).rowsWritten;
+      if (removed > 0) bumpCounter(this.sql, HANDSHAKES_DROPPED, removed);
+    });
   }
 
-  /** Recent handshakes, newest first. */
-  async listHandshakes(limit: number): Promise<(HandshakeInput & { id: number })[]> {
-    return this.sql
-      .exec("SELECT * FROM handshakes ORDER BY id DESC LIMIT ?", clampLimit(limit))
-      .toArray()
-      .map((r) => ({
-        id: r.id as number,
-        receivedAt: r.received_at as number,
-        sourceIp: r.source_ip as string | null,
-        webhookId: r.webhook_id as string | null,
-        deliveryId: r.delivery_id as string | null,
-        authenticated: r.authenticated === 1,
-        outcome: r.outcome as string,
-      }));
+  /** Recent handshakes, newest first, and how many the log's bound has dropped. */
+  async listHandshakes(limit: number): Promise<{ items: (HandshakeEntry & { id: number })[]; dropped: number }> {
+    return listHandshakes(this.sql, limit);
   }
 
   /** Deliveries matching a filter, newest first. */
   async list(filter: ListFilter): Promise<DeliveryRecord[]> {
-    const where: string[] = [];
-    const args: SqlStorageValue[] = [];
-    if (filter.kind !== undefined) {
-      if (filter.kind.endsWith(".*")) (where.push("kind LIKE ? ESCAPE '\\'"), args.push(filter.kind.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"));
-      else if (filter.kind !== "*") (where.push("kind = ?"), args.push(filter.kind));
-    }
-    if (filter.subject !== undefined) (where.push("subject = ?"), args.push(filter.subject));
-    if (filter.q !== undefined) {
-      // Envelope data is compact JSON with ids as strings (docs/events.md), so a quoted match is exact.
-      const quoted = JSON.stringify(filter.q).replace(/[\\%_]/g, "\\$&");
-      where.push(`(delivery_id = ? OR subject = ? OR envelope LIKE ? ESCAPE '\\' OR envelope LIKE ? ESCAPE '\\' OR envelope LIKE ? ESCAPE '\\')`);
-      args.push(filter.q, filter.q, `%"uploadId":${quoted}%`, `%"trackingId":${quoted}%`, `%"subjectIdentifier":${quoted}%`);
-    }
-    if (filter.from !== undefined) (where.push("received_at >= ?"), args.push(filter.from));
-    if (filter.to !== undefined) (where.push("received_at < ?"), args.push(filter.to));
-    if (filter.attention) where.push("attention IS NOT NULL");
-    if (filter.before !== undefined)
-      (where.push("(received_at < ? OR (received_at = ? AND seq < ?))"), args.push(filter.before.at, filter.before.at, filter.before.seq));
-    const sql = `SELECT ${RECORD_COLUMNS} FROM deliveries ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY received_at DESC, seq DESC LIMIT ?`;
-    return this.sql
-      .exec(sql, ...args, clampLimit(filter.limit))
-      .toArray()
-      .map(rowToDelivery);
+    return listDeliveries(this.sql, filter);
   }
 
   /** One delivery with body, envelope and hand-offs; null when unknown. */
   async get(deliveryId: string): Promise<DeliveryDetail | null> {
-    const row = this.sql.exec(`SELECT ${RECORD_COLUMNS}, body, envelope FROM deliveries WHERE delivery_id = ?`, deliveryId).toArray()[0];
-    if (!row) return null;
-    const handoffs = this.sql
-      .exec("SELECT * FROM handoffs WHERE delivery_id = ? ORDER BY target_id", deliveryId)
-      .toArray()
-      .map((h) => ({
-        targetId: h.target_id as string,
-        plannedAt: h.planned_at as number,
-        handedAt: h.handed_at as number | null,
-        tries: h.tries as number,
-        lastError: h.last_error as string | null,
-      }));
-    return { ...rowToDelivery(row), body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string, handoffs };
+    return getDelivery(this.sql, deliveryId);
   }
 
   /** Recomputes every body hash and chain link; names the first broken record; keeps the report. */
   async verifyIntegrity(): Promise<IntegrityReport> {
     const report = { ...this.checkChain(), checkedAt: Date.now() };
-    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('integrity', ?)", JSON.stringify(report));
+    writeMeta(this.sql, "integrity", report);
     return report;
   }
 
@@ -274,9 +211,89 @@ export class Ledger extends DurableObject<Bindings> {
    * dashboard show integrity on every page load at the cost of at most one check per interval.
    */
   async recentIntegrity(maxAgeMs: number): Promise<IntegrityReport> {
-    const stored = this.sql.exec("SELECT value FROM meta WHERE key = 'integrity'").toArray()[0]?.value;
-    const last = stored ? (JSON.parse(stored as string) as IntegrityReport) : null;
+    const last = readMeta<IntegrityReport>(this.sql, "integrity");
     return last && Date.now() - last.checkedAt < maxAgeMs ? last : this.verifyIntegrity();
+  }
+
+  /** Counts a request refused before it could be recorded (metrics); `reason` is a short code from a fixed set. */
+  async countRejection(reason: string): Promise<void> {
+    bumpCounter(this.sql, `rejected:${reason}`);
+  }
+
+  /** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
+  async metrics(): Promise<ReturnType<typeof ledgerMetrics>> {
+    return ledgerMetrics(this.sql);
+  }
+
+  /** Counts for the dashboard and metrics. */
+  async stats(): Promise<LedgerStats> {
+    return ledgerStats(this.sql);
+  }
+
+  /**
+   * Pushes due hand-offs to their targets' outboxes and re-arms for the rest. Never throws (the
+   * platform retries a throwing alarm only a few times, then never again): an unexpected error is
+   * logged and the alarm re-armed ERROR_RETRY_MS later. Safe to run twice.
+   */
+  override async alarm(): Promise<void> {
+    try {
+      await this.handOff(Date.now());
+      await this.ensureAlarm();
+    } catch (e) {
+      log("error", "ledger alarm failed; retrying later", { source: ledgerSource(this.sql), error: e instanceof Error ? e.message : String(e) });
+      try {
+        await this.ctx.storage.setAlarm(Date.now() + ERROR_RETRY_MS);
+      } catch (again) {
+        log("error", "ledger could not re-arm its alarm", { source: ledgerSource(this.sql), error: String(again) });
+      }
+    }
+  }
+
+  private async handOff(now: number): Promise<void> {
+    const due = dueHandoffs(this.sql, now);
+    if (due.length === 0) return;
+    const source = ledgerSource(this.sql);
+    let groups: ReturnType<typeof buildItems>;
+    try {
+      groups = buildItems(this.sql, source, due);
+    } catch (e) {
+      // A row that cannot be read: retry later with backoff, visible on the delivery's hand-offs.
+      markFailed(this.sql, due, `could not read the delivery: ${e instanceof Error ? e.message : String(e)}`, now, Math.random);
+      log("warn", "handoff failed", { source, count: due.length, error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    await Promise.all(
+      [...groups].map(async ([targetId, { rows, items }]) => {
+        try {
+          await this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId)).enqueue(targetId, items);
+          markHanded(this.sql, rows, Date.now());
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          log("warn", "handoff failed", { source, target: targetId, count: rows.length, error: message });
+          markFailed(this.sql, rows, message, Date.now(), Math.random);
+        }
+      }),
+    );
+  }
+
+  /** Arms the alarm at the earliest pending hand-off unless it is armed earlier already. */
+  private async ensureAlarm(): Promise<void> {
+    const next = nextHandoffAt(this.sql);
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** The earliest delivery within the horizon whose body has this hash, or null. */
+  private earlierWithSameBody(bodySha256: string, receivedAt: number): string | null {
+    const row = this.sql
+      .exec<{ delivery_id: string }>(
+        "SELECT delivery_id FROM deliveries WHERE body_sha256 = ? AND received_at >= ? ORDER BY seq LIMIT 1",
+        bodySha256,
+        receivedAt - SAME_BODY_HORIZON_MS,
+      )
+      .toArray()[0];
+    return row?.delivery_id ?? null;
   }
 
   private checkChain(): Omit<IntegrityReport, "checkedAt"> {
@@ -284,144 +301,42 @@ export class Ledger extends DurableObject<Bindings> {
     let expectedSeq = 1;
     let checked = 0;
     for (let page = 0; page < 1_000_000; page++) {
-      const rows = this.sql.exec("SELECT * FROM deliveries WHERE seq >= ? ORDER BY seq LIMIT ?", expectedSeq, INTEGRITY_PAGE).toArray();
-      if (rows.length === 0) break;
+      const sizes = this.sql
+        .exec<{ seq: number; size: number }>(
+          "SELECT seq, COALESCE(length(body), 0) + COALESCE(length(envelope), 0) AS size FROM deliveries WHERE seq >= ? ORDER BY seq LIMIT ?",
+          expectedSeq,
+          INTEGRITY_PAGE,
+        )
+        .toArray();
+      if (sizes.length === 0) break;
+      const last = takeByBytes(sizes, (r) => r.size, BATCH_BYTES).at(-1)!.seq;
+      const rows = this.sql.exec("SELECT * FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq", expectedSeq, last).toArray();
       for (const r of rows) {
-        const seq = r.seq as number;
-        const deliveryId = r.delivery_id as string;
-        const broken = (reason: string) => ({ ok: false, checked, headHash: prevHash, firstBroken: { seq, deliveryId, reason } });
-        if (seq !== expectedSeq) return broken(`record ${expectedSeq} is missing`);
-        if (r.prev_hash !== prevHash) return broken("prev_hash does not match the previous record");
-        const bodySha = sha256Hex(new Uint8Array(r.body as ArrayBuffer));
-        if (bodySha !== r.body_sha256) return broken("body does not match its SHA-256");
-        const expected = chainHash({
-          prevHash,
-          seq,
-          deliveryId,
-          event: r.event as string | null,
-          kind: r.kind as string,
-          receivedAt: r.received_at as number,
-          headers: r.headers as string,
-          bodySha,
-          envelope: r.envelope as string,
-        });
-        if (expected !== r.record_hash) return broken("record_hash does not match the record's contents");
-        prevHash = expected;
+        const fields = chainFieldsOf(r);
+        const reason = checkLink(
+          {
+            version: r.chain_version as number,
+            recordHash: r.record_hash as string,
+            fields,
+            bodyDigest: r.body === null ? null : sha256Hex(new Uint8Array(r.body as ArrayBuffer)),
+            envelopeDigest: r.envelope === null || r.envelope_sha256 === null ? null : sha256Hex(r.envelope as string),
+          },
+          { seq: expectedSeq, prevHash },
+        );
+        if (reason !== null) return { ok: false, checked, headHash: prevHash, firstBroken: { seq: fields.seq, deliveryId: fields.deliveryId, reason } };
+        prevHash = r.record_hash as string;
         expectedSeq++;
         checked++;
       }
     }
     return { ok: true, checked, headHash: prevHash, firstBroken: null };
   }
-
-  /** Counts a request refused before it could be recorded (metrics); `reason` is a short code. */
-  async countRejection(reason: string): Promise<void> {
-    this.sql.exec("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1", `rejected:${reason}`);
-  }
-
-  /** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
-  async metrics(): Promise<{ kinds: { kind: string; accepted: number; duplicates: number }[]; rejected: Record<string, number> }> {
-    const kinds = this.sql.exec("SELECT kind, COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS d FROM deliveries GROUP BY kind ORDER BY kind").toArray();
-    const rejected = this.sql.exec("SELECT name, value FROM counters WHERE name LIKE 'rejected:%'").toArray();
-    return {
-      kinds: kinds.map((r) => ({ kind: r.kind as string, accepted: r.n as number, duplicates: r.d as number })),
-      rejected: Object.fromEntries(rejected.map((r) => [(r.name as string).slice("rejected:".length), r.value as number])),
-    };
-  }
-
-  /** Counts for the dashboard and metrics. */
-  async stats(): Promise<LedgerStats> {
-    const d = this.sql
-      .exec(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries",
-      )
-      .one();
-    const h = this.sql.exec("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one();
-    const s = this.sql.exec("SELECT COUNT(*) AS n FROM handshakes").one();
-    return {
-      deliveries: d.n as number,
-      duplicates: d.dups as number,
-      attention: d.att as number,
-      pendingHandoffs: h.n as number,
-      handshakes: s.n as number,
-      lastReceivedAt: (d.last as number | null) ?? null,
-    };
-  }
-
-  /** Pushes due hand-offs to their targets' outboxes; re-arms for the rest. Safe to run twice. */
-  override async alarm(): Promise<void> {
-    const now = Date.now();
-    const due = this.sql
-      .exec(
-        `SELECT h.delivery_id, h.target_id, h.tries, d.kind, d.subject, d.received_at, d.headers, d.body, d.envelope
-         FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
-         WHERE h.handed_at IS NULL AND h.next_at <= ? ORDER BY h.next_at LIMIT ?`,
-        now,
-        HANDOFF_BATCH,
-      )
-      .toArray();
-    const source = this.source();
-    const byTarget = new Map<string, Row[]>();
-    for (const row of due) byTarget.set(row.target_id as string, [...(byTarget.get(row.target_id as string) ?? []), row]);
-    await Promise.all(
-      [...byTarget].map(async ([targetId, rows]) => {
-        const items: OutboxItem[] = rows.map((r) => ({
-          source,
-          deliveryId: r.delivery_id as string,
-          kind: r.kind as string,
-          subject: r.subject as string | null,
-          receivedAt: r.received_at as number,
-          envelope: r.envelope as string,
-          body: new Uint8Array(r.body as ArrayBuffer),
-          headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
-        }));
-        try {
-          await this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId)).enqueue(targetId, items);
-          const at = Date.now();
-          for (const r of rows)
-            this.sql.exec(
-              "UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE delivery_id = ? AND target_id = ?",
-              at,
-              r.delivery_id,
-              targetId,
-            );
-        } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
-          log("warn", "handoff failed", { source, target: targetId, count: rows.length, error: message });
-          for (const r of rows) {
-            const tries = (r.tries as number) + 1;
-            const delay = Math.min(HANDOFF_MAX_MS, HANDOFF_BASE_MS * 2 ** Math.min(tries, 20));
-            this.sql.exec(
-              "UPDATE handoffs SET tries = ?, next_at = ?, last_error = ? WHERE delivery_id = ? AND target_id = ?",
-              tries,
-              Date.now() + delay,
-              message.slice(0, 500),
-              r.delivery_id,
-              targetId,
-            );
-          }
-        }
-      }),
-    );
-    const next = this.sql.exec("SELECT MIN(next_at) AS at FROM handoffs WHERE handed_at IS NULL").one().at as number | null;
-    if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
-  }
-
-  private async armAlarm(at: number): Promise<void> {
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
-  }
-
-  private source(): string {
-    return (this.sql.exec("SELECT value FROM meta WHERE key = 'source'").toArray()[0]?.value as string | undefined) ?? "";
-  }
 }
 
-const RECORD_COLUMNS =
-  "seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body_sha256, length(body) AS body_size, record_hash, duplicate_count, last_seen_at";
-
-function rowToDelivery(r: Row): DeliveryRecord {
+/** A stored row's chain fields; a version 1 row without a stored envelope digest hashes its envelope text. */
+function chainFieldsOf(r: Record<string, SqlStorageValue>): ChainFields {
   return {
+    prevHash: r.prev_hash as string,
     seq: r.seq as number,
     deliveryId: r.delivery_id as string,
     idDerived: r.id_derived === 1,
@@ -431,35 +346,16 @@ function rowToDelivery(r: Row): DeliveryRecord {
     attention: r.attention as string | null,
     receivedAt: r.received_at as number,
     sourceIp: r.source_ip as string | null,
-    headers: JSON.parse(r.headers as string) as Record<string, string>,
+    headers: r.headers as string,
     bodySha256: r.body_sha256 as string,
-    bodySize: r.body_size as number,
-    recordHash: r.record_hash as string,
-    duplicateCount: r.duplicate_count as number,
-    lastSeenAt: r.last_seen_at as number,
+    envelopeSha256: (r.envelope_sha256 as string | null) ?? sha256Hex(r.envelope as string),
+    provenance: r.provenance as string,
+    sameBodyAs: r.same_body_as as string | null,
   };
 }
 
-/** The chain link: SHA-256 over the previous link and every immutable field of the record. */
-function chainHash(f: {
-  prevHash: string;
-  seq: number;
-  deliveryId: string;
-  event: string | null;
-  kind: string;
-  receivedAt: number;
-  headers: string;
-  bodySha: string;
-  envelope: string;
-}): string {
-  return sha256Hex(JSON.stringify([f.prevHash, f.seq, f.deliveryId, f.event, f.kind, f.receivedAt, f.headers, f.bodySha, sha256Hex(f.envelope)]));
-}
-
-/** The CentrePoint headers a raw-format target receives: `x-actigraph-*` as recorded. */
-function forwardableHeaders(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.startsWith("x-actigraph-") && name !== HEADER.hookSecret));
-}
-
-function clampLimit(limit: number): number {
-  return Math.max(1, Math.min(500, Math.floor(limit) || 50));
+/** Adds a CloudEvents extension attribute to a serialized envelope, keeping `data` last. */
+function withExtension(envelope: string, name: string, value: string): string {
+  const { data, ...attributes } = JSON.parse(envelope) as Record<string, unknown>;
+  return JSON.stringify({ ...attributes, [name]: value, data });
 }

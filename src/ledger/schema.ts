@@ -50,4 +50,33 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
      name TEXT PRIMARY KEY,                -- e.g. rejected:auth_mismatch
      value INTEGER NOT NULL
    );`,
+  // Hash chain version 2 (ledger/chain.ts) and what it covers besides version 1's fields:
+  //   chain_version    1 for rows written before version 2, else 2
+  //   provenance       webhook | centrepoint-history
+  //   same_body_as     an earlier delivery id of this source with the same body, within the horizon
+  //   envelope_sha256  SHA-256 of envelope (version 2 rows; version 1 rows hash the text)
+  // handoffs.unfiltered: 1 = planned while the target's document was invalid; its filter decides once it is valid.
+  // (No SQL comments inside ALTER TABLE: SQLite keeps the column text in the table's schema.)
+  `ALTER TABLE deliveries ADD COLUMN chain_version INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE deliveries ADD COLUMN provenance TEXT NOT NULL DEFAULT 'webhook';
+   ALTER TABLE deliveries ADD COLUMN same_body_as TEXT;
+   ALTER TABLE deliveries ADD COLUMN envelope_sha256 TEXT;
+   CREATE INDEX deliveries_by_body ON deliveries (body_sha256, received_at);
+   ALTER TABLE handoffs ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0;`,
+  // Exact-match search keys (upload id, tracking id, subject identifier, subject), filled for existing rows.
+  `CREATE TABLE search_keys (
+     value TEXT NOT NULL,
+     seq INTEGER NOT NULL,                 -- deliveries.seq
+     PRIMARY KEY (value, seq)
+   ) WITHOUT ROWID;
+   INSERT OR IGNORE INTO search_keys (value, seq) SELECT subject, seq FROM deliveries WHERE subject IS NOT NULL;
+   INSERT OR IGNORE INTO search_keys (value, seq)
+     SELECT CAST(json_extract(envelope, '$.data.uploadId') AS TEXT), seq FROM deliveries
+     WHERE json_valid(envelope) AND json_type(envelope, '$.data.uploadId') IN ('text', 'integer', 'real');
+   INSERT OR IGNORE INTO search_keys (value, seq)
+     SELECT CAST(json_extract(envelope, '$.data.trackingId') AS TEXT), seq FROM deliveries
+     WHERE json_valid(envelope) AND json_type(envelope, '$.data.trackingId') IN ('text', 'integer', 'real');
+   INSERT OR IGNORE INTO search_keys (value, seq)
+     SELECT CAST(json_extract(envelope, '$.data.subjectIdentifier') AS TEXT), seq FROM deliveries
+     WHERE json_valid(envelope) AND json_type(envelope, '$.data.subjectIdentifier') IN ('text', 'integer', 'real');`,
 ];

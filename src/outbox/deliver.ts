@@ -2,6 +2,7 @@ import type { TargetConfig } from "../config/schemas";
 import { readSecret } from "../config/store";
 import { fromBase64, hmacSha256, toBase64, utf8 } from "../lib/crypto";
 import { err, ok, type Result } from "../lib/result";
+import { HEADER } from "../providers/centrepoint/constants";
 import { USER_AGENT } from "../version";
 import { parseRetryAfter } from "./backoff";
 import { checkTargetUrl } from "./policy";
@@ -36,6 +37,10 @@ export interface ResolvedTarget {
   auth: [string, string] | null;
   /** HMAC key of the Standard Webhooks signature (the decoded `whsec_` secret), or null. */
   signingKey: Uint8Array | null;
+  /** format raw: the key of a fresh `X-ActiGraph-Signature` (the target's own, never CentrePoint's), or null. */
+  centrepointKey: Uint8Array | null;
+  /** Every secret value this target's requests carry, in the forms they are sent: redacted from stored responses. */
+  secrets: string[];
 }
 
 /** The request of one attempt. */
@@ -65,6 +70,7 @@ export function resolveTarget(config: TargetConfig, env: object, allowHttp: bool
   const url = checkTargetUrl(config.url, allowHttp);
   if (!url.ok) return err(`target url ${url.error}`);
   let auth: [string, string] | null = null;
+  const secrets: string[] = [];
   if (config.auth) {
     const name = config.auth.type === "bearer" ? config.auth.tokenEnv : config.auth.type === "basic" ? config.auth.passwordEnv : config.auth.valueEnv;
     const secret = readSecret(env, name);
@@ -72,6 +78,7 @@ export function resolveTarget(config: TargetConfig, env: object, allowHttp: bool
     if (config.auth.type === "bearer") auth = ["authorization", `Bearer ${secret}`];
     else if (config.auth.type === "basic") auth = ["authorization", `Basic ${toBase64(utf8(`${config.auth.username}:${secret}`))}`];
     else auth = [config.auth.name.toLowerCase(), secret];
+    secrets.push(secret, auth[1]);
   }
   let signingKey: Uint8Array | null = null;
   if (config.signing) {
@@ -79,8 +86,16 @@ export function resolveTarget(config: TargetConfig, env: object, allowHttp: bool
     if (secret === undefined) return err(`secret ${config.signing.secretEnv} (signing) is not set`);
     signingKey = fromBase64(secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret);
     if (!signingKey || signingKey.length === 0) return err(`secret ${config.signing.secretEnv} (signing) is not a whsec_ base64 secret`);
+    secrets.push(secret);
   }
-  return ok({ url: config.url, format: config.format, timeoutMs: config.timeoutMs, auth, signingKey });
+  let centrepointKey: Uint8Array | null = null;
+  if (config.centrepointSigning) {
+    const secret = readSecret(env, config.centrepointSigning.secretEnv);
+    if (secret === undefined) return err(`secret ${config.centrepointSigning.secretEnv} (centrepointSigning) is not set`);
+    centrepointKey = utf8(secret);
+    secrets.push(secret);
+  }
+  return ok({ url: config.url, format: config.format, timeoutMs: config.timeoutMs, auth, signingKey, centrepointKey, secrets });
 }
 
 /** Standard Webhooks v1 signature: `v1,` + base64 HMAC-SHA256 of `${id}.${timestamp}.` + body bytes. */
@@ -105,8 +120,10 @@ export async function buildRequest(
   const body = raw ? item.body : utf8(item.envelope);
   const timestamp = Math.floor(now / 1000);
   const headers: Record<string, string> = {};
-  // The ledger picked the forwardable x-actigraph-* headers; ours are set after, so they win.
-  if (raw) for (const [k, v] of Object.entries(item.headers)) headers[k.toLowerCase()] = v;
+  // The ledger picked the forwardable x-actigraph-* headers; ours are set after, so they win. A
+  // CentrePoint signature is never passed on (rows queued before it was left out may still hold one).
+  if (raw) for (const [k, v] of Object.entries(item.headers)) if (k.toLowerCase() !== CENTREPOINT_SIGNATURE) headers[k.toLowerCase()] = v;
+  if (raw && target.centrepointKey) headers[CENTREPOINT_SIGNATURE] = toBase64(await hmacSha256(target.centrepointKey, body));
   if (target.auth) headers[target.auth[0]] = target.auth[1];
   headers["content-type"] = raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
   headers["user-agent"] = USER_AGENT;
@@ -114,6 +131,29 @@ export async function buildRequest(
   headers[WEBHOOK_HEADER.timestamp] = String(timestamp);
   if (target.signingKey) headers[WEBHOOK_HEADER.signature] = await signWebhook(target.signingKey, item.deliveryId, timestamp, body);
   return { url: target.url, headers, body };
+}
+
+/** CentrePoint's body-signature header, as a raw target with `centrepointSigning` receives it. */
+const CENTREPOINT_SIGNATURE = HEADER.signature;
+
+/** Authorization-like values (`Bearer …`, `Basic …`) anywhere in a text. */
+const CREDENTIAL_VALUE = /\b(Bearer|Basic|Token|ApiKey)(\s+)[A-Za-z0-9._~+/=-]{6,}/gi;
+
+/** Replaces every occurrence of the target's secret values, and anything that looks like an Authorization value, with `[redacted]`. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("[redacted]");
+  return out.replace(CREDENTIAL_VALUE, "$1$2[redacted]");
+}
+
+/** An attempt's result as it may be stored: the response body and headers without the target's own secrets (an echoing target shows them). */
+export function redactResult(result: AttemptResult, secrets: readonly string[]): AttemptResult {
+  return {
+    ...result,
+    body: result.body === null ? null : redactSecrets(result.body, secrets),
+    headers: result.headers === null ? null : Object.fromEntries(Object.entries(result.headers).map(([k, v]) => [k, redactSecrets(v, secrets)])),
+    error: result.error === null ? null : redactSecrets(result.error, secrets),
+  };
 }
 
 /** Classifies a thrown fetch error. Workers errors carry no codes, so this reads names and messages. */

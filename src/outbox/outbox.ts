@@ -1,13 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import type { TargetConfig } from "../config/schemas";
-import { type Loaded, loadConfig, saveConfig } from "../config/store";
+import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
+import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { log } from "../lib/log";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { planRetry } from "./backoff";
 import { type BreakerState, type BreakerStatus, breakerAllows, breakerFailure, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { type AttemptResult, buildRequest, type ErrorClass, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { type AttemptResult, buildRequest, type ErrorClass, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { targetWants } from "./match";
 import { OUTBOX_MIGRATIONS } from "./schema";
 import type { OutboxItem } from "./types";
 
@@ -29,7 +31,7 @@ export const LATENCY_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
 /** Attempts shown per delivery (the most recent). */
 const ATTEMPTS_SHOWN = 100;
 
-export type DeliveryState = "pending" | "delivering" | "delivered" | "dead" | "held";
+export type DeliveryState = "pending" | "delivering" | "delivered" | "dead" | "held" | "not_wanted";
 
 /** One delivery to this target, as the admin API shows it. Times are epoch ms. */
 export interface DeliveryView {
@@ -133,7 +135,6 @@ interface Run {
   config: TargetConfig;
   target: ResolvedTarget;
   probe: boolean;
-  disabling: boolean;
 }
 
 /**
@@ -170,8 +171,8 @@ export class Outbox extends DurableObject<Bindings> {
       for (const item of items) {
         inserted += this.sql
           .exec(
-            `INSERT INTO deliveries (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING seq`,
+            `INSERT INTO deliveries (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at, unfiltered)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING seq`,
             item.source,
             item.deliveryId,
             item.kind,
@@ -186,6 +187,7 @@ export class Outbox extends DurableObject<Bindings> {
             paused ? meta.held_reason : null,
             now,
             now,
+            item.unfiltered ? 1 : 0,
           )
           .toArray().length;
       }
@@ -226,7 +228,7 @@ export class Outbox extends DurableObject<Bindings> {
   async health(): Promise<OutboxHealth> {
     const now = Date.now();
     const meta = this.meta();
-    const counts: Record<DeliveryState, number> = { pending: 0, delivering: 0, delivered: 0, dead: 0, held: 0 };
+    const counts: Record<DeliveryState, number> = { pending: 0, delivering: 0, delivered: 0, dead: 0, held: 0, not_wanted: 0 };
     for (const r of this.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state"))
       counts[r.state as DeliveryState] = r.n;
     const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM deliveries WHERE state IN ('pending', 'delivering')").one().at;
@@ -345,6 +347,7 @@ export class Outbox extends DurableObject<Bindings> {
     const loaded = await loadConfig(this.env.CONFIG, "target", targetId);
     // After an await, state may have changed (resume, enqueue, replay): read it again.
     if (this.meta().held_by === "gone") return;
+    if (loaded.state === "valid") this.applyFilter(loaded.config, now);
     const usable = usableConfig(targetId, loaded);
     if (!usable.ok) {
       this.hold("config", usable.error, now);
@@ -371,7 +374,7 @@ export class Outbox extends DurableObject<Bindings> {
     if (due.length === 0) return;
     // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows.
     await this.ctx.storage.setAlarm(now + Math.ceil(due.length / config.concurrency) * config.timeoutMs + 60_000);
-    const run: Run = { config, target: resolved.value, probe: allowance === "probe", disabling: false };
+    const run: Run = { config, target: resolved.value, probe: allowance === "probe" };
     await forEachBounded(due, config.concurrency, (row) => this.attempt(row, run));
   }
 
@@ -387,7 +390,8 @@ export class Outbox extends DurableObject<Bindings> {
         run.target,
         startedAt,
       );
-      result = await sendRequest(request, { fetch: (input, init) => fetch(input, init), now: () => Date.now(), timeoutMs: run.target.timeoutMs });
+      const sent = await sendRequest(request, { fetch: (input, init) => fetch(input, init), now: () => Date.now(), timeoutMs: run.target.timeoutMs });
+      result = redactResult(sent, run.target.secrets);
     } catch (e) {
       const error = `could not build the request: ${e instanceof Error ? e.message : String(e)}`;
       result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
@@ -402,10 +406,6 @@ export class Outbox extends DurableObject<Bindings> {
       errorClass: result.errorClass,
       ms: result.durationMs,
     });
-    if (result.status === 410 && !run.disabling) {
-      run.disabling = true;
-      await this.disableTarget(run.config);
-    }
   }
 
   /** Marks a pending row delivering and logs an in_flight attempt; null when the row is not pending. */
@@ -458,16 +458,25 @@ export class Outbox extends DurableObject<Bindings> {
     });
   }
 
-  /** A 410 disables the target in KV, so the admin API and ingress see it too. */
-  private async disableTarget(config: TargetConfig): Promise<void> {
-    const targetId = this.meta().target_id;
-    if (targetId === null) return;
-    try {
-      await saveConfig(this.env.CONFIG, "target", targetId, { ...config, enabled: false });
-      log("warn", "target answered 410 Gone; disabled", { target: targetId });
-    } catch (e) {
-      log("error", "could not disable target after 410", { target: targetId, error: String(e) });
-    }
+  /**
+   * Rows planned while the target's document was invalid meet its filter now that it is valid:
+   * wanted rows go on as usual, the rest become not_wanted (never sent, kept for the record).
+   */
+  private applyFilter(config: TargetConfig, now: number): void {
+    const rows = this.sql.exec<{ seq: number; source: string; kind: string }>("SELECT seq, source, kind FROM deliveries WHERE unfiltered = 1").toArray();
+    if (rows.length === 0) return;
+    this.ctx.storage.transactionSync(() => {
+      for (const r of rows) {
+        if (targetWants(config, r.source, r.kind)) this.sql.exec("UPDATE deliveries SET unfiltered = 0 WHERE seq = ?", r.seq);
+        else
+          this.sql.exec(
+            "UPDATE deliveries SET unfiltered = 0, state = 'not_wanted', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ? AND state IN ('pending', 'held')",
+            `not wanted by the target's filter (events ${JSON.stringify(config.events)}, sources ${JSON.stringify(config.sources)}): it arrived while the document was invalid`,
+            now,
+            r.seq,
+          );
+      }
+    });
   }
 
   /** Logs a `config` failure for a row that was due but cannot be sent. */
@@ -555,16 +564,20 @@ export class Outbox extends DurableObject<Bindings> {
     }
   }
 
-  /** Due pending rows, earliest first; for ordered targets only the head of each subject lane. */
+  /** Due pending rows, earliest first, at most `limit` and cut to the batch byte budget; for ordered targets only the head of each subject lane. */
   private dueRows(now: number, limit: number, ordered: boolean): PayloadRow[] {
-    return this.sql
-      .exec<PayloadRow>(
-        `SELECT * FROM deliveries d WHERE d.state = 'pending' AND d.next_at <= ?1 AND ${LANE_HEAD_SQL} ORDER BY d.next_at, d.seq LIMIT ?3`,
+    const heads = this.sql
+      .exec<{ seq: number; size: number }>(
+        `SELECT d.seq, length(d.body) + length(d.envelope) + length(d.headers) AS size FROM deliveries d
+         WHERE d.state = 'pending' AND d.unfiltered = 0 AND d.next_at <= ?1 AND ${LANE_HEAD_SQL} ORDER BY d.next_at, d.seq LIMIT ?3`,
         now,
         ordered ? 1 : 0,
         limit,
       )
       .toArray();
+    const seqs = takeByBytes(heads, (h) => h.size, BATCH_BYTES).map((h) => h.seq);
+    if (seqs.length === 0) return [];
+    return this.sql.exec<PayloadRow>(`SELECT * FROM deliveries WHERE seq IN (${seqs.map(() => "?").join(",")}) ORDER BY next_at, seq`, ...seqs).toArray();
   }
 
   /** When the alarm should next run, or null when nothing waits. */

@@ -27,7 +27,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
      envelope TEXT NOT NULL,                 -- CloudEvents JSON
      body BLOB NOT NULL,                     -- original body, byte-exact (format raw)
      headers TEXT NOT NULL,                  -- JSON of the forwardable x-actigraph-* headers
-     state TEXT NOT NULL,                    -- pending | delivering | delivered | dead | held
+     state TEXT NOT NULL,                    -- pending | delivering | delivered | dead | held | not_wanted (migration 3)
      window_attempts INTEGER NOT NULL DEFAULT 0, -- attempts since first_planned_at
      next_at INTEGER,                        -- due time while pending, else NULL
      first_planned_at INTEGER NOT NULL,      -- start of the retry window (enqueue, replay, resume)
@@ -55,4 +55,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    CREATE INDEX attempts_by_delivery ON attempts (seq, n);`,
   // Recovery after a crash looks up in-flight attempts on every alarm run: keep that lookup O(in-flight).
   `CREATE INDEX attempts_in_flight ON attempts (id) WHERE outcome = 'in_flight';`,
+  // Rows planned while the target's document was invalid: its filter decides once it is valid (wanted → on; not → not_wanted).
+  `ALTER TABLE deliveries ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX deliveries_unfiltered ON deliveries (seq) WHERE unfiltered = 1;`,
 ];

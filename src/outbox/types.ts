@@ -20,4 +20,6 @@ export interface OutboxItem {
   body: Uint8Array;
   /** The original `X-ActiGraph-*` headers worth forwarding (for `format: "raw"`), lower-case names. */
   headers: Record<string, string>;
+  /** Planned while the target's document was invalid: the target's filter decides once its document is valid. */
+  unfiltered?: boolean;
 }

@@ -1,26 +1,31 @@
 import { Hono } from "hono";
 import { idSchema } from "../config/schemas";
-import { listConfigs, loadConfig } from "../config/store";
+import type { TargetConfig } from "../config/schemas";
+import { type Listed, listConfigs, loadConfig } from "../config/store";
 import type { AppEnv } from "../env";
 import { readBodyLimited } from "../lib/body";
 import { sha256Hex } from "../lib/crypto";
 import { errorResponse } from "../lib/errors";
+import { storedHeaders } from "../lib/headers";
 import { ipAllowed } from "../lib/ip";
 import { log } from "../lib/log";
 import { targetWants } from "../outbox/match";
 import { authenticate } from "../providers/centrepoint/auth";
 import { HEADER } from "../providers/centrepoint/constants";
 import { detectHandshake } from "../providers/centrepoint/handshake";
-import { normalizeDelivery } from "../providers/centrepoint/normalize";
+import { normalizeDelivery, serializeEnvelope } from "../providers/centrepoint/normalize";
 
 /** Default body limit when MAX_BODY_BYTES is unset or invalid: 256 KiB (CentrePoint sends a few KiB). */
 export const DEFAULT_MAX_BODY_BYTES = 262_144;
+/** Largest body limit MAX_BODY_BYTES may set: a stored row (body, headers, envelope) must stay under SQLite's 2 MB. */
+export const MAX_BODY_BYTES_CEILING = 1_048_576;
+/** Bytes a ledger or outbox row may take in all (SQLite's row limit is 2,000,000); the envelope gets what body and headers leave. */
+export const ROW_BUDGET_BYTES = 1_900_000;
 /** Longest delivery id taken from `X-ActiGraph-Delivery` (CentrePoint's are 36 characters). */
 const MAX_DELIVERY_ID_LENGTH = 128;
 /** Content types that cannot carry a CentrePoint delivery. */
 const REFUSED_MEDIA_TYPES = /^(multipart\/|application\/x-www-form-urlencoded)/i;
 /** Headers whose values are never stored. */
-const REDACTED_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key)$|token|secret|password/i;
 
 /** `POST /webhooks/:source`: CentrePoint ingress. */
 export const webhooks = new Hono<AppEnv>();
@@ -58,7 +63,7 @@ webhooks.post("/:source", async (c) => {
   const contentType = c.req.header("content-type") ?? "";
   if (REFUSED_MEDIA_TYPES.test(contentType)) return reject(415, "unsupported_media_type", "CentrePoint deliveries are JSON.", "media_type");
 
-  const limit = Number(c.env.MAX_BODY_BYTES) > 0 ? Number(c.env.MAX_BODY_BYTES) : DEFAULT_MAX_BODY_BYTES;
+  const limit = bodyLimit(c.env.MAX_BODY_BYTES);
   const body = await readBodyLimited(c.req.raw, limit);
   if (!body.ok) return reject(413, "payload_too_large", `Body larger than ${limit} bytes.`, "too_large");
   const raw = body.value;
@@ -104,9 +109,10 @@ webhooks.post("/:source", async (c) => {
   const idFromHeader = headerId !== undefined && headerId.length > 0 && headerId.length <= MAX_DELIVERY_ID_LENGTH && /^[\x21-\x7e]+$/.test(headerId);
   const deliveryId = idFromHeader ? headerId : derivedDeliveryId(event, raw);
   const normalized = normalizeDelivery({ sourceId, deliveryId, event: event ?? null, receivedAt: started, body: raw });
-  const targets = await listConfigs(c.env.CONFIG, "target");
-  for (const t of targets) if (!t.valid) log("warn", "target document is invalid; it receives nothing until fixed", { target: t.id, errors: t.errors });
-  const wanted = targets.flatMap((t) => (t.valid && targetWants(t.config, sourceId, normalized.kind) ? [t.id] : []));
+  const headers = storedHeaders(c.req.raw.headers);
+  const envelope = serializeEnvelope(normalized, ROW_BUDGET_BYTES - raw.byteLength - JSON.stringify(headers).length);
+  const attention = [normalized.attention, envelope.omitted && `data.original omitted: ${envelope.omitted}`].filter(Boolean).join("; ") || null;
+  const plan = planTargets(await listConfigs(c.env.CONFIG, "target"), sourceId, normalized.kind);
 
   const result = await ledger.record({
     source: sourceId,
@@ -115,13 +121,15 @@ webhooks.post("/:source", async (c) => {
     event: event ?? null,
     kind: normalized.kind,
     subject: normalized.subject,
-    attention: normalized.attention,
+    attention,
     receivedAt: started,
     sourceIp: ip,
-    headers: redactHeaders(c.req.raw.headers),
+    headers,
     body: raw,
-    envelope: JSON.stringify(normalized.envelope),
-    targets: wanted,
+    envelope: envelope.text,
+    targets: plan.wanted,
+    unfilteredTargets: plan.unfiltered,
+    searchKeys: normalized.searchKeys,
   });
   log("info", "webhook accepted", {
     requestId: c.var.requestId,
@@ -129,7 +137,7 @@ webhooks.post("/:source", async (c) => {
     deliveryId,
     kind: normalized.kind,
     outcome: result.status,
-    targets: wanted.length,
+    targets: plan.wanted.length + plan.unfiltered.length,
     ms: Date.now() - started,
   });
   return c.json({ status: result.status, deliveryId, kind: normalized.kind });
@@ -147,13 +155,40 @@ export function derivedDeliveryId(event: string | undefined, body: Uint8Array): 
   return `derived-${sha256Hex(all).slice(0, 32)}`;
 }
 
-/** Request headers as stored: lower-case names, credential values replaced by `[redacted]`. */
-export function redactHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    out[name] = REDACTED_HEADERS.test(name) ? "[redacted]" : value;
-  });
-  return out;
+/**
+ * Which targets an event is planned for: every valid target whose filter wants it, and every
+ * target whose document is invalid (its events are held, and its filter decides once it is valid:
+ * nothing is dropped while a document is broken). A document under an id the API refuses is no
+ * target at all (config/store.ts lists it as invalid).
+ */
+export function planTargets(targets: readonly Listed<TargetConfig>[], sourceId: string, kind: string): { wanted: string[]; unfiltered: string[] } {
+  const wanted: string[] = [];
+  const unfiltered: string[] = [];
+  for (const t of targets) {
+    if (t.valid) {
+      if (targetWants(t.config, sourceId, kind)) wanted.push(t.id);
+    } else if (idSchema.safeParse(t.id).success) {
+      log("warn", "target document is invalid; its events are held until it is fixed", { target: t.id, errors: t.errors });
+      unfiltered.push(t.id);
+    }
+  }
+  return { wanted, unfiltered };
+}
+
+let warnedAboutLimit = false;
+
+/** MAX_BODY_BYTES as a limit: the default when unset or invalid, never above the ceiling (logged once per isolate). */
+export function bodyLimit(value: string | undefined): number {
+  const n = Number(value);
+  if (!(n > 0)) return DEFAULT_MAX_BODY_BYTES;
+  if (n > MAX_BODY_BYTES_CEILING) {
+    if (!warnedAboutLimit) {
+      warnedAboutLimit = true;
+      log("error", "MAX_BODY_BYTES is above the ceiling; using the ceiling", { MAX_BODY_BYTES: value, ceiling: MAX_BODY_BYTES_CEILING });
+    }
+    return MAX_BODY_BYTES_CEILING;
+  }
+  return Math.floor(n);
 }
 
 function parseJson(raw: Uint8Array): unknown {

@@ -238,9 +238,9 @@ describe("410 Gone", () => {
     return { ...t, item, target };
   }
 
-  it("disables the target in KV", async () => {
+  it("leaves the target document in KV untouched: the pause lives in the outbox alone", async () => {
     const { id } = await gone();
-    expect(JSON.parse((await env.CONFIG.get(`target:${id}`))!)).toMatchObject({ url: "https://edc.example/hooks", enabled: false });
+    expect(JSON.parse((await env.CONFIG.get(`target:${id}`))!)).toEqual({ url: "https://edc.example/hooks" });
   });
 
   it("holds the delivery and reports the pause in health", async () => {
@@ -549,7 +549,7 @@ describe("list and health", () => {
     clock.advance(5000);
     expect(await stub.health()).toEqual({
       targetId: id,
-      counts: { pending: 1, delivering: 0, delivered: 1, dead: 0, held: 0 },
+      counts: { pending: 1, delivering: 0, delivered: 1, dead: 0, not_wanted: 0, held: 0 },
       oldestPendingAgeMs: 5000,
       heldBy: null,
       heldReason: null,

@@ -194,7 +194,7 @@ describe("validation handshake", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("x-actigraph-hook-secret")).toBe(code);
     expect(await listAll(id)).toHaveLength(0);
-    const audit = await ledgerOf(id).listHandshakes(10);
+    const audit = (await ledgerOf(id).listHandshakes(10)).items;
     expect(audit[0]).toMatchObject({ outcome: "echoed", authenticated: true, webhookId: "74" });
   });
 
@@ -210,7 +210,7 @@ describe("validation handshake", () => {
     await putSource(id);
     const res = await postWebhook(id, { event: "Validation", sign: false, body: handshakeBody("c-1"), headers: { "x-actigraph-hook-secret": "c-1" } });
     expect(res.status).toBe(200);
-    expect((await ledgerOf(id).listHandshakes(1))[0]).toMatchObject({ authenticated: false, outcome: "echoed" });
+    expect((await ledgerOf(id).listHandshakes(1)).items[0]).toMatchObject({ authenticated: false, outcome: "echoed" });
   });
 
   it("refuses a handshake whose credentials are present but wrong", async () => {
@@ -235,7 +235,7 @@ describe("validation handshake", () => {
       expect(res.headers.get("x-actigraph-hook-secret")).toBeNull();
       expect(res.headers.get("set-cookie")).toBeNull();
     }
-    expect((await ledgerOf(id).listHandshakes(10)).every((h) => h.outcome.startsWith("refused"))).toBe(true);
+    expect((await ledgerOf(id).listHandshakes(10)).items.every((h) => h.outcome.startsWith("refused"))).toBe(true);
   });
 
   it("is still subject to the IP allow-list", async () => {

@@ -5,7 +5,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { idSchema } from "../../config/schemas";
-import { listConfigs, loadConfig } from "../../config/store";
+import { configExists, listConfigs, loadConfig } from "../../config/store";
 import { log } from "../../lib/log";
 import {
   type AdminEnv,
@@ -18,6 +18,7 @@ import {
   requireAdminPage,
   startSession,
 } from "../../middleware/admin-auth";
+import { SIGN_IN_GUARD_NAME } from "../sign-in-guard";
 import { replayDead, replayDelivery, resumeTarget, setTargetEnabled } from "./actions";
 import { findDeliveryById, getDelivery, ledgerOf, listDeliveries, outboxOf, summarizeSources, summarizeTargets } from "./data";
 import { utcInputToIso } from "./format";
@@ -75,8 +76,18 @@ dashboard.post("/admin/login", requireAdminEnabled, sameOrigin, async (c) => {
   const form = await c.req.parseBody();
   const next = safeNext(typeof form.next === "string" ? form.next : undefined);
   const token = typeof form.token === "string" ? form.token : "";
+  const address = c.req.header("cf-connecting-ip") ?? "unknown";
+  const guard = c.env.SIGN_IN_GUARD.get(c.env.SIGN_IN_GUARD.idFromName(SIGN_IN_GUARD_NAME));
+  const allowance = await guard.check(address);
+  if (!allowance.allowed) {
+    log("warn", "dashboard sign-in rate-limited", { requestId: c.var.requestId, ip: address, retryAfterSeconds: allowance.retryAfterSeconds });
+    c.header("Retry-After", String(allowance.retryAfterSeconds));
+    const wait = `Too many failed sign-ins from this address. Try again in ${Math.ceil(allowance.retryAfterSeconds / 60)} min.`;
+    return render(c, (page) => <LoginPage page={page} next={next} error={wait} notice={null} />, 429);
+  }
   if (!isAdminToken(c.env, token)) {
-    log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? null });
+    await guard.recordFailure(address);
+    log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: address });
     return render(c, (page) => <LoginPage page={page} next={next} error="That is not the admin token." notice={null} />, 401);
   }
   await startSession(c);
@@ -114,7 +125,7 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
   let matches: { source: string; id: string }[] = [];
   if (filters.q) {
     // An exact delivery id opens it; anything else searches subjects, upload and tracking ids.
-    const sources = await findDeliveryById(c.env, filters.q);
+    const sources = (await findDeliveryById(c.env, filters.q)).filter((s) => !filters.source || s === filters.source);
     if (sources.length === 1) return c.redirect(deliveryHref(sources[0]!, filters.q), 302);
     matches = sources.map((source) => ({ source, id: filters.q }));
   }
@@ -168,6 +179,7 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
   if (!idSchema.safeParse(source).success) return renderError(c, 404, "No such source.");
   const form = await c.req.parseBody();
   const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
+  if (!(await configExists(c.env.CONFIG, "source", source))) return renderError(c, 404, "No such source.");
   const outcome = await replayDelivery(c.env, source, id, target);
   log("info", "replay from the dashboard", {
     requestId: c.var.requestId,
@@ -183,9 +195,11 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
 // ---- targets ---------------------------------------------------------------------------------
 
 async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, status: 200 | 400 | 404 = 200) {
+  // KV first: an unknown id never creates an outbox.
+  const loaded = await loadConfig(c.env.CONFIG, "target", id, 0);
+  if (loaded.state === "missing") return renderError(c, 404, `No target “${id}”.`);
   const outbox = outboxOf(c.env, id);
-  const [loaded, health] = await Promise.all([loadConfig(c.env.CONFIG, "target", id), outbox.health()]);
-  if (loaded.state === "missing" && health.targetId === null) return renderError(c, 404, `No target “${id}”.`);
+  const health = await outbox.health();
   const listed =
     loaded.state === "valid"
       ? { id, valid: true as const, config: loaded.config }
@@ -240,7 +254,7 @@ function targetFlash(c: Context<AdminEnv>): Flash {
 function targetAction(act: (c: Context<AdminEnv>, id: string) => Promise<string | { error: string }>) {
   return async (c: Context<AdminEnv>) => {
     const id = c.req.param("id")!;
-    if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such target.");
+    if (!idSchema.safeParse(id).success || !(await configExists(c.env.CONFIG, "target", id))) return renderError(c, 404, "No such target.");
     const result = await act(c, id);
     if (typeof result !== "string") return renderTarget(c, id, { tone: "bad", text: result.error }, 400);
     return c.redirect(`/admin/ui/targets/${id}?${result}`, 303);
@@ -285,15 +299,16 @@ for (const enabled of [true, false]) {
 dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
   const id = c.req.param("id");
   if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such source.");
+  // KV first: an unknown id never creates a ledger.
+  const loaded = await loadConfig(c.env.CONFIG, "source", id, 0);
+  if (loaded.state === "missing") return renderError(c, 404, `No source “${id}”.`);
   const ledger = ledgerOf(c.env, id);
   const verify = c.req.query("verify") === "1";
-  const [loaded, stats, handshakes, integrity] = await Promise.all([
-    loadConfig(c.env.CONFIG, "source", id),
+  const [stats, handshakes, integrity] = await Promise.all([
     ledger.stats(),
     ledger.listHandshakes(HANDSHAKES_SHOWN),
     verify ? ledger.verifyIntegrity() : Promise.resolve(null),
   ]);
-  if (loaded.state === "missing" && stats.deliveries === 0 && stats.handshakes === 0) return renderError(c, 404, `No source “${id}”.`);
   const listed =
     loaded.state === "valid"
       ? { id, valid: true as const, config: loaded.config }
@@ -302,7 +317,16 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
         : null;
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
   return render(c, (page) => (
-    <SourcePage page={page} id={id} webhookUrl={webhookUrl} listed={listed} stats={stats} integrity={integrity} handshakes={handshakes} />
+    <SourcePage
+      page={page}
+      id={id}
+      webhookUrl={webhookUrl}
+      listed={listed}
+      stats={stats}
+      integrity={integrity}
+      handshakes={handshakes.items}
+      handshakesDropped={handshakes.dropped}
+    />
   ));
 });
 
@@ -317,7 +341,11 @@ async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
  * Sends a page with the dashboard's security headers: a CSP that allows only the nonce'd
  * stylesheet (no scripts at all), no framing, no caching, no referrer outside the origin.
  */
-async function render(c: Context<AdminEnv>, build: (page: PageContext) => JSX.Element, status: 200 | 400 | 401 | 403 | 404 | 500 = 200): Promise<Response> {
+async function render(
+  c: Context<AdminEnv>,
+  build: (page: PageContext) => JSX.Element,
+  status: 200 | 400 | 401 | 403 | 404 | 429 | 500 = 200,
+): Promise<Response> {
   const page = await pageContext(c);
   c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${page.nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
   c.header("Cache-Control", "no-store");

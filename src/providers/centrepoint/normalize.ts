@@ -44,7 +44,14 @@ export interface NormalizedEvent {
   /** Why an operator should look at this delivery ("; "-joined reasons), or null. */
   attention: string | null;
   envelope: CloudEvent;
+  /** `data` without `original` and the passed-through fields: what a receiver gets when the whole envelope cannot be kept. */
+  reducedData: Record<string, unknown>;
+  /** Identifiers an operator searches by (upload id, tracking id, subject identifier, subject), each at most MAX_SEARCH_KEY characters. */
+  searchKeys: string[];
 }
+
+/** Longest identifier kept as a search key (the admin search takes at most 200 characters). */
+export const MAX_SEARCH_KEY = 200;
 
 /** A successfully parsed ISO-8601 date-time. */
 export interface ParsedTimestamp {
@@ -65,6 +72,8 @@ interface Mapped {
   time: string | null;
   /** Normalized fields, without `original`. */
   fields: Record<string, unknown>;
+  /** Fields passed through as given (daily statistics' aggregations); placed before `fields` in `data`. */
+  extra?: Record<string, unknown>;
 }
 
 type Mapper = (body: Body, problems: string[]) => Mapped;
@@ -316,8 +325,8 @@ const mapDailyStatistics: Mapper = (body, problems) => {
     studyId,
     subjectId,
     time: null,
+    extra: passThrough(body, DAILY_STATISTICS_NORMALIZED),
     fields: {
-      ...passThrough(body, DAILY_STATISTICS_NORMALIZED),
       dayStatId: idField(body, "id", problems),
       studyId,
       siteId: idField(body, "siteId", problems),
@@ -343,8 +352,8 @@ const mapCp2DailyStatistics: Mapper = (body, problems) => {
     studyId,
     subjectId,
     time: null,
+    extra: passThrough(body, CP2_NORMALIZED),
     fields: {
-      ...passThrough(body, CP2_NORMALIZED),
       dayStatId: idField(body, "dayStatId", problems),
       studyId,
       siteId: idField(body, "siteId", problems),
@@ -414,7 +423,7 @@ export function normalizeDelivery(input: NormalizeInput): NormalizedEvent {
       if (isObject(parsed.value)) mapped = MAPPERS[eventName](parsed.value, problems);
       else problems.push(`body is ${describeJson(parsed.value)}, not a JSON object`);
     }
-    data = { ...mapped.fields, original: parsed.value };
+    data = { ...mapped.extra, ...mapped.fields, original: parsed.value };
   }
 
   const subject =
@@ -435,5 +444,57 @@ export function normalizeDelivery(input: NormalizeInput): NormalizedEvent {
     ...(eventName !== null && { centrepointevent: eventName }),
     data,
   };
-  return { kind: mapped.kind, subject, attention: problems.length > 0 ? problems.join("; ") : null, envelope };
+  return {
+    kind: mapped.kind,
+    subject,
+    attention: problems.length > 0 ? problems.join("; ") : null,
+    envelope,
+    reducedData: { ...mapped.fields },
+    searchKeys: searchKeysOf(mapped.fields, subject),
+  };
+}
+
+/** The identifiers worth an exact-match search, deduplicated; numbers as their decimal text. */
+function searchKeysOf(fields: Record<string, unknown>, subject: string | null): string[] {
+  const keys = new Set<string>();
+  for (const value of [fields.uploadId, fields.trackingId, fields.subjectIdentifier, subject]) {
+    const text = typeof value === "number" && Number.isFinite(value) ? String(value) : typeof value === "string" ? value.trim() : "";
+    if (text.length > 0 && text.length <= MAX_SEARCH_KEY) keys.add(text);
+  }
+  return [...keys];
+}
+
+/** A serialized envelope, and why `data.original` had to be left out (null when it is whole). */
+export interface SerializedEnvelope {
+  text: string;
+  omitted: string | null;
+}
+
+/**
+ * Serializes an envelope to at most `maxBytes` of UTF-8. When the whole envelope cannot be
+ * serialized (a body nested too deeply for JSON.stringify) or is larger than `maxBytes`, `data`
+ * keeps only the normalized fields, without `original` and passed-through fields, and
+ * `data.originalOmitted` says why; the raw body itself is kept by the ledger either way. Never throws.
+ */
+export function serializeEnvelope(event: NormalizedEvent, maxBytes: number): SerializedEnvelope {
+  let omitted: string;
+  try {
+    const text = JSON.stringify(event.envelope);
+    // UTF-8 is at most 3 bytes per UTF-16 unit: only measure when the text might be too large.
+    if (text.length * 3 <= maxBytes || utf8Length(text) <= maxBytes) return { text, omitted: null };
+    omitted = `the envelope would exceed ${maxBytes} bytes`;
+  } catch {
+    omitted = "the body is nested too deeply to copy";
+  }
+  try {
+    const reduced = JSON.stringify({ ...event.envelope, data: { ...event.reducedData, originalOmitted: omitted } });
+    if (utf8Length(reduced) <= maxBytes) return { text: reduced, omitted };
+  } catch {
+    // A normalized field copied as given is itself too deep: keep the attributes alone.
+  }
+  return { text: JSON.stringify({ ...event.envelope, data: { originalOmitted: omitted } }), omitted };
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).byteLength;
 }

@@ -7,7 +7,7 @@ import { Badge, type Tone } from "../layout";
 
 /** Pieces shared by several pages. */
 
-const STATE_TONE: Record<DeliveryState, Tone> = { pending: "info", delivering: "info", delivered: "ok", dead: "bad", held: "warn" };
+const STATE_TONE: Record<DeliveryState, Tone> = { pending: "info", delivering: "info", delivered: "ok", dead: "bad", held: "warn", not_wanted: "muted" };
 
 /** A target delivery state. */
 export const StateBadge: FC<{ state: DeliveryState }> = ({ state }) => <Badge tone={STATE_TONE[state]}>{state}</Badge>;

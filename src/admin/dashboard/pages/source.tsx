@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
-import type { HandshakeInput, IntegrityReport, LedgerStats } from "../../../ledger/ledger";
+import type { HandshakeEntry, IntegrityReport, LedgerStats } from "../../../ledger/ledger";
 import { formatTime, plural } from "../format";
 import { Badge, Layout, Notice, type PageContext, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
@@ -14,8 +14,10 @@ export const SourcePage: FC<{
   listed: Listed<SourceConfig> | null;
   stats: LedgerStats;
   integrity: IntegrityReport | null;
-  handshakes: (HandshakeInput & { id: number })[];
-}> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes }) => (
+  handshakes: (HandshakeEntry & { id: number })[];
+  /** Older handshakes the log's bound has dropped. */
+  handshakesDropped: number;
+}> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes, handshakesDropped }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -108,7 +110,11 @@ export const SourcePage: FC<{
     <section class="card flush" aria-labelledby="hs-h">
       <div class="head">
         <h2 id="hs-h">Recent handshakes</h2>
-        <span class="muted small">validation requests, newest first</span>
+        <span class="muted small">
+          validation requests, newest first
+          {handshakesDropped > 0 &&
+            `; ${handshakesDropped} older ${handshakesDropped === 1 ? "one was" : "ones were"} dropped (the log keeps the newest 10,000)`}
+        </span>
       </div>
       {handshakes.length === 0 ? (
         <p class="empty">No validation handshakes yet.</p>

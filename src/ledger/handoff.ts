@@ -1,0 +1,127 @@
+import { BATCH_BYTES, takeByBytes } from "../lib/batch";
+import { backoffDelayMs } from "../outbox/backoff";
+import type { OutboxItem } from "../outbox/types";
+import { HEADER } from "../providers/centrepoint/constants";
+
+/**
+ * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
+ * SqlStorage. A hand-off row is planned in the same transaction as its delivery; the ledger's
+ * alarm pushes due rows to `Outbox.enqueue` (idempotent on (source, delivery id)) and marks them
+ * handed, so a push is at-least-once and never makes a second delivery. Times are epoch ms.
+ */
+
+/** A hand-off row that is due, with the size of what it carries. */
+export interface DueHandoff {
+  seq: number;
+  deliveryId: string;
+  targetId: string;
+  tries: number;
+  unfiltered: boolean;
+  /** Bytes of body, envelope and headers. */
+  size: number;
+}
+
+/** Retry timing of a failed push: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
+export const HANDOFF_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 } as const;
+/** Hand-off rows read per alarm run at most, before the byte budget cuts the batch. */
+const HANDOFF_ROWS = 200;
+
+/** Plans one hand-off per target; `unfiltered` targets' filters decide later (their document was invalid). */
+export function planHandoffs(sql: SqlStorage, deliveryId: string, at: number, targets: readonly string[], unfiltered: readonly string[]): void {
+  const rows = new Map<string, boolean>();
+  for (const t of unfiltered) rows.set(t, true);
+  for (const t of targets) rows.set(t, false);
+  for (const [target, isUnfiltered] of rows) {
+    sql.exec(
+      "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at, unfiltered) VALUES (?, ?, ?, ?, ?)",
+      deliveryId,
+      target,
+      at,
+      at,
+      isUnfiltered ? 1 : 0,
+    );
+  }
+}
+
+/** Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due). */
+export function dueHandoffs(sql: SqlStorage, now: number): DueHandoff[] {
+  const rows = sql
+    .exec<{ seq: number; delivery_id: string; target_id: string; tries: number; unfiltered: number; size: number }>(
+      `SELECT d.seq, h.delivery_id, h.target_id, h.tries, h.unfiltered, length(d.body) + length(d.envelope) + length(d.headers) AS size
+       FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
+       WHERE h.handed_at IS NULL AND h.next_at <= ? ORDER BY h.next_at LIMIT ?`,
+      now,
+      HANDOFF_ROWS,
+    )
+    .toArray()
+    .map((r) => ({ seq: r.seq, deliveryId: r.delivery_id, targetId: r.target_id, tries: r.tries, unfiltered: r.unfiltered === 1, size: r.size }));
+  return takeByBytes(rows, (r) => r.size, BATCH_BYTES);
+}
+
+/** The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error for its target's push. */
+export function buildItems(sql: SqlStorage, source: string, due: readonly DueHandoff[]): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
+  const bySeq = new Map<number, Record<string, SqlStorageValue>>();
+  const seqs = [...new Set(due.map((d) => d.seq))];
+  for (const row of sql.exec(
+    `SELECT seq, delivery_id, kind, subject, received_at, headers, body, envelope FROM deliveries WHERE seq IN (${seqs.map(() => "?").join(",")})`,
+    ...seqs,
+  ))
+    bySeq.set(row.seq as number, row);
+  const out = new Map<string, { rows: DueHandoff[]; items: OutboxItem[] }>();
+  for (const d of due) {
+    const r = bySeq.get(d.seq)!;
+    const group = out.get(d.targetId) ?? { rows: [], items: [] };
+    group.rows.push(d);
+    group.items.push({
+      source,
+      deliveryId: d.deliveryId,
+      kind: r.kind as string,
+      subject: r.subject as string | null,
+      receivedAt: r.received_at as number,
+      envelope: r.envelope as string,
+      body: new Uint8Array(r.body as ArrayBuffer),
+      headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
+      ...(d.unfiltered && { unfiltered: true }),
+    });
+    out.set(d.targetId, group);
+  }
+  return out;
+}
+
+/** Marks pushed rows handed. */
+export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
+  for (const r of rows)
+    sql.exec("UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE delivery_id = ? AND target_id = ?", at, r.deliveryId, r.targetId);
+}
+
+/** Schedules failed rows again with backoff and records why. */
+export function markFailed(sql: SqlStorage, rows: readonly DueHandoff[], error: string, now: number, random: () => number): void {
+  for (const r of rows) {
+    const tries = r.tries + 1;
+    const delay = Math.max(HANDOFF_RETRY.baseDelayMs, backoffDelayMs(HANDOFF_RETRY, tries, random));
+    sql.exec(
+      "UPDATE handoffs SET tries = ?, next_at = ?, last_error = ? WHERE delivery_id = ? AND target_id = ?",
+      tries,
+      now + delay,
+      error.slice(0, 500),
+      r.deliveryId,
+      r.targetId,
+    );
+  }
+}
+
+/** When the earliest pending hand-off is due, or null when none waits. */
+export function nextHandoffAt(sql: SqlStorage): number | null {
+  return sql.exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM handoffs WHERE handed_at IS NULL").one().at;
+}
+
+/**
+ * The CentrePoint headers a raw-format target receives: `x-actigraph-*` as recorded, without the
+ * hook secret and without the body signature (never forwarded: a raw target that verifies
+ * CentrePoint signatures gets a fresh one made with its own key, `centrepointSigning`).
+ */
+export function forwardableHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => name.startsWith("x-actigraph-") && name !== HEADER.hookSecret && name !== HEADER.signature),
+  );
+}

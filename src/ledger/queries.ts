@@ -1,0 +1,249 @@
+/**
+ * The ledger's read model: plain functions over a ledger's SqlStorage, the row types the admin
+ * API and the dashboard see, and their limits. Nothing here writes.
+ */
+
+type Row = Record<string, SqlStorageValue>;
+
+/** How a delivery came into the ledger: pushed by CentrePoint, or backfilled from its delivery history. */
+export type Provenance = "webhook" | "centrepoint-history";
+
+/** A stored delivery as the admin API shows it. Times are epoch ms. */
+export interface DeliveryRecord {
+  seq: number;
+  deliveryId: string;
+  idDerived: boolean;
+  event: string | null;
+  kind: string;
+  subject: string | null;
+  attention: string | null;
+  receivedAt: number;
+  sourceIp: string | null;
+  headers: Record<string, string>;
+  bodySha256: string;
+  bodySize: number;
+  recordHash: string;
+  duplicateCount: number;
+  lastSeenAt: number;
+  provenance: Provenance;
+  /** An earlier delivery of this source with the same body under another id (a possible replay), or null. */
+  sameBodyAs: string | null;
+}
+
+/** One target's hand-off of a delivery. */
+export interface HandoffView {
+  targetId: string;
+  plannedAt: number;
+  handedAt: number | null;
+  tries: number;
+  lastError: string | null;
+}
+
+/** A delivery with its body, envelope and hand-off rows. */
+export interface DeliveryWithPayload extends DeliveryRecord {
+  body: Uint8Array;
+  envelope: string;
+  handoffs: HandoffView[];
+}
+
+/**
+ * Filter of `listDeliveries` (newest first: received time, then seq). `before` continues a page:
+ * rows received before `at`, or at `at` with a seq below `seq`.
+ */
+export interface ListFilter {
+  /** Search: an exact delivery id, subject, upload id, tracking id or subject identifier. */
+  q?: string;
+  kind?: string;
+  subject?: string;
+  provenance?: Provenance;
+  from?: number;
+  to?: number;
+  attention?: boolean;
+  before?: { at: number; seq: number };
+  limit: number;
+}
+
+/** Result of an integrity check of the hash chain. */
+export interface IntegrityReport {
+  ok: boolean;
+  checked: number;
+  headHash: string;
+  firstBroken: { seq: number; deliveryId: string; reason: string } | null;
+  /** When the check ran, epoch ms. */
+  checkedAt: number;
+}
+
+/** Counts of one ledger, for the dashboard and metrics. */
+export interface LedgerStats {
+  deliveries: number;
+  duplicates: number;
+  attention: number;
+  pendingHandoffs: number;
+  handshakes: number;
+  lastReceivedAt: number | null;
+}
+
+/** A handshake in the audit log. */
+export interface HandshakeEntry {
+  receivedAt: number;
+  sourceIp: string | null;
+  webhookId: string | null;
+  deliveryId: string | null;
+  authenticated: boolean;
+  outcome: string;
+}
+
+/** Rows per list page at most. */
+export const MAX_LIST = 500;
+
+const RECORD_COLUMNS =
+  "seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body_sha256, length(body) AS body_size, record_hash, duplicate_count, last_seen_at, provenance, same_body_as";
+
+/** Deliveries matching a filter, newest first. */
+export function listDeliveries(sql: SqlStorage, filter: ListFilter): DeliveryRecord[] {
+  const where: string[] = [];
+  const args: SqlStorageValue[] = [];
+  if (filter.kind !== undefined) {
+    if (filter.kind.endsWith(".*")) (where.push("kind LIKE ? ESCAPE '\\'"), args.push(filter.kind.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"));
+    else if (filter.kind !== "*") (where.push("kind = ?"), args.push(filter.kind));
+  }
+  if (filter.subject !== undefined) (where.push("subject = ?"), args.push(filter.subject));
+  if (filter.provenance !== undefined) (where.push("provenance = ?"), args.push(filter.provenance));
+  if (filter.q !== undefined) {
+    // Equality on the delivery id or on a search key stored at record time: no pattern, any length.
+    where.push("(delivery_id = ? OR seq IN (SELECT seq FROM search_keys WHERE value = ?))");
+    args.push(filter.q, filter.q);
+  }
+  if (filter.from !== undefined) (where.push("received_at >= ?"), args.push(filter.from));
+  if (filter.to !== undefined) (where.push("received_at < ?"), args.push(filter.to));
+  if (filter.attention) where.push("attention IS NOT NULL");
+  if (filter.before !== undefined)
+    (where.push("(received_at < ? OR (received_at = ? AND seq < ?))"), args.push(filter.before.at, filter.before.at, filter.before.seq));
+  const query = `SELECT ${RECORD_COLUMNS} FROM deliveries ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY received_at DESC, seq DESC LIMIT ?`;
+  return sql
+    .exec(query, ...args, clampLimit(filter.limit))
+    .toArray()
+    .map(rowToDelivery);
+}
+
+/** One delivery with body, envelope and hand-offs; null when unknown. */
+export function getDelivery(sql: SqlStorage, deliveryId: string): DeliveryWithPayload | null {
+  const row = sql.exec(`SELECT ${RECORD_COLUMNS}, body, envelope FROM deliveries WHERE delivery_id = ?`, deliveryId).toArray()[0];
+  if (!row) return null;
+  const handoffs = sql
+    .exec("SELECT target_id, planned_at, handed_at, tries, last_error FROM handoffs WHERE delivery_id = ? ORDER BY target_id", deliveryId)
+    .toArray()
+    .map(rowToHandoff);
+  return { ...rowToDelivery(row), body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string, handoffs };
+}
+
+/** Counts for the dashboard and metrics. */
+export function ledgerStats(sql: SqlStorage): LedgerStats {
+  const d = sql
+    .exec(
+      "SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries",
+    )
+    .one();
+  const h = sql.exec("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one();
+  const s = sql.exec("SELECT COUNT(*) AS n FROM handshakes").one();
+  return {
+    deliveries: d.n as number,
+    duplicates: d.dups as number,
+    attention: d.att as number,
+    pendingHandoffs: h.n as number,
+    handshakes: s.n as number,
+    lastReceivedAt: (d.last as number | null) ?? null,
+  };
+}
+
+/** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
+export function ledgerMetrics(sql: SqlStorage): { kinds: { kind: string; accepted: number; duplicates: number }[]; rejected: Record<string, number> } {
+  const kinds = sql.exec("SELECT kind, COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS d FROM deliveries GROUP BY kind ORDER BY kind").toArray();
+  const rejected = sql.exec("SELECT name, value FROM counters WHERE name LIKE 'rejected:%'").toArray();
+  return {
+    kinds: kinds.map((r) => ({ kind: r.kind as string, accepted: r.n as number, duplicates: r.d as number })),
+    rejected: Object.fromEntries(rejected.map((r) => [(r.name as string).slice("rejected:".length), r.value as number])),
+  };
+}
+
+/** Recent handshakes, newest first, and how many older ones the log's bound has dropped. */
+export function listHandshakes(sql: SqlStorage, limit: number): { items: (HandshakeEntry & { id: number })[]; dropped: number } {
+  const items = sql
+    .exec("SELECT * FROM handshakes ORDER BY id DESC LIMIT ?", clampLimit(limit))
+    .toArray()
+    .map((r) => ({
+      id: r.id as number,
+      receivedAt: r.received_at as number,
+      sourceIp: r.source_ip as string | null,
+      webhookId: r.webhook_id as string | null,
+      deliveryId: r.delivery_id as string | null,
+      authenticated: r.authenticated === 1,
+      outcome: r.outcome as string,
+    }));
+  return { items, dropped: readCounter(sql, HANDSHAKES_DROPPED) };
+}
+
+/** Counter of handshake rows the log's bound removed. */
+export const HANDSHAKES_DROPPED = "handshakes:dropped";
+
+/** A counter's value, 0 when never written. */
+export function readCounter(sql: SqlStorage, name: string): number {
+  return (sql.exec("SELECT value FROM counters WHERE name = ?", name).toArray()[0]?.value as number | undefined) ?? 0;
+}
+
+/** Adds `by` to a counter. */
+export function bumpCounter(sql: SqlStorage, name: string, by = 1): void {
+  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+}
+
+/** A value kept in the meta table (JSON text), or null. */
+export function readMeta<T>(sql: SqlStorage, key: string): T | null {
+  const value = sql.exec("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
+  return value === undefined ? null : (JSON.parse(value as string) as T);
+}
+
+/** Stores a value in the meta table as JSON text. */
+export function writeMeta(sql: SqlStorage, key: string, value: unknown): void {
+  sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, JSON.stringify(value));
+}
+
+/** The source id this ledger belongs to ("" before the first delivery). */
+export function ledgerSource(sql: SqlStorage): string {
+  return (sql.exec("SELECT value FROM meta WHERE key = 'source'").toArray()[0]?.value as string | undefined) ?? "";
+}
+
+function rowToDelivery(r: Row): DeliveryRecord {
+  return {
+    seq: r.seq as number,
+    deliveryId: r.delivery_id as string,
+    idDerived: r.id_derived === 1,
+    event: r.event as string | null,
+    kind: r.kind as string,
+    subject: r.subject as string | null,
+    attention: r.attention as string | null,
+    receivedAt: r.received_at as number,
+    sourceIp: r.source_ip as string | null,
+    headers: JSON.parse(r.headers as string) as Record<string, string>,
+    bodySha256: r.body_sha256 as string,
+    bodySize: r.body_size as number,
+    recordHash: r.record_hash as string,
+    duplicateCount: r.duplicate_count as number,
+    lastSeenAt: r.last_seen_at as number,
+    provenance: r.provenance as Provenance,
+    sameBodyAs: r.same_body_as as string | null,
+  };
+}
+
+function rowToHandoff(h: Row): HandoffView {
+  return {
+    targetId: h.target_id as string,
+    plannedAt: h.planned_at as number,
+    handedAt: h.handed_at as number | null,
+    tries: h.tries as number,
+    lastError: h.last_error as string | null,
+  };
+}
+
+function clampLimit(limit: number): number {
+  return Math.max(1, Math.min(MAX_LIST, Math.floor(limit) || 50));
+}
