@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { configRoutes } from "./admin/config-routes";
 import { dashboard } from "./admin/dashboard/routes";
-import { deliveryAdmin } from "./admin/delivery-routes";
-import { metricsAdmin } from "./admin/metrics-routes";
 import { openApiDocument } from "./admin/openapi";
-import { outboxAdmin } from "./admin/outbox-routes";
+import { deliveryRoutes } from "./admin/routes/deliveries";
+import { documentRoutes } from "./admin/routes/documents";
+import { metricsRoutes } from "./admin/routes/metrics";
+import { targetRoutes } from "./admin/routes/targets";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
 import { log } from "./lib/log";
@@ -32,11 +32,11 @@ admin.use(async (c, next) => {
   c.res.headers.set("Cache-Control", "no-store"); // admin answers carry configuration and delivery data: never cached
 });
 admin.use(requireAdmin);
-admin.route("/sources", configRoutes("source"));
-admin.route("/targets", configRoutes("target"));
-admin.route("/", deliveryAdmin);
-admin.route("/", outboxAdmin);
-admin.route("/", metricsAdmin);
+admin.route("/sources", documentRoutes("source"));
+admin.route("/targets", documentRoutes("target"));
+admin.route("/", deliveryRoutes);
+admin.route("/", targetRoutes);
+admin.route("/", metricsRoutes);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);

@@ -20,31 +20,14 @@ const adminErrors = {
   503: json(errorBodySchema, "ADMIN_TOKEN is not set: the admin surface is off"),
 };
 
-/** Describes an admin route for the OpenAPI document; schemas are the ones that validate. */
-export function describeAdmin(opts: {
-  tag: string;
-  summary: string;
-  body?: z.ZodType;
-  responses: Record<number, { schema?: z.ZodType; description: string }>;
-  query?: z.ZodObject;
-}) {
+/**
+ * Describes an admin route for the OpenAPI document: tag, summary and answers. Request bodies,
+ * queries and paths are documented by the same `valid(...)` validators that check them.
+ */
+export function describeAdmin(opts: { tag: string; summary: string; responses: Record<number, { schema?: z.ZodType; description: string }> }) {
   const responses: Record<string, unknown> = { ...adminErrors };
   for (const [status, r] of Object.entries(opts.responses)) responses[status] = r.schema ? json(r.schema, r.description) : { description: r.description };
-  return describeRoute({
-    tags: [opts.tag],
-    summary: opts.summary,
-    security: [{ adminToken: [] }],
-    parameters: opts.query
-      ? Object.entries(opts.query.shape).map(([name, schema]) => ({
-          name,
-          in: "query" as const,
-          required: false,
-          schema: z.toJSONSchema(schema as z.ZodType, { io: "input", unrepresentable: "any" }) as object,
-        }))
-      : undefined,
-    requestBody: opts.body ? { required: true, content: { "application/json": { schema: resolver(opts.body) } } } : undefined,
-    responses: responses as never,
-  });
+  return describeRoute({ tags: [opts.tag], summary: opts.summary, security: [{ adminToken: [] }], responses: responses as never });
 }
 
 /** `GET /admin/openapi.json`: the OpenAPI 3.1 document generated from the routes of `app`. */

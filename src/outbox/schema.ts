@@ -1,6 +1,7 @@
 /**
  * Outbox SQLite schema, one database per target. Migrations are append-only: the index of a
  * migration is its version (src/lib/migrate.ts). Times are epoch ms. See docs/delivery.md.
+ * The first migration names the dispatches table `deliveries`; migration 4 renames it.
  */
 export const OUTBOX_MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (
@@ -18,7 +19,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    );
    INSERT INTO meta (id) VALUES (1);
    CREATE TABLE deliveries (
-     seq INTEGER PRIMARY KEY,                -- enqueue order, never reused
+     seq INTEGER PRIMARY KEY,                -- enqueue order, never reused (table renamed dispatches by migration 4)
      source TEXT NOT NULL,
      delivery_id TEXT NOT NULL,              -- the outbound webhook-id
      kind TEXT NOT NULL,
@@ -41,7 +42,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    CREATE INDEX deliveries_by_lane ON deliveries (subject, received_at, seq) WHERE state IN ('pending', 'delivering');
    CREATE TABLE attempts (
      id INTEGER PRIMARY KEY,
-     seq INTEGER NOT NULL,                   -- deliveries.seq
+     seq INTEGER NOT NULL,                   -- dispatches.seq
      n INTEGER NOT NULL,                     -- 1-based over the delivery's whole history
      started_at INTEGER NOT NULL,
      duration_ms INTEGER,
@@ -58,4 +59,12 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   // Rows planned while the target's document was invalid: its filter decides once it is valid (wanted → on; not → not_wanted).
   `ALTER TABLE deliveries ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX deliveries_unfiltered ON deliveries (seq) WHERE unfiltered = 1;`,
+  // Outbox rows are *dispatches* (one event for this target); the ledger's rows are deliveries.
+  `ALTER TABLE deliveries RENAME TO dispatches;
+   DROP INDEX deliveries_by_state;
+   CREATE INDEX dispatches_by_state ON dispatches (state, next_at);
+   DROP INDEX deliveries_by_lane;
+   CREATE INDEX dispatches_by_lane ON dispatches (subject, received_at, seq) WHERE state IN ('pending', 'delivering');
+   DROP INDEX deliveries_unfiltered;
+   CREATE INDEX dispatches_unfiltered ON dispatches (seq) WHERE unfiltered = 1;`,
 ];

@@ -286,7 +286,7 @@ describe("pages", () => {
 
     const replayed = await postForm(`/admin/ui/targets/${target}/replay-dead`, { _csrf: csrf }, { cookie });
     expect(replayed.headers.get("location")).toBe(`/admin/ui/targets/${target}?done=replayed&n=1&more=0`);
-    expect((await outboxOf(target).getDelivery(source, deliveryId))?.delivery.state).toBe("pending");
+    expect((await outboxOf(target).getDispatch(source, deliveryId))?.dispatch.state).toBe("pending");
   });
 
   it("shows why a target holds its deliveries and resumes it once fixed", async () => {
@@ -304,7 +304,7 @@ describe("pages", () => {
     expect(resumed.headers.get("location")).toBe(`/admin/ui/targets/${target}?done=resumed&n=1`);
     await fireAlarm(outboxOf(target));
     expect(edc.sent).toHaveLength(1);
-    expect((await outboxOf(target).getDelivery(source, deliveryId))?.delivery.state).toBe("delivered");
+    expect((await outboxOf(target).getDispatch(source, deliveryId))?.dispatch.state).toBe("delivered");
   });
 
   it("shows the overview with sources, targets and what needs attention", async () => {

@@ -3,7 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import dashboardDoc from "../../docs/dashboard.md?raw";
 import storageDoc from "../../docs/storage.md?raw";
-import { OVERVIEW_INTEGRITY_MAX_AGE_MS } from "../../src/admin/dashboard/data";
+import { OVERVIEW_INTEGRITY_MAX_AGE_MS } from "../../src/admin/service/overview";
 import { GENESIS, linkHash } from "../../src/ledger/chain";
 import { sha256Hex } from "../../src/lib/crypto";
 import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";

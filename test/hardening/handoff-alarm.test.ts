@@ -34,7 +34,7 @@ describe("stranded hand-offs", () => {
     expect(await resend.json()).toMatchObject({ status: "duplicate" });
     expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).not.toBeNull();
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
-    expect(await outboxOf(target).getDelivery(source, id)).not.toBeNull();
+    expect(await outboxOf(target).getDispatch(source, id)).not.toBeNull();
   });
 
   it("keeps its alarm after an unexpected error and records it, instead of throwing", async () => {
@@ -53,6 +53,6 @@ describe("stranded hand-offs", () => {
     await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("UPDATE deliveries SET headers = '{}' WHERE delivery_id = ?", id));
     vi.setSystemTime(alarm!);
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
-    expect(await outboxOf(target).getDelivery(source, id)).not.toBeNull();
+    expect(await outboxOf(target).getDispatch(source, id)).not.toBeNull();
   });
 });

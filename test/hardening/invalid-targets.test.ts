@@ -18,8 +18,8 @@ afterEach(() => {
 async function targetState(source: string, id: string, target: string) {
   const res = await admin(`/deliveries/${source}/${id}`);
   expect(res.status).toBe(200);
-  const body = (await res.json()) as { targets: { target: string; delivery: { delivery: { state: string } } | null }[] };
-  return body.targets.find((t) => t.target === target)?.delivery?.delivery.state ?? null;
+  const body = (await res.json()) as { targets: { target: string; dispatch: { state: string } | null }[] };
+  return body.targets.find((t) => t.target === target)?.dispatch?.state ?? null;
 }
 
 async function setup() {

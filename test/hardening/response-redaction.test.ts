@@ -30,7 +30,7 @@ describe("responses of an echoing target", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    const detail = await stub.getDelivery(item.source, item.deliveryId);
+    const detail = await stub.getDispatch(item.source, item.deliveryId);
     const attempt = detail!.attempts[0]!;
     expect(attempt.status).toBe(500);
     const stored = JSON.stringify(attempt);

@@ -122,7 +122,7 @@ describe("roles: a secret of a source is never a target's, and the reverse", () 
     await runDurableObjectAlarm(ledgerOf(other));
     await fireAlarm(outboxOf(target));
     expect(edc.sent).toHaveLength(0);
-    expect((await outboxOf(target).getDelivery(other, id))?.delivery.state).toBe("held");
+    expect((await outboxOf(target).getDispatch(other, id))?.dispatch.state).toBe("held");
   });
 
   it("answers 503 for a source written to KV whose secret is a target's", async () => {

@@ -98,7 +98,7 @@ describe("hand-off", () => {
     const detail = await ledger.get("h-2");
     expect(detail?.handoffs[0]?.handedAt).not.toBeNull();
     const outbox = env.OUTBOX.get(env.OUTBOX.idFromName(target));
-    expect(await outbox.getDelivery(source, "h-2")).not.toBeNull();
+    expect(await outbox.getDispatch(source, "h-2")).not.toBeNull();
   });
 
   it("keeps planned hand-offs across an eviction before the alarm ran", async () => {

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { HOLD_RECHECK_MS } from "../../src/outbox/outbox";
+import { HOLD_RECHECK_MS } from "../../src/outbox/schedule";
 import { putTarget } from "../helpers";
 import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock } from "./fixtures";
 
@@ -54,8 +54,8 @@ describe("sending", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
-    expect(got?.delivery).toMatchObject({ state: "delivered", deliveredAt: T0, windowAttempts: 1 });
+    const got = await stub.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch).toMatchObject({ state: "delivered", deliveredAt: T0, windowAttempts: 1 });
     expect(got?.attempts).toEqual([expect.objectContaining({ n: 1, outcome: "success", status: 200, responseBody: "ok" })]);
     expect(target.sent).toHaveLength(1);
   });
@@ -131,8 +131,8 @@ describe("retries", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
-    expect(got?.delivery).toMatchObject({ state: "pending", nextAt: T0 + 15_000, lastError: "HTTP 500" });
+    const got = await stub.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch).toMatchObject({ state: "pending", nextAt: T0 + 15_000, lastError: "HTTP 500" });
     expect(got?.attempts[0]).toMatchObject({ outcome: "failure", status: 500, errorClass: "http", responseBody: "nope" });
   });
 
@@ -162,7 +162,7 @@ describe("retries", () => {
     await fireAlarm(stub);
     clock.advance(15_000);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.state).toBe("delivered");
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.state).toBe("delivered");
     expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([item.deliveryId, item.deliveryId]);
     expect(Number(target.sent[1]!.headers["webhook-timestamp"]) - Number(target.sent[0]!.headers["webhook-timestamp"])).toBe(15);
   });
@@ -173,7 +173,7 @@ describe("retries", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.nextAt).toBe(T0 + 120_000);
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.nextAt).toBe(T0 + 120_000);
   });
 
   it("honours an HTTP-date Retry-After on 503, capped at retryAfterCapMs", async () => {
@@ -182,7 +182,7 @@ describe("retries", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.nextAt).toBe(T0 + 60_000);
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.nextAt).toBe(T0 + 60_000);
   });
 
   it("records a timeout with its error class and retries it", async () => {
@@ -191,9 +191,9 @@ describe("retries", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
+    const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(got?.attempts[0]).toMatchObject({ outcome: "failure", status: null, errorClass: "timeout", error: "no response within 5000 ms" });
-    expect(got?.delivery.state).toBe("pending");
+    expect(got?.dispatch.state).toBe("pending");
   });
 
   it("records a connection failure with its error class", async () => {
@@ -202,7 +202,7 @@ describe("retries", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.attempts[0]).toMatchObject({ errorClass: "connect", error: "connection refused" });
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.attempts[0]).toMatchObject({ errorClass: "connect", error: "connection refused" });
   });
 
   it("marks a delivery dead when the next attempt would fall after the window", async () => {
@@ -213,7 +213,7 @@ describe("retries", () => {
     await fireAlarm(stub); // next at T0 + 15 s
     clock.advance(50_000);
     await fireAlarm(stub); // next would be T0 + 50 s + 30 s > T0 + 60 s
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({ state: "dead", nextAt: null, windowAttempts: 2 });
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch).toMatchObject({ state: "dead", nextAt: null, windowAttempts: 2 });
   });
 
   it("marks a delivery dead after maxAttempts", async () => {
@@ -224,7 +224,7 @@ describe("retries", () => {
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.state).toBe("dead");
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.state).toBe("dead");
   });
 });
 
@@ -245,7 +245,7 @@ describe("410 Gone", () => {
 
   it("holds the delivery and reports the pause in health", async () => {
     const { stub, item } = await gone();
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery.state).toBe("held");
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.state).toBe("held");
     expect(await stub.health()).toMatchObject({ heldBy: "gone", heldReason: expect.stringContaining("410") });
   });
 
@@ -254,7 +254,7 @@ describe("410 Gone", () => {
     const later = makeItem();
     await stub.enqueue(id, [later]);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(later.source, later.deliveryId))?.delivery.state).toBe("held");
+    expect((await stub.getDispatch(later.source, later.deliveryId))?.dispatch.state).toBe("held");
     expect(target.sent).toHaveLength(1);
   });
 
@@ -272,7 +272,7 @@ describe("410 Gone", () => {
     await putTarget(id, { url: "https://edc.example/hooks", enabled: true });
     expect(await stub.resume()).toEqual({ resumed: 1 });
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({ state: "delivered", windowAttempts: 1 });
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch).toMatchObject({ state: "delivered", windowAttempts: 1 });
   });
 });
 
@@ -285,7 +285,7 @@ describe("configuration problems", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    expect((await stub.getDelivery(item.source, item.deliveryId))?.delivery).toMatchObject({
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch).toMatchObject({
       state: "held",
       lastError: `target document target:${id} is missing`,
     });
@@ -328,9 +328,9 @@ describe("configuration problems", () => {
     const item = makeItem();
     await stub.enqueue(id, [item]);
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
+    const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(target.sent).toHaveLength(0);
-    expect(got?.delivery.state).toBe("held");
+    expect(got?.dispatch.state).toBe("held");
     expect(got?.attempts).toEqual([
       expect.objectContaining({ outcome: "failure", errorClass: "config", error: "secret EDC_TOKEN_NOT_SET (outbound bearer auth) is not set" }),
     ]);
@@ -491,8 +491,8 @@ describe("replay", () => {
     clock.advance(3_600_000);
     expect(await stub.replay(item.source, item.deliveryId)).toEqual({ found: true, replayed: true });
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
-    expect(got?.delivery).toMatchObject({ state: "delivered", firstPlannedAt: T0 + 3_600_000, windowAttempts: 1 });
+    const got = await stub.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch).toMatchObject({ state: "delivered", firstPlannedAt: T0 + 3_600_000, windowAttempts: 1 });
     expect(got?.attempts.map((a) => a.outcome)).toEqual(["failure", "success"]);
     expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([item.deliveryId, item.deliveryId]);
   });
@@ -566,10 +566,10 @@ describe("robustness", () => {
     const { id, stub } = await newTarget();
     const item = makeItem();
     await stub.enqueue(id, [item]);
-    await sqlIn(stub, "UPDATE deliveries SET headers = 'not json'");
+    await sqlIn(stub, "UPDATE dispatches SET headers = 'not json'");
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
-    expect(got?.delivery.state).toBe("pending");
+    const got = await stub.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch.state).toBe("pending");
     expect(got?.attempts[0]).toMatchObject({ outcome: "failure", errorClass: "config", error: expect.stringContaining("could not build the request") });
   });
 });

@@ -47,7 +47,7 @@ describe("an object that dies mid-delivery", () => {
   it("has written the attempt as in_flight before the fetch", async () => {
     const { stub } = await hangMidAttempt();
     expect(await sqlIn(stub, "SELECT outcome FROM attempts")).toEqual([{ outcome: "in_flight" }]);
-    expect(await sqlIn(stub, "SELECT state FROM deliveries")).toEqual([{ state: "delivering" }]);
+    expect(await sqlIn(stub, "SELECT state FROM dispatches")).toEqual([{ state: "delivering" }]);
   });
 
   it("declares the event dead when its window ended while the lost attempt was in flight", async () => {
@@ -56,8 +56,8 @@ describe("an object that dies mid-delivery", () => {
     const stub = outboxOf(id);
     clock.advance(120_000);
     await fireAlarm(stub);
-    const got = await stub.getDelivery(item.source, item.deliveryId);
-    expect(got?.delivery.state).toBe("dead");
+    const got = await stub.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch.state).toBe("dead");
     expect(got?.attempts.map((a) => a.outcome)).toEqual(["interrupted"]);
     expect(target.sent).toHaveLength(1);
   });
@@ -68,8 +68,8 @@ describe("an object that dies mid-delivery", () => {
     const stub = outboxOf(id); // stubs of an aborted object are broken for good
     target.answer(() => new Response("ok"));
     expect(await fireAlarm(stub)).toBe(true); // the watchdog alarm armed before the fetch
-    const got = await stub.getDelivery(item.source, item.deliveryId);
-    expect(got?.delivery.state).toBe("delivered");
+    const got = await stub.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch.state).toBe("delivered");
     expect(got?.attempts.map((a) => a.outcome)).toEqual(["interrupted", "success"]);
     expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([item.deliveryId, item.deliveryId]);
   });

@@ -19,11 +19,18 @@ import {
   startSession,
 } from "../../middleware/admin-auth";
 import { SIGN_IN_GUARD_NAME } from "../sign-in-guard";
-import { replayDead, replayDelivery, resumeTarget, setTargetEnabled } from "./actions";
-import { findDeliveryById, getDelivery, ledgerOf, listDeliveries, outboxOf, summarizeSources, summarizeTargets } from "./data";
+import { MAX_REPLAY } from "../../outbox/views";
+import { deliveryListQuery } from "../schemas";
+import { findDeliveryById, getDeliveryDetail, listDeliveries } from "../service/deliveries";
+import { setTargetEnabled } from "../service/documents";
+import { summarizeSources, summarizeTargets } from "../service/overview";
+import { replayDelivery, replayMany, resumeTarget } from "../service/replay";
+import { ledgerOf, outboxOf } from "../service/stubs";
+import { issuesToFields } from "../validation";
 import { utcInputToIso } from "./format";
 import { type Flash, Layout, Notice, type PageContext } from "./layout";
 import { DeliveriesPage, type DeliveryFilters, deliveryHref } from "./pages/deliveries";
+import type { ListedDelivery } from "../service/deliveries";
 import { DeliveryPage } from "./pages/delivery";
 import { LoginPage } from "./pages/login";
 import { OverviewPage } from "./pages/overview";
@@ -125,23 +132,33 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
   let matches: { source: string; id: string }[] = [];
   if (filters.q) {
     // An exact delivery id opens it; anything else searches subjects, upload and tracking ids.
-    const sources = (await findDeliveryById(c.env, filters.q)).filter((s) => !filters.source || s === filters.source);
+    const sources = await findDeliveryById(c.env, filters.q, filters.source || undefined);
     if (sources.length === 1) return c.redirect(deliveryHref(sources[0]!, filters.q), 302);
     matches = sources.map((source) => ({ source, id: filters.q }));
   }
-  const [sourceList, listing] = await Promise.all([
-    listConfigs(c.env.CONFIG, "source"),
-    listDeliveries(c.env, {
-      q: filters.q || undefined,
-      source: filters.source || undefined,
-      kind: filters.kind || undefined,
-      from: filters.from ?? undefined,
-      to: filters.to ?? undefined,
-      attention: filters.attention,
-      cursor: q.cursor,
-      limit: PAGE_SIZE,
-    }),
-  ]);
+  // The same query rules as GET /admin/deliveries (admin/schemas.ts).
+  const query = deliveryListQuery.safeParse({
+    q: filters.q || undefined,
+    source: filters.source || undefined,
+    kind: filters.kind || undefined,
+    from: filters.from ?? undefined,
+    to: filters.to ?? undefined,
+    attention: filters.attention ? "true" : undefined,
+    cursor: q.cursor,
+    limit: PAGE_SIZE,
+  });
+  let listing: { items: ListedDelivery[]; next: string | null; error: string | null } = { items: [], next: null, error: null };
+  if (!query.success)
+    listing.error = `Invalid filter. ${issuesToFields(query.error.issues)
+      .map((f) => `${f.path} ${f.message}`)
+      .join("; ")}`;
+  else {
+    const page = await listDeliveries(c.env, { ...query.data, attention: filters.attention });
+    listing = page.ok
+      ? { items: page.items, next: page.next, error: null }
+      : { items: [], next: null, error: "Invalid cursor: start again from the first page." };
+  }
+  const sourceList = await listConfigs(c.env.CONFIG, "source");
   return render(c, (page) => (
     <DeliveriesPage
       page={page}
@@ -157,7 +174,7 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
 
 dashboard.get("/admin/ui/deliveries/:source/:id", requireAdminPage, async (c) => {
   const { source, id } = c.req.param();
-  const d = idSchema.safeParse(source).success ? await getDelivery(c.env, source, id) : null;
+  const d = idSchema.safeParse(source).success ? await getDeliveryDetail(c.env, source, id) : null;
   if (!d) return renderError(c, 404, `No delivery “${id}” in source “${source}”.`);
   const n = (name: string) => Math.min(Math.max(Number(c.req.query(name) ?? 0) || 0, 0), 1000);
   let notice: Flash = null;
@@ -179,16 +196,11 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
   if (!idSchema.safeParse(source).success) return renderError(c, 404, "No such source.");
   const form = await c.req.parseBody();
   const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
-  if (!(await configExists(c.env.CONFIG, "source", source))) return renderError(c, 404, "No such source.");
   const outcome = await replayDelivery(c.env, source, id, target);
-  log("info", "replay from the dashboard", {
-    requestId: c.var.requestId,
-    source,
-    deliveryId: id,
-    target: target ?? "*",
-    replayed: outcome?.replayed.length ?? 0,
-  });
-  const query = new URLSearchParams({ done: "replay", replayed: String(outcome?.replayed.length ?? 0), left: String(outcome?.leftAlone.length ?? 0) });
+  const replayed = outcome?.targets.filter((t) => t.replayed).length ?? 0;
+  const left = (outcome?.targets.length ?? 0) - replayed;
+  log("info", "replay from the dashboard", { requestId: c.var.requestId, source, deliveryId: id, target: target ?? "*", replayed });
+  const query = new URLSearchParams({ done: "replay", replayed: String(replayed), left: String(left) });
   return c.redirect(`${deliveryHref(source, id)}?${query}`, 303);
 });
 
@@ -267,7 +279,7 @@ dashboard.post(
   "/admin/ui/targets/:id/resume",
   ...targetPost,
   targetAction(async (c, id) => {
-    const { resumed } = await resumeTarget(c.env, id);
+    const { resumed } = (await resumeTarget(c.env, id)) ?? { resumed: 0 };
     log("info", "target resumed from the dashboard", { requestId: c.var.requestId, target: id, resumed });
     return `done=resumed&n=${resumed}`;
   }),
@@ -277,7 +289,7 @@ dashboard.post(
   "/admin/ui/targets/:id/replay-dead",
   ...targetPost,
   targetAction(async (c, id) => {
-    const { replayed, more } = await replayDead(c.env, id);
+    const { replayed, more } = await replayMany(c.env, { target: id, state: "dead", limit: MAX_REPLAY });
     log("info", "dead deliveries replayed from the dashboard", { requestId: c.var.requestId, target: id, replayed, more });
     return `done=replayed&n=${replayed}&more=${more ? 1 : 0}`;
   }),

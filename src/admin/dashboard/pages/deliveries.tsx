@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
 import { EVENT_KINDS } from "../../../providers/centrepoint/constants";
-import type { ListedDelivery } from "../data";
+import type { ListedDelivery } from "../../service/deliveries";
 import { isoToUtcInput, truncate } from "../format";
 import { Badge, Layout, Notice, type PageContext, Time } from "../layout";
 
@@ -123,7 +123,7 @@ export const DeliveriesPage: FC<{
                 {items.map((d) => (
                   <tr>
                     <td class="nowrap">
-                      <Time ms={Date.parse(d.receivedAt)} now={page.now} relative={false} />
+                      <Time ms={d.receivedAt} now={page.now} relative={false} />
                     </td>
                     <td class="nowrap">
                       <a href={`/admin/ui/sources/${d.source}`}>{d.source}</a>

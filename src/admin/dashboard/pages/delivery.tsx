@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import type { DeliveryDetail, DeliveryTarget } from "../data";
+import { toBase64 } from "../../../lib/crypto";
+import type { DeliveryDetail, DeliveryTarget } from "../../service/deliveries";
 import { formatBytes, formatDuration, formatTime, plural, prettyJson } from "../format";
 import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
 import { OutcomeBadge, StateBadge } from "./parts";
@@ -8,7 +9,7 @@ import { deliveryHref } from "./deliveries";
 /** One delivery: what arrived, and per target every attempt, with replay. */
 export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash }> = ({ page, d, notice }) => {
   const self = deliveryHref(d.source, d.deliveryId);
-  const replayable = d.targets.some((t) => t.delivery !== null);
+  const replayable = d.targets.some((t) => t.dispatch !== null);
   return (
     <Layout title={`Delivery ${d.deliveryId}`} page={page} nav="deliveries" signedIn>
       <p class="small">
@@ -18,7 +19,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
         <div>
           <h1 class="mono">{d.deliveryId}</h1>
           <p class="sub">
-            <code>{d.kind}</code> from source <a href={`/admin/ui/sources/${d.source}`}>{d.source}</a>, received {formatTime(Date.parse(d.receivedAt))}
+            <code>{d.kind}</code> from source <a href={`/admin/ui/sources/${d.source}`}>{d.source}</a>, received {formatTime(d.receivedAt)}
             {d.subject && (
               <>
                 {" "}
@@ -73,13 +74,13 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <dd class="mono">{d.subject ?? "—"}</dd>
           <dt>Received</dt>
           <dd>
-            {formatTime(Date.parse(d.receivedAt))}{" "}
+            {formatTime(d.receivedAt)}{" "}
             <span class="muted">
-              (<Time ms={Date.parse(d.receivedAt)} now={page.now} />)
+              (<Time ms={d.receivedAt} now={page.now} />)
             </span>
           </dd>
           <dt>Copies</dt>
-          <dd>{d.duplicateCount === 0 ? "received once" : `received ${d.duplicateCount + 1} times; last copy ${formatTime(Date.parse(d.lastSeenAt))}`}</dd>
+          <dd>{d.duplicateCount === 0 ? "received once" : `received ${d.duplicateCount + 1} times; last copy ${formatTime(d.lastSeenAt)}`}</dd>
           <dt>Source address</dt>
           <dd class="mono">{d.sourceIp ?? "—"}</dd>
           <dt>Body</dt>
@@ -99,11 +100,11 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <span class="muted small">byte-exact as received</span>
         </div>
         <pre tabindex={0} aria-labelledby="body-h">
-          {d.body.text}
+          {new TextDecoder().decode(d.body)}
         </pre>
         <details>
           <summary>Base64</summary>
-          <pre class="small">{d.body.base64}</pre>
+          <pre class="small">{toBase64(d.body)}</pre>
         </details>
       </section>
 
@@ -145,8 +146,8 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
 
 /** One target's part: hand-off, outbox state, every attempt oldest first, and its replay button. */
 const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: string }> = ({ t, page, replayAction }) => {
-  const view = t.delivery?.delivery;
-  const attempts = t.delivery?.attempts ?? [];
+  const view = t.dispatch;
+  const attempts = t.attempts;
   const headingId = `target-${t.target}`;
   return (
     <article class="target" aria-labelledby={headingId}>

@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
 import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
-import type { SourceSummary, TargetSummary } from "../data";
+import type { SourceSummary, TargetSummary } from "../../service/overview";
 import { formatDuration, plural, truncate } from "../format";
 import { BreakerBadge, TargetStateBadge } from "./parts";
 

@@ -2,15 +2,15 @@ import type { FC } from "hono/jsx";
 import type { SourceConfig, TargetConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
 import type { BreakerStatus } from "../../../outbox/breaker";
-import type { AttemptView, DeliveryState, OutboxHealth } from "../../../outbox/outbox";
+import type { AttemptView, DispatchState, OutboxHealth } from "../../../outbox/views";
 import { Badge, type Tone } from "../layout";
 
 /** Pieces shared by several pages. */
 
-const STATE_TONE: Record<DeliveryState, Tone> = { pending: "info", delivering: "info", delivered: "ok", dead: "bad", held: "warn", not_wanted: "muted" };
+const STATE_TONE: Record<DispatchState, Tone> = { pending: "info", delivering: "info", delivered: "ok", dead: "bad", held: "warn", not_wanted: "muted" };
 
 /** A target delivery state. */
-export const StateBadge: FC<{ state: DeliveryState }> = ({ state }) => <Badge tone={STATE_TONE[state]}>{state}</Badge>;
+export const StateBadge: FC<{ state: DispatchState }> = ({ state }) => <Badge tone={STATE_TONE[state]}>{state}</Badge>;
 
 /** A circuit breaker status. */
 export const BreakerBadge: FC<{ status: BreakerStatus }> = ({ status }) => (

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
-import type { HandshakeEntry, IntegrityReport, LedgerStats } from "../../../ledger/ledger";
+import type { HandshakeEntry, IntegrityReport, LedgerStats } from "../../../ledger/queries";
 import { formatTime, plural } from "../format";
 import { Badge, Layout, Notice, type PageContext, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";

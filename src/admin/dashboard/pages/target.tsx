@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { TargetConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
-import type { DeliveryState, DeliveryView, OutboxHealth } from "../../../outbox/outbox";
+import type { DispatchState, DispatchView, OutboxHealth } from "../../../outbox/views";
 import { formatDuration, formatTime, plural, truncate } from "../format";
 import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { deliveryHref } from "./deliveries";
@@ -18,7 +18,7 @@ export const TargetPage: FC<{
   listed: Listed<TargetConfig> | null;
   health: OutboxHealth;
   tab: TargetTab;
-  items: DeliveryView[];
+  items: DispatchView[];
   next: string | null;
   notice: Flash;
 }> = ({ page, id, listed, health, tab, items, next, notice }) => {
@@ -118,7 +118,7 @@ export const TargetPage: FC<{
           <nav aria-label="Delivery state" class="row small">
             {TARGET_TABS.map((t) => (
               <a href={`${base}?state=${t}`} aria-current={t === tab ? "page" : undefined} class={t === tab ? "button" : "button secondary"}>
-                {t === "all" ? "all" : `${t} (${t === "pending" ? c.pending + c.delivering : c[t as Exclude<DeliveryState, "delivering">]})`}
+                {t === "all" ? "all" : `${t} (${t === "pending" ? c.pending + c.delivering : c[t as Exclude<DispatchState, "delivering">]})`}
               </a>
             ))}
           </nav>

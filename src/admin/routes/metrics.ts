@@ -1,24 +1,25 @@
 import { Hono } from "hono";
-import { listConfigs } from "../config/store";
-import type { AppEnv } from "../env";
-import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../lib/prometheus";
-import { LATENCY_BUCKETS_S } from "../outbox/outbox";
-import { describeAdmin } from "./openapi";
+import { listConfigs } from "../../config/store";
+import type { AppEnv } from "../../env";
+import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
+import { LATENCY_BUCKETS_S } from "../../outbox/views";
+import { describeAdmin } from "../openapi";
+import { ledgerOf, outboxOf } from "../service/stubs";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
-export const metricsAdmin = new Hono<AppEnv>();
+export const metricsRoutes = new Hono<AppEnv>();
 
-metricsAdmin.get(
+metricsRoutes.get(
   "/metrics",
   describeAdmin({ tag: "operations", summary: "Prometheus metrics (text exposition format 0.0.4)", responses: { 200: { description: "metrics text" } } }),
   async (c) => {
     const [sources, targets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const ledgerIds = sources.map((s) => s.id);
     const [ledgers, outboxes] = await Promise.all([
-      Promise.all(ledgerIds.map(async (id) => ({ id, m: await c.env.LEDGER.get(c.env.LEDGER.idFromName(id)).metrics() }))),
+      Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
-          const stub = c.env.OUTBOX.get(c.env.OUTBOX.idFromName(t.id));
+          const stub = outboxOf(c.env, t.id);
           const [health, m] = await Promise.all([stub.health(), stub.metrics()]);
           return { id: t.id, health, m };
         }),

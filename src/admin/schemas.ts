@@ -1,0 +1,188 @@
+import { z } from "zod";
+import { idSchema } from "../config/schemas";
+import { DISPATCH_STATES, MAX_LIST, MAX_REPLAY } from "../outbox/views";
+
+/**
+ * Shapes of the admin API's requests and answers, one zod schema each: the routes validate with
+ * them (admin/validation.ts), the dashboard parses its filters with the same ones, and
+ * /admin/openapi.json is generated from them.
+ */
+
+/** ISO 8601 time with an offset, as epoch ms. */
+const time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+/** A delivery id as it appears in a path. */
+export const deliveryIdParam = z.string().min(1).max(256);
+
+/** `GET /admin/deliveries` query. */
+export const deliveryListQuery = z.strictObject({
+  q: z.string().min(1).max(200).optional().meta({ description: "exact delivery id, subject, upload id, tracking id or subject identifier" }),
+  source: idSchema.optional(),
+  kind: z.string().max(64).optional(),
+  subject: z.string().max(200).optional(),
+  provenance: z.enum(["webhook", "centrepoint-history"]).optional(),
+  from: time.optional(),
+  to: time.optional(),
+  attention: z.enum(["true", "false"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** `POST /admin/deliveries/:source/:id/replay` body. */
+export const replayOneBody = z.strictObject({ target: idSchema.optional() });
+
+/** `POST /admin/replay` body. */
+export const replayManyBody = z.strictObject({
+  source: idSchema.optional(),
+  target: idSchema.optional(),
+  state: z.enum(["dead", "delivered"]).default("dead"),
+  from: time.optional(),
+  to: time.optional(),
+  limit: z.number().int().min(1).max(MAX_REPLAY).default(100),
+});
+
+/** `GET /admin/targets/:id/dead` query. */
+export const deadQuery = z.strictObject({
+  source: idSchema.optional(),
+  from: time.optional(),
+  to: time.optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIST).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,15}$/, "is not a cursor from this API")
+    .optional(),
+});
+
+/** `GET /admin/sources/:id/handshakes` query. */
+export const handshakesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+
+const isoTime = z.iso.datetime();
+
+/** A delivery in the ledger, as the API shows it. */
+export const deliverySchema = z.object({
+  source: z.string(),
+  seq: z.number().int(),
+  deliveryId: z.string(),
+  idDerived: z.boolean(),
+  event: z.string().nullable(),
+  kind: z.string(),
+  subject: z.string().nullable(),
+  attention: z.string().nullable(),
+  receivedAt: isoTime,
+  lastSeenAt: isoTime,
+  sourceIp: z.string().nullable(),
+  headers: z.record(z.string(), z.string()),
+  bodySha256: z.string(),
+  bodySize: z.number().int(),
+  recordHash: z.string(),
+  duplicateCount: z.number().int(),
+  provenance: z.enum(["webhook", "centrepoint-history"]),
+  sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
+});
+
+/** A dispatch: one event for one target, in that target's outbox. Times are epoch ms. */
+export const dispatchSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  kind: z.string(),
+  subject: z.string().nullable(),
+  receivedAt: z.number(),
+  state: z.enum(DISPATCH_STATES as [string, ...string[]]),
+  windowAttempts: z.number().int(),
+  nextAt: z.number().nullable(),
+  firstPlannedAt: z.number(),
+  lastError: z.string().nullable(),
+  deliveredAt: z.number().nullable(),
+  enqueuedAt: z.number(),
+  updatedAt: z.number(),
+});
+
+/** One attempt of a dispatch. */
+export const attemptSchema = z.object({
+  n: z.number().int(),
+  startedAt: z.number(),
+  durationMs: z.number().nullable(),
+  status: z.number().int().nullable(),
+  responseHeaders: z.record(z.string(), z.string()).nullable(),
+  responseBody: z.string().nullable().meta({ description: "first 4 KiB, the target's own secrets redacted" }),
+  errorClass: z.enum(["dns", "connect", "timeout", "tls", "http", "config"]).nullable(),
+  error: z.string().nullable(),
+  outcome: z.enum(["in_flight", "success", "failure", "interrupted"]),
+});
+
+/** `GET /admin/deliveries/:source/:id`. */
+export const deliveryDetailSchema = deliverySchema.extend({
+  body: z.object({ text: z.string(), base64: z.string() }),
+  envelope: z.unknown(),
+  targets: z.array(
+    z.object({
+      target: z.string(),
+      handoff: z.object({
+        targetId: z.string(),
+        plannedAt: z.number(),
+        handedAt: z.number().nullable(),
+        tries: z.number().int(),
+        lastError: z.string().nullable(),
+      }),
+      dispatch: dispatchSchema.nullable().meta({ description: "null until the target's outbox has it" }),
+      attempts: z.array(attemptSchema),
+    }),
+  ),
+});
+
+/** `GET /admin/sources/:id/integrity`. */
+export const integritySchema = z.object({
+  source: z.string(),
+  ok: z.boolean(),
+  checked: z.number().int(),
+  headHash: z.string(),
+  firstBroken: z.object({ seq: z.number().int(), deliveryId: z.string(), reason: z.string() }).nullable(),
+  checkedAt: isoTime,
+});
+
+/** `GET /admin/targets/:id/health`. */
+export const healthSchema = z.object({
+  targetId: z.string().nullable(),
+  counts: z.record(z.string(), z.number().int()).meta({ description: "dispatches per state" }),
+  oldestPendingAgeMs: z.number().nullable(),
+  heldBy: z.enum(["gone", "config"]).nullable(),
+  heldReason: z.string().nullable(),
+  breaker: z.object({ status: z.enum(["closed", "open", "half_open"]), consecutiveFailures: z.number().int(), probeAt: z.number().nullable() }),
+  lastError: z.object({ at: z.number(), message: z.string() }).nullable(),
+  lastSuccessAt: z.number().nullable(),
+});
+
+/** `GET /admin/targets/:id/dead`. */
+export const deadPageSchema = z.object({ target: z.string(), items: z.array(dispatchSchema), next: z.string().nullable() });
+
+/** `POST /admin/targets/:id/resume`. */
+export const resumeSchema = z.object({ target: z.string(), resumed: z.number().int() });
+
+/** `POST /admin/deliveries/:source/:id/replay`. */
+export const replayOneSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  targets: z.array(z.object({ target: z.string(), replayed: z.boolean().meta({ description: "false: it was still pending, in flight or held" }) })),
+});
+
+/** `POST /admin/replay`. */
+export const replayManySchema = z.object({
+  replayed: z.number().int(),
+  more: z.boolean().meta({ description: "some matching dispatches are left for another call" }),
+  targets: z.array(z.object({ target: z.string(), replayed: z.number().int(), remaining: z.number().int() })),
+});
+
+/** `GET /admin/sources/:id/handshakes`. */
+export const handshakesSchema = z.object({
+  items: z.array(
+    z.object({
+      id: z.number().int(),
+      receivedAt: isoTime,
+      sourceIp: z.string().nullable(),
+      webhookId: z.string().nullable(),
+      deliveryId: z.string().nullable(),
+      authenticated: z.boolean(),
+      outcome: z.string(),
+    }),
+  ),
+  dropped: z.number().int().meta({ description: "older handshakes the log's bound (10,000 rows) removed" }),
+});

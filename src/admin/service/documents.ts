@@ -1,0 +1,57 @@
+import type { FieldError, TargetConfig } from "../../config/schemas";
+import { idSchema } from "../../config/schemas";
+import { type ConfigOf, type ConfigType, configExists, deleteConfig, loadConfig, parseConfig, saveConfig, secretRoleConflicts } from "../../config/store";
+import type { Bindings } from "../../env";
+import { log } from "../../lib/log";
+import { err, ok, type Result } from "../../lib/result";
+import { checkTargetUrl } from "../../outbox/policy";
+import { outboxOf } from "./stubs";
+
+/**
+ * Writing configuration documents, one path for the JSON API and the dashboard: the schema, the
+ * id rule, the target URL policy and the secret-role rule, then KV, then what a save sets off
+ * (an enabled target resumes its held events).
+ */
+
+/** Validates and stores a document; `created` when there was none. Refused documents change nothing. */
+export async function saveDocument<T extends ConfigType>(
+  env: Bindings,
+  type: T,
+  id: string,
+  raw: unknown,
+  via: "api" | "dashboard",
+): Promise<Result<{ config: ConfigOf<T>; created: boolean }, FieldError[]>> {
+  const idOk = idSchema.safeParse(id);
+  if (!idOk.success) return err([{ path: "id", message: idOk.error.issues[0]?.message ?? "is not a valid id" }]);
+  const parsed = parseConfig(type, raw);
+  if (!parsed.ok) return err(parsed.error);
+  if (type === "target" && (parsed.value as TargetConfig).enabled) {
+    // A disabled target never sends, so it can always be stored (and disabled); the policy applies once it is enabled.
+    const url = checkTargetUrl((parsed.value as TargetConfig).url, env.ALLOW_HTTP_TARGETS === "true");
+    if (!url.ok) return err([{ path: "url", message: url.error }]);
+  }
+  const conflicts = await secretRoleConflicts(env.CONFIG, type, parsed.value);
+  if (conflicts.length > 0) return err(conflicts);
+  const created = !(await configExists(env.CONFIG, type, id));
+  await saveConfig(env.CONFIG, type, id, parsed.value);
+  if (type === "target" && (parsed.value as TargetConfig).enabled) await outboxOf(env, id).resume();
+  log("info", "config saved", { type, id, created, via });
+  return ok({ config: parsed.value, created });
+}
+
+/** Deletes a document; false when there was none. */
+export async function deleteDocument(env: Bindings, type: ConfigType, id: string): Promise<boolean> {
+  const existed = await deleteConfig(env.CONFIG, type, id);
+  if (existed) log("info", "config deleted", { type, id });
+  return existed;
+}
+
+/** Enables or disables a target by saving its document with `enabled` set (same rules as any save); enabling resumes its held events. */
+export async function setTargetEnabled(env: Bindings, target: string, enabled: boolean): Promise<Result<TargetConfig, string>> {
+  const loaded = await loadConfig(env.CONFIG, "target", target, 0);
+  if (loaded.state !== "valid")
+    return err(`Only a valid target document can be ${enabled ? "enabled" : "disabled"}; fix it with PUT /admin/targets/${target}.`);
+  const saved = await saveDocument(env, "target", target, { ...loaded.config, enabled }, "dashboard");
+  if (!saved.ok) return err(`${saved.error.map((e) => `${e.path} ${e.message}`).join("; ")}; fix it with PUT /admin/targets/${target}.`);
+  return ok(saved.value.config);
+}

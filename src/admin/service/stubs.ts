@@ -1,0 +1,7 @@
+import type { Bindings } from "../../env";
+
+/** The ledger of a source (its Durable Object stub). Callers check the source document exists first. */
+export const ledgerOf = (env: Bindings, source: string) => env.LEDGER.get(env.LEDGER.idFromName(source));
+
+/** The outbox of a target (its Durable Object stub). Callers check the target document exists first. */
+export const outboxOf = (env: Bindings, target: string) => env.OUTBOX.get(env.OUTBOX.idFromName(target));

@@ -1,0 +1,29 @@
+/**
+ * A piece of SQL with its own bound parameters, in order. Fragments compose by concatenation, so
+ * no caller ever counts `?1..?n` positions across shared pieces of SQL.
+ */
+export interface Fragment {
+  sql: string;
+  params: SqlStorageValue[];
+}
+
+/** A fragment from SQL text with `?` placeholders and their values. */
+export function fragment(sql: string, ...params: SqlStorageValue[]): Fragment {
+  return { sql, params };
+}
+
+/** Joins fragments with a separator (`" AND "` by default); an empty list is `1` (true). */
+export function joinFragments(parts: readonly Fragment[], separator = " AND "): Fragment {
+  if (parts.length === 0) return { sql: "1", params: [] };
+  return { sql: parts.map((p) => `(${p.sql})`).join(separator), params: parts.flatMap((p) => p.params) };
+}
+
+/** Runs a fragment (`SELECT ... WHERE <where>`-style text around it is the caller's). */
+export function execFragment<T extends Record<string, SqlStorageValue>>(sql: SqlStorage, f: Fragment): SqlStorageCursor<T> {
+  return sql.exec<T>(f.sql, ...f.params);
+}
+
+/** `?, ?, ?` for a list of values, for `IN (...)`. */
+export function placeholders(values: readonly unknown[]): string {
+  return values.map(() => "?").join(", ");
+}

@@ -1,0 +1,54 @@
+import { BATCH_BYTES, takeByBytes } from "../lib/batch";
+import { type Fragment, fragment, placeholders } from "../lib/sql";
+import { breakerOf, type MetaRow, type PayloadRow } from "./views";
+
+/**
+ * When the outbox's single alarm should run and what it takes ("one alarm, many rows"): due rows
+ * earliest first, ordered targets one per subject lane, batches bounded by rows and bytes.
+ */
+
+/** How often a target held for its configuration re-reads it. */
+export const HOLD_RECHECK_MS = 5 * 60_000;
+
+/**
+ * Lane rule: a row may go when the target is unordered, it has no subject, or no older row of its
+ * subject is still pending or delivering. Dead and held rows do not block. `d` is the row's alias.
+ */
+export function laneHead(ordered: boolean): Fragment {
+  if (!ordered) return fragment("1");
+  return fragment(`d.subject IS NULL OR NOT EXISTS (
+    SELECT 1 FROM dispatches e WHERE e.subject = d.subject AND e.state IN ('pending', 'delivering')
+      AND (e.received_at < d.received_at OR (e.received_at = d.received_at AND e.seq < d.seq)))`);
+}
+
+/** Due pending rows, earliest first, at most `limit` and cut to the batch byte budget (at least one). */
+export function dueRows(sql: SqlStorage, now: number, limit: number, ordered: boolean): PayloadRow[] {
+  const lane = laneHead(ordered);
+  const heads = sql
+    .exec<{ seq: number; size: number }>(
+      `SELECT d.seq, length(d.body) + length(d.envelope) + length(d.headers) AS size FROM dispatches d
+       WHERE d.state = 'pending' AND d.unfiltered = 0 AND d.next_at <= ? AND (${lane.sql}) ORDER BY d.next_at, d.seq LIMIT ?`,
+      now,
+      ...lane.params,
+      limit,
+    )
+    .toArray();
+  const seqs = takeByBytes(heads, (h) => h.size, BATCH_BYTES).map((h) => h.seq);
+  if (seqs.length === 0) return [];
+  return sql.exec<PayloadRow>(`SELECT * FROM dispatches WHERE seq IN (${placeholders(seqs)}) ORDER BY next_at, seq`, ...seqs).toArray();
+}
+
+/** When the alarm should next run, or null when nothing waits. `running`: a run of this instance is sending now. */
+export function nextWake(sql: SqlStorage, meta: MetaRow, now: number, running: boolean): number | null {
+  const exists = (where: string) => sql.exec(`SELECT 1 FROM dispatches WHERE ${where} LIMIT 1`).toArray().length > 0;
+  if (meta.held_by === "gone") return exists("state = 'pending'") ? now : null; // the alarm holds them
+  if (!running && exists("state = 'delivering'")) return now; // left by an instance that stopped: recover
+  const lane = laneHead(meta.ordered === 1);
+  let at = sql
+    .exec<{ at: number | null }>(`SELECT MIN(d.next_at) AS at FROM dispatches d WHERE d.state = 'pending' AND (${lane.sql})`, ...lane.params)
+    .one().at;
+  const breaker = breakerOf(meta);
+  if (at !== null && breaker.probeAt !== null) at = Math.max(at, breaker.probeAt);
+  if (meta.held_by === "config" && exists("state = 'held'")) at = Math.min(at ?? Infinity, now + HOLD_RECHECK_MS);
+  return at;
+}

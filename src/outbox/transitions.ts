@@ -1,0 +1,254 @@
+import type { RetryPolicy, TargetConfig } from "../config/schemas";
+import type { Fragment } from "../lib/sql";
+import { placeholders } from "../lib/sql";
+import { planRetry } from "./backoff";
+import type { BreakerPolicy } from "../config/schemas";
+import { breakerFailure, type BreakerState, CLOSED_BREAKER } from "./breaker";
+import type { AttemptResult } from "./deliver";
+import { targetWants } from "./match";
+import type { OutboxItem } from "./types";
+import { type AttemptView, breakerOf, type HeldBy, readMeta } from "./views";
+
+/**
+ * Every change of a dispatch's state, as plain synchronous functions over an outbox's SqlStorage
+ * (callers wrap them in `transactionSync` where several must be atomic). Times are epoch ms.
+ *
+ *             enqueue                  claim (attempt row written "in_flight")
+ *   (none) ──────────────▶ pending ─────────────────────────────▶ delivering
+ *                           ▲  ▲  │                                   │
+ *        retry due later ───┘  │  │ target paused/unusable            ├─ 2xx ─────────────▶ delivered
+ *        (backoff/Retry-After) │  ▼                                   ├─ failure, retry ──▶ pending
+ *                              │ held ◀── 410 / paused / unusable ────┤
+ *          resume() or config  │                                      └─ failure, past the window
+ *          usable again ───────┘                                         or maxAttempts ──▶ dead
+ *   delivered, dead ── replay ──▶ pending (fresh window, history kept)
+ *   delivering (instance died mid-attempt) ── recover ──▶ pending, attempt "interrupted"
+ *   pending, held, planned while the document was invalid ── filter says no ──▶ not_wanted
+ *
+ * A dispatch is claimed only while pending and completed only while delivering, so running any
+ * step twice changes nothing twice.
+ */
+
+/** What an attempt's completion needs to know about the target and the run. */
+export interface CompletionPolicy {
+  retry: RetryPolicy;
+  breaker: BreakerPolicy;
+  /** The attempt was the half-open breaker's probe. */
+  probe: boolean;
+  random: () => number;
+}
+
+/** One finished attempt. */
+export interface Completion {
+  seq: number;
+  attemptId: number;
+  result: AttemptResult;
+  /** When the attempt finished. */
+  at: number;
+}
+
+/** Inserts new dispatches (idempotent on (source, delivery id)); paused targets hold them at once. Returns how many were new. */
+export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], now: number, paused: { reason: string | null } | null): number {
+  let inserted = 0;
+  for (const item of items) {
+    inserted += sql
+      .exec(
+        `INSERT INTO dispatches (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at, unfiltered)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING seq`,
+        item.source,
+        item.deliveryId,
+        item.kind,
+        item.subject,
+        item.receivedAt,
+        item.envelope,
+        item.body.slice().buffer,
+        JSON.stringify(item.headers),
+        paused ? "held" : "pending",
+        paused ? null : now,
+        now,
+        paused ? paused.reason : null,
+        now,
+        now,
+        item.unfiltered ? 1 : 0,
+      )
+      .toArray().length;
+  }
+  return inserted;
+}
+
+/**
+ * pending → delivering for each row still pending, each with an `in_flight` attempt row; returns
+ * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches).
+ */
+export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Map<number, number> {
+  const claimed = new Map<number, number>();
+  if (seqs.length === 0) return claimed;
+  const rows = sql
+    .exec<{ seq: number }>(
+      `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, next_at = NULL, updated_at = ?
+       WHERE seq IN (${placeholders(seqs)}) AND state = 'pending' RETURNING seq`,
+      now,
+      ...seqs,
+    )
+    .toArray();
+  for (const { seq } of rows) claimed.set(seq, insertAttempt(sql, seq, now, "in_flight"));
+  return claimed;
+}
+
+/**
+ * Records a finished attempt and moves its row on: delivered, pending (retry), dead or held. A
+ * row that is no longer delivering (held by a sibling's 410, recovered) only gets its attempt
+ * recorded. Updates the breaker, the last error or success, and pauses the target on a 410.
+ */
+export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolicy): void {
+  const { result, at } = c;
+  sql.exec(
+    "UPDATE attempts SET duration_ms = ?, status = ?, response_headers = ?, response_body = ?, error_class = ?, error = ?, outcome = ? WHERE id = ?",
+    result.durationMs,
+    result.status,
+    result.headers && JSON.stringify(result.headers),
+    result.body,
+    result.errorClass,
+    result.error,
+    result.ok ? "success" : "failure",
+    c.attemptId,
+  );
+  const row = retryState(sql, c.seq);
+  if (row?.state !== "delivering") return;
+  if (result.ok) {
+    sql.exec("UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ?", at, at, c.seq);
+    sql.exec("UPDATE meta SET last_success_at = ?", at);
+    saveBreaker(sql, CLOSED_BREAKER);
+    return;
+  }
+  const message = result.error ?? "failed";
+  noteError(sql, message, at);
+  if (result.errorClass !== "config") saveBreaker(sql, breakerFailure(breakerOf(readMeta(sql)), at, policy.probe, policy.breaker));
+  if (result.status === 410) hold(sql, "gone", `target answered 410 Gone at ${new Date(at).toISOString()}; paused until resumed`, at);
+  if (readMeta(sql).held_by !== null) {
+    sql.exec("UPDATE dispatches SET state = 'held', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
+    return;
+  }
+  const plan = planRetry(policy.retry, row, at, result.retryAfterMs, policy.random);
+  if (plan.kind === "dead") sql.exec("UPDATE dispatches SET state = 'dead', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
+  else sql.exec("UPDATE dispatches SET state = 'pending', next_at = ?, last_error = ?, updated_at = ? WHERE seq = ?", plan.at, message, at, c.seq);
+}
+
+/** Holds every pending row (never drops it) and records why; a 410 pause keeps its reason over a config hold. */
+export function hold(sql: SqlStorage, by: HeldBy, reason: string, now: number): void {
+  sql.exec("UPDATE meta SET held_by = ?, held_reason = ? WHERE held_by IS NOT 'gone'", by, reason);
+  const why = readMeta(sql).held_reason;
+  sql.exec("UPDATE dispatches SET state = 'held', next_at = NULL, last_error = ?, updated_at = ? WHERE state = 'pending'", why, now);
+}
+
+/** Held rows go back to pending with a fresh window and the hold is lifted; returns how many. */
+export function release(sql: SqlStorage, now: number): number {
+  const released = replan(sql, { sql: "state = 'held'", params: [] }, now);
+  sql.exec("UPDATE meta SET held_by = NULL, held_reason = NULL");
+  return released;
+}
+
+/** Rows matching `where` go back to pending, due now, with a fresh window; returns how many. */
+export function replan(sql: SqlStorage, where: Fragment, now: number): number {
+  return sql
+    .exec(
+      `UPDATE dispatches SET state = 'pending', next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = NULL, updated_at = ? WHERE ${where.sql} RETURNING seq`,
+      now,
+      now,
+      now,
+      ...where.params,
+    )
+    .toArray().length;
+}
+
+/** Rows left `delivering` by an instance that stopped mid-attempt go back to pending, due now; returns their seqs. */
+export function recoverInterrupted(sql: SqlStorage, now: number): number[] {
+  sql.exec("UPDATE attempts SET outcome = 'interrupted', error = 'the relay stopped before the attempt completed' WHERE outcome = 'in_flight'");
+  return sql
+    .exec<{ seq: number }>("UPDATE dispatches SET state = 'pending', next_at = ?, updated_at = ? WHERE state = 'delivering' RETURNING seq", now, now)
+    .toArray()
+    .map((r) => r.seq);
+}
+
+/** A recovered row whose window or attempt budget is spent becomes dead (the dead rule of a failure). */
+export function expireIfSpent(sql: SqlStorage, seq: number, retry: RetryPolicy, now: number, random: () => number): void {
+  const row = retryState(sql, seq);
+  if (row?.state !== "pending") return;
+  if (planRetry(retry, row, now, 0, random).kind === "dead") {
+    sql.exec(
+      "UPDATE dispatches SET state = 'dead', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ?",
+      "the relay stopped during the last attempt; retry window over",
+      now,
+      seq,
+    );
+  }
+}
+
+/**
+ * Rows planned while the target's document was invalid meet its filter now that it is valid:
+ * wanted rows go on as usual, the rest become not_wanted (never sent, kept for the record).
+ */
+export function applyFilter(sql: SqlStorage, config: Pick<TargetConfig, "events" | "sources">, now: number): void {
+  const rows = sql.exec<{ seq: number; source: string; kind: string }>("SELECT seq, source, kind FROM dispatches WHERE unfiltered = 1").toArray();
+  for (const r of rows) {
+    if (targetWants(config, r.source, r.kind)) sql.exec("UPDATE dispatches SET unfiltered = 0 WHERE seq = ?", r.seq);
+    else
+      sql.exec(
+        "UPDATE dispatches SET unfiltered = 0, state = 'not_wanted', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ? AND state IN ('pending', 'held')",
+        `not wanted by the target's filter (events ${JSON.stringify(config.events)}, sources ${JSON.stringify(config.sources)}): it arrived while the document was invalid`,
+        now,
+        r.seq,
+      );
+  }
+}
+
+/** Logs a `config` failure for a row that was due but cannot be sent (a named secret is missing, ...). */
+export function recordConfigFailure(sql: SqlStorage, seq: number, message: string, now: number): void {
+  const id = insertAttempt(sql, seq, now, "failure");
+  sql.exec("UPDATE attempts SET duration_ms = 0, error_class = 'config', error = ? WHERE id = ?", message, id);
+}
+
+/** Stores the breaker state. */
+export function saveBreaker(sql: SqlStorage, b: BreakerState): void {
+  sql.exec("UPDATE meta SET breaker_failures = ?, breaker_probe_at = ?, breaker_cooldown_ms = ?", b.failures, b.probeAt, b.cooldownMs);
+}
+
+/** Records the target's last error. */
+export function noteError(sql: SqlStorage, message: string, now: number): void {
+  sql.exec("UPDATE meta SET last_error = ?, last_error_at = ?", message.slice(0, 500), now);
+}
+
+/** What the dead rule reads of a row: its state and its retry window so far; undefined when gone. */
+function retryState(sql: SqlStorage, seq: number): { state: string; windowAttempts: number; firstPlannedAt: number } | undefined {
+  return sql
+    .exec<{ state: string; windowAttempts: number; firstPlannedAt: number }>(
+      "SELECT state, window_attempts AS windowAttempts, first_planned_at AS firstPlannedAt FROM dispatches WHERE seq = ?",
+      seq,
+    )
+    .toArray()[0];
+}
+
+function insertAttempt(sql: SqlStorage, seq: number, now: number, outcome: AttemptView["outcome"]): number {
+  return sql
+    .exec<{ id: number }>(
+      "INSERT INTO attempts (seq, n, started_at, outcome) VALUES (?, (SELECT COUNT(*) + 1 FROM attempts WHERE seq = ?), ?, ?) RETURNING id",
+      seq,
+      seq,
+      now,
+      outcome,
+    )
+    .one().id;
+}
+
+/** A claimed row whose attempt was never sent (the run stopped first: a sibling's 410): back to pending, or held when the target now is. */
+export function unclaim(sql: SqlStorage, seq: number, attemptId: number, now: number): void {
+  sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight'", attemptId);
+  const heldBy = readMeta(sql).held_by;
+  sql.exec(
+    `UPDATE dispatches SET state = ?, next_at = ?, window_attempts = MAX(0, window_attempts - 1), updated_at = ? WHERE seq = ? AND state = 'delivering'`,
+    heldBy === null ? "pending" : "held",
+    heldBy === null ? now : null,
+    now,
+    seq,
+  );
+}
