@@ -10,19 +10,20 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { type AddressInfo, createServer as createNetServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { wranglerDevArgs, wranglerEnv } from "../scripts/lib/wrangler-dev.ts";
+import { signBody } from "../harness/centrepoint/signing.ts";
+import { freePort, signalGroup } from "../harness/process/groups.ts";
+import { PROJECT_ROOT as ROOT, wranglerDevArgs, wranglerEnv } from "../harness/process/wrangler-dev.ts";
+import { waitFor } from "../harness/wait.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (`npm run screenshots`), else to a temp dir. */
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs", "screenshots") : mkdtempSync(join(tmpdir(), "relay-screenshots-"));
 const GOLDEN = join(ROOT, "test", "providers", "centrepoint", "golden");
@@ -60,7 +61,7 @@ before(async () => {
   const port = await freePort();
   relay = startRelay(port, await freePort(), tmp);
   base = `http://127.0.0.1:${port}`;
-  await waitFor("the relay to answer /healthz", STARTUP_MS, async () => {
+  await waitUntil("the relay to answer /healthz", STARTUP_MS, async () => {
     if (relay?.exitCode !== null) throw new Error(`wrangler dev exited early:\n${relayLog}`);
     return (await fetch(`${base}/healthz`).catch(() => null))?.ok === true;
   });
@@ -109,8 +110,8 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   const code = randomUUID();
   const handshake = await postWebhook("validation", JSON.stringify({ ValidationCode: code, WebhookId: 23 }), randomUUID(), { "x-actigraph-hook-secret": code });
   assert.equal(handshake.headers.get("x-actigraph-hook-secret"), code);
-  await waitFor("edc-main to receive the upload", SETTLE_MS, async () => hooksFor(deliveryId).length === 1);
-  await waitFor(
+  await waitUntil("edc-main to receive the upload", SETTLE_MS, async () => hooksFor(deliveryId).length === 1);
+  await waitUntil(
     "warehouse to give up on its delivery",
     SETTLE_MS,
     async () => (await adminGet<{ counts: { dead: number } }>("/targets/warehouse/health")).counts.dead === 1,
@@ -168,7 +169,7 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   // Replay to every target that has it: a new attempt appears, the EDC receives the event again.
   await page.getByRole("button", { name: "Replay to all targets" }).click();
   await page.getByText("Replay scheduled for 1 target").waitFor();
-  await waitFor("a second successful attempt on the page", SETTLE_MS, async () => {
+  await waitUntil("a second successful attempt on the page", SETTLE_MS, async () => {
     await page.reload();
     return (await successCount(page, "edc-main")) === 2;
   });
@@ -234,7 +235,7 @@ async function postWebhook(event: string, body: string, deliveryId: string, head
       "user-agent": "ActiGraph-Hookshot/1.0",
       "x-actigraph-event": event,
       "x-actigraph-delivery": deliveryId,
-      "x-actigraph-signature": createHmac("sha256", HMAC_SECRET).update(body).digest("base64"),
+      "x-actigraph-signature": signBody(HMAC_SECRET, body),
       ...headers,
     },
     body,
@@ -281,7 +282,7 @@ function startRelay(port: number, inspectorPort: number, dir: string): ChildProc
     persistTo: join(dir, "state"),
     vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET },
   });
-  const child = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: wranglerEnv(dir) });
+  const child = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: wranglerEnv({ workDir: dir }) });
   const keep = (chunk: Buffer) => (relayLog = (relayLog + chunk.toString()).slice(-20_000));
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -292,13 +293,7 @@ function startRelay(port: number, inspectorPort: number, dir: string): ChildProc
 async function stopGroup(child: ChildProcess): Promise<void> {
   if (child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, s);
-    } catch {
-      /* already gone */
-    }
-  };
+  const signal = (s: NodeJS.Signals) => signalGroup(child.pid!, s);
   signal("SIGTERM");
   const timer = setTimeout(() => signal("SIGKILL"), 10_000);
   await exited;
@@ -306,21 +301,7 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   signal("SIGKILL"); // any child that outlived its parent
 }
 
-/** A free TCP port on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Polls `check` every 250 ms until it is true; fails after `ms`. */
-async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; Date.now() < deadline && i < 10_000; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}\n--- wrangler dev output ---\n${relayLog}`);
+/** Polls `check` every 250 ms until it is true; fails at once if it throws, and after `ms` with the relay's output. */
+async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  await waitFor(what, check, { timeoutMs: ms, intervalMs: 250, rethrow: true, detail: () => `\n--- wrangler dev output ---\n${relayLog}` });
 }

@@ -8,12 +8,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { performance } from "node:perf_hooks";
-import { type AdminClient, adminClient, centrepointHeaders, deliveryId, http, type Reply, signBody, uploadBody } from "./lib/client.ts";
-import { Book, repeats, type SentDelivery } from "./lib/ledger-book.ts";
-import { cleanupNow, makeTempDir, sleep, waitFor } from "./lib/processes.ts";
-import { type DevServer, snapshotProjectWorker, startDev, wrangler } from "./lib/relay.ts";
-import { formatLatency, summarize } from "./lib/stats.ts";
-import { type Arrival, startTarget, type Target } from "./lib/targets.ts";
+import { centrepointHeaders, deliveryId, withHeaders } from "../harness/centrepoint/headers.ts";
+import { basicAuthorization, signBody } from "../harness/centrepoint/signing.ts";
+import { type AdminClient, adminClient, http, type Reply } from "../harness/http/client.ts";
+import { Book, repeats, type SentDelivery } from "../harness/ledger-book.ts";
+import { cleanupNow, makeTempDir } from "../harness/process/groups.ts";
+import { type DevServer, snapshotProjectWorker, startDev, wrangler } from "../harness/process/wrangler-dev.ts";
+import { formatLatency, summarizeLatency } from "../harness/stats.ts";
+import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
+import { sleep, waitFor } from "../harness/wait.ts";
+import { uploadBody } from "../test/fixtures/centrepoint.ts";
 
 // Dev-only values, passed with --var; never used anywhere real.
 const ADMIN_TOKEN = "e2e-dev-only-admin-token";
@@ -87,7 +91,7 @@ async function send(
   const id = opts.id ?? deliveryId();
   const known = book.deliveries.get(id);
   const body = known?.body ?? opts.body ?? uploadBody({ uploadId: id.slice(0, 8) });
-  const headers = known?.headers ?? opts.headers ?? centrepointHeaders({ delivery: id, signature: signBody(HMAC_SECRET, body) });
+  const headers = known?.headers ?? opts.headers ?? centrepointHeaders({ deliveryId: id, signature: signBody(HMAC_SECRET, body) });
   const d = book.noteSend({ id, source, phase, body, headers });
   try {
     const reply = await http(`${relay.url}/webhooks/${source}`, { method: "POST", headers, body, timeoutMs: opts.timeoutMs ?? 10_000 });
@@ -185,10 +189,8 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
   it("refuses bad input with its documented status and records nothing for it", { timeout: 60_000 }, async () => {
     const sig = (b: string | Buffer) => signBody(HMAC_SECRET, b);
     const good = uploadBody({ uploadId: "sweep" });
-    const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
     const huge = JSON.stringify({ status: "completed", padding: "x".repeat(300_000) });
     type Case = { name: string; source: string; expect: number; headers?: Record<string, string | undefined>; body?: string | string[] };
-    const hdr = (h: Record<string, string | undefined>) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)) as Record<string, string>;
     const cases: Case[] = [
       { name: "HMAC: wrong signature", source: SOURCES.hmac, expect: 401, headers: { "x-actigraph-signature": signBody("not-the-secret", good) } },
       { name: "HMAC: missing signature", source: SOURCES.hmac, expect: 401, headers: { "x-actigraph-signature": undefined } },
@@ -218,8 +220,8 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       },
       { name: "content type multipart/form-data", source: SOURCES.hmac, expect: 415, headers: { "content-type": "multipart/form-data; boundary=x" } },
       { name: "content type x-www-form-urlencoded", source: SOURCES.hmac, expect: 415, headers: { "content-type": "application/x-www-form-urlencoded" } },
-      { name: "Basic: wrong password", source: SOURCES.basic, expect: 401, headers: { authorization: basic(BASIC_USER, "wrong") } },
-      { name: "Basic: wrong user", source: SOURCES.basic, expect: 401, headers: { authorization: basic("someone", BASIC_PASSWORD) } },
+      { name: "Basic: wrong password", source: SOURCES.basic, expect: 401, headers: { authorization: basicAuthorization(BASIC_USER, "wrong") } },
+      { name: "Basic: wrong user", source: SOURCES.basic, expect: 401, headers: { authorization: basicAuthorization("someone", BASIC_PASSWORD) } },
       { name: "Basic: missing", source: SOURCES.basic, expect: 401 },
       { name: "Basic: not base64", source: SOURCES.basic, expect: 401, headers: { authorization: "Basic !!!" } },
       {
@@ -230,7 +232,7 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       },
       { name: "Basic: bearer scheme instead", source: SOURCES.basic, expect: 401, headers: { authorization: `Bearer ${BASIC_PASSWORD}` } },
       { name: "Bearer: wrong token", source: SOURCES.bearer, expect: 401, headers: { authorization: "Bearer wrong" } },
-      { name: "Bearer: Basic scheme instead", source: SOURCES.bearer, expect: 401, headers: { authorization: basic("x", BEARER_TOKEN) } },
+      { name: "Bearer: Basic scheme instead", source: SOURCES.bearer, expect: 401, headers: { authorization: basicAuthorization("x", BEARER_TOKEN) } },
       { name: "unknown source", source: "no-such-source", expect: 404 },
       { name: "malformed source id", source: "Not_A_Valid_ID!", expect: 404 },
       { name: "disabled source", source: "sweep-off", expect: 404 },
@@ -275,8 +277,8 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     for (const c of cases) {
       const id = deliveryId();
       const body = c.body ?? good;
-      const base = centrepointHeaders({ delivery: id, signature: typeof body === "string" ? sig(good) : undefined });
-      const headers = hdr({ ...base, ...c.headers });
+      const base = centrepointHeaders({ deliveryId: id, signature: typeof body === "string" ? sig(good) : undefined });
+      const headers = withHeaders(base, c.headers ?? {});
       const r = await http(`${relay.url}/webhooks/${encodeURIComponent(c.source)}`, { method: "POST", headers, body, timeoutMs: 10_000 });
       results.push(`${c.expect === r.status ? "ok " : "BAD"} ${r.status} ${c.name}`);
       assert.equal(r.status, c.expect, `${c.name}: expected ${c.expect}, got ${r.status} ${r.text}`);
@@ -294,7 +296,9 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     const hsId = deliveryId();
     const hs = await http(`${relay.url}/webhooks/${SOURCES.hmac}`, {
       method: "POST",
-      headers: hdr({ ...centrepointHeaders({ delivery: hsId, event: "validation" }), "x-actigraph-hook-secret": "1d3ad7a1-91c9-4ffc-8562-5bad545e6a40" }),
+      headers: withHeaders(centrepointHeaders({ deliveryId: hsId, event: "validation" }), {
+        "x-actigraph-hook-secret": "1d3ad7a1-91c9-4ffc-8562-5bad545e6a40",
+      }),
       body: JSON.stringify({ WebhookId: "74", ValidationCode: "1d3ad7a1-91c9-4ffc-8562-5bad545e6a40" }),
     });
     assert.equal(hs.status, 200, hs.text);
@@ -314,7 +318,7 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       const r = await send(SOURCES.hmac, "sweep", {
         id,
         body,
-        headers: { ...centrepointHeaders({ delivery: id, signature: sig(body) }), "content-type": contentType },
+        headers: withHeaders(centrepointHeaders({ deliveryId: id, signature: sig(body) }), { "content-type": contentType }),
       });
       assert.equal(r.reply?.status, 200, `${name}: ${r.reply?.text ?? r.error}`);
       const detail = await admin.call("GET", `/deliveries/${SOURCES.hmac}/${id}`);
@@ -329,14 +333,14 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       const r = await send(SOURCES.basic, "sweep", {
         id,
         body: good,
-        headers: centrepointHeaders({ delivery: id, authorization: basic(BASIC_USER, BASIC_PASSWORD) }),
+        headers: centrepointHeaders({ deliveryId: id, authorization: basicAuthorization(BASIC_USER, BASIC_PASSWORD) }),
       });
       assert.equal(r.reply?.json?.status, "accepted", r.reply?.text ?? r.error ?? "");
       const id2 = deliveryId();
       const r2 = await send(SOURCES.bearer, "sweep", {
         id: id2,
         body: good,
-        headers: centrepointHeaders({ delivery: id2, authorization: `Bearer ${BEARER_TOKEN}` }),
+        headers: centrepointHeaders({ deliveryId: id2, authorization: `Bearer ${BEARER_TOKEN}` }),
       });
       assert.equal(r2.reply?.json?.status, "accepted", r2.reply?.text ?? r2.error ?? "");
       const r3 = await send(SOURCES.hmac, "sweep");
@@ -400,7 +404,7 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     const brokenId = deliveryId();
     const broken = await http(`${relay.url}/webhooks/sweep-broken`, {
       method: "POST",
-      headers: centrepointHeaders({ delivery: brokenId, signature: sig(good) }),
+      headers: centrepointHeaders({ deliveryId: brokenId, signature: sig(good) }),
       body: good,
     });
     assert.equal(broken.status, 503, broken.text);
@@ -489,10 +493,10 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
         `healthy target latency, accept→receive (from the client's 200; 0 when the target had it first): baseline ${formatLatency(latency(baseline, "accept"))}; while the others misbehave ${formatLatency(latency(chaos, "accept"))}`,
     );
     notes.push(
-      `healthy target send→receive p99: ${summarize(baseLatency).p99} ms baseline, ${summarize(chaosLatency).p99} ms while the others misbehave (bound ${HEALTHY_P99_BOUND_MS} ms)`,
+      `healthy target send→receive p99: ${summarizeLatency(baseLatency).p99} ms baseline, ${summarizeLatency(chaosLatency).p99} ms while the others misbehave (bound ${HEALTHY_P99_BOUND_MS} ms)`,
     );
     assert.equal(chaosLatency.length, chaos.size);
-    assert.ok(summarize(chaosLatency).p99 < HEALTHY_P99_BOUND_MS, `healthy p99 ${summarize(chaosLatency).p99} ms ≥ ${HEALTHY_P99_BOUND_MS} ms`);
+    assert.ok(summarizeLatency(chaosLatency).p99 < HEALTHY_P99_BOUND_MS, `healthy p99 ${summarizeLatency(chaosLatency).p99} ms ≥ ${HEALTHY_P99_BOUND_MS} ms`);
 
     // 429 + Retry-After: 1 → the same webhook-id comes back no sooner than ~1 s later, then succeeds.
     await waitFor("throttled events delivered", () => [...throttled].every((id) => target("throttle").delivered().has(id)), {
@@ -600,7 +604,7 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     const sink = target("flood-sink");
     const id = deliveryId();
     const body = uploadBody({ uploadId: "flood" });
-    const headers = centrepointHeaders({ delivery: id, signature: signBody(HMAC_SECRET, body) });
+    const headers = centrepointHeaders({ deliveryId: id, signature: signBody(HMAC_SECRET, body) });
     const replies = await Promise.all(Array.from({ length: 50 }, () => send(SOURCES.flood, "flood", { id, body, headers })));
     const statuses = replies.map((r) => r.reply?.json?.status ?? `no answer: ${r.error}`);
     assert.equal(statuses.filter((s) => s === "accepted").length, 1, `answers: ${JSON.stringify(statuses)}`);

@@ -9,21 +9,19 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { createSender } from "./lib/http.ts";
-import { createRng } from "./lib/prng.ts";
-import { type Receiver, startReceiver } from "./lib/receiver.ts";
-import { runSimulation } from "./lib/run.ts";
-import { formatSummary, type Summary } from "./lib/stats.ts";
-import { checkTally, type TallyCheck } from "./lib/tally.ts";
-import { WRANGLER_JS, wranglerDevArgs, wranglerEnv } from "./lib/wrangler-dev.ts";
+import { createSender } from "../harness/http/sender.ts";
+import { createRng } from "../harness/prng.ts";
+import { freePort, signalGroup } from "../harness/process/groups.ts";
+import { PROJECT_ROOT, WRANGLER_JS, wranglerDevArgs, wranglerEnv } from "../harness/process/wrangler-dev.ts";
+import { runSimulation } from "../harness/simulator/run.ts";
+import { formatSummary, type Summary } from "../harness/simulator/summary.ts";
+import { type Receiver, startReceiver } from "../harness/targets/receiver.ts";
+import { checkTally, type TallyCheck } from "../harness/targets/tally.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SOURCE_ID = "demo-study";
 /** edc-flaky answers 503 to this many requests, then recovers: the demo shows retries, backoff and the breaker. */
 const FLAKY_FAILURES = 8;
@@ -66,32 +64,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 // Last resort if the process exits without the closers having run (the group includes workerd).
 process.on("exit", () => {
-  if (relay?.pid !== undefined && relay.exitCode === null && relay.signalCode === null) killGroup(relay.pid, "SIGKILL");
+  if (relay?.pid !== undefined && relay.exitCode === null && relay.signalCode === null) signalGroup(relay.pid, "SIGKILL");
 });
-
-/** Sends a signal to a process group; a group that is already gone is fine. */
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: already gone.
-  }
-}
-
-/** A port that was free on 127.0.0.1 a moment ago. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Starts `wrangler dev` in its own process group with the same Node as this script; output goes to `logFile`. */
 function startRelay(port: number, inspectorPort: number, stateDir: string, logFile: string, vars: Record<string, string>): ChildProcess {
   const args = wranglerDevArgs({ port, inspectorPort, persistTo: stateDir, vars });
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: PROJECT_ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     env: wranglerEnv(),
@@ -111,10 +91,10 @@ function startRelay(port: number, inspectorPort: number, stateDir: string, logFi
 async function stopRelay(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  killGroup(child.pid, "SIGTERM");
+  signalGroup(child.pid, "SIGTERM");
   const result = await Promise.race([exited.then(() => "exited"), delay(STOP_TIMEOUT_MS, "timeout")]);
   // workerd may outlive wrangler: the group is signalled again either way.
-  killGroup(child.pid, "SIGKILL");
+  signalGroup(child.pid, "SIGKILL");
   if (result === "timeout") await Promise.race([exited, delay(STOP_TIMEOUT_MS)]);
 }
 

@@ -5,11 +5,11 @@
  * exits 1 if any response differed from what was expected (2 on bad arguments).
  */
 import { randomInt } from "node:crypto";
-import { parseSimulateArgs, USAGE } from "./lib/args.ts";
-import { createSender } from "./lib/http.ts";
-import { createRng } from "./lib/prng.ts";
-import { type Progress, runSimulation } from "./lib/run.ts";
-import { formatProgress, formatSummary } from "./lib/stats.ts";
+import { createSender } from "../harness/http/sender.ts";
+import { createRng } from "../harness/prng.ts";
+import { parseSimulateArgs, USAGE } from "../harness/simulator/args.ts";
+import { type Progress, runSimulation } from "../harness/simulator/run.ts";
+import { formatProgress, formatSummary } from "../harness/simulator/summary.ts";
 
 const PROGRESS_LINE_EVERY_MS = 2_000;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseSimulateArgs, type SimulateOptions } from "../scripts/lib/args.ts";
+import { parseSimulateArgs, type SimulateOptions } from "../harness/simulator/args.ts";
 
 const URL_ARG = ["--url", "http://127.0.0.1:8787/webhooks/demo"];
 const parse = (...args: string[]) => parseSimulateArgs(args, () => 1234);

@@ -17,8 +17,8 @@ import {
   uploadStarted,
   validationBody,
   type Wear,
-} from "../scripts/lib/payloads.ts";
-import { createRng } from "../scripts/lib/prng.ts";
+} from "../harness/centrepoint/payloads.ts";
+import { createRng } from "../harness/prng.ts";
 
 // Field names and formats below are copied from the protocol reference (section 4), not from
 // the factories, so a factory drifting from the documented shape fails here.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildPlan, orderKinds, splitCount } from "../scripts/lib/plan.ts";
-import { createRng, guidLike } from "../scripts/lib/prng.ts";
+import { buildPlan, orderKinds, splitCount } from "../harness/simulator/plan.ts";
+import { createRng, guidLike } from "../harness/prng.ts";
 
 test("splitCount rounds duplicates and bad ones down, keeping at least one fresh", () => {
   assert.deepEqual(splitCount(40, 0.1, 0.05), { fresh: 34, duplicate: 4, bad: 2 });

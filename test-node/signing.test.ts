@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
-import { centrepointHeaders, USER_AGENT, WIRE_NAME } from "../scripts/lib/headers.ts";
-import { createRng } from "../scripts/lib/prng.ts";
-import { basicAuthorization, credentialHeaders, signBody } from "../scripts/lib/signing.ts";
+import { centrepointHeaders, USER_AGENT, WIRE_NAME, withHeaders } from "../harness/centrepoint/headers.ts";
+import { createRng } from "../harness/prng.ts";
+import { basicAuthorization, credentialHeaders, signBody } from "../harness/centrepoint/signing.ts";
 
 test("signBody reproduces the protocol reference's test vector", () => {
   assert.equal(signBody("B3`MlG4sJR.X^-%w=oG_UrNBEpszl?", '{"Test":"Value"}'), "Ri20SCicySZmIf2D4kCY5KWEJrsqI7W8sWXMADj1RaQ=");
@@ -52,4 +52,29 @@ test("centrepointHeaders: what a captured delivery carries", () => {
   assert.equal(h["Content-Type"], "application/json; charset=utf-8");
   assert.equal(h.Expect, "100-continue");
   assert.match(h.traceparent!, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+});
+
+test("centrepointHeaders without an rng: no Expect or trace headers, defaults for event and webhook, credentials when given", () => {
+  const h = centrepointHeaders({ signature: "c2ln", authorization: "Bearer t" });
+  assert.deepEqual(h, {
+    "X-ActiGraph-Webhook-id": "74",
+    "X-ActiGraph-Event": "upload",
+    "X-Client-Cert-Used": "False",
+    "User-Agent": USER_AGENT,
+    "Content-Type": "application/json; charset=utf-8",
+    "X-ActiGraph-Signature": "c2ln",
+    Authorization: "Bearer t",
+  });
+  assert.equal(centrepointHeaders({ deliveryId: "d-1" })["X-ActiGraph-Delivery"], "d-1");
+});
+
+test("withHeaders replaces and removes headers whatever their casing", () => {
+  const base = centrepointHeaders({ deliveryId: "d-1", signature: "c2ln" });
+  const h = withHeaders(base, { "content-type": "text/plain", "x-actigraph-signature": undefined, "x-extra": "1" });
+  assert.equal(h["content-type"], "text/plain");
+  assert.equal(h["Content-Type"], undefined);
+  assert.equal(h["X-ActiGraph-Signature"], undefined);
+  assert.equal(h["x-extra"], "1");
+  assert.equal(h["X-ActiGraph-Delivery"], "d-1");
+  assert.equal(Object.keys(h).filter((k) => k.toLowerCase() === "content-type").length, 1);
 });

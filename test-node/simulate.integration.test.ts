@@ -5,8 +5,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { signBody } from "../scripts/lib/signing.ts";
-import type { Summary } from "../scripts/lib/stats.ts";
+import { signBody } from "../harness/centrepoint/signing.ts";
+import type { Summary } from "../harness/simulator/summary.ts";
 
 const SIMULATE = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "scripts", "simulate.ts");
 const SECRET = "B3`MlG4sJR.X^-%w=oG_UrNBEpszl?";

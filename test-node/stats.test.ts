@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { classifyResponse, formatCounts, formatProgress, formatSummary, percentile, type ResponseRecord, summarize } from "../scripts/lib/stats.ts";
+import { classifyResponse, formatCounts, formatProgress, formatSummary, type ResponseRecord, summarize } from "../harness/simulator/summary.ts";
+import { formatLatency, percentile, summarizeLatency } from "../harness/stats.ts";
 
 test("classifyResponse: the relay's answers against each expectation", () => {
   assert.deepEqual(classifyResponse("accepted", 200, '{"status":"accepted"}'), { outcome: "accepted", ok: true });
@@ -16,7 +17,9 @@ test("classifyResponse: the relay's answers against each expectation", () => {
 });
 
 test("percentile is nearest-rank over unsorted values", () => {
-  assert.equal(percentile([], 50), 0);
+  assert.ok(Number.isNaN(percentile([], 50)));
+  assert.equal(percentile([3, 1, 2], 0), 1);
+  assert.equal(percentile([3, 1, 2], 100), 3);
   assert.equal(percentile([5], 99), 5);
   assert.equal(percentile([4, 1, 3, 2], 50), 2);
   assert.equal(
@@ -27,6 +30,11 @@ test("percentile is nearest-rank over unsorted values", () => {
     99,
   );
   assert.equal(percentile([1, 2, 3, 1000], 99), 1000);
+});
+
+test("summarizeLatency and formatLatency: nearest-rank p50/p99, max and count, rounded to 0.1", () => {
+  assert.deepEqual(summarizeLatency([12.34, 1, 50.06, 3]), { n: 4, p50: 3, p99: 50.1, max: 50.1 });
+  assert.equal(formatLatency([12.34, 1, 50.06, 3]), "p50 3 ms, p99 50.1 ms, max 50.1 ms (n=4)");
 });
 
 const rec = (
@@ -68,6 +76,7 @@ test("summarize counts outcomes, statuses, latencies and the accepted ids", () =
 test("a failed handshake fails the run even without unexpected responses", () => {
   const s = summarize([], { url: "u", seed: 1, handshake: { status: "failed", detail: "HTTP 404" }, durationMs: 1 });
   assert.equal(s.ok, false);
+  assert.deepEqual(s.latencyMs, { p50: 0, p99: 0, max: 0 }, "no responses: latencies are 0, not NaN");
   assert.match(formatSummary(s), /handshake +FAILED: HTTP 404/);
   assert.match(formatSummary(s), /result +FAILED: the handshake failed/);
 });

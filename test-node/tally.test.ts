@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkTally, createTally, recordAttempt } from "../scripts/lib/tally.ts";
+import { checkTally, createTally, recordAttempt } from "../harness/targets/tally.ts";
 
 test("recordAttempt numbers attempts per id and counts refusals", () => {
   const t = createTally();

@@ -4,9 +4,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sleep } from "../wait.ts";
 
 /**
- * Child processes and temp dirs of the e2e suite and the bench. Every child runs in its own
+ * Child processes, temp dirs and free ports of the chaos suite and the bench (the demo and the
+ * browser test use `signalGroup` and `freePort` only). Every child runs in its own
  * process group (detached) so that a crash test can SIGKILL wrangler and both workerd children at
  * once. Groups and temp dirs are registered here and removed on exit, on SIGINT/SIGTERM and on an
  * uncaught error; a detached watchdog also kills a group if this process dies by SIGKILL.
@@ -176,27 +178,4 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` every `intervalMs` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, opts: { timeoutMs: number; intervalMs?: number }): Promise<NonNullable<T>> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let last: unknown;
-  for (let i = 0; i < 1_000_000; i++) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() >= deadline) break;
-    await sleep(opts.intervalMs ?? 100);
-  }
-  throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
 }

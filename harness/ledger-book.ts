@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import type { Target } from "./targets.ts";
+import type { Target } from "./targets/controllable-target.ts";
 
 /**
  * The suite's own book of what it sent and what it expects where: every delivery POSTed, what

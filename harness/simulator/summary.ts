@@ -1,3 +1,5 @@
+import { percentile } from "../stats.ts";
+
 /** What a request should get: a new delivery `accepted`, a re-send `duplicate`, wrong credentials `rejected` (401). */
 export type Expectation = "accepted" | "duplicate" | "rejected";
 
@@ -66,14 +68,6 @@ export function bodyStatus(body: string): string | undefined {
   }
 }
 
-/** Nearest-rank percentile (0-100) of unsorted values; 0 for none. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1]!;
-}
-
 /** Counts per HTTP status, with `error` for requests that got no response. */
 export function countByStatus(records: readonly ResponseRecord[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -103,7 +97,7 @@ export function summarize(records: readonly ResponseRecord[], run: { url: string
     rejected: { expected: count("rejected", true), unexpected: count("rejected", false) },
     errors: count("error"),
     unexpected: unexpected.length,
-    latencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.reduce((a, b) => Math.max(a, b), 0)) },
+    latencyMs: { p50: latencyOf(latencies, 50), p99: latencyOf(latencies, 99), max: round(latencies.reduce((a, b) => Math.max(a, b), 0)) },
     durationMs: Math.round(run.durationMs),
     acceptedIds: [...new Set(records.filter((r) => r.outcome === "accepted").map((r) => r.deliveryId))],
     failures: unexpected.slice(0, MAX_FAILURES_LISTED).map((r) => ({ deliveryId: r.deliveryId, expected: r.expected, got: r.detail ?? r.outcome })),
@@ -111,6 +105,8 @@ export function summarize(records: readonly ResponseRecord[], run: { url: string
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+/** A latency percentile for the summary, rounded; 0 when nothing was answered (the summary's numbers stay JSON numbers). */
+const latencyOf = (latencies: readonly number[], p: number) => (latencies.length === 0 ? 0 : round(percentile(latencies, p)));
 
 /** The human-readable summary table. */
 export function formatSummary(s: Summary): string {

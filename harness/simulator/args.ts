@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { err, ok, type Result } from "../../src/lib/result.ts";
-import type { Credentials } from "./signing.ts";
+import type { Credentials } from "../centrepoint/signing.ts";
 
 /** Everything one simulator run needs, validated. */
 export interface SimulateOptions {

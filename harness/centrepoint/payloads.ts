@@ -1,5 +1,5 @@
 import type { CentrePointEvent } from "../../src/providers/centrepoint/constants.ts";
-import { guidLike, type Rng } from "./prng.ts";
+import { guidLike, type Rng } from "../prng.ts";
 
 /**
  * Payload factories: bodies shaped exactly as in the protocol reference (section 4), with

@@ -1,21 +1,75 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, type Group, groupAlive, killGroup, sleep, spawnGroup, stopGroup } from "./processes.ts";
-import { WRANGLER_JS, wranglerDevArgs, wranglerEnv as localWranglerEnv } from "../../scripts/lib/wrangler-dev.ts";
+import { freePort, type Group, groupAlive, killGroup, spawnGroup, stopGroup } from "./groups.ts";
+import { sleep } from "../wait.ts";
 
 /**
- * Runs a Worker under `wrangler dev` (workerd, local KV and Durable Objects persisted to a
- * directory of ours). The project's Worker is first bundled once into a snapshot
+ * `wrangler dev` for the demo, the browser test, the chaos suite and the bench: its arguments and
+ * environment (127.0.0.1 only, no telemetry), and for the suite and the bench a managed run of the
+ * project's Worker. That Worker is first bundled once into a snapshot
  * (`wrangler deploy --dry-run --outdir`), so edits other people make to src/ while a run is in
  * progress cannot reload the runtime under the test; the snapshot is what the whole run tests.
  */
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
-/** Environment of every wrangler process (see scripts/lib/wrangler-dev.ts), in CI mode. */
-export function wranglerEnv(workDir: string): NodeJS.ProcessEnv {
-  return { ...localWranglerEnv(workDir), CI: "true" };
+/** wrangler's CLI entry; run it with `process.execPath` so it gets the project's Node 22. */
+export const WRANGLER_JS = join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+
+/** Options of a local `wrangler dev`. */
+export interface DevArgs {
+  port: number;
+  inspectorPort: number;
+  /** Local KV and Durable Object storage. */
+  persistTo: string;
+  /** Dev-only `--var NAME:value` pairs. */
+  vars: Record<string, string>;
+  /** wrangler config to use instead of ./wrangler.toml. */
+  configPath?: string;
+  logLevel?: "debug" | "info" | "log" | "warn" | "error" | "none";
+}
+
+/** Arguments of `wrangler dev` on 127.0.0.1 with its own storage, for scripts and tests. */
+export function wranglerDevArgs(o: DevArgs): string[] {
+  return [
+    WRANGLER_JS,
+    "dev",
+    ...(o.configPath ? ["-c", o.configPath] : []),
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(o.port),
+    "--inspector-port",
+    String(o.inspectorPort),
+    "--persist-to",
+    o.persistTo,
+    "--show-interactive-dev-session=false",
+    ...(o.logLevel ? ["--log-level", o.logLevel] : []),
+    ...Object.entries(o.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+  ];
+}
+
+/**
+ * Environment of a wrangler process that talks only to 127.0.0.1: no telemetry or error reports,
+ * no update check (the banner), no download of the `Request.cf` object; logs and the dev registry
+ * under `workDir` when given (a temp dir the caller removes); `ci` adds `CI=true` (wrangler's
+ * non-interactive mode, as the chaos suite and the bench run it).
+ */
+export function wranglerEnv(options: { workDir?: string; ci?: boolean } = {}): NodeJS.ProcessEnv {
+  const { workDir, ci = false } = options;
+  return {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    WRANGLER_SEND_ERROR_REPORTS: "false",
+    DO_NOT_TRACK: "1",
+    WRANGLER_HIDE_BANNER: "true",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    ...(workDir ? { WRANGLER_LOG_PATH: join(workDir, "wrangler-logs"), WRANGLER_REGISTRY_PATH: join(workDir, "wrangler-registry") } : {}),
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+    ...(ci ? { CI: "true" } : {}),
+  };
 }
 
 /**
@@ -23,7 +77,7 @@ export function wranglerEnv(workDir: string): NodeJS.ProcessEnv {
  * group, killed whole after `timeoutMs`. `workDir` is the run's temp dir. Throws on a non-zero exit.
  */
 export async function wrangler(args: string[], opts: { cwd: string; workDir: string; timeoutMs?: number }): Promise<string> {
-  const group = spawnGroup(process.execPath, [WRANGLER_JS, ...args], { cwd: opts.cwd, env: wranglerEnv(opts.workDir) });
+  const group = spawnGroup(process.execPath, [WRANGLER_JS, ...args], { cwd: opts.cwd, env: wranglerEnv({ workDir: opts.workDir, ci: true }) });
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([group.exited, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)))]);
@@ -97,7 +151,7 @@ export async function startDev(opts: DevOptions): Promise<DevServer> {
     logLevel: opts.logLevel ?? "info",
   });
   const cwd = resolve(opts.configPath, "..");
-  const group = spawnGroup(process.execPath, args, { cwd, env: wranglerEnv(cwd), echo: opts.echo });
+  const group = spawnGroup(process.execPath, args, { cwd, env: wranglerEnv({ workDir: cwd, ci: true }), echo: opts.echo });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 45_000;
   let exited = false;

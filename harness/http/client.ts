@@ -1,39 +1,13 @@
-import { createHmac, randomUUID } from "node:crypto";
 import { Agent, request } from "node:http";
-export { uploadBody } from "../../test/fixtures/centrepoint.ts";
 
 /**
- * What CentrePoint sends, and an HTTP client close to the wire (node:http, so that bodies,
- * lengths and content types are exactly what we say), plus the admin API.
+ * An HTTP client close to the wire (node:http, so that bodies, lengths and content types are
+ * exactly what we say), and the relay's admin API. CentrePoint's headers and signature:
+ * ../centrepoint/headers.ts and ../centrepoint/signing.ts.
  */
 
 /** A keep-alive agent shared by all requests of a run (CentrePoint's .NET client keeps connections alive too). */
 export const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 1_000 });
-
-/** Base64 HMAC-SHA256 of the raw body, keyed with the UTF-8 secret: CentrePoint's `X-ActiGraph-Signature`. */
-export function signBody(secret: string, body: string | Uint8Array): string {
-  return createHmac("sha256", Buffer.from(secret, "utf8")).update(body).digest("base64");
-}
-
-/** A 36-character delivery id like CentrePoint's. */
-export function deliveryId(): string {
-  return randomUUID();
-}
-
-/** CentrePoint's usual headers for one delivery. */
-export function centrepointHeaders(opts: { event?: string; delivery?: string; signature?: string; authorization?: string } = {}): Record<string, string> {
-  const h: Record<string, string> = {
-    "content-type": "application/json; charset=utf-8",
-    "user-agent": "ActiGraph-Hookshot/1.0",
-    "x-actigraph-event": opts.event ?? "upload",
-    "x-actigraph-webhook-id": "74",
-    "x-client-cert-used": "False",
-  };
-  if (opts.delivery !== undefined) h["x-actigraph-delivery"] = opts.delivery;
-  if (opts.signature !== undefined) h["x-actigraph-signature"] = opts.signature;
-  if (opts.authorization !== undefined) h.authorization = opts.authorization;
-  return h;
-}
 
 /** An HTTP answer. */
 export interface Reply {

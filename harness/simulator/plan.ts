@@ -1,5 +1,5 @@
-import { createIdCounters, createSubjects, subjectEvents, validationBody } from "./payloads.ts";
-import type { Rng } from "./prng.ts";
+import { createIdCounters, createSubjects, subjectEvents, validationBody } from "../centrepoint/payloads.ts";
+import type { Rng } from "../prng.ts";
 import type { CentrePointEvent } from "../../src/providers/centrepoint/constants.ts";
 
 /** A new delivery: `fresh` with valid credentials (expect accepted), `bad` with wrong ones (expect 401). */

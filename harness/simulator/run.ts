@@ -1,11 +1,12 @@
 import { HEADER, VALIDATION_EVENT } from "../../src/providers/centrepoint/constants.ts";
 import type { SimulateOptions } from "./args.ts";
-import { centrepointHeaders, WIRE_NAME } from "./headers.ts";
-import type { SendFn } from "./http.ts";
+import { centrepointHeaders, WIRE_NAME } from "../centrepoint/headers.ts";
+import type { SendFn } from "../http/sender.ts";
 import { buildPlan, type NewDelivery, type Plan } from "./plan.ts";
-import { createRng, guidLike, type Rng } from "./prng.ts";
-import { credentialHeaders } from "./signing.ts";
-import { classifyResponse, countByStatus, type Expectation, type HandshakeResult, type ResponseRecord, summarize, type Summary } from "./stats.ts";
+import { createRng, guidLike, type Rng } from "../prng.ts";
+import { credentialHeaders } from "../centrepoint/signing.ts";
+import { sleep } from "../wait.ts";
+import { classifyResponse, countByStatus, type Expectation, type HandshakeResult, type ResponseRecord, summarize, type Summary } from "./summary.ts";
 
 /** Progress after each response. */
 export interface Progress {
@@ -32,7 +33,7 @@ type RunOptions = Omit<SimulateOptions, "json">;
 /** Runs one simulation: the handshake, then every planned request paced at `rate` with at most `concurrency` in flight. */
 export async function runSimulation(options: RunOptions, io: RunIo): Promise<Summary> {
   const now = io.now ?? (() => performance.now());
-  const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const pause = io.sleep ?? sleep;
   const started = now();
   const plan = buildPlan(options, createRng(options.seed), () => guidLike(io.idRng));
   const handshake: HandshakeResult = options.handshake ? await sendHandshake(options, plan, io) : { status: "skipped" };
@@ -73,7 +74,7 @@ export async function runSimulation(options: RunOptions, io: RunIo): Promise<Sum
     if (io.signal?.aborted) break;
     while (inFlight.size >= options.concurrency) await Promise.race(inFlight);
     const wait = loopStarted + (i * 1000) / options.rate - now();
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) await pause(wait);
     if (io.signal?.aborted) break;
     const delivery = planned.kind === "duplicate" ? await pickOriginal() : planned;
     if (planned.kind === "fresh") sentFresh.push(planned);
