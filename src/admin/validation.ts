@@ -53,7 +53,7 @@ export function jsonBody(code: ErrorCode = "bad_request"): MiddlewareHandler<App
       }
     }
     // The validator reads the body through c.req.json(), which parses the cached text: cache what it should see.
-    c.req.bodyCache.text = Promise.resolve(JSON.stringify(value));
+    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(JSON.stringify(value));
     await next();
   };
 }

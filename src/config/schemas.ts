@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isAllowListEntry } from "../lib/ip";
+import { CENTREPOINT_ADDRESS_KEYWORDS } from "../providers/centrepoint/constants";
 import { RESERVED_SECRET_NAMES } from "./secrets";
 
 /**
@@ -19,9 +20,12 @@ const envName = z
 /** Ids used in KV keys, URLs and Durable Object names. */
 export const idSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 chars of a-z, 0-9, '-' or '_', starting with a letter or digit");
 
-const cidrOrKeyword = z.string().max(64).refine(isAllowListEntry, {
-  message: 'must be an IPv4/IPv6 address or CIDR, "actigraph" (the published CentrePoint list) or "*"',
-});
+const cidrOrKeyword = z
+  .string()
+  .max(64)
+  .refine((entry) => isAllowListEntry(entry, CENTREPOINT_ADDRESS_KEYWORDS), {
+    message: 'must be an IPv4/IPv6 address or CIDR, "actigraph" (the published CentrePoint list) or "*"',
+  });
 
 /**
  * How CentrePoint authenticates to us (one of the portal's Authentication Types). The optional

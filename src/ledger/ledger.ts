@@ -5,6 +5,7 @@ import { sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
 import { migrate } from "../lib/migrate";
+import type { OutboxItem } from "../outbox/types";
 import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
 import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
 import {
@@ -85,6 +86,9 @@ export class Ledger extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** Newest handshake rows kept; a field so tests can show the trimming with a smaller log. */
   protected handshakeCap = HANDSHAKE_LOG_CAP;
+  /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
+  protected outboxFor = (targetId: string): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
+    this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -265,7 +269,7 @@ export class Ledger extends DurableObject<Bindings> {
     await Promise.all(
       [...groups].map(async ([targetId, { rows, items }]) => {
         try {
-          await this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId)).enqueue(targetId, items);
+          await this.outboxFor(targetId).enqueue(targetId, items);
           markHanded(this.sql, rows, Date.now());
         } catch (e) {
           const message = e instanceof Error ? e.message : String(e);

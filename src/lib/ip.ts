@@ -1,17 +1,21 @@
 import ipaddr from "ipaddr.js";
-import { CENTREPOINT_IPS } from "../providers/centrepoint/constants";
 
 /**
- * Whether `ip` is inside one of the allow-list entries: an address, a CIDR, `*` (any), or
- * `actigraph` (CentrePoint's published list). IPv4-mapped IPv6 addresses match IPv4 entries.
- * Unparseable input never matches.
+ * Address allow-lists, generic: entries are addresses, CIDRs (IPv4/IPv6), `*` (any), or a keyword
+ * that names a list (the caller passes the keywords it knows, e.g. a provider's published
+ * addresses). IPv4-mapped IPv6 addresses match IPv4 entries. Unparseable input never matches.
  */
-export function ipAllowed(ip: string | undefined, allowList: readonly string[]): boolean {
+
+/** Named address lists an allow-list may refer to by keyword. */
+export type AddressKeywords = Readonly<Record<string, readonly string[]>>;
+
+/** Whether `ip` is inside one of the allow-list entries. */
+export function ipAllowed(ip: string | undefined, allowList: readonly string[], keywords: AddressKeywords = {}): boolean {
   if (allowList.includes("*")) return true;
   if (!ip || !ipaddr.isValid(ip)) return false;
   let addr = ipaddr.parse(ip);
   if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
-  const entries = allowList.flatMap((e) => (e === "actigraph" ? [...CENTREPOINT_IPS] : [e]));
+  const entries = allowList.flatMap((e) => (Object.hasOwn(keywords, e) ? [...keywords[e]!] : [e]));
   return entries.some((entry) => {
     try {
       const [range, bits] = entry.includes("/") ? ipaddr.parseCIDR(entry) : [ipaddr.parse(entry), entry.includes(":") ? 128 : 32];
@@ -22,9 +26,9 @@ export function ipAllowed(ip: string | undefined, allowList: readonly string[]):
   });
 }
 
-/** Whether an allow-list entry is well-formed (used by config validation). */
-export function isAllowListEntry(entry: string): boolean {
-  if (entry === "*" || entry === "actigraph") return true;
+/** Whether an allow-list entry is well-formed: an address, a CIDR, `*`, or one of `keywords`. */
+export function isAllowListEntry(entry: string, keywords: AddressKeywords = {}): boolean {
+  if (entry === "*" || Object.hasOwn(keywords, entry)) return true;
   return entry.includes("/")
     ? ipaddr.IPv4.isValidCIDRFourPartDecimal(entry) || ipaddr.IPv6.isValidCIDR(entry)
     : ipaddr.IPv4.isValidFourPartDecimal(entry) || ipaddr.IPv6.isValid(entry);

@@ -38,11 +38,6 @@ export function breakerAllows(b: BreakerState, now: number): "all" | "probe" | "
   return status === "closed" ? "all" : status === "half_open" ? "probe" : "none";
 }
 
-/** After a successful attempt: closed. */
-export function breakerSuccess(): BreakerState {
-  return CLOSED_BREAKER;
-}
-
 /** After a failed attempt; `wasProbe` when it was the half-open probe. */
 export function breakerFailure(b: BreakerState, now: number, wasProbe: boolean, opts: BreakerPolicy = BREAKER_DEFAULTS): BreakerState {
   const failures = b.failures + 1;

@@ -13,8 +13,12 @@ import type { OutboxItem } from "./types";
  * given the clock), send it with an injected `fetch`. Nothing here touches storage.
  */
 
-/** Standard Webhooks v1 header names (the receiver's idempotency key is `webhook-id`). */
-export const WEBHOOK_HEADER = { id: "webhook-id", timestamp: "webhook-timestamp", signature: "webhook-signature" } as const;
+/**
+ * Standard Webhooks v1 header names of the outbound request. `webhook-id` is the message id (the
+ * CentrePoint delivery id: the receiver's idempotency key), unrelated to CentrePoint's
+ * `X-ActiGraph-Webhook-Id`, which is a webhook registration id.
+ */
+export const STANDARD_WEBHOOKS_HEADER = { messageId: "webhook-id", timestamp: "webhook-timestamp", signature: "webhook-signature" } as const;
 
 /** Content types of the two body formats. */
 export const CONTENT_TYPE = { cloudevents: "application/cloudevents+json", raw: "application/json; charset=utf-8" } as const;
@@ -127,9 +131,9 @@ export async function buildRequest(
   if (target.auth) headers[target.auth[0]] = target.auth[1];
   headers["content-type"] = raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
   headers["user-agent"] = USER_AGENT;
-  headers[WEBHOOK_HEADER.id] = item.deliveryId;
-  headers[WEBHOOK_HEADER.timestamp] = String(timestamp);
-  if (target.signingKey) headers[WEBHOOK_HEADER.signature] = await signWebhook(target.signingKey, item.deliveryId, timestamp, body);
+  headers[STANDARD_WEBHOOKS_HEADER.messageId] = item.deliveryId;
+  headers[STANDARD_WEBHOOKS_HEADER.timestamp] = String(timestamp);
+  if (target.signingKey) headers[STANDARD_WEBHOOKS_HEADER.signature] = await signWebhook(target.signingKey, item.deliveryId, timestamp, body);
   return { url: target.url, headers, body };
 }
 

@@ -1,7 +1,19 @@
-import { env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RecordInput } from "../../src/ledger/ledger";
+import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, ledgerOf } from "../helpers";
+import { useClock } from "../outbox/fixtures";
+
+// Controlled clock: alarms armed at test time (year 2100) never fire on their own; tests fire them.
+beforeEach(() => void useClock());
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+/** The ledger's push seam (src/ledger/ledger.ts `outboxFor`). */
+type PushSeam = { outboxFor: (targetId: string) => { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } };
 
 function recordInput(overrides: Partial<RecordInput> = {}): RecordInput {
   return {
@@ -93,7 +105,8 @@ describe("hand-off", () => {
     const target = freshId("t");
     const ledger = ledgerOf(source);
     await ledger.record(recordInput({ source, deliveryId: "h-2", targets: [target] }));
-    // The runtime may already be running the alarm; running it again must be harmless.
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    // Running it again is harmless: nothing is due, nothing is pushed twice.
     await runInDurableObject(ledger, (instance) => instance.alarm());
     const detail = await ledger.get("h-2");
     expect(detail?.handoffs[0]?.handedAt).not.toBeNull();
@@ -102,13 +115,12 @@ describe("hand-off", () => {
   });
 
   it("keeps planned hand-offs across an eviction before the alarm ran", async () => {
-    const { evictDurableObject } = await import("cloudflare:test");
     const source = freshId("l");
     const ledger = ledgerOf(source);
     await ledger.record(recordInput({ source, deliveryId: "h-3", targets: ["t-x"] }));
     await evictDurableObject(ledger);
     expect((await ledger.get("h-3"))?.handoffs).toHaveLength(1);
-    await runInDurableObject(ledger, (instance) => instance.alarm());
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
     expect((await ledger.get("h-3"))?.handoffs[0]?.handedAt).not.toBeNull();
   });
 
@@ -116,23 +128,20 @@ describe("hand-off", () => {
     const source = freshId("l");
     const ledger = ledgerOf(source);
     await ledger.record(recordInput({ source, deliveryId: "h-4", targets: ["t-y"] }));
-    // A hand-off fails when the outbox throws; simulate by making its RPC unreachable.
-    await runInDurableObject(ledger, async (instance) => {
-      const original = (instance as unknown as { env: Env }).env.OUTBOX;
-      (instance as unknown as { env: Env }).env.OUTBOX = {
-        ...original,
-        idFromName: original.idFromName.bind(original),
-        get: () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) }),
-      } as unknown as Env["OUTBOX"];
-      try {
-        await instance.alarm();
-      } finally {
-        (instance as unknown as { env: Env }).env.OUTBOX = original;
-      }
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    await runInDurableObject(ledger, (instance) => {
+      (instance as unknown as PushSeam).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
     });
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
     const h = (await ledger.get("h-4"))?.handoffs[0];
     expect(h).toMatchObject({ handedAt: null, tries: 1, lastError: "outbox unavailable" });
-    expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+    const retryAt = await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm());
+    expect(retryAt).toBeGreaterThan(Date.now());
+    // The outbox answers again (a fresh instance has the real seam): the alarm at the retry time hands it over.
+    await evictDurableObject(ledger);
+    vi.setSystemTime(retryAt!);
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect((await ledger.get("h-4"))?.handoffs[0]?.handedAt).not.toBeNull();
   });
 });
 

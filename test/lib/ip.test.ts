@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ipAllowed, isAllowListEntry } from "../../src/lib/ip";
+import { ipAllowed as ipAllowedWith, isAllowListEntry as isEntryWith } from "../../src/lib/ip";
+import { CENTREPOINT_ADDRESS_KEYWORDS } from "../../src/providers/centrepoint/constants";
+
+/** The allow-list as a CentrePoint source reads it (`actigraph` = the published list). */
+const ipAllowed = (ip: string | undefined, list: readonly string[]) => ipAllowedWith(ip, list, CENTREPOINT_ADDRESS_KEYWORDS);
+const isAllowListEntry = (entry: string) => isEntryWith(entry, CENTREPOINT_ADDRESS_KEYWORDS);
 
 describe("ipAllowed", () => {
   it("expands actigraph to the published CentrePoint list", () => {
@@ -22,6 +27,13 @@ describe("ipAllowed", () => {
     expect(ipAllowed(undefined, ["actigraph"])).toBe(false);
     expect(ipAllowed("not-an-ip", ["0.0.0.0/0"])).toBe(false);
     expect(ipAllowed(undefined, ["*"])).toBe(true);
+  });
+});
+
+describe("keywords", () => {
+  it("knows no keyword unless the caller names it", () => {
+    expect(ipAllowedWith("13.68.136.18", ["actigraph"])).toBe(false);
+    expect(isEntryWith("actigraph")).toBe(false);
   });
 });
 

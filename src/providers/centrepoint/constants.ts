@@ -4,7 +4,8 @@
 export const HEADER = {
   event: "x-actigraph-event",
   delivery: "x-actigraph-delivery",
-  webhookId: "x-actigraph-webhook-id",
+  /** CentrePoint's webhook *registration* id (numeric, e.g. 74), not to be confused with the outbound Standard Webhooks `webhook-id`. */
+  registrationId: "x-actigraph-webhook-id",
   signature: "x-actigraph-signature",
   hookSecret: "x-actigraph-hook-secret",
   clientCertUsed: "x-client-cert-used",
@@ -56,6 +57,9 @@ export const CENTREPOINT_IPS = [
   "40.87.47.137",
   "13.68.136.18",
 ] as const;
+
+/** The allow-list keywords of a CentrePoint source: `actigraph` is the published list. */
+export const CENTREPOINT_ADDRESS_KEYWORDS = { actigraph: CENTREPOINT_IPS } as const;
 
 /** The User-Agent token CentrePoint sends (sometimes repeated); matched as a substring. */
 export const USER_AGENT_TOKEN = "ActiGraph-Hookshot/";

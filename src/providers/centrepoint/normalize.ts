@@ -15,6 +15,8 @@ export interface NormalizeInput {
   receivedAt: number;
   /** The raw body, exactly as received. */
   body: Uint8Array;
+  /** The body already parsed by `parseDeliveryBody` (ingress parses once); parsed here when absent. */
+  parsed?: ParsedBody;
 }
 
 /** A CloudEvents 1.0 event in structured JSON mode, with the `centrepointevent` extension. */
@@ -389,19 +391,28 @@ function describeJson(value: unknown): string {
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 const LOSSY_UTF8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false });
 
-/** Decodes and parses the body; the error carries the lossy UTF-8 text. */
-function parseBody(body: Uint8Array, problems: string[]): Result<unknown, string> {
+/** A delivery body decoded (UTF-8) and parsed (JSON) once, for handshake detection and normalization alike. */
+export interface ParsedBody {
+  /** The parsed JSON, or the lossy UTF-8 text when it is not JSON. */
+  json: Result<unknown, string>;
+  /** Set when the bytes are not valid UTF-8 (decoded lossily). */
+  invalidUtf8: boolean;
+}
+
+/** Decodes and parses a body; never throws. */
+export function parseDeliveryBody(body: Uint8Array): ParsedBody {
   let text: string;
+  let invalidUtf8 = false;
   try {
     text = STRICT_UTF8.decode(body);
   } catch {
-    problems.push("body is not valid UTF-8");
+    invalidUtf8 = true;
     text = LOSSY_UTF8.decode(body);
   }
   try {
-    return ok(JSON.parse(text) as unknown);
+    return { json: ok(JSON.parse(text) as unknown), invalidUtf8 };
   } catch {
-    return err(text);
+    return { json: err(text), invalidUtf8 };
   }
 }
 
@@ -409,7 +420,9 @@ function parseBody(body: Uint8Array, problems: string[]): Result<unknown, string
 export function normalizeDelivery(input: NormalizeInput): NormalizedEvent {
   const problems: string[] = [];
   const eventName = input.event?.trim().toLowerCase() || null;
-  const parsed = parseBody(input.body, problems);
+  const body = input.parsed ?? parseDeliveryBody(input.body);
+  if (body.invalidUtf8) problems.push("body is not valid UTF-8");
+  const parsed = body.json;
   if (!parsed.ok) problems.push("body is not valid JSON");
   if (eventName === null) problems.push("missing X-ActiGraph-Event header");
   else if (!isCentrePointEvent(eventName)) problems.push(`unknown event ${show(eventName)}`);
