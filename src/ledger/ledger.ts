@@ -33,19 +33,12 @@ export type { DeliveryRecord, HandshakeEntry, IntegrityReport, LedgerStats, List
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
-/** What ingress hands to the ledger for one authenticated delivery. */
-export interface RecordInput {
+/** What ingress hands to the ledger for one authenticated delivery: the record's immutable fields, its payload and its plan. */
+export type RecordInput = Pick<
+  DeliveryRecord,
+  "deliveryId" | "idDerived" | "event" | "kind" | "subject" | "attention" | "receivedAt" | "sourceIp" | "headers"
+> & {
   source: string;
-  deliveryId: string;
-  idDerived: boolean;
-  event: string | null;
-  kind: string;
-  subject: string | null;
-  attention: string | null;
-  receivedAt: number;
-  sourceIp: string | null;
-  /** Lower-case header names, credentials already redacted, values clipped. */
-  headers: Record<string, string>;
   body: Uint8Array;
   /** The CloudEvents envelope, serialized (providers/centrepoint/normalize.ts serializeEnvelope). */
   envelope: string;
@@ -57,7 +50,7 @@ export interface RecordInput {
   searchKeys?: string[];
   /** Default "webhook". */
   provenance?: Provenance;
-}
+};
 
 /** Outcome of `record`. */
 export interface RecordResult {

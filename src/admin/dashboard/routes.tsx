@@ -5,7 +5,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { idSchema } from "../../config/schemas";
-import { configExists, listConfigs, loadConfig } from "../../config/store";
+import { configExists, type Listed, listConfigs, type Loaded, loadConfig } from "../../config/store";
 import { log } from "../../lib/log";
 import {
   type AdminEnv,
@@ -212,12 +212,7 @@ async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, stat
   if (loaded.state === "missing") return renderError(c, 404, `No target “${id}”.`);
   const outbox = outboxOf(c.env, id);
   const health = await outbox.health();
-  const listed =
-    loaded.state === "valid"
-      ? { id, valid: true as const, config: loaded.config }
-      : loaded.state === "invalid"
-        ? { id, valid: false as const, errors: loaded.errors }
-        : null;
+  const listed = asListed(id, loaded);
   const asked = c.req.query("state");
   const tab: TargetTab = TARGET_TABS.includes(asked as TargetTab) ? (asked as TargetTab) : health.counts.dead > 0 ? "dead" : "all";
   const cursor = /^\d{1,15}$/.test(c.req.query("cursor") ?? "") ? c.req.query("cursor") : undefined;
@@ -321,12 +316,7 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
     ledger.listHandshakes(HANDSHAKES_SHOWN),
     verify ? ledger.verifyIntegrity() : Promise.resolve(null),
   ]);
-  const listed =
-    loaded.state === "valid"
-      ? { id, valid: true as const, config: loaded.config }
-      : loaded.state === "invalid"
-        ? { id, valid: false as const, errors: loaded.errors }
-        : null;
+  const listed = asListed(id, loaded);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
   return render(c, (page) => (
     <SourcePage
@@ -343,6 +333,12 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
 });
 
 // ---- rendering -------------------------------------------------------------------------------
+
+/** A loaded document as the pages show it (null when it is missing). */
+function asListed<T>(id: string, loaded: Loaded<T>): Listed<T> | null {
+  if (loaded.state === "valid") return { id, valid: true, config: loaded.config };
+  return loaded.state === "invalid" ? { id, valid: false, errors: loaded.errors } : null;
+}
 
 async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
   const who = c.get("admin") as AdminIdentity | undefined; // unset on the sign-in pages

@@ -1,6 +1,6 @@
 import { configExists, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
-import type { DeliveryRecord, HandoffView, ListFilter, Provenance } from "../../ledger/queries";
+import type { DeliveryRecord, HandoffView, ListFilter } from "../../ledger/queries";
 import type { AttemptView, DispatchView } from "../../outbox/views";
 import { ledgerOf, outboxOf } from "./stubs";
 
@@ -10,21 +10,12 @@ import { ledgerOf, outboxOf } from "./stubs";
  * are epoch ms; the JSON routes turn them into ISO strings.
  */
 
-/** Filter of the cross-source list (the ledger's filter plus a source and a cursor). */
-export interface DeliveryQuery {
-  /** Exact delivery id, subject, upload id, tracking id or subject identifier. */
-  q?: string;
+/** Filter of the cross-source list: the ledger's filter, plus a source and a cursor instead of `before`. */
+export type DeliveryQuery = Omit<ListFilter, "before"> & {
   source?: string;
-  kind?: string;
-  subject?: string;
-  provenance?: Provenance;
-  from?: number;
-  to?: number;
-  attention?: boolean;
   /** A `next` value from an earlier page. */
   cursor?: string;
-  limit: number;
-}
+};
 
 /** A delivery as listed: the ledger's record and its source. */
 export type ListedDelivery = DeliveryRecord & { source: string };
@@ -62,14 +53,9 @@ export async function listDeliveries(
   // Each ledger returns its newest `limit + 1` rows after the cursor; the merge keeps the newest `limit` overall.
   const perSource = await Promise.all(
     sources.map(async (source) => {
+      const { source: _source, cursor: _cursor, ...rest } = q;
       const filter: ListFilter = {
-        q: q.q,
-        kind: q.kind,
-        subject: q.subject,
-        provenance: q.provenance,
-        from: q.from,
-        to: q.to,
-        attention: q.attention,
+        ...rest,
         before: cursor ? { at: cursor.at, seq: source === cursor.source ? cursor.seq : source < cursor.source ? Number.MAX_SAFE_INTEGER : 0 } : undefined,
         limit: q.limit + 1,
       };

@@ -10,6 +10,7 @@ import { ipAllowed } from "../../lib/ip";
 import { log } from "../../lib/log";
 import { err, ok, type Result } from "../../lib/result";
 import type { RecordInput } from "../../ledger/ledger";
+import type { HandshakeEntry } from "../../ledger/queries";
 import { targetWants } from "../../outbox/match";
 import { authenticate } from "../../providers/centrepoint/auth";
 import { CENTREPOINT_ADDRESS_KEYWORDS, HEADER } from "../../providers/centrepoint/constants";
@@ -102,14 +103,7 @@ export async function checkCredentials(c: Context<AppEnv>, source: SourceConfig,
 export type HandshakeAnswer = { kind: "echo"; handshake: Handshake; audit: HandshakeAudit } | { kind: "refuse"; refusal: Refusal; audit: HandshakeAudit };
 
 /** The handshake log's row (outcome included). */
-export interface HandshakeAudit {
-  receivedAt: number;
-  sourceIp: string | null;
-  webhookId: string | null;
-  deliveryId: string | null;
-  authenticated: boolean;
-  outcome: string;
-}
+export type HandshakeAudit = HandshakeEntry;
 
 /**
  * Stage 5: a validation handshake, or null when the request is a delivery. Policy
