@@ -37,7 +37,7 @@ test("credentialHeaders: Basic, bearer, none", () => {
 
 test("wire names are the relay's header names in the documented casing", () => {
   for (const [name, wire] of Object.entries(WIRE_NAME)) assert.equal(wire.toLowerCase(), name);
-  assert.equal(WIRE_NAME[HEADER.webhookId], "X-ActiGraph-Webhook-id");
+  assert.equal(WIRE_NAME[HEADER.registrationId], "X-ActiGraph-Webhook-id");
   assert.equal(Object.keys(WIRE_NAME).length, Object.keys(HEADER).length);
 });
 

@@ -11,7 +11,7 @@ type HeaderName = (typeof HEADER)[keyof typeof HEADER];
 export const WIRE_NAME: Record<HeaderName, string> = {
   [HEADER.event]: "X-ActiGraph-Event",
   [HEADER.delivery]: "X-ActiGraph-Delivery",
-  [HEADER.webhookId]: "X-ActiGraph-Webhook-id",
+  [HEADER.registrationId]: "X-ActiGraph-Webhook-id",
   [HEADER.signature]: "X-ActiGraph-Signature",
   [HEADER.hookSecret]: "X-ActiGraph-Hook-Secret",
   [HEADER.clientCertUsed]: "X-Client-Cert-Used",
@@ -52,7 +52,7 @@ export interface DeliveryMeta {
  */
 export function centrepointHeaders(meta: DeliveryMeta = {}, rng?: Rng): Record<string, string> {
   const headers: Record<string, string> = {
-    [WIRE_NAME[HEADER.webhookId]]: meta.webhookId ?? DEFAULT_WEBHOOK_ID,
+    [WIRE_NAME[HEADER.registrationId]]: meta.webhookId ?? DEFAULT_WEBHOOK_ID,
     [WIRE_NAME[HEADER.event]]: meta.event ?? "upload",
   };
   if (meta.deliveryId !== undefined) headers[WIRE_NAME[HEADER.delivery]] = meta.deliveryId;
