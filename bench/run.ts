@@ -13,7 +13,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { centrepointHeaders, WIRE_NAME } from "../harness/centrepoint/headers.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
@@ -25,6 +24,7 @@ import { startTarget, type Target } from "../harness/targets/controllable-target
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
 import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { dirBytes, findDo, tableStats } from "./storage.ts";
 
 const ADMIN_TOKEN = "bench-dev-only-admin-token";
 const HMAC_SECRET = "bench-dev-only-hmac-secret";
@@ -138,63 +138,6 @@ function window(groups: number[]) {
     });
     return { seconds, perGroup, selfCpu, othersShare: others / (seconds * os.cpus().length), busiest };
   };
-}
-
-/** Bytes of every file under `dir` (recursive). */
-function dirBytes(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    total += e.isDirectory() ? dirBytes(p) : statSync(p).size;
-  }
-  return total;
-}
-
-/** The SQLite files of one Durable Object class under a persist dir. */
-function doFiles(persistTo: string, className: string): string[] {
-  const dir = join(persistTo, "v3", "do", `centrepoint-edge-relay-${className}`);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".sqlite"))
-    .map((f) => join(dir, f));
-}
-
-/** Rows and page bytes (dbstat) per table of one DO database, read-only; internal tables skipped. */
-function tableStats(file: string): { rows: Record<string, number>; bytes: Record<string, number>; fileBytes: number } {
-  const db = new DatabaseSync(file, { readOnly: true });
-  try {
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all() as {
-      name: string;
-    }[];
-    const rows: Record<string, number> = {};
-    for (const { name } of tables) rows[name] = Number((db.prepare(`SELECT COUNT(*) AS n FROM "${name}"`).get() as { n: number }).n);
-    const bytes: Record<string, number> = {};
-    try {
-      for (const r of db.prepare("SELECT name, SUM(pgsize) AS b FROM dbstat GROUP BY name").all() as { name: string; b: number }[]) bytes[r.name] = Number(r.b);
-    } catch {
-      /* dbstat not compiled in */
-    }
-    const wal = existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0;
-    return { rows, bytes, fileBytes: statSync(file).size + wal };
-  } finally {
-    db.close();
-  }
-}
-
-/** The DO database (of a class) holding a table with rows matching `probe`, e.g. the ledger of one source. */
-function findDo(persistTo: string, className: string, probe: string): string | null {
-  for (const f of doFiles(persistTo, className)) {
-    const db = new DatabaseSync(f, { readOnly: true });
-    try {
-      if (db.prepare(probe).get()) return f;
-    } catch {
-      /* other schema */
-    } finally {
-      db.close();
-    }
-  }
-  return null;
 }
 
 interface IngestResult {

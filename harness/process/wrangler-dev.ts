@@ -130,6 +130,8 @@ export interface DevOptions {
 export interface DevServer {
   url: string;
   port: number;
+  /** The V8 inspector of the runtime (Chrome DevTools Protocol), e.g. for CPU profiles. */
+  inspectorPort: number;
   group: Group;
   /** The crash: SIGKILL wrangler and its workerd children (the whole process group). */
   kill9(): Promise<void>;
@@ -174,6 +176,7 @@ export async function startDev(opts: DevOptions): Promise<DevServer> {
   return {
     url,
     port,
+    inspectorPort,
     group,
     kill9: () => killGroup(group),
     stop: () => stopGroup(group),

@@ -65,6 +65,10 @@ export const SAME_BODY_HORIZON_MS = 7 * 86_400_000;
 export const HANDSHAKE_LOG_CAP = 10_000;
 /** Wait before the alarm runs again after an unexpected error. */
 const ERROR_RETRY_MS = 30_000;
+/** When a record starts a push at once, the alarm is armed this much later, as the at-least-once fallback. */
+const FALLBACK_ALARM_MS = 5_000;
+/** Rounds of one background push at most (each takes what is due, bounded by rows and bytes). */
+const PUSH_ROUNDS = 100;
 /** Rows read per integrity-check page, before the byte budget cuts it. */
 const INTEGRITY_PAGE = 500;
 
@@ -82,6 +86,13 @@ export class Ledger extends DurableObject<Bindings> {
   /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
   protected outboxFor = (targetId: string): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
     this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
+  /** The chain's head as last committed by this instance (read from SQLite once): saves a query per record. */
+  private head: { seq: number; hash: string } | null = null;
+  /** Whether this instance has seen the ledger's source id stored. */
+  private sourceStored = false;
+  /** The push started after a commit, while it runs (the alarm waits for it); `pushAgain`: more was recorded meanwhile. */
+  private pushing: Promise<void> | null = null;
+  private pushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -91,14 +102,14 @@ export class Ledger extends DurableObject<Bindings> {
 
   /** Records a delivery (or counts a duplicate); durable when the promise resolves. */
   async record(input: RecordInput): Promise<RecordResult> {
-    const result = this.ctx.storage.transactionSync((): RecordResult => {
+    const result = this.ctx.storage.transactionSync((): RecordResult & { hash?: string } => {
       const existing = this.sql.exec("SELECT seq, duplicate_count FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
       if (existing) {
         this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
         return { status: "duplicate", seq: existing.seq as number, duplicateCount: (existing.duplicate_count as number) + 1 };
       }
-      const head = this.sql.exec("SELECT seq, record_hash FROM deliveries ORDER BY seq DESC LIMIT 1").toArray()[0];
-      const seq = head ? (head.seq as number) + 1 : 1;
+      const head = this.chainHead();
+      const seq = head ? head.seq + 1 : 1;
       const bodySha256 = sha256Hex(input.body);
       const sameBodyAs = this.earlierWithSameBody(bodySha256, input.receivedAt);
       let attention = input.attention;
@@ -110,7 +121,7 @@ export class Ledger extends DurableObject<Bindings> {
       }
       const headers = JSON.stringify(input.headers);
       const fields: ChainFields = {
-        prevHash: head ? (head.record_hash as string) : GENESIS,
+        prevHash: head ? head.hash : GENESIS,
         seq,
         deliveryId: input.deliveryId,
         idDerived: input.idDerived,
@@ -126,6 +137,7 @@ export class Ledger extends DurableObject<Bindings> {
         provenance: input.provenance ?? "webhook",
         sameBodyAs,
       };
+      const recordHash = linkHash(CURRENT_CHAIN_VERSION, fields);
       this.sql.exec(
         `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256,
            envelope, envelope_sha256, prev_hash, record_hash, last_seen_at, chain_version, provenance, same_body_as)
@@ -145,7 +157,7 @@ export class Ledger extends DurableObject<Bindings> {
         envelope,
         fields.envelopeSha256,
         fields.prevHash,
-        linkHash(CURRENT_CHAIN_VERSION, fields),
+        recordHash,
         input.receivedAt,
         CURRENT_CHAIN_VERSION,
         fields.provenance,
@@ -153,12 +165,32 @@ export class Ledger extends DurableObject<Bindings> {
       );
       for (const key of new Set(input.searchKeys ?? [])) this.sql.exec("INSERT OR IGNORE INTO search_keys (value, seq) VALUES (?, ?)", key, seq);
       planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? []);
-      this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
-      return { status: "accepted", seq, duplicateCount: 0 };
+      if (!this.sourceStored) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
+      return { status: "accepted", seq, duplicateCount: 0, hash: recordHash };
     });
-    // A duplicate too: CentrePoint's resend is a chance to restart a hand-off whose alarm was lost.
-    await this.ensureAlarm();
-    return result;
+    if (result.status === "accepted") {
+      // Committed: only now does this instance's view of the head move on.
+      this.head = { seq: result.seq, hash: result.hash! };
+      this.sourceStored = true;
+    }
+    if (result.status === "accepted" && input.targets.length + (input.unfilteredTargets?.length ?? 0) > 0) {
+      // Hand over at once, off the response path; the alarm stays armed as the at-least-once fallback.
+      await this.ensureAlarm(input.receivedAt + FALLBACK_ALARM_MS);
+      this.pushSoon();
+    } else {
+      // A duplicate too: CentrePoint's resend is a chance to restart a hand-off whose alarm was lost.
+      await this.ensureAlarm();
+    }
+    return { status: result.status, seq: result.seq, duplicateCount: result.duplicateCount };
+  }
+
+  /** The last record's seq and hash (null for an empty ledger), from memory once read. */
+  private chainHead(): { seq: number; hash: string } | null {
+    if (this.head === null) {
+      const row = this.sql.exec<{ seq: number; record_hash: string }>("SELECT seq, record_hash FROM deliveries ORDER BY seq DESC LIMIT 1").toArray()[0];
+      if (row) this.head = { seq: row.seq, hash: row.record_hash };
+    }
+    return this.head;
   }
 
   /** Appends a validation handshake to the audit log (never a delivery, never handed off); keeps the newest `handshakeCap` rows. */
@@ -234,6 +266,7 @@ export class Ledger extends DurableObject<Bindings> {
    */
   override async alarm(): Promise<void> {
     try {
+      if (this.pushing) await this.pushing;
       await this.handOff(Date.now());
       await this.ensureAlarm();
     } catch (e) {
@@ -246,9 +279,35 @@ export class Ledger extends DurableObject<Bindings> {
     }
   }
 
-  private async handOff(now: number): Promise<void> {
+  /**
+   * Starts pushing due hand-offs in the background unless a push is running (which then takes
+   * the new rows too, so pushes batch up under load). Failures are retried by the alarm.
+   */
+  private pushSoon(): void {
+    if (this.pushing) {
+      this.pushAgain = true;
+      return;
+    }
+    const rounds = async () => {
+      for (let i = 0; i < PUSH_ROUNDS; i++) {
+        this.pushAgain = false;
+        const pushed = await this.handOff(Date.now());
+        if (pushed === 0 && !this.pushAgain) break;
+      }
+      await this.ensureAlarm();
+    };
+    this.pushing = rounds()
+      .catch((e) =>
+        log("error", "ledger push failed; the alarm retries", { source: ledgerSource(this.sql), error: e instanceof Error ? e.message : String(e) }),
+      )
+      .finally(() => (this.pushing = null));
+    this.ctx.waitUntil(this.pushing);
+  }
+
+  /** Pushes the due hand-offs once; returns how many rows it took. */
+  private async handOff(now: number): Promise<number> {
     const due = dueHandoffs(this.sql, now);
-    if (due.length === 0) return;
+    if (due.length === 0) return 0;
     const source = ledgerSource(this.sql);
     let groups: ReturnType<typeof buildItems>;
     try {
@@ -257,7 +316,7 @@ export class Ledger extends DurableObject<Bindings> {
       // A row that cannot be read: retry later with backoff, visible on the delivery's hand-offs.
       markFailed(this.sql, due, `could not read the delivery: ${e instanceof Error ? e.message : String(e)}`, now, Math.random);
       log("warn", "handoff failed", { source, count: due.length, error: e instanceof Error ? e.message : String(e) });
-      return;
+      return due.length;
     }
     await Promise.all(
       [...groups].map(async ([targetId, { rows, items }]) => {
@@ -271,12 +330,14 @@ export class Ledger extends DurableObject<Bindings> {
         }
       }),
     );
+    return due.length;
   }
 
-  /** Arms the alarm at the earliest pending hand-off unless it is armed earlier already. */
-  private async ensureAlarm(): Promise<void> {
-    const next = nextHandoffAt(this.sql);
-    if (next === null) return;
+  /** Arms the alarm at the earliest pending hand-off (not before `notBefore`) unless it is armed earlier already. */
+  private async ensureAlarm(notBefore = 0): Promise<void> {
+    const due = nextHandoffAt(this.sql);
+    if (due === null) return;
+    const next = Math.max(due, notBefore);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }

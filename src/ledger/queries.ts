@@ -107,7 +107,9 @@ export function listDeliveries(sql: SqlStorage, filter: ListFilter): DeliveryRec
     if (filter.kind.endsWith(".*")) (where.push("kind LIKE ? ESCAPE '\\'"), args.push(filter.kind.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"));
     else if (filter.kind !== "*") (where.push("kind = ?"), args.push(filter.kind));
   }
-  if (filter.subject !== undefined) (where.push("subject = ?"), args.push(filter.subject));
+  // The subject is a search key, so its rows come from that index.
+  if (filter.subject !== undefined)
+    (where.push("seq IN (SELECT seq FROM search_keys WHERE value = ?) AND subject = ?"), args.push(filter.subject, filter.subject));
   if (filter.provenance !== undefined) (where.push("provenance = ?"), args.push(filter.provenance));
   if (filter.q !== undefined) {
     // Equality on the delivery id or on a search key stored at record time: no pattern, any length.

@@ -79,4 +79,7 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
    INSERT OR IGNORE INTO search_keys (value, seq)
      SELECT CAST(json_extract(envelope, '$.data.subjectIdentifier') AS TEXT), seq FROM deliveries
      WHERE json_valid(envelope) AND json_type(envelope, '$.data.subjectIdentifier') IN ('text', 'integer', 'real');`,
+  // Fewer index rows per delivery: a subject is found through search_keys (it is one), so its own
+  // index went; kind, time, body hash and delivery id stay (queried by the list, the same-body check, dedupe).
+  `DROP INDEX deliveries_by_subject;`,
 ];

@@ -21,10 +21,27 @@ export function stringsEqual(a: string, b: string): boolean {
   return bytesEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
 }
 
-/** HMAC-SHA256 of `message` under the UTF-8 bytes of `secret`. */
+/** Imported HMAC keys by their bytes (hex), so a key is imported once per isolate, not once per request. */
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+/** Keys kept at most; the relay uses a handful (one per configured secret). */
+const HMAC_KEY_CACHE = 256;
+
+/** HMAC-SHA256 of `message` under the key bytes `secret` (WebCrypto; the imported key is cached per isolate). */
 export async function hmacSha256(secret: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+  const id = toHex(secret);
+  let key = hmacKeys.get(id);
+  if (!key) {
+    if (hmacKeys.size >= HMAC_KEY_CACHE) hmacKeys.clear();
+    key = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    hmacKeys.set(id, key);
+  }
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await key, message));
+}
+
+function toHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
 }
 
 /** Standard base64 (with padding) of bytes. */

@@ -218,6 +218,9 @@ export async function sendRequest(req: OutboundRequest, deps: { fetch: typeof fe
 /** The first `limit` bytes of a response body as text (lossy UTF-8); the rest is cancelled. */
 async function readPrefix(res: Response, limit: number): Promise<string> {
   if (!res.body) return "";
+  // Most answers are small and say so: read them whole, without a chunk loop (hot path of every attempt).
+  const length = res.headers.get("content-length");
+  if (length !== null && /^\d{1,9}$/.test(length) && Number(length) <= limit) return new TextDecoder().decode(await res.arrayBuffer());
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

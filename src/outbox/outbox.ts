@@ -14,6 +14,7 @@ import {
   applyFilter,
   claim,
   complete,
+  type Completion,
   type CompletionPolicy,
   expireIfSpent,
   hold,
@@ -56,10 +57,14 @@ const MAX_ENQUEUE = 1000;
 
 /** What the sends of one alarm run share. */
 interface Run {
+  targetId: string;
   target: ResolvedTarget;
   policy: CompletionPolicy;
   /** Set when an attempt of this run got a 410: the rest of the run sends nothing. */
   paused: boolean;
+  /** Finished attempts not yet written; written together (one transaction) every `flushEvery` and at the end of the run. */
+  done: Completion[];
+  flushEvery: number;
 }
 
 /**
@@ -223,17 +228,37 @@ export class Outbox extends DurableObject<Bindings> {
       ),
     );
     const run: Run = {
+      targetId,
       target: resolved.value,
       policy: { retry: config.retry, breaker: config.breaker, probe: allowance === "probe", random: Math.random },
       paused: false,
+      done: [],
+      flushEvery: config.concurrency,
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
-    await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
+    try {
+      await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
+    } finally {
+      this.flush(run);
+    }
+  }
+
+  /**
+   * Writes the finished attempts of a run in one transaction. Between two flushes nothing is
+   * written, so the next fetches do not wait for storage (the output gate); an instance that dies
+   * before a flush leaves those attempts in_flight, and they are recovered and sent again.
+   */
+  private flush(run: Run): void {
+    if (run.done.length === 0) return;
+    const batch = run.done.splice(0);
+    this.ctx.storage.transactionSync(() => {
+      for (const c of batch) complete(this.sql, c, run.policy);
+    });
   }
 
   /** Sends one claimed row and completes its attempt. */
   private async attempt(row: PayloadRow, attemptId: number, run: Run): Promise<void> {
-    if (run.paused || readMeta(this.sql).held_by === "gone") {
+    if (run.paused) {
       this.ctx.storage.transactionSync(() => unclaim(this.sql, row.seq, attemptId, Date.now()));
       return;
     }
@@ -251,10 +276,12 @@ export class Outbox extends DurableObject<Bindings> {
       const error = `could not build the request: ${e instanceof Error ? e.message : String(e)}`;
       result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
     }
+    run.done.push({ seq: row.seq, attemptId, result, at: Date.now() });
     if (result.status === 410) run.paused = true;
-    this.ctx.storage.transactionSync(() => complete(this.sql, { seq: row.seq, attemptId, result, at: Date.now() }, run.policy));
+    // A 410 is written at once (the pause must be durable before anything else goes out).
+    if (run.paused || run.done.length >= run.flushEvery) this.flush(run);
     log(result.ok ? "info" : "warn", "delivery attempt", {
-      target: readMeta(this.sql).target_id,
+      target: run.targetId,
       source: row.source,
       deliveryId: row.delivery_id,
       outcome: result.ok ? "success" : "failure",

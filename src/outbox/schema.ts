@@ -67,4 +67,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    CREATE INDEX dispatches_by_lane ON dispatches (subject, received_at, seq) WHERE state IN ('pending', 'delivering');
    DROP INDEX deliveries_unfiltered;
    CREATE INDEX dispatches_unfiltered ON dispatches (seq) WHERE unfiltered = 1;`,
+  // Attempts per dispatch kept on the row, so numbering an attempt is no COUNT over the attempt log.
+  `ALTER TABLE dispatches ADD COLUMN attempt_count INTEGER NOT NULL DEFAULT 0;
+   UPDATE dispatches SET attempt_count = (SELECT COUNT(*) FROM attempts WHERE attempts.seq = dispatches.seq);`,
 ];

@@ -84,14 +84,14 @@ export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Ma
   const claimed = new Map<number, number>();
   if (seqs.length === 0) return claimed;
   const rows = sql
-    .exec<{ seq: number }>(
-      `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, next_at = NULL, updated_at = ?
-       WHERE seq IN (${placeholders(seqs)}) AND state = 'pending' RETURNING seq`,
+    .exec<{ seq: number; n: number }>(
+      `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
+       WHERE seq IN (${placeholders(seqs)}) AND state = 'pending' RETURNING seq, attempt_count AS n`,
       now,
       ...seqs,
     )
     .toArray();
-  for (const { seq } of rows) claimed.set(seq, insertAttempt(sql, seq, now, "in_flight"));
+  for (const { seq, n } of rows) claimed.set(seq, insertAttempt(sql, seq, n, now, "in_flight"));
   return claimed;
 }
 
@@ -113,14 +113,21 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
     result.ok ? "success" : "failure",
     c.attemptId,
   );
-  const row = retryState(sql, c.seq);
-  if (row?.state !== "delivering") return;
   if (result.ok) {
-    sql.exec("UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ?", at, at, c.seq);
-    sql.exec("UPDATE meta SET last_success_at = ?", at);
-    saveBreaker(sql, CLOSED_BREAKER);
+    // One statement moves the row (only if still delivering); one closes the breaker and notes the success.
+    const moved = sql
+      .exec(
+        "UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ? AND state = 'delivering' RETURNING seq",
+        at,
+        at,
+        c.seq,
+      )
+      .toArray().length;
+    if (moved > 0) sql.exec("UPDATE meta SET last_success_at = ?, breaker_failures = 0, breaker_probe_at = NULL, breaker_cooldown_ms = 0", at);
     return;
   }
+  const row = retryState(sql, c.seq);
+  if (row?.state !== "delivering") return;
   const message = result.error ?? "failed";
   noteError(sql, message, at);
   if (result.errorClass !== "config") saveBreaker(sql, breakerFailure(breakerOf(readMeta(sql)), at, policy.probe, policy.breaker));
@@ -204,7 +211,8 @@ export function applyFilter(sql: SqlStorage, config: Pick<TargetConfig, "events"
 
 /** Logs a `config` failure for a row that was due but cannot be sent (a named secret is missing, ...). */
 export function recordConfigFailure(sql: SqlStorage, seq: number, message: string, now: number): void {
-  const id = insertAttempt(sql, seq, now, "failure");
+  const n = sql.exec<{ n: number }>("UPDATE dispatches SET attempt_count = attempt_count + 1 WHERE seq = ? RETURNING attempt_count AS n", seq).one().n;
+  const id = insertAttempt(sql, seq, n, now, "failure");
   sql.exec("UPDATE attempts SET duration_ms = 0, error_class = 'config', error = ? WHERE id = ?", message, id);
 }
 
@@ -228,16 +236,9 @@ function retryState(sql: SqlStorage, seq: number): { state: string; windowAttemp
     .toArray()[0];
 }
 
-function insertAttempt(sql: SqlStorage, seq: number, now: number, outcome: AttemptView["outcome"]): number {
-  return sql
-    .exec<{ id: number }>(
-      "INSERT INTO attempts (seq, n, started_at, outcome) VALUES (?, (SELECT COUNT(*) + 1 FROM attempts WHERE seq = ?), ?, ?) RETURNING id",
-      seq,
-      seq,
-      now,
-      outcome,
-    )
-    .one().id;
+/** Writes attempt `n` (1-based over the dispatch's whole history) of a dispatch; returns its id. */
+function insertAttempt(sql: SqlStorage, seq: number, n: number, now: number, outcome: AttemptView["outcome"]): number {
+  return sql.exec<{ id: number }>("INSERT INTO attempts (seq, n, started_at, outcome) VALUES (?, ?, ?, ?) RETURNING id", seq, n, now, outcome).one().id;
 }
 
 /** A claimed row whose attempt was never sent (the run stopped first: a sibling's 410): back to pending, or held when the target now is. */
@@ -245,7 +246,8 @@ export function unclaim(sql: SqlStorage, seq: number, attemptId: number, now: nu
   sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight'", attemptId);
   const heldBy = readMeta(sql).held_by;
   sql.exec(
-    `UPDATE dispatches SET state = ?, next_at = ?, window_attempts = MAX(0, window_attempts - 1), updated_at = ? WHERE seq = ? AND state = 'delivering'`,
+    `UPDATE dispatches SET state = ?, next_at = ?, window_attempts = MAX(0, window_attempts - 1), attempt_count = MAX(0, attempt_count - 1), updated_at = ?
+     WHERE seq = ? AND state = 'delivering'`,
     heldBy === null ? "pending" : "held",
     heldBy === null ? now : null,
     now,

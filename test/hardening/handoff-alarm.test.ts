@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
 import { outboxOf, useClock } from "../outbox/fixtures";
@@ -14,6 +14,13 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** The ledger's push seam: makes every push to an outbox fail until the object is evicted. */
+function failPushes(ledger: ReturnType<typeof ledgerOf>) {
+  return runInDurableObject(ledger, (instance) => {
+    (instance as unknown as { outboxFor: () => unknown }).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
+  });
+}
+
 async function sourceWithTarget() {
   const source = freshId();
   const target = freshId("t");
@@ -26,13 +33,19 @@ describe("stranded hand-offs", () => {
   it("re-arms the alarm when CentrePoint resends a delivery whose hand-off is still pending", async () => {
     const { source, target, ledger } = await sourceWithTarget();
     const id = crypto.randomUUID();
+    // The push record starts fails, so the hand-off stays pending; then its alarm is lost.
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    await failPushes(ledger);
     expect((await postWebhook(source, { deliveryId: id })).status).toBe(200);
     await runInDurableObject(ledger, (_i, state) => state.storage.deleteAlarm());
     expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).toBeNull();
+    await evictDurableObject(ledger); // the outbox answers again
 
     const resend = await postWebhook(source, { deliveryId: id });
     expect(await resend.json()).toMatchObject({ status: "duplicate" });
-    expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+    const alarm = await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    vi.setSystemTime(Math.max(alarm!, Date.now()));
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
     expect(await outboxOf(target).getDispatch(source, id)).not.toBeNull();
   });
@@ -40,11 +53,14 @@ describe("stranded hand-offs", () => {
   it("keeps its alarm after an unexpected error and records it, instead of throwing", async () => {
     const { source, target, ledger } = await sourceWithTarget();
     const id = crypto.randomUUID();
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    await failPushes(ledger); // the first push fails, so the hand-off is still pending
     await postWebhook(source, { deliveryId: id });
     // A corrupted row makes the hand-off code fail in a way it does not expect.
     await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("UPDATE deliveries SET headers = 'not json' WHERE delivery_id = ?", id));
-    vi.spyOn(console, "error").mockImplementation(() => undefined);
-    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    await evictDurableObject(ledger);
+    vi.setSystemTime(Math.max((await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm()))!, Date.now()));
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
     const alarm = await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm());
     expect(alarm).not.toBeNull();

@@ -2,6 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { LEDGER_MIGRATIONS } from "../../src/ledger/schema";
 import { useClock } from "../outbox/fixtures";
 
 /** Review finding 1: searches by CentrePoint's 36-character ids (and longer ones) answered 500. */
@@ -87,11 +88,15 @@ describe("search by long identifiers", () => {
     // Back to the schema before the search keys: drop the table and the migration's version.
     await runInDurableObject(ledger, (_i, state) => {
       const sql = state.storage.sql;
-      const version = sql.exec("SELECT version FROM _schema").one().version as number;
       const migrations = sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'search_keys'").toArray();
       expect(migrations).toHaveLength(1);
       sql.exec("DROP TABLE search_keys");
-      sql.exec("UPDATE _schema SET version = ?", version - 1);
+      // Re-run the migration that creates the keys, and every later one (they are re-applied in order).
+      sql.exec("CREATE INDEX deliveries_by_subject ON deliveries (subject, seq)");
+      sql.exec(
+        "UPDATE _schema SET version = ?",
+        LEDGER_MIGRATIONS.findIndex((m) => m.includes("CREATE TABLE search_keys")),
+      );
     });
     await evictDurableObject(ledger);
     expect(await search(source, TRACKING)).toEqual(["dr-1"]);

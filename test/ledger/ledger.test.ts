@@ -127,11 +127,12 @@ describe("hand-off", () => {
   it("retries a failed hand-off later instead of losing it", async () => {
     const source = freshId("l");
     const ledger = ledgerOf(source);
-    await ledger.record(recordInput({ source, deliveryId: "h-4", targets: ["t-y"] }));
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     await runInDurableObject(ledger, (instance) => {
       (instance as unknown as PushSeam).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
     });
+    await ledger.record(recordInput({ source, deliveryId: "h-4", targets: ["t-y"] }));
+    // The alarm waits for the push that record started, and finds nothing due yet.
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
     const h = (await ledger.get("h-4"))?.handoffs[0];
     expect(h).toMatchObject({ handedAt: null, tries: 1, lastError: "outbox unavailable" });
