@@ -1,4 +1,5 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
+import { placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../outbox/backoff";
 import type { OutboxItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
@@ -88,10 +89,16 @@ export function buildItems(sql: SqlStorage, source: string, due: readonly DueHan
   return out;
 }
 
-/** Marks pushed rows handed. */
+/** Marks pushed rows (all of one target) handed, in one statement. */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
-  for (const r of rows)
-    sql.exec("UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE delivery_id = ? AND target_id = ?", at, r.deliveryId, r.targetId);
+  if (rows.length === 0) return;
+  const ids = rows.map((r) => r.deliveryId);
+  sql.exec(
+    `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND delivery_id IN (${placeholders(ids)})`,
+    at,
+    rows[0]!.targetId,
+    ...ids,
+  );
 }
 
 /** Schedules failed rows again with backoff and records why. */

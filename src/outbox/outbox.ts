@@ -52,6 +52,10 @@ const BATCH_PER_SLOT = 4;
 const MIN_BATCH = 25;
 /** Wait before re-running after an unexpected error in the alarm. */
 const ERROR_RETRY_MS = 30_000;
+/** One alarm invocation keeps taking batches while rows are due, for at most this long (then it re-arms). */
+const RUN_BUDGET_MS = 30_000;
+/** Batches per alarm invocation at most. */
+const MAX_BATCHES = 200;
 /** Items per enqueue call at most (the ledger pushes far fewer). */
 const MAX_ENQUEUE = 1000;
 
@@ -79,6 +83,8 @@ export class Outbox extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** True while this instance's alarm is sending; `delivering` rows are stale otherwise. */
   private running = false;
+  /** Whether this instance has recovered the rows an earlier instance left `delivering` (once per instance). */
+  private recovered = false;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -91,11 +97,16 @@ export class Outbox extends DurableObject<Bindings> {
     if (items.length > MAX_ENQUEUE) throw new RangeError(`enqueue takes at most ${MAX_ENQUEUE} items`);
     const meta = readMeta(this.sql);
     if (meta.target_id !== null && meta.target_id !== targetId) throw new Error(`outbox of ${meta.target_id} got items for ${targetId}`);
+    const now = Date.now();
     const inserted = this.ctx.storage.transactionSync(() => {
       if (meta.target_id === null) this.sql.exec("UPDATE meta SET target_id = ?", targetId);
-      return insertDispatches(this.sql, items, Date.now(), meta.held_by === "gone" ? { reason: meta.held_reason } : null);
+      return insertDispatches(this.sql, items, now, meta.held_by === "gone" ? { reason: meta.held_reason } : null);
     });
-    await this.arm();
+    // New rows are due now. A running alarm takes them in its next batch; otherwise wake it now.
+    if (inserted > 0 && !this.running) {
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || current > now) await this.ctx.storage.setAlarm(now);
+    }
     return { inserted, duplicates: items.length - inserted };
   }
 
@@ -163,7 +174,8 @@ export class Outbox extends DurableObject<Bindings> {
     this.running = true;
     let notBefore = 0;
     try {
-      await this.run();
+      const started = Date.now();
+      for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       log("error", "outbox alarm failed", { target: readMeta(this.sql).target_id, error: message });
@@ -179,29 +191,34 @@ export class Outbox extends DurableObject<Bindings> {
     }
   }
 
-  private async run(): Promise<void> {
+  /** One batch: reads the configuration, holds or releases, claims due rows and sends them. Returns how many it sent. */
+  private async run(): Promise<number> {
     const now = Date.now();
-    const recovered = this.ctx.storage.transactionSync(() => recoverInterrupted(this.sql, now));
-    const targetId = readMeta(this.sql).target_id;
-    if (targetId === null) return;
-    if (readMeta(this.sql).held_by === "gone") {
+    // Rows an earlier instance left `delivering` (it died mid-attempt); while this one lives, only its own runs make them.
+    const recovered = this.recovered ? [] : this.ctx.storage.transactionSync(() => recoverInterrupted(this.sql, now));
+    this.recovered = true;
+    let meta = readMeta(this.sql);
+    const targetId = meta.target_id;
+    if (targetId === null) return 0;
+    if (meta.held_by === "gone") {
       hold(this.sql, "gone", "paused", now); // rows replayed or enqueued while paused
-      return;
+      return 0;
     }
     const loaded = await loadConfig(this.env.CONFIG, "target", targetId);
     // After an await, state may have changed (resume, enqueue, replay): read it again.
-    if (readMeta(this.sql).held_by === "gone") return;
+    meta = readMeta(this.sql);
+    if (meta.held_by === "gone") return 0;
     if (loaded.state === "valid") this.ctx.storage.transactionSync(() => applyFilter(this.sql, loaded.config, now));
     const usable = usableConfig(targetId, loaded);
     if (!usable.ok) {
       hold(this.sql, "config", usable.error, now);
-      return;
+      return 0;
     }
     const config = usable.value;
     // An attempt lost with its instance counts against the retry window like a failed one, so an
     // event whose attempts keep dying with the instance still ends dead instead of looping.
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
-    this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
+    if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
     const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true");
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
@@ -209,15 +226,15 @@ export class Outbox extends DurableObject<Bindings> {
         for (const row of dueRows(this.sql, now, MIN_BATCH, config.ordered)) recordConfigFailure(this.sql, row.seq, resolved.error, now);
         hold(this.sql, "config", resolved.error, now);
       });
-      return;
+      return 0;
     }
-    if (readMeta(this.sql).held_by === "config") this.ctx.storage.transactionSync(() => release(this.sql, now));
+    if (meta.held_by === "config") this.ctx.storage.transactionSync(() => release(this.sql, now));
 
-    const allowance = breakerAllows(breakerOf(readMeta(this.sql)), now);
-    if (allowance === "none") return;
+    const allowance = breakerAllows(breakerOf(meta), now);
+    if (allowance === "none") return 0;
     const batch = Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
     const due = dueRows(this.sql, now, allowance === "probe" ? 1 : batch, config.ordered);
-    if (due.length === 0) return;
+    if (due.length === 0) return 0;
     // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows.
     await this.ctx.storage.setAlarm(now + Math.ceil(due.length / config.concurrency) * config.timeoutMs + 60_000);
     const claimed = this.ctx.storage.transactionSync(() =>
@@ -241,6 +258,8 @@ export class Outbox extends DurableObject<Bindings> {
     } finally {
       this.flush(run);
     }
+    // A probe goes alone, and a 410 stops the run: the next batch waits for the alarm.
+    return allowance === "probe" || run.paused ? 0 : sends.length;
   }
 
   /**

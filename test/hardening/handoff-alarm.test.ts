@@ -37,6 +37,7 @@ describe("stranded hand-offs", () => {
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     await failPushes(ledger);
     expect((await postWebhook(source, { deliveryId: id })).status).toBe(200);
+    expect(await runDurableObjectAlarm(ledger)).toBe(true); // waits for that push to settle
     await runInDurableObject(ledger, (_i, state) => state.storage.deleteAlarm());
     expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).toBeNull();
     await evictDurableObject(ledger); // the outbox answers again
@@ -57,6 +58,7 @@ describe("stranded hand-offs", () => {
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     await failPushes(ledger); // the first push fails, so the hand-off is still pending
     await postWebhook(source, { deliveryId: id });
+    expect(await runDurableObjectAlarm(ledger)).toBe(true); // waits for that push to settle; nothing is due yet
     // A corrupted row makes the hand-off code fail in a way it does not expect.
     await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("UPDATE deliveries SET headers = 'not json' WHERE delivery_id = ?", id));
     await evictDurableObject(ledger);
