@@ -4,6 +4,7 @@ import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
+import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import type { OutboxItem } from "../outbox/types";
 import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
@@ -81,6 +82,8 @@ const INTEGRITY_PAGE = 500;
  */
 export class Ledger extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
+  /** Billing units of this instance (lib/meter.ts). */
+  private readonly meter: ReturnType<typeof meterSql>;
   /** Newest handshake rows kept; a field so tests can show the trimming with a smaller log. */
   protected handshakeCap = HANDSHAKE_LOG_CAP;
   /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
@@ -96,12 +99,14 @@ export class Ledger extends DurableObject<Bindings> {
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.meter = meterSql(ctx.storage.sql);
+    this.sql = this.meter.sql;
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, LEDGER_MIGRATIONS));
   }
 
   /** Records a delivery (or counts a duplicate); durable when the promise resolves. */
   async record(input: RecordInput): Promise<RecordResult> {
+    this.meter.usage.requests++;
     const result = this.ctx.storage.transactionSync((): RecordResult & { hash?: string } => {
       const existing = this.sql.exec("SELECT seq, duplicate_count FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
       if (existing) {
@@ -195,6 +200,7 @@ export class Ledger extends DurableObject<Bindings> {
 
   /** Appends a validation handshake to the audit log (never a delivery, never handed off); keeps the newest `handshakeCap` rows. */
   async recordHandshake(input: HandshakeEntry): Promise<void> {
+    this.meter.usage.requests++;
     this.ctx.storage.transactionSync(() => {
       const id = this.sql
         .exec<{ id: number }>(
@@ -246,12 +252,15 @@ export class Ledger extends DurableObject<Bindings> {
 
   /** Counts a request refused before it could be recorded (metrics); `reason` is a short code from a fixed set. */
   async countRejection(reason: string): Promise<void> {
+    this.meter.usage.requests++;
     bumpCounter(this.sql, `rejected:${reason}`);
   }
 
-  /** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
-  async metrics(): Promise<ReturnType<typeof ledgerMetrics>> {
-    return ledgerMetrics(this.sql);
+  /** Accepted and duplicate counts per kind, rejections per reason, and this instance's billing units (hot path: record, hand-off, handshakes, rejections). */
+  async metrics(): Promise<ReturnType<typeof ledgerMetrics> & { usage: Usage }> {
+    const m = ledgerMetrics(this.sql);
+    this.meter.settle();
+    return { ...m, usage: { ...this.meter.usage } };
   }
 
   /** Counts for the dashboard and metrics. */
@@ -265,6 +274,7 @@ export class Ledger extends DurableObject<Bindings> {
    * logged and the alarm re-armed ERROR_RETRY_MS later. Safe to run twice.
    */
   override async alarm(): Promise<void> {
+    this.meter.usage.requests++;
     try {
       if (this.pushing) await this.pushing;
       await this.handOff(Date.now());

@@ -3,6 +3,7 @@ import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { log } from "../lib/log";
+import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
@@ -81,6 +82,8 @@ interface Run {
  */
 export class Outbox extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
+  /** Billing units of this instance (lib/meter.ts). */
+  private readonly meter: ReturnType<typeof meterSql>;
   /** True while this instance's alarm is sending; `delivering` rows are stale otherwise. */
   private running = false;
   /** Whether this instance has recovered the rows an earlier instance left `delivering` (once per instance). */
@@ -88,12 +91,14 @@ export class Outbox extends DurableObject<Bindings> {
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.meter = meterSql(ctx.storage.sql);
+    this.sql = this.meter.sql;
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, OUTBOX_MIGRATIONS));
   }
 
   /** Adds dispatches for this target. Idempotent on (source, deliveryId): a repeated item changes nothing. Arms the alarm. */
   async enqueue(targetId: string, items: OutboxItem[]): Promise<{ inserted: number; duplicates: number }> {
+    this.meter.usage.requests++;
     if (items.length > MAX_ENQUEUE) throw new RangeError(`enqueue takes at most ${MAX_ENQUEUE} items`);
     const meta = readMeta(this.sql);
     if (meta.target_id !== null && meta.target_id !== targetId) throw new Error(`outbox of ${meta.target_id} got items for ${targetId}`);
@@ -125,9 +130,11 @@ export class Outbox extends DurableObject<Bindings> {
     return outboxHealth(this.sql, Date.now());
   }
 
-  /** Attempts by outcome and error class, and the delivered latency histogram, for /admin/metrics. */
-  async metrics(): Promise<OutboxMetrics> {
-    return outboxMetrics(this.sql);
+  /** Attempts by outcome and error class, the delivered latency histogram, and this instance's billing units (hot path: enqueue, alarm). */
+  async metrics(): Promise<OutboxMetrics & { usage: Usage }> {
+    const m = outboxMetrics(this.sql);
+    this.meter.settle();
+    return { ...m, usage: { ...this.meter.usage } };
   }
 
   /** Sends one dispatch again. Idempotent: only a delivered or dead one goes back to pending, with a fresh window (attempt history kept). */
@@ -170,6 +177,7 @@ export class Outbox extends DurableObject<Bindings> {
    * Safe to run twice: only `pending` rows are claimed.
    */
   override async alarm(): Promise<void> {
+    this.meter.usage.requests++;
     if (this.running) return; // alarms do not overlap; this guards against a re-entrant call
     this.running = true;
     let notBefore = 0;

@@ -70,14 +70,33 @@ metricsRoutes.get(
       breakerOpen.samples.push({ labels: { target: id }, value: health.breaker.status === "closed" ? 0 : 1 });
       latency.samples.push(...histogramSamples({ target: id }, LATENCY_BUCKETS_S, m.latency.counts, m.latency.sumSeconds));
     }
+    const usage = (name: string, help: string): Family => ({ name, help, type: "counter", samples: [] });
+    const doRequests = usage(
+      "relay_object_requests_total",
+      "Durable Object requests on the hot path (record, hand-off, enqueue, alarm runs) since the object's instance started, by object.",
+    );
+    const rowsRead = usage("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
+    const rowsWritten = usage("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
+    for (const [object, u] of [
+      ...ledgers.map(({ id, m }) => [`ledger:${id}`, m.usage] as const),
+      ...outboxes.map(({ id, m }) => [`outbox:${id}`, m.usage] as const),
+    ]) {
+      doRequests.samples.push({ labels: { object }, value: u.requests });
+      rowsRead.samples.push({ labels: { object }, value: u.rowsRead });
+      rowsWritten.samples.push({ labels: { object }, value: u.rowsWritten });
+    }
     const invalid = gauge("relay_config_invalid_documents", "KV documents that fail validation, by kind.");
     invalid.samples.push(
       { labels: { kind: "source" }, value: sources.filter((s) => !s.valid).length },
       { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
     );
 
-    return c.body(renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, invalid]), 200, {
-      "content-type": PROMETHEUS_CONTENT_TYPE,
-    });
+    return c.body(
+      renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, doRequests, rowsRead, rowsWritten, invalid]),
+      200,
+      {
+        "content-type": PROMETHEUS_CONTENT_TYPE,
+      },
+    );
   },
 );
