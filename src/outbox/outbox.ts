@@ -47,10 +47,14 @@ import {
   seqOf,
 } from "./views";
 
-/** Dispatches sent per alarm run at most, per unit of the target's concurrency; more due rows re-arm the alarm at once. */
-const BATCH_PER_SLOT = 4;
-/** Smallest batch of an alarm run. */
-const MIN_BATCH = 25;
+/**
+ * Dispatches claimed per batch at most, per unit of the target's concurrency, and at least
+ * MIN_BATCH. A batch costs two storage commits (its claim before the fetches, its completions
+ * after them), so larger batches mean fewer commits per event; memory is bounded by bytes too.
+ */
+const BATCH_PER_SLOT = 8;
+/** Smallest batch. */
+const MIN_BATCH = 50;
 /** Wait before re-running after an unexpected error in the alarm. */
 const ERROR_RETRY_MS = 30_000;
 /** One alarm invocation keeps taking batches while rows are due, for at most this long (then it re-arms). */
@@ -67,9 +71,8 @@ interface Run {
   policy: CompletionPolicy;
   /** Set when an attempt of this run got a 410: the rest of the run sends nothing. */
   paused: boolean;
-  /** Finished attempts not yet written; written together (one transaction) every `flushEvery` and at the end of the run. */
+  /** Finished attempts not yet written; written together (one transaction) at the end of the batch, or at once after a 410. */
   done: Completion[];
-  flushEvery: number;
 }
 
 /**
@@ -243,8 +246,6 @@ export class Outbox extends DurableObject<Bindings> {
     const batch = Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
     const due = dueRows(this.sql, now, allowance === "probe" ? 1 : batch, config.ordered);
     if (due.length === 0) return 0;
-    // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows.
-    await this.ctx.storage.setAlarm(now + Math.ceil(due.length / config.concurrency) * config.timeoutMs + 60_000);
     const claimed = this.ctx.storage.transactionSync(() =>
       claim(
         this.sql,
@@ -252,13 +253,15 @@ export class Outbox extends DurableObject<Bindings> {
         now,
       ),
     );
+    // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows. Its
+    // write and the claim's are made durable together, before the first fetch goes out (output gate).
+    await this.ctx.storage.setAlarm(now + Math.ceil(due.length / config.concurrency) * config.timeoutMs + 60_000);
     const run: Run = {
       targetId,
       target: resolved.value,
       policy: { retry: config.retry, breaker: config.breaker, probe: allowance === "probe", random: Math.random },
       paused: false,
       done: [],
-      flushEvery: config.concurrency,
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
     try {
@@ -271,9 +274,10 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /**
-   * Writes the finished attempts of a run in one transaction. Between two flushes nothing is
-   * written, so the next fetches do not wait for storage (the output gate); an instance that dies
-   * before a flush leaves those attempts in_flight, and they are recovered and sent again.
+   * Writes the finished attempts of a batch in one transaction. Nothing is written between the
+   * batch's fetches, so none of them waits for a storage commit (the output gate); an instance that
+   * dies before the flush leaves those attempts in_flight, and they are recovered and sent again
+   * (at-least-once: the receiver may see them twice).
    */
   private flush(run: Run): void {
     if (run.done.length === 0) return;
@@ -306,7 +310,7 @@ export class Outbox extends DurableObject<Bindings> {
     run.done.push({ seq: row.seq, attemptId, result, at: Date.now() });
     if (result.status === 410) run.paused = true;
     // A 410 is written at once (the pause must be durable before anything else goes out).
-    if (run.paused || run.done.length >= run.flushEvery) this.flush(run);
+    if (run.paused) this.flush(run);
     log(result.ok ? "info" : "warn", "delivery attempt", {
       target: run.targetId,
       source: row.source,
