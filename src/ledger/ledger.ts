@@ -14,6 +14,7 @@ import {
   type DeliveryWithPayload,
   getDelivery,
   HANDSHAKES_DROPPED,
+  knownDeliveries,
   type HandshakeEntry,
   type IntegrityReport,
   ledgerMetrics,
@@ -189,6 +190,11 @@ export class Ledger extends DurableObject<Bindings> {
   /** Deliveries matching a filter, newest first. */
   async list(filter: ListFilter): Promise<DeliveryRecord[]> {
     return listDeliveries(this.sql, filter);
+  }
+
+  /** Which of `ids` (at most 500) this ledger holds, with their provenance: reconciliation's lookup (src/reconcile/). */
+  async knownDeliveries(ids: string[]): Promise<{ deliveryId: string; provenance: Provenance }[]> {
+    return knownDeliveries(this.sql, ids);
   }
 
   /** One delivery with body, envelope and hand-offs; null when unknown. */
