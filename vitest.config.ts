@@ -17,6 +17,8 @@ export default defineConfig({
           TEST_TARGET_TOKEN: "test-target-token",
           TEST_SIGNING_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
           TEST_RAW_SIGNING_KEY: "test-raw-target-signing-key",
+          TEST_CP_CLIENT_ID: "relay-test-client",
+          TEST_CP_CLIENT_SECRET: "test-cp-client-secret-4a1f9c",
         },
       },
     }),
