@@ -189,6 +189,11 @@ export function describeApiError(e: ApiError): string {
   }
 }
 
+/** CentrePoint's HTTP status behind an error (429 for a rate limit), or null when it did not answer or nothing was sent. */
+export function apiErrorStatus(e: ApiError): number | null {
+  return e.kind === "http" || e.kind === "auth" ? e.status : e.kind === "rate_limited" ? 429 : null;
+}
+
 /** Names the failing field paths of a zod error (at most 5), never the values. */
 export function describeSchemaError(error: z.ZodError): string {
   const paths = error.issues.slice(0, 5).map((i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"} (${i.code})`);
