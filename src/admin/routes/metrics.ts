@@ -3,7 +3,9 @@ import { listConfigs } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
+import { problemCount } from "../../reconcile/registration";
 import { describeAdmin } from "../openapi";
+import { reconcileSummary } from "../service/reconcile";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
@@ -15,7 +17,7 @@ metricsRoutes.get(
   async (c) => {
     const [sources, targets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes] = await Promise.all([
+    const [ledgers, outboxes, reconcilers] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -24,6 +26,8 @@ metricsRoutes.get(
           return { id: t.id, health, m };
         }),
       ),
+      // Only sources with a centrepoint block have a Reconciler; its stored state, never a call to CentrePoint.
+      Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
     ]);
 
     const received: Family = {
@@ -76,7 +80,54 @@ metricsRoutes.get(
       { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
     );
 
-    return c.body(renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, invalid]), 200, {
+    const runs: Family = {
+      name: "relay_reconcile_runs_total",
+      help: "Finished reconciliations against CentrePoint's delivery history, by source and outcome (ok, errors, failed).",
+      type: "counter",
+      samples: [],
+    };
+    const backfilled: Family = {
+      name: "relay_reconcile_backfilled_total",
+      help: "Deliveries backfilled from CentrePoint's delivery history (they never arrived as webhooks), by source.",
+      type: "counter",
+      samples: [],
+    };
+    const lastSuccess = gauge(
+      "relay_reconcile_last_success_timestamp_seconds",
+      "When the source's last reconciliation that did not fail finished, Unix seconds.",
+    );
+    const running = gauge("relay_reconcile_running", "1 while a reconciliation of the source is in progress.");
+    const registration = gauge(
+      "relay_registration_problems",
+      "Problems found by the source's last webhook registration check (1 when it could not be read), by source.",
+    );
+    for (const { id, r } of reconcilers) {
+      if (!r) continue;
+      for (const [outcome, n] of Object.entries(r.totals.runs)) runs.samples.push({ labels: { source: id, outcome }, value: n });
+      backfilled.samples.push({ labels: { source: id }, value: r.totals.backfilled });
+      if (r.lastSuccessAt !== null) lastSuccess.samples.push({ labels: { source: id }, value: Math.floor(r.lastSuccessAt / 1000) });
+      running.samples.push({ labels: { source: id }, value: r.latest && !r.latest.complete ? 1 : 0 });
+      if (r.registration) registration.samples.push({ labels: { source: id }, value: problemCount(r.registration) });
+    }
+
+    const families = [
+      received,
+      rejected,
+      attempts,
+      pending,
+      oldest,
+      dead,
+      held,
+      breakerOpen,
+      latency,
+      invalid,
+      runs,
+      backfilled,
+      lastSuccess,
+      running,
+      registration,
+    ];
+    return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,
     });
   },
