@@ -199,14 +199,18 @@ export function finishRun(sql: SqlStorage, now: number, failure?: RunFailure): R
 /** One report by id, or null. */
 export function getReport(sql: SqlStorage, id: number): ReconcileReport | null {
   const row = sql.exec("SELECT * FROM runs WHERE id = ?", id).toArray()[0];
-  if (!row) return null;
-  return row.outcome === "running" ? runningRun(sql) : rowToReport(row, null, null);
+  return row ? reportOf(sql, row) : null;
 }
 
 /** Reports, newest first (the run in progress first, with its counts so far). */
 export function listReports(sql: SqlStorage, limit: number): ReconcileReport[] {
   const rows = sql.exec("SELECT * FROM runs ORDER BY id DESC LIMIT ?", Math.max(1, Math.min(REPORTS_KEPT, Math.floor(limit) || 20))).toArray();
-  return rows.map((r) => (r.outcome === "running" ? runningRun(sql)! : rowToReport(r, null, null)));
+  return rows.map((r) => reportOf(sql, r));
+}
+
+/** The report of a row; a run in progress gets its counts so far. */
+function reportOf(sql: SqlStorage, row: Row): ReconcileReport {
+  return row.outcome === "running" ? rowToReport(row, liveCounts(sql), backfilledSoFar(sql)) : rowToReport(row, null, null);
 }
 
 /** Totals since the Reconciler began: runs per outcome and deliveries backfilled. */
