@@ -1,19 +1,11 @@
 import { env, listDurableObjectIds } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, freshId, putSource, putTarget } from "../helpers";
-import { useClock } from "../outbox/fixtures";
-import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint } from "./fixtures";
+import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /** The admin API of reconciliation and the registration check (src/admin/routes/reconcile.ts), and its metrics. */
 
-beforeEach(() => {
-  useClock();
-  for (const level of ["log", "warn", "error"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useTestHooks();
 
 const ROUTES = [
   ["POST", "reconcile"],

@@ -1,19 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, freshId, putSource } from "../helpers";
 import { csrfOf, get, postForm, signIn } from "../admin/session";
-import { useClock } from "../outbox/fixtures";
-import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint } from "./fixtures";
+import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /** Reconciliation and the registration check in the dashboard (src/admin/dashboard/pages/reconciliation.tsx, overview, deliveries). */
 
-beforeEach(() => {
-  useClock();
-  for (const level of ["log", "warn", "error"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useTestHooks();
 
 /** Signs in and opens a page; returns the session cookie and the page's HTML (apostrophes unescaped, for readable expectations). */
 async function open(path: string, cookie?: string): Promise<{ cookie: string; html: string; status: number }> {

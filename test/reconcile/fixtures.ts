@@ -1,15 +1,33 @@
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
+import { afterEach, beforeEach, vi } from "vitest";
 import { createFakeCentrePoint, type FakeCentrePointOptions, type FakeDeliveryRecord } from "../../harness/fake-centrepoint";
 import { clearTokenCache } from "../../src/providers/centrepoint/api/token";
-import { freshId, putSource } from "../helpers";
-import type { Sent } from "../outbox/fixtures";
+import { freshId, putSource, putTarget } from "../helpers";
+import { type Sent, useClock } from "../outbox/fixtures";
 
 /**
  * Reconciliation tests: a fake CentrePoint (harness/fake-centrepoint.ts) answers every request to
  * CP_BASE through a spy on `fetch` (tests and Durable Objects share the isolate); CP_BASE is never
  * contacted for real. Every other request is a target's and is answered 200 and recorded.
  */
+
+/**
+ * The hooks of a reconciliation test file: Date fixed at the year 2100 (alarms fire only when a test
+ * fires them), the console's `levels` collected into `lines` instead of printed, mocks restored.
+ */
+export function useTestHooks(levels: readonly ("log" | "warn" | "error")[] = ["log", "warn", "error"]) {
+  const lines: string[] = [];
+  beforeEach(() => {
+    useClock();
+    lines.length = 0;
+    for (const level of levels) vi.spyOn(console, level).mockImplementation((line: unknown) => void lines.push(String(line)));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+  return { lines, advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
+}
 
 /** The fake's base URL (API and auth): a loopback address that is never contacted. */
 export const CP_BASE = "http://127.0.0.1:9";
@@ -27,6 +45,14 @@ export function centrepointBlock(overrides: Record<string, unknown> = {}): Recor
     authUrl: CP_BASE,
     ...overrides,
   };
+}
+
+/** A source with a `centrepoint` block and a target that takes every event of it; returns both ids. */
+export async function newSourceWithTarget(): Promise<{ source: string; target: string }> {
+  const source = await newReconciledSource();
+  const target = freshId("t");
+  await putTarget(target, { url: "https://edc.example/hooks", sources: [source] });
+  return { source, target };
 }
 
 /** Creates a source with a `centrepoint` block (straight into KV) and returns its id. */

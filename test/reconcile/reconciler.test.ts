@@ -1,9 +1,10 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Ledger } from "../../src/ledger/ledger";
-import { admin, freshId, ledgerOf, postWebhook, putTarget } from "../helpers";
-import { outboxOf, useClock } from "../outbox/fixtures";
-import { historyDelivery, newReconciledSource, reconcilerOf, uploadBodyFor, useFakeCentrePoint } from "./fixtures";
+import type { ReconcileReport } from "../../src/reconcile/store";
+import { admin, ledgerOf, postWebhook } from "../helpers";
+import { outboxOf } from "../outbox/fixtures";
+import { historyDelivery, newReconciledSource, newSourceWithTarget, reconcilerOf, uploadBodyFor, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /**
  * Reconciliation end to end (src/reconcile/): the admin API starts a run, the Reconciler reads the
@@ -11,35 +12,12 @@ import { historyDelivery, newReconciledSource, reconcilerOf, uploadBodyFor, useF
  * once. Deterministic: Date is fixed (year 2100) and every alarm is fired by the test.
  */
 
-beforeEach(() => {
-  useClock();
-  // The run logs a line per backfill and per run; these tests read the outcomes, not the lines.
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-  vi.spyOn(console, "warn").mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useTestHooks(["log", "warn"]);
 
-type Report = {
-  complete: boolean;
-  outcome: string;
-  pages: number;
-  scanned: number;
-  outsideLookback: number;
-  matched: number;
-  backfilled: number;
-  recordedButFailedAtCentrePoint: number;
-  skipped: number;
-  errors: number;
-  firstError: string | null;
-  backfilledIds: string[];
-};
-
-async function reconcile(source: string): Promise<{ status: number; body: Report & Record<string, unknown> }> {
+/** POST /admin/sources/:id/reconcile: the status and the report (times as ISO strings, hence the looser type). */
+async function reconcile(source: string): Promise<{ status: number; body: ReconcileReport & Record<string, unknown> }> {
   const res = await admin(`/sources/${source}/reconcile`, { method: "POST" });
-  return { status: res.status, body: (await res.json()) as Report & Record<string, unknown> };
+  return { status: res.status, body: (await res.json()) as ReconcileReport & Record<string, unknown> };
 }
 
 /** Hands the ledger's pending deliveries to the outboxes, then lets each target's outbox send. */
@@ -114,9 +92,7 @@ describe("a run", () => {
 
   it("backfills nothing on a second run over the same history, and the targets get each backfill once", async () => {
     const { fake, sent } = useFakeCentrePoint();
-    const source = await newReconciledSource();
-    const target = freshId("t");
-    await putTarget(target, { url: "https://edc.example/hooks", sources: [source] });
+    const { source, target } = await newSourceWithTarget();
     const pushed = historyDelivery(fake, 1);
     await push(source, pushed, 1);
     const missing = [2, 3, 4].map((n) => historyDelivery(fake, n, { responseCode: 401 }));
@@ -134,9 +110,7 @@ describe("a run", () => {
 
   it("answers a push that arrives after its backfill as a duplicate, and sends it nowhere again", async () => {
     const { fake, sent } = useFakeCentrePoint();
-    const source = await newReconciledSource();
-    const target = freshId("t");
-    await putTarget(target, { url: "https://edc.example/hooks", sources: [source] });
+    const { source, target } = await newSourceWithTarget();
     const id = historyDelivery(fake, 1, { errorMessage: "An error occurred while attempting to send a webhook message: Failed to resolve domain" });
     expect((await reconcile(source)).body.backfilled).toBe(1);
     await deliver(source, [target]);
@@ -161,9 +135,7 @@ describe("a run", () => {
 describe("provenance", () => {
   it("is in the hash chain, the admin API, the deliveries filter and the envelope the target receives", async () => {
     const { fake, sent } = useFakeCentrePoint();
-    const source = await newReconciledSource();
-    const target = freshId("t");
-    await putTarget(target, { url: "https://edc.example/hooks", sources: [source] });
+    const { source, target } = await newSourceWithTarget();
     const pushed = historyDelivery(fake, 1);
     await push(source, pushed, 1);
     const backfilled = historyDelivery(fake, 2, { responseCode: 401, headers: { "X-ActiGraph-Signature": "d3JvbmcgYnV0IHNpZ25lZA==" } });
@@ -235,8 +207,6 @@ describe("a long history", () => {
       await push(source, lost, 2);
       const { body } = await reconcile(source);
       expect(body, order).toMatchObject({ complete: true, scanned: 14, matched: 1, recordedButFailedAtCentrePoint: 1, backfilled: 10, errors: 0 });
-      vi.restoreAllMocks();
-      vi.spyOn(console, "log").mockImplementation(() => undefined);
     }
   });
 });
@@ -300,7 +270,7 @@ describe("failures", () => {
         "The reconciliation failed: CentrePoint answered HTTP 404 to /centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}/history: Webhook 999 not found in study 189.",
       upstream: { status: 404, endpoint: "/centrepoint/v3/Studies/{studyId}/Webhooks/{webhookId}/history" },
     });
-    const reports = (await (await admin(`/sources/${source}/reconcile`)).json()) as { items: Report[] };
+    const reports = (await (await admin(`/sources/${source}/reconcile`)).json()) as { items: ReconcileReport[] };
     expect(reports.items).toMatchObject([{ complete: true, outcome: "failed", failure: "upstream", errors: 1 }]);
     const registration = await admin(`/sources/${source}/registration`);
     expect(registration.status).toBe(502);

@@ -1,23 +1,14 @@
 import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { CRON } from "../../src/cron";
 import wranglerToml from "../../wrangler.toml?raw";
 import { putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
-import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint } from "./fixtures";
+import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /** The 5-minute Cron Trigger (src/reconcile/scheduled.ts): which sources are due, and what a tick starts. */
 
-let clock: ReturnType<typeof useClock>;
-beforeEach(() => {
-  clock = useClock();
-  for (const level of ["log", "warn"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const clock = useTestHooks(["log", "warn"]);
 
 const MINUTE = 60_000;
 

@@ -1,9 +1,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { expect, it } from "vitest";
 import { admin, freshId, ledgerOf, putTarget } from "../helpers";
 import { get, signIn } from "../admin/session";
-import { outboxOf, useClock } from "../outbox/fixtures";
-import { CP_BASE, CP_CLIENT, historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint } from "./fixtures";
+import { outboxOf } from "../outbox/fixtures";
+import { CP_BASE, CP_CLIENT, historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /**
  * The API client's credentials and tokens never leave the isolate's memory: not in a log line, not
@@ -12,16 +12,7 @@ import { CP_BASE, CP_CLIENT, historyDelivery, newReconciledSource, reconcilerOf,
  * with a delivery (logged in its history) are redacted when the delivery is backfilled.
  */
 
-const lines: string[] = [];
-beforeEach(() => {
-  useClock();
-  lines.length = 0;
-  for (const level of ["log", "warn", "error"] as const) vi.spyOn(console, level).mockImplementation((line: unknown) => void lines.push(String(line)));
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const { lines } = useTestHooks();
 
 /** Every row of every table of a Durable Object's SQLite, as text (blobs decoded as UTF-8). */
 function dumpTables(stub: DurableObjectStub): Promise<string> {

@@ -1,21 +1,13 @@
 import { env } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { clearConfigCache, parseConfig } from "../../src/config/store";
 import { resolveCredentials } from "../../src/reconcile/settings";
 import { admin, freshId, postWebhook, putSource, putTarget } from "../helpers";
-import { useClock } from "../outbox/fixtures";
-import { centrepointBlock, CP_CLIENT, useFakeCentrePoint } from "./fixtures";
+import { centrepointBlock, CP_CLIENT, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /** The `centrepoint` block of a source document: one zod schema on write and on read, the outbound URL policy, the secret rules. */
 
-beforeEach(() => {
-  useClock();
-  for (const level of ["log", "error"] as const) vi.spyOn(console, level).mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useTestHooks(["log", "error"]);
 
 type Refused = { error: string; fields: { path: string; message: string }[] };
 const AUTH = { type: "hmac", secretEnv: "TEST_HMAC_SECRET" };

@@ -347,22 +347,18 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
   return renderSource(c, id, sourceFlash(c.req.query("done")));
 });
 
-/** The notice after a source's POST, from a fixed set. */
+/** The notices after a source's POSTs, by done code (a fixed set: nothing from the query string is rendered). */
+const SOURCE_FLASH: Record<string, NonNullable<Flash>> = {
+  reconciled: { tone: "ok", text: "Reconciliation ran; its report is below." },
+  reconciling: { tone: "ok", text: "Reconciliation started; the history is longer than one step, so it continues in the background. Reload to follow it." },
+  "reconcile-failed": { tone: "bad", text: "The reconciliation failed; the report below says why." },
+  registration: { tone: "ok", text: "Registration checked; the result is below." },
+  "registration-failed": { tone: "bad", text: "The registration could not be read; the result below says why." },
+};
+
+/** The notice after a source's POST, or null. */
 function sourceFlash(done: string | undefined): Flash {
-  switch (done) {
-    case "reconciled":
-      return { tone: "ok", text: "Reconciliation ran; its report is below." };
-    case "reconciling":
-      return { tone: "ok", text: "Reconciliation started; the history is longer than one step, so it continues in the background. Reload to follow it." };
-    case "reconcile-failed":
-      return { tone: "bad", text: "The reconciliation failed; the report below says why." };
-    case "registration":
-      return { tone: "ok", text: "Registration checked; the result is below." };
-    case "registration-failed":
-      return { tone: "bad", text: "The registration could not be read; the result below says why." };
-    default:
-      return null;
-  }
+  return (done !== undefined && Object.hasOwn(SOURCE_FLASH, done) ? SOURCE_FLASH[done] : null) ?? null;
 }
 
 /** A POST on a source's CentrePoint API part: runs `act`, then redirects back with a done code (a 502 is one), or shows the refusal. */

@@ -30,18 +30,13 @@ metricsRoutes.get(
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
     ]);
 
-    const received: Family = {
-      name: "relay_deliveries_received_total",
-      help: "Deliveries received, by source, kind and outcome (accepted or duplicate).",
-      type: "counter",
-      samples: [],
-    };
-    const rejected: Family = {
-      name: "relay_deliveries_rejected_total",
-      help: "Requests from an allowed address refused before recording (credentials, size, media type, handshake code), by source and reason. Unknown sources and refused addresses are only logged.",
-      type: "counter",
-      samples: [],
-    };
+    const family = (type: Family["type"]) => (name: string, help: string): Family => ({ name, help, type, samples: [] });
+    const [counter, gauge] = [family("counter"), family("gauge")];
+    const received = counter("relay_deliveries_received_total", "Deliveries received, by source, kind and outcome (accepted or duplicate).");
+    const rejected = counter(
+      "relay_deliveries_rejected_total",
+      "Requests from an allowed address refused before recording (credentials, size, media type, handshake code), by source and reason. Unknown sources and refused addresses are only logged.",
+    );
     for (const { id, m } of ledgers) {
       for (const k of m.kinds) {
         received.samples.push(
@@ -52,19 +47,13 @@ metricsRoutes.get(
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
 
-    const attempts: Family = { name: "relay_attempts_total", help: "Delivery attempts, by target, outcome and error class.", type: "counter", samples: [] };
-    const gauge = (name: string, help: string): Family => ({ name, help, type: "gauge", samples: [] });
+    const attempts = counter("relay_attempts_total", "Delivery attempts, by target, outcome and error class.");
     const pending = gauge("relay_outbox_pending", "Deliveries waiting to be sent (pending or in flight), by target.");
     const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending delivery since it was planned, by target (0 when none).");
     const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
     const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency: Family = {
-      name: "relay_delivery_latency_seconds",
-      help: "Accept-to-delivered latency of delivered events, by target.",
-      type: "histogram",
-      samples: [],
-    };
+    const latency = family("histogram")("relay_delivery_latency_seconds", "Accept-to-delivered latency of delivered events, by target.");
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -80,18 +69,8 @@ metricsRoutes.get(
       { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
     );
 
-    const runs: Family = {
-      name: "relay_reconcile_runs_total",
-      help: "Finished reconciliations against CentrePoint's delivery history, by source and outcome (ok, errors, failed).",
-      type: "counter",
-      samples: [],
-    };
-    const backfilled: Family = {
-      name: "relay_reconcile_backfilled_total",
-      help: "Deliveries backfilled from CentrePoint's delivery history (they never arrived as webhooks), by source.",
-      type: "counter",
-      samples: [],
-    };
+    const runs = counter("relay_reconcile_runs_total", "Finished reconciliations against CentrePoint's delivery history, by source and outcome (ok, errors, failed).");
+    const backfilled = counter("relay_reconcile_backfilled_total", "Deliveries backfilled from CentrePoint's delivery history (they never arrived as webhooks), by source.");
     const lastSuccess = gauge(
       "relay_reconcile_last_success_timestamp_seconds",
       "When the source's last reconciliation that did not fail finished, Unix seconds.",
