@@ -82,7 +82,8 @@ export class Reconciler extends DurableObject<Bindings> {
     this.remember(source);
     if (!runningRun(this.sql)) {
       const block = await this.block(source);
-      this.begin("manual", block.ok ? block.value : null);
+      // Re-checked after the await: another call may have started a run meanwhile.
+      if (!runningRun(this.sql)) this.begin("manual", block.ok ? block.value : null);
     }
     await this.invokeOnce();
     return this.latest()!;
@@ -100,6 +101,7 @@ export class Reconciler extends DurableObject<Bindings> {
     if (!block.ok || block.value.reconcile.everyMinutes === 0) return "off";
     const last = lastStartedAt(this.sql);
     if (last !== null && scheduledTime - last < block.value.reconcile.everyMinutes * 60_000 - DUE_SLACK_MS) return "not_due";
+    if (runningRun(this.sql)) return "running"; // started by another call during the await
     this.begin("scheduled", block.value);
     await this.ctx.storage.setAlarm(Date.now());
     return "started";

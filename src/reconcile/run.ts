@@ -35,7 +35,7 @@ import {
   setItemState,
   type ReconcileReport,
   type RunFailure,
-  type RunningRun,
+  type RunProgress,
 } from "./store";
 
 /** History pages one invocation reads at most (each at most 100 rows). */
@@ -131,7 +131,7 @@ type Applied = Omit<PageProgress, "nextOffset" | "totalCount"> & { errors: strin
  * Classifies a page's rows and backfills its missing deliveries; the run's items are written as it
  * goes (a backfill is marked before the ledger is asked). Returns the page's errors and counts.
  */
-async function applyPage(ctx: InvocationContext, run: RunningRun, items: readonly unknown[]): Promise<Applied> {
+async function applyPage(ctx: InvocationContext, run: RunProgress, items: readonly unknown[]): Promise<Applied> {
   const sql = ctx.storage.sql;
   const rows: HistoryRow[] = items.map((raw) => readHistoryRow(raw, run.lookbackFrom, ctx.maxBodyBytes));
   const errors: string[] = [];

@@ -50,8 +50,11 @@ export type RunFailure =
   | { kind: "upstream"; message: string; upstream: { status: number | null; endpoint: string } }
   | { kind: "internal"; message: string };
 
-/** The run in progress with what continuing it needs. */
-export interface RunningRun extends ReconcileReport {
+/** Where the run in progress stands: what continuing it needs (its report: `listReports`). */
+export interface RunProgress {
+  id: number;
+  lookbackFrom: number;
+  pages: number;
   nextOffset: number;
   totalCount: number | null;
   invocations: number;
@@ -65,16 +68,18 @@ export function startRun(sql: SqlStorage, trigger: RunTrigger, now: number, look
   sql.exec("INSERT INTO runs (trigger, started_at, outcome, lookback_from) VALUES (?, ?, 'running', ?)", trigger, now, lookbackFrom);
 }
 
-/** The run in progress, or null. */
-export function runningRun(sql: SqlStorage): RunningRun | null {
-  const row = sql.exec("SELECT * FROM runs WHERE outcome = 'running'").toArray()[0];
-  if (!row) return null;
+/** The progress of the run in progress, or null when none is. */
+export function runningRun(sql: SqlStorage): RunProgress | null {
+  const r = sql.exec("SELECT id, lookback_from, pages, next_offset, total_count, invocations, pauses FROM runs WHERE outcome = 'running'").toArray()[0];
+  if (!r) return null;
   return {
-    ...rowToReport(row, liveCounts(sql), backfilledSoFar(sql)),
-    nextOffset: row.next_offset as number,
-    totalCount: row.total_count as number | null,
-    invocations: row.invocations as number,
-    pauses: row.pauses as number,
+    id: r.id as number,
+    lookbackFrom: r.lookback_from as number,
+    pages: r.pages as number,
+    nextOffset: r.next_offset as number,
+    totalCount: r.total_count as number | null,
+    invocations: r.invocations as number,
+    pauses: r.pauses as number,
   };
 }
 

@@ -30,7 +30,9 @@ metricsRoutes.get(
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
     ]);
 
-    const family = (type: Family["type"]) => (name: string, help: string): Family => ({ name, help, type, samples: [] });
+    const family =
+      (type: Family["type"]) =>
+      (name: string, help: string): Family => ({ name, help, type, samples: [] });
     const [counter, gauge] = [family("counter"), family("gauge")];
     const received = counter("relay_deliveries_received_total", "Deliveries received, by source, kind and outcome (accepted or duplicate).");
     const rejected = counter(
@@ -69,8 +71,14 @@ metricsRoutes.get(
       { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
     );
 
-    const runs = counter("relay_reconcile_runs_total", "Finished reconciliations against CentrePoint's delivery history, by source and outcome (ok, errors, failed).");
-    const backfilled = counter("relay_reconcile_backfilled_total", "Deliveries backfilled from CentrePoint's delivery history (they never arrived as webhooks), by source.");
+    const runs = counter(
+      "relay_reconcile_runs_total",
+      "Finished reconciliations against CentrePoint's delivery history, by source and outcome (ok, errors, failed).",
+    );
+    const backfilled = counter(
+      "relay_reconcile_backfilled_total",
+      "Deliveries backfilled from CentrePoint's delivery history (they never arrived as webhooks), by source.",
+    );
     const lastSuccess = gauge(
       "relay_reconcile_last_success_timestamp_seconds",
       "When the source's last reconciliation that did not fail finished, Unix seconds.",
