@@ -10,6 +10,8 @@ export default defineConfig({
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
           ALLOW_HTTP_TARGETS: "true",
+          // The registration check compares CentrePoint's webhook URL with <this>/webhooks/<source>.
+          RELAY_PUBLIC_URL: "https://relay.example.org",
           TEST_HMAC_SECRET: "B3`MlG4sJR.X^-%w=oG_UrNBEpszl?",
           TEST_HMAC_SECRET_OLD: "test-previous-hmac-secret",
           TEST_BASIC_PASSWORD: "test-basic-password",
@@ -17,6 +19,8 @@ export default defineConfig({
           TEST_TARGET_TOKEN: "test-target-token",
           TEST_SIGNING_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
           TEST_RAW_SIGNING_KEY: "test-raw-target-signing-key",
+          TEST_CP_CLIENT_ID: "relay-test-client",
+          TEST_CP_CLIENT_SECRET: "test-cp-client-secret-4a1f9c",
         },
       },
     }),

@@ -10,6 +10,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createFakeCentrePoint, type FakeCentrePoint, type FakeCentrePointOptions } from "./fake-centrepoint.ts";
+import type { SendFn } from "./http/sender.ts";
 
 /** A running fake. */
 export interface FakeCentrePointServer {
@@ -65,6 +66,37 @@ export interface WebhookPump {
 /** CentrePoint's `X-ActiGraph-Signature`: base64 HMAC-SHA256 of the exact body bytes, UTF-8 key. */
 export function signCentrePointBody(secret: string, body: string): string {
   return createHmac("sha256", Buffer.from(secret, "utf8")).update(body, "utf8").digest("base64");
+}
+
+/** Which sends a logging sender records, by the relay's status (null: no answer). */
+export type LogFilter = (status: number | null) => boolean;
+
+/**
+ * Wraps a sender so each webhook it sends is also logged in the fake's history, as CentrePoint logs
+ * its own sends: the request headers and body as sent, and the relay's status (or, without an
+ * answer, CentrePoint's error message). `logs` picks the sends that are CentrePoint's (default:
+ * all); requests CentrePoint never made (a forged signature) stay out of its history.
+ */
+export function historyLoggingSend(fake: FakeCentrePoint, send: SendFn, options: { studyId?: string; webhookId?: string; logs?: LogFilter } = {}): SendFn {
+  const header = (headers: Record<string, string>, name: string) => Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  return async (url, headers, body) => {
+    const result = await send(url, headers, body);
+    const status = result.ok ? result.value.status : null;
+    if (options.logs?.(status) ?? true) {
+      fake.recordDelivery({
+        studyId: options.studyId,
+        webhookId: options.webhookId,
+        deliveryId: header(headers, "x-actigraph-delivery"),
+        event: header(headers, "x-actigraph-event") ?? "upload",
+        body,
+        headers,
+        ...(result.ok
+          ? { responseCode: result.value.status }
+          : { errorMessage: `An error occurred while attempting to send a webhook message: ${result.error}` }),
+      });
+    }
+    return result;
+  };
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;

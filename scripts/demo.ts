@@ -1,9 +1,13 @@
 /**
  * One-command local demo: `npm run demo [-- --keep]`. Starts two EDC stand-ins on 127.0.0.1
- * (one healthy, one failing with 503 for its first seconds), the relay under `wrangler dev`
- * with throw-away storage and secrets, configures a source and both targets through the admin
- * API, runs the simulator, and waits (bounded) until both receivers hold every accepted
- * delivery. Exits 0 only if each receiver's distinct webhook-ids equal the accepted ids.
+ * (one healthy, one failing with 503 for its first seconds), a fake CentrePoint V3 API on
+ * 127.0.0.1, the relay under `wrangler dev` with throw-away storage and secrets, configures a
+ * source (with its CentrePoint API client) and both targets through the admin API, and runs the
+ * simulator; every send CentrePoint makes is logged in the fake's delivery history. Then a stretch
+ * of deliveries signed with a key the relay does not have is refused (401, and again on
+ * CentrePoint's retry), and a reconciliation backfills them from the history. Waits (bounded)
+ * until both receivers hold every CentrePoint delivery. Exits 0 only if each receiver's distinct
+ * webhook-ids equal CentrePoint's delivery ids, the refused ones backfilled exactly once.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
@@ -13,7 +17,9 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
-import { createSender } from "../harness/http/sender.ts";
+import { historyLoggingSend, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
+import type { FakeCentrePoint } from "../harness/fake-centrepoint.ts";
+import { createSender, type SendFn } from "../harness/http/sender.ts";
 import { createRng } from "../harness/prng.ts";
 import { freePort, signalGroup } from "../harness/process/groups.ts";
 import { PROJECT_ROOT, WRANGLER_JS, wranglerDevArgs, wranglerEnv } from "../harness/process/wrangler-dev.ts";
@@ -23,6 +29,11 @@ import { type Receiver, startReceiver } from "../harness/targets/receiver.ts";
 import { checkTally, type TallyCheck } from "../harness/targets/tally.ts";
 
 const SOURCE_ID = "demo-study";
+/** The study and webhook registration the fake CentrePoint holds for the demo source. */
+const STUDY_ID = 189;
+const WEBHOOK_ID = 74;
+/** Deliveries CentrePoint signs with a key the relay does not have, in the reconciliation chapter. */
+const REFUSED_STRETCH = 10;
 /** edc-flaky answers 503 to this many requests, then recovers: the demo shows retries, backoff and the breaker. */
 const FLAKY_FAILURES = 8;
 /** The demo targets' breaker: opens after 5 failures like the default, but probes after 2 s instead of 60 s. */
@@ -195,7 +206,7 @@ async function waitForDeliveries(receivers: Receiver[], acceptedIds: string[]): 
 
 /** The final per-receiver table. */
 function formatTally(receivers: Receiver[], checks: TallyCheck[]): string {
-  const head = ["receiver", "accepted", "distinct", "missing", "unknown", "repeats", "retried ids", "503s", "bad sig", "result"];
+  const head = ["receiver", "expected", "distinct", "missing", "unknown", "repeats", "retried ids", "503s", "bad sig", "result"];
   const rows = receivers.map((r, i) => {
     const c = checks[i]!;
     const result = c.holds ? `exactly once by webhook-id${c.repeats ? ` (+${c.repeats} repeat${c.repeats > 1 ? "s" : ""}, at-least-once)` : ""}` : "FAILED";
@@ -214,13 +225,23 @@ function formatTally(receivers: Receiver[], checks: TallyCheck[]): string {
   return lines.join("\n");
 }
 
-/** Creates the demo source (HMAC, loopback allow-list) and one target per receiver through the admin API. */
-async function configureRelay(base: string, token: string, receivers: Receiver[]): Promise<void> {
+/** Creates the demo source (HMAC, loopback allow-list, the fake CentrePoint's API client) and one target per receiver through the admin API. */
+async function configureRelay(base: string, token: string, receivers: Receiver[], centrepointUrl: string): Promise<void> {
   await putConfig(base, token, `/sources/${SOURCE_ID}`, {
     description: "Demo CentrePoint study webhook (HMAC)",
     auth: { type: "hmac", secretEnv: "DEMO_HMAC_SECRET" },
     // wrangler dev sets CF-Connecting-IP to the client's address: loopback here.
     allowedIps: ["127.0.0.1", "::1"],
+    // Reconciliation on demand only (everyMinutes 0): the demo runs it when the story needs it.
+    centrepoint: {
+      studyId: STUDY_ID,
+      webhookId: WEBHOOK_ID,
+      clientIdEnv: "DEMO_CP_CLIENT_ID",
+      clientSecretEnv: "DEMO_CP_CLIENT_SECRET",
+      apiUrl: centrepointUrl,
+      authUrl: centrepointUrl,
+      reconcile: { everyMinutes: 0, lookbackHours: 24 },
+    },
   });
   for (const r of receivers) {
     await putConfig(base, token, `/targets/${r.name}`, {
@@ -234,10 +255,15 @@ async function configureRelay(base: string, token: string, receivers: Receiver[]
   }
 }
 
-/** Runs the simulator in-process: handshake, 40 deliveries for 3 subjects, 10 % duplicates, 10 % bad signatures. */
-async function simulate(url: string, secret: string): Promise<Summary> {
+/**
+ * Runs the simulator in-process: handshake, 40 deliveries for 3 subjects, 10 % duplicates, 10 %
+ * bad signatures. Every request the relay answered 2xx is CentrePoint's and is logged in its
+ * history; the bad signatures stand for forged requests, which CentrePoint's history never shows.
+ */
+async function simulate(url: string, secret: string, centrepoint: FakeCentrePoint): Promise<Summary> {
   say("simulate", `sending a handshake and 40 deliveries to ${url}`);
   const sender = createSender({ concurrency: 4, timeoutMs: 10_000 });
+  const send = historyLoggingSend(centrepoint, sender.send, { logs: (status) => status !== null && status >= 200 && status < 300 });
   try {
     const options = {
       url,
@@ -252,7 +278,7 @@ async function simulate(url: string, secret: string): Promise<Summary> {
       handshake: true,
       timeoutMs: 10_000,
     };
-    const summary = await runSimulation(options, { send: sender.send, idRng: createRng(randomInt(2 ** 32 - 1)) });
+    const summary = await runSimulation(options, { send, idRng: createRng(randomInt(2 ** 32 - 1)) });
     process.stdout.write(`\n${formatSummary(summary)}\n\n`);
     return summary;
   } finally {
@@ -260,26 +286,108 @@ async function simulate(url: string, secret: string): Promise<Summary> {
   }
 }
 
+/**
+ * The reconciliation chapter's outage: CentrePoint signs a stretch of deliveries with a key the
+ * relay does not have (the Secret Key changed in the portal, not in the relay). The relay refuses
+ * each (401), CentrePoint retries each once and is refused again; its history logs every attempt.
+ * Returns the refused delivery ids.
+ */
+async function refusedStretch(url: string, wrongSecret: string, centrepoint: FakeCentrePoint): Promise<string[]> {
+  say("centrepoint", `signs the next ${REFUSED_STRETCH} deliveries with a key the relay does not have`);
+  const sender = createSender({ concurrency: 2, timeoutMs: 10_000 });
+  const sent: { headers: Record<string, string>; body: string; status: number | null }[] = [];
+  const logged = historyLoggingSend(centrepoint, sender.send);
+  const send: SendFn = async (to, headers, body) => {
+    const result = await logged(to, headers, body);
+    sent.push({ headers, body, status: result.ok ? result.value.status : null });
+    return result;
+  };
+  try {
+    const options = {
+      url,
+      credentials: { type: "hmac", secret: wrongSecret } as const,
+      rate: 10,
+      count: REFUSED_STRETCH,
+      subjects: 2,
+      duplicates: 0,
+      badSignatures: 0,
+      concurrency: 2,
+      seed: randomInt(2 ** 32 - 1),
+      handshake: false,
+      timeoutMs: 10_000,
+    };
+    await runSimulation(options, { send, idRng: createRng(randomInt(2 ** 32 - 1)) });
+    const first = [...sent];
+    say("centrepoint", `the relay answered ${first.map((s) => s.status ?? "no answer").join(", ")}; CentrePoint retries each once`);
+    for (const s of first) await logged(url, s.headers, s.body);
+    const ids = first.map((s) => Object.entries(s.headers).find(([k]) => k.toLowerCase() === "x-actigraph-delivery")?.[1] ?? "");
+    say("centrepoint", `refused again: its history now shows ${centrepoint.history().filter((h) => h.response?.responseCode === 401).length} failed sends`);
+    return ids.filter((id) => id !== "");
+  } finally {
+    sender.close();
+  }
+}
+
+/** What the reconciliation chapter saw. */
+interface Reconciliation {
+  /** The first run's report (JSON of POST /admin/sources/:id/reconcile), or null when it was not 200. */
+  first: Record<string, unknown> | null;
+  /** The second run's backfilled count, or null when it was not 200. */
+  secondBackfilled: number | null;
+  registrationOk: boolean;
+}
+
+/** Runs the registration check and two reconciliations through the admin API and prints what they answered. */
+async function reconcile(base: string, token: string): Promise<Reconciliation> {
+  const registration = await admin(base, token, "GET", `/sources/${SOURCE_ID}/registration`);
+  const reg = registration.json as { ok?: boolean; problems?: { message: string }[]; notes?: string[] };
+  say(
+    "reconcile",
+    registration.status !== 200
+      ? `registration check answered ${registration.status}: ${JSON.stringify(registration.json).slice(0, 200)}`
+      : reg.ok
+        ? "registration check: the webhook points here, is enabled and sends every event the targets want"
+        : `registration check found problems: ${(reg.problems ?? []).map((p) => p.message).join(" / ")}`,
+  );
+  say("reconcile", "POST /admin/sources/demo-study/reconcile: reading CentrePoint's delivery history");
+  const run = await admin(base, token, "POST", `/sources/${SOURCE_ID}/reconcile`);
+  const first = run.status === 200 ? (run.json as Record<string, unknown>) : null;
+  if (!first) say("reconcile", `answered ${run.status}: ${JSON.stringify(run.json).slice(0, 300)}`);
+  else {
+    const fields = ["pages", "scanned", "matched", "backfilled", "recordedButFailedAtCentrePoint", "skipped", "errors"];
+    say("reconcile", `${first.complete ? "complete" : "continues in the background"}: ${fields.map((f) => `${f} ${String(first[f])}`).join(", ")}`);
+  }
+  const again = await admin(base, token, "POST", `/sources/${SOURCE_ID}/reconcile`);
+  const secondBackfilled = again.status === 200 ? Number((again.json as { backfilled?: number }).backfilled) : null;
+  say("reconcile", `a second run over the same history backfills ${secondBackfilled ?? `nothing (it answered ${again.status})`}`);
+  return { first, secondBackfilled, registrationOk: registration.status === 200 && reg.ok === true };
+}
+
 /** Prints the final tally, where to look next, and the verdict. */
 function printResult(
   summary: Summary,
   receivers: Receiver[],
   checks: TallyCheck[],
-  run: { pass: boolean; complete: boolean; base: string; adminToken: string },
+  run: { pass: boolean; complete: boolean; base: string; adminToken: string; refused: string[]; backfillOk: boolean },
 ): void {
   process.stdout.write(
-    `\nFinal tally: the relay accepted ${summary.acceptedIds.length} distinct deliveries (its ${summary.duplicate} duplicate answers and ${summary.rejected.expected} 401s are not forwarded)\n`,
+    `\nFinal tally: CentrePoint delivered ${summary.acceptedIds.length + run.refused.length} distinct deliveries: ${summary.acceptedIds.length} accepted as webhooks (the relay's ${summary.duplicate} duplicate answers and the ${summary.rejected.expected} forged requests it refused are not forwarded), ${run.refused.length} refused for a wrong key and backfilled from CentrePoint's history\n`,
   );
   process.stdout.write(`${formatTally(receivers, checks)}\n\n`);
   process.stdout.write(`Dashboard:   ${run.base}/admin/\nAdmin token: ${run.adminToken}\n`);
   const why = [
     !summary.ok && "the simulator saw unexpected responses",
-    !run.complete && "not every accepted delivery reached both receivers in time",
-    run.complete && !run.pass && summary.ok && "a receiver's ids differ from the accepted ids",
+    !run.backfillOk && "the reconciliation did not backfill exactly the refused deliveries once",
+    !run.complete && "not every CentrePoint delivery reached both receivers in time",
+    run.complete && !run.pass && summary.ok && run.backfillOk && "a receiver's ids differ from CentrePoint's delivery ids",
   ]
     .filter(Boolean)
     .join("; ");
-  process.stdout.write(run.pass ? "RESULT: PASS: every accepted event reached both receivers exactly once by webhook-id\n" : `RESULT: FAIL: ${why}\n`);
+  process.stdout.write(
+    run.pass
+      ? "RESULT: PASS: every CentrePoint delivery reached both receivers exactly once by webhook-id, the refused ones through reconciliation\n"
+      : `RESULT: FAIL: ${why}\n`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -306,6 +414,8 @@ async function main(): Promise<number> {
     ALLOW_HTTP_TARGETS: "true",
     DEMO_HMAC_SECRET: randomBytes(24).toString("base64url"),
     DEMO_SIGNING_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
+    DEMO_CP_CLIENT_ID: `demo-client-${randomBytes(6).toString("hex")}`,
+    DEMO_CP_CLIENT_SECRET: randomBytes(24).toString("base64url"),
   };
 
   const receivers = [
@@ -317,15 +427,25 @@ async function main(): Promise<number> {
 
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
+  const centrepoint = await startFakeCentrePoint({
+    clients: [{ clientId: secrets.DEMO_CP_CLIENT_ID, clientSecret: secrets.DEMO_CP_CLIENT_SECRET, scopes: ["CentrePoint"] }],
+    webhooks: [{ studyId: String(STUDY_ID), webhookId: String(WEBHOOK_ID), url: `${base}/webhooks/${SOURCE_ID}` }],
+    maxPageSize: 25,
+    order: "shuffled",
+    seed: randomInt(2 ** 31),
+  });
+  closers.push(centrepoint.close);
+  say("demo", `fake CentrePoint V3 API (token, registration, delivery history) on ${centrepoint.url}`);
+
   const logFile = path.join(tmp, "wrangler.log");
   say("demo", `starting the relay: wrangler dev on ${base} (storage in ${tmp})`);
-  relay = startRelay(port, inspectorPort, path.join(tmp, "state"), logFile, secrets);
+  relay = startRelay(port, inspectorPort, path.join(tmp, "state"), logFile, { ...secrets, RELAY_PUBLIC_URL: base });
   const child = relay;
   closers.push(() => stopRelay(child));
   await waitForRelay(base, child, logFile);
   say("demo", "relay ready");
 
-  await configureRelay(base, secrets.ADMIN_TOKEN, receivers);
+  await configureRelay(base, secrets.ADMIN_TOKEN, receivers, centrepoint.url);
   const stopHealth = startHealthPolling(
     base,
     secrets.ADMIN_TOKEN,
@@ -333,16 +453,30 @@ async function main(): Promise<number> {
   );
   closers.push(async () => stopHealth());
 
-  const summary = await simulate(`${base}/webhooks/${SOURCE_ID}`, secrets.DEMO_HMAC_SECRET);
-  say("demo", `waiting for both receivers to hold all ${summary.acceptedIds.length} accepted deliveries (at most ${DELIVERY_TIMEOUT_MS / 1000} s)`);
-  const complete = summary.acceptedIds.length > 0 && (await waitForDeliveries(receivers, summary.acceptedIds));
+  const ingress = `${base}/webhooks/${SOURCE_ID}`;
+  const summary = await simulate(ingress, secrets.DEMO_HMAC_SECRET, centrepoint.fake);
+
+  process.stdout.write("\nReconciliation: deliveries the relay refused, recovered from CentrePoint's delivery history\n\n");
+  const refused = await refusedStretch(ingress, randomBytes(24).toString("base64url"), centrepoint.fake);
+  const reconciliation = await reconcile(base, secrets.ADMIN_TOKEN);
+  const backfilledIds = (reconciliation.first?.backfilledIds as string[] | undefined) ?? [];
+  const backfillOk =
+    reconciliation.first?.complete === true &&
+    reconciliation.first.backfilled === refused.length &&
+    [...backfilledIds].sort().join() === [...refused].sort().join() &&
+    reconciliation.secondBackfilled === 0 &&
+    reconciliation.registrationOk;
+
+  const expected = [...summary.acceptedIds, ...refused];
+  say("demo", `waiting for both receivers to hold all ${expected.length} CentrePoint deliveries (at most ${DELIVERY_TIMEOUT_MS / 1000} s)`);
+  const complete = summary.acceptedIds.length > 0 && (await waitForDeliveries(receivers, expected));
   // A short grace period so late repeats (at-least-once) are counted and shown.
   if (complete) await delay(1_500);
   stopHealth();
 
-  const checks = receivers.map((r) => checkTally(summary.acceptedIds, r.tally));
-  const pass = summary.ok && complete && checks.every((c) => c.holds);
-  printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN });
+  const checks = receivers.map((r) => checkTally(expected, r.tally));
+  const pass = summary.ok && backfillOk && complete && checks.every((c) => c.holds);
+  printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk });
   if (!pass) process.stdout.write(`\nLast relay log lines:\n${await tail(logFile, 25)}\n`);
 
   if (keep) {
@@ -358,7 +492,7 @@ try {
 } catch (e) {
   say("demo", `error: ${(e as Error).message}`);
 } finally {
-  if (closers.length > 0) say("demo", "stopping the relay and the receivers, removing the temp dir");
+  if (closers.length > 0) say("demo", "stopping the relay, the fake CentrePoint and the receivers, removing the temp dir");
   await closeAll();
 }
 process.exit(code);

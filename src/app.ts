@@ -5,6 +5,7 @@ import { openApiDocument } from "./admin/openapi";
 import { deliveryRoutes } from "./admin/routes/deliveries";
 import { documentRoutes } from "./admin/routes/documents";
 import { metricsRoutes } from "./admin/routes/metrics";
+import { reconcileRoutes } from "./admin/routes/reconcile";
 import { targetRoutes } from "./admin/routes/targets";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
@@ -36,6 +37,7 @@ admin.route("/sources", documentRoutes("source"));
 admin.route("/targets", documentRoutes("target"));
 admin.route("/", deliveryRoutes);
 admin.route("/", targetRoutes);
+admin.route("/", reconcileRoutes);
 admin.route("/", metricsRoutes);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.

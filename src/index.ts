@@ -1,15 +1,28 @@
 import { app } from "./app";
+import { CRON } from "./cron";
 import type { Bindings } from "./env";
+import { log } from "./lib/log";
 import { checkAllLedgers } from "./ledger/scheduled";
+import { tickReconcilers } from "./reconcile/scheduled";
 
 export { SignInGuard } from "./admin/sign-in-guard";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
+export { Reconciler } from "./reconcile/reconciler";
 
 export default {
   fetch: app.fetch,
-  /** Cron Trigger (wrangler.toml): the daily full integrity check of every ledger. */
-  async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(checkAllLedgers(env));
+  /** Cron Triggers (wrangler.toml), dispatched on the expression. */
+  async scheduled(controller, env, ctx) {
+    switch (controller.cron) {
+      case CRON.integrity:
+        ctx.waitUntil(checkAllLedgers(env));
+        break;
+      case CRON.reconcile:
+        ctx.waitUntil(tickReconcilers(env, controller.scheduledTime));
+        break;
+      default:
+        log("warn", "unknown cron trigger", { cron: controller.cron });
+    }
   },
 } satisfies ExportedHandler<Bindings>;

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { signCentrePointBody, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
+import { createFakeCentrePoint } from "../harness/fake-centrepoint.ts";
+import { historyLoggingSend, signCentrePointBody, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
+import type { SendFn } from "../harness/http/sender.ts";
 
 const CLIENT = { clientId: "node-client", clientSecret: "node-client-secret" };
 
@@ -167,4 +169,24 @@ test("a failed pump send is recorded with CentrePoint's error message and no res
   } finally {
     await server.close();
   }
+});
+
+test("a logging sender records CentrePoint's sends in its history, as sent and as answered, and leaves out what the filter refuses", async () => {
+  const fake = createFakeCentrePoint();
+  const answers = [200, 401, 503];
+  let n = 0;
+  const send: SendFn = async () => {
+    const status = answers[n++]!;
+    return status === 503 ? { ok: false, error: "socket hang up" } : { ok: true, value: { status, headers: {}, body: "", latencyMs: 1 } };
+  };
+  const logged = historyLoggingSend(fake, send, { logs: (status) => status !== 401 });
+  const headers = (id: string) => ({ "X-ActiGraph-Event": "upload", "X-ActiGraph-Delivery": id, "X-ActiGraph-Signature": "c2ln" });
+  for (const id of ["d-1", "d-2", "d-3"]) await logged("http://127.0.0.1:9/webhooks/s", headers(id), `{"n":"${id}"}`);
+  const items = fake.history();
+  assert.equal(items.length, 2);
+  assert.equal(items[0]?.response?.responseCode, 200);
+  assert.equal(JSON.parse(items[0]!.request.headers)["X-ActiGraph-Signature"][0], "c2ln");
+  assert.equal(items[0]?.request.body, '{"n":"d-1"}');
+  assert.equal(JSON.parse(items[1]!.request.headers)["X-ActiGraph-Delivery"][0], "d-3");
+  assert.equal(items[1]?.errorMessage, "An error occurred while attempting to send a webhook message: socket hang up");
 });

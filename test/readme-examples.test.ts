@@ -12,6 +12,16 @@ describe("README examples", () => {
     expect(parseConfig("target", JSON.parse(target!))).toMatchObject({ ok: true });
   });
 
+  it("shows the centrepoint block's defaults as the schema fills them in", () => {
+    const parsed = parseConfig("source", { auth: { type: "none" }, centrepoint: { studyId: 1, webhookId: 2, clientIdEnv: "A", clientSecretEnv: "B" } });
+    const block = parsed.ok ? parsed.value.centrepoint : undefined;
+    expect(block).toBeDefined();
+    expect(readme).toContain(`| \`apiUrl\` | \`"${block!.apiUrl}"\` |`);
+    expect(readme).toContain(`| \`authUrl\` | \`"${block!.authUrl}"\` |`);
+    expect(readme).toContain(`| \`reconcile.everyMinutes\` | \`${block!.reconcile.everyMinutes}\` |`);
+    expect(readme).toContain(`| \`reconcile.lookbackHours\` | \`${block!.reconcile.lookbackHours}\` |`);
+  });
+
   it("shows retry and breaker defaults the schemas accept", () => {
     const retry = /`(\{"baseDelayMs":[^`]+\})`/.exec(readme)?.[1];
     const breaker = /`(\{"threshold":[^`]+\})`/.exec(readme)?.[1];

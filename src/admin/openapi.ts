@@ -12,6 +12,16 @@ export const errorBodySchema = z.object({
   fields: z.array(fieldErrorSchema).optional().meta({ description: "field-level problems of a refused document or query" }),
 });
 
+/** The error body of a 502: what CentrePoint's API answered. */
+export const upstreamErrorSchema = errorBodySchema.extend({
+  upstream: z
+    .object({
+      status: z.number().int().nullable().meta({ description: "CentrePoint's HTTP status; null when it could not be reached" }),
+      endpoint: z.string().meta({ description: "the API path template that failed" }),
+    })
+    .optional(),
+});
+
 const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema: resolver(schema) } } });
 
 /** Standard error responses of every admin route. */
@@ -37,7 +47,8 @@ export function openApiDocument(app: Hono<AppEnv>) {
       info: {
         title: `${RELAY_NAME} admin API`,
         version: RELAY_VERSION,
-        description: "Sources, targets, deliveries, replay, dead letters, integrity and metrics of the CentrePoint Edge Relay.",
+        description:
+          "Sources, targets, deliveries, replay, dead letters, integrity, reconciliation against CentrePoint's delivery history and metrics of the CentrePoint Edge Relay.",
       },
       components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the ADMIN_TOKEN Worker secret" } } },
     },

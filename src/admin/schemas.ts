@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { idSchema } from "../config/schemas";
 import { DISPATCH_STATES, MAX_LIST, MAX_REPLAY } from "../outbox/views";
+import { PROVENANCES } from "../providers/centrepoint/constants";
+import { REPORTS_KEPT } from "../reconcile/store";
 
 /**
  * Shapes of the admin API's requests and answers, one zod schema each: the routes validate with
@@ -19,7 +21,7 @@ export const deliveryListQuery = z.strictObject({
   source: idSchema.optional(),
   kind: z.string().max(64).optional(),
   subject: z.string().max(200).optional(),
-  provenance: z.enum(["webhook", "centrepoint-history"]).optional(),
+  provenance: z.enum(PROVENANCES).optional().meta({ description: "centrepoint-history: deliveries backfilled by reconciliation" }),
   from: time.optional(),
   to: time.optional(),
   attention: z.enum(["true", "false"]).optional(),
@@ -75,7 +77,7 @@ export const deliverySchema = z.object({
   bodySize: z.number().int(),
   recordHash: z.string(),
   duplicateCount: z.number().int(),
-  provenance: z.enum(["webhook", "centrepoint-history"]),
+  provenance: z.enum(PROVENANCES).meta({ description: "webhook: pushed by CentrePoint; centrepoint-history: backfilled from its delivery history" }),
   sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
 });
 
@@ -185,4 +187,50 @@ export const handshakesSchema = z.object({
     }),
   ),
   dropped: z.number().int().meta({ description: "older handshakes the log's bound (10,000 rows) removed" }),
+});
+
+/** `GET /admin/sources/:id/reconcile` query. */
+export const reconcileReportsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(REPORTS_KEPT).default(20) });
+
+const count = z.number().int().nonnegative();
+
+/** One reconciliation run: its report, or its progress while `complete` is false (docs/reconciliation.md). */
+export const reconcileReportSchema = z.object({
+  source: z.string(),
+  id: z.number().int().meta({ description: "run number within the source" }),
+  trigger: z.enum(["manual", "scheduled"]),
+  startedAt: isoTime,
+  finishedAt: isoTime.nullable(),
+  complete: z.boolean().meta({ description: "false: the run continues in the background; the counts are those so far" }),
+  outcome: z.enum(["running", "ok", "errors", "failed"]),
+  lookbackFrom: isoTime.meta({ description: "history items created before this are read but never backfilled" }),
+  pages: count,
+  scanned: count.meta({ description: "history rows read, repeats of one delivery id included" }),
+  outsideLookback: count,
+  matched: count.meta({ description: "delivery ids the ledger already had (earlier backfills included)" }),
+  backfilled: count.meta({ description: "delivery ids missing from the ledger, recorded now and handed to the targets" }),
+  recordedButFailedAtCentrePoint: count.meta({ description: "pushed deliveries the ledger has, for which CentrePoint logged only failures" }),
+  skipped: count.meta({ description: "validation handshakes and the 2015 ping" }),
+  errors: count,
+  firstError: z.string().nullable(),
+  backfilledIds: z.array(z.string()).meta({ description: "at most 1,000" }),
+  failure: z.enum(["config", "upstream", "internal"]).nullable(),
+  upstream: z.object({ status: z.number().int().nullable(), endpoint: z.string() }).nullable(),
+});
+
+/** `GET /admin/sources/:id/reconcile`. */
+export const reconcileReportsSchema = z.object({
+  source: z.string(),
+  items: z.array(reconcileReportSchema).meta({ description: "newest first; the run in progress first" }),
+});
+
+/** `GET /admin/sources/:id/registration`. */
+export const registrationSchema = z.object({
+  source: z.string(),
+  checkedAt: isoTime,
+  ok: z.boolean().meta({ description: "true when there is no problem" }),
+  registration: z.object({ url: z.string(), isDisabled: z.boolean(), events: z.array(z.string()) }),
+  expectedUrl: z.string().nullable().meta({ description: "RELAY_PUBLIC_URL + /webhooks/<source>; null when RELAY_PUBLIC_URL is unset" }),
+  problems: z.array(z.object({ code: z.enum(["url_mismatch", "disabled", "missing_event", "public_url_invalid"]), message: z.string() })),
+  notes: z.array(z.string()),
 });

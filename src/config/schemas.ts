@@ -38,6 +38,51 @@ export const sourceAuthSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("none") }),
 ]);
 
+/**
+ * A base URL of CentrePoint's V3 API or auth server: http(s), no credentials, query or fragment.
+ * Whether plain http is allowed (loopback with ALLOW_HTTP_TARGETS only) is the outbound URL policy
+ * (`checkTargetUrl`), applied on save and again before every use, because it depends on the Worker.
+ */
+const apiBaseUrl = z
+  .url({ protocol: /^https?$/, error: "must be an https:// URL" })
+  .max(2048)
+  .refine((url) => !/[?#]/.test(url), { message: "must be a base URL without a query or fragment" });
+
+/** A CentrePoint id as the V3 API takes it in a path (studyId, webhookId). */
+const centrepointId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+/** How often and how far back a source is reconciled against CentrePoint's delivery history (docs/reconciliation.md). */
+export const reconcileScheduleSchema = z.strictObject({
+  /** Minutes between scheduled runs, rounded up to the 5-minute Cron Trigger; 0 turns scheduled runs off. */
+  everyMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(10_080)
+    .refine((n) => n === 0 || n >= 5, { message: "must be 0 (off) or at least 5 (the Cron Trigger runs every 5 minutes)" })
+    .default(60),
+  /** History items created longer ago than this are read but never backfilled. */
+  lookbackHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(90 * 24)
+    .default(168),
+});
+export type ReconcileSchedule = z.infer<typeof reconcileScheduleSchema>;
+
+/** The study's CentrePoint V3 API client: reconciliation against the delivery history, and the registration check. */
+export const centrepointApiSchema = z.strictObject({
+  studyId: centrepointId,
+  webhookId: centrepointId,
+  clientIdEnv: envName,
+  clientSecretEnv: envName,
+  apiUrl: apiBaseUrl.default("https://api.actigraphcorp.com"),
+  authUrl: apiBaseUrl.default("https://auth.actigraphcorp.com"),
+  reconcile: reconcileScheduleSchema.default(reconcileScheduleSchema.parse({})),
+});
+export type CentrePointApiConfig = z.infer<typeof centrepointApiSchema>;
+
 /** A configured sender: one CentrePoint study webhook. */
 export const sourceSchema = z.strictObject({
   provider: z.literal("centrepoint").default("centrepoint"),
@@ -45,6 +90,7 @@ export const sourceSchema = z.strictObject({
   auth: sourceAuthSchema,
   allowedIps: z.array(cidrOrKeyword).min(1).max(256).default(["actigraph"]),
   enabled: z.boolean().default(true),
+  centrepoint: centrepointApiSchema.optional(),
 });
 export type SourceConfig = z.infer<typeof sourceSchema>;
 

@@ -24,7 +24,7 @@ export interface NamedSecret {
   name: string;
 }
 
-/** Every secret a source names: its auth secret (and the one being rotated out). */
+/** Every secret a source names: its auth secret (and the one being rotated out), and its CentrePoint API client. */
 export function sourceSecretNames(config: SourceConfig): NamedSecret[] {
   const a = config.auth;
   const out: NamedSecret[] = [];
@@ -32,6 +32,8 @@ export function sourceSecretNames(config: SourceConfig): NamedSecret[] {
   if (a.type === "hmac") (add("auth.secretEnv", a.secretEnv), add("auth.previousSecretEnv", a.previousSecretEnv));
   if (a.type === "basic") (add("auth.passwordEnv", a.passwordEnv), add("auth.previousPasswordEnv", a.previousPasswordEnv));
   if (a.type === "bearer") (add("auth.tokenEnv", a.tokenEnv), add("auth.previousTokenEnv", a.previousTokenEnv));
+  if (config.centrepoint)
+    (add("centrepoint.clientIdEnv", config.centrepoint.clientIdEnv), add("centrepoint.clientSecretEnv", config.centrepoint.clientSecretEnv));
   return out;
 }
 

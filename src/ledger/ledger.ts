@@ -15,6 +15,7 @@ import {
   type DeliveryWithPayload,
   getDelivery,
   HANDSHAKES_DROPPED,
+  knownDeliveries,
   type HandshakeEntry,
   type IntegrityReport,
   ledgerMetrics,
@@ -227,6 +228,11 @@ export class Ledger extends DurableObject<Bindings> {
   /** Deliveries matching a filter, newest first. */
   async list(filter: ListFilter): Promise<DeliveryRecord[]> {
     return listDeliveries(this.sql, filter);
+  }
+
+  /** Which of `ids` (at most 500) this ledger holds, with their provenance: reconciliation's lookup (src/reconcile/). */
+  async knownDeliveries(ids: string[]): Promise<{ deliveryId: string; provenance: Provenance }[]> {
+    return knownDeliveries(this.sql, ids);
   }
 
   /** One delivery with body, envelope and hand-offs; null when unknown. */

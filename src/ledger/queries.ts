@@ -139,6 +139,22 @@ export function getDelivery(sql: SqlStorage, deliveryId: string): DeliveryWithPa
   return { ...rowToDelivery(row), body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string, handoffs };
 }
 
+/** Most ids `knownDeliveries` looks up in one call. */
+export const MAX_KNOWN_LOOKUP = 500;
+
+/** Which of `ids` the ledger holds, with their provenance (at most MAX_KNOWN_LOOKUP ids; more is a bug). */
+export function knownDeliveries(sql: SqlStorage, ids: readonly string[]): { deliveryId: string; provenance: Provenance }[] {
+  if (ids.length > MAX_KNOWN_LOOKUP) throw new Error(`knownDeliveries: at most ${MAX_KNOWN_LOOKUP} ids per call, got ${ids.length}`);
+  if (ids.length === 0) return [];
+  return sql
+    .exec<{ delivery_id: string; provenance: string }>(
+      `SELECT delivery_id, provenance FROM deliveries WHERE delivery_id IN (${ids.map(() => "?").join(",")})`,
+      ...ids,
+    )
+    .toArray()
+    .map((r) => ({ deliveryId: r.delivery_id, provenance: r.provenance as Provenance }));
+}
+
 /** Counts for the dashboard and metrics. */
 export function ledgerStats(sql: SqlStorage): LedgerStats {
   const d = sql

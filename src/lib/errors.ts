@@ -13,6 +13,7 @@ export type ErrorCode =
   | "source_misconfigured"
   | "admin_disabled"
   | "conflict"
+  | "upstream_error"
   | "internal_error";
 
 /** Sends the contract's error body `{ error, message }`; never put secrets in `message`. */

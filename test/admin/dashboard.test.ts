@@ -6,10 +6,10 @@ import { app } from "../../src/app";
 import { clearConfigCache } from "../../src/config/store";
 import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../helpers";
 import { fakeTarget, fireAlarm, outboxOf, SIGNING_SECRET, useClock } from "../outbox/fixtures";
+import { csrfOf, get, ORIGIN, postForm, signIn } from "./session";
 
 /** The operator dashboard (src/admin/dashboard), end to end through the Worker. */
 
-const ORIGIN = "http://relay.test";
 const COOKIE = "__Secure-relay_admin";
 /** The values of the test secrets that documents name; none may ever appear in a page. */
 const SECRET_VALUES = [ADMIN_TOKEN, TEST_HMAC_SECRET, "test-target-token", SIGNING_SECRET];
@@ -23,32 +23,6 @@ afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
-
-const get = (path: string, cookie?: string) => exports.default.fetch(`${ORIGIN}${path}`, { headers: cookie ? { cookie } : {}, redirect: "manual" });
-
-/** A same-origin form POST, as the browser sends it from a dashboard page. */
-function postForm(path: string, fields: Record<string, string>, opts: { cookie?: string; origin?: string | null; site?: string } = {}) {
-  const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
-  if (opts.cookie) headers.cookie = opts.cookie;
-  if (opts.origin !== null) headers.origin = opts.origin ?? ORIGIN;
-  if (opts.site) headers["sec-fetch-site"] = opts.site;
-  return exports.default.fetch(`${ORIGIN}${path}`, { method: "POST", headers, body: new URLSearchParams(fields), redirect: "manual" });
-}
-
-/** Signs in; returns the Cookie header value of the session. */
-async function signIn(): Promise<string> {
-  const res = await postForm("/admin/login", { token: ADMIN_TOKEN, next: "/admin/" });
-  expect(res.status).toBe(303);
-  const setCookie = res.headers.get("set-cookie") ?? "";
-  return setCookie.split(";")[0]!;
-}
-
-/** The CSRF token in a page's forms. */
-function csrfOf(html: string): string {
-  const m = /name="_csrf" value="([^"]+)"/.exec(html);
-  expect(m, "page has a CSRF field").not.toBeNull();
-  return m![1]!;
-}
 
 /** A source and a target (bearer auth + signing, both by secret name) and one delivery, handed to the target's outbox. */
 async function seedDelivery() {

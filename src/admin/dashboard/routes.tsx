@@ -7,6 +7,7 @@ import type { JSX } from "hono/jsx/jsx-runtime";
 import { idSchema } from "../../config/schemas";
 import { configExists, type Listed, listConfigs, type Loaded, loadConfig } from "../../config/store";
 import { log } from "../../lib/log";
+import { ok, type Result } from "../../lib/result";
 import {
   type AdminEnv,
   type AdminIdentity,
@@ -24,6 +25,7 @@ import { deliveryListQuery } from "../schemas";
 import { findDeliveryById, getDeliveryDetail, listDeliveries } from "../service/deliveries";
 import { setTargetEnabled } from "../service/documents";
 import { summarizeSources, summarizeTargets } from "../service/overview";
+import { checkRegistration, reconcileSummary, type Refusal, runReconciliation } from "../service/reconcile";
 import { replayDelivery, replayMany, resumeTarget } from "../service/replay";
 import { ledgerOf, outboxOf } from "../service/stubs";
 import { issuesToFields } from "../validation";
@@ -128,6 +130,7 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
     from: utcInputToIso(q.from),
     to: utcInputToIso(q.to),
     attention: q.attention === "true",
+    provenance: q.provenance === "webhook" || q.provenance === "centrepoint-history" ? q.provenance : "",
   };
   let matches: { source: string; id: string }[] = [];
   if (filters.q) {
@@ -144,6 +147,7 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
     from: filters.from ?? undefined,
     to: filters.to ?? undefined,
     attention: filters.attention ? "true" : undefined,
+    provenance: filters.provenance || undefined,
     cursor: q.cursor,
     limit: PAGE_SIZE,
   });
@@ -303,34 +307,94 @@ for (const enabled of [true, false]) {
 
 // ---- sources ---------------------------------------------------------------------------------
 
-dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
-  const id = c.req.param("id");
-  if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such source.");
-  // KV first: an unknown id never creates a ledger.
+async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, status: 200 | 400 | 404 = 200) {
+  // KV first: an unknown id never creates a ledger (or a Reconciler).
   const loaded = await loadConfig(c.env.CONFIG, "source", id, 0);
   if (loaded.state === "missing") return renderError(c, 404, `No source “${id}”.`);
   const ledger = ledgerOf(c.env, id);
+  const listed = asListed(id, loaded)!;
   const verify = c.req.query("verify") === "1";
-  const [stats, handshakes, integrity] = await Promise.all([
+  const [stats, handshakes, integrity, reconcile] = await Promise.all([
     ledger.stats(),
     ledger.listHandshakes(HANDSHAKES_SHOWN),
     verify ? ledger.verifyIntegrity() : Promise.resolve(null),
+    reconcileSummary(c.env, listed),
   ]);
-  const listed = asListed(id, loaded);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
-  return render(c, (page) => (
-    <SourcePage
-      page={page}
-      id={id}
-      webhookUrl={webhookUrl}
-      listed={listed}
-      stats={stats}
-      integrity={integrity}
-      handshakes={handshakes.items}
-      handshakesDropped={handshakes.dropped}
-    />
-  ));
+  return render(
+    c,
+    (page) => (
+      <SourcePage
+        page={page}
+        id={id}
+        webhookUrl={webhookUrl}
+        listed={listed}
+        stats={stats}
+        integrity={integrity}
+        handshakes={handshakes.items}
+        handshakesDropped={handshakes.dropped}
+        reconcile={reconcile}
+        notice={flash}
+      />
+    ),
+    status,
+  );
+}
+
+dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
+  const id = c.req.param("id");
+  if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such source.");
+  return renderSource(c, id, sourceFlash(c.req.query("done")));
 });
+
+/** The notices after a source's POSTs, by done code (a fixed set: nothing from the query string is rendered). */
+const SOURCE_FLASH: Record<string, NonNullable<Flash>> = {
+  reconciled: { tone: "ok", text: "Reconciliation ran; its report is below." },
+  reconciling: { tone: "ok", text: "Reconciliation started; the history is longer than one step, so it continues in the background. Reload to follow it." },
+  "reconcile-failed": { tone: "bad", text: "The reconciliation failed; the report below says why." },
+  registration: { tone: "ok", text: "Registration checked; the result is below." },
+  "registration-failed": { tone: "bad", text: "The registration could not be read; the result below says why." },
+};
+
+/** The notice after a source's POST, or null. */
+function sourceFlash(done: string | undefined): Flash {
+  return (done !== undefined && Object.hasOwn(SOURCE_FLASH, done) ? SOURCE_FLASH[done] : null) ?? null;
+}
+
+/** A POST on a source's CentrePoint API part: runs `act`, then redirects back with a done code (a 502 is one), or shows the refusal. */
+function sourceAction(act: (c: Context<AdminEnv>, id: string) => Promise<Result<string, Refusal>>) {
+  return async (c: Context<AdminEnv>) => {
+    const id = c.req.param("id")!;
+    if (!idSchema.safeParse(id).success || !(await configExists(c.env.CONFIG, "source", id))) return renderError(c, 404, "No such source.");
+    const result = await act(c, id);
+    if (!result.ok) return renderSource(c, id, { tone: "bad", text: result.error.message }, 400);
+    return c.redirect(`/admin/ui/sources/${id}?done=${result.value}`, 303);
+  };
+}
+
+dashboard.post(
+  "/admin/ui/sources/:id/reconcile",
+  sameOrigin,
+  requireAdminPage,
+  checkCsrfToken,
+  sourceAction(async (c, id) => {
+    const run = await runReconciliation(c.env, id, "dashboard");
+    if (!run.ok) return run.error.status === 502 ? ok("reconcile-failed") : run;
+    return ok(run.value.complete ? "reconciled" : "reconciling");
+  }),
+);
+
+dashboard.post(
+  "/admin/ui/sources/:id/registration",
+  sameOrigin,
+  requireAdminPage,
+  checkCsrfToken,
+  sourceAction(async (c, id) => {
+    const check = await checkRegistration(c.env, id);
+    if (!check.ok) return check.error.status === 502 ? ok("registration-failed") : check;
+    return ok("registration");
+  }),
+);
 
 // ---- rendering -------------------------------------------------------------------------------
 

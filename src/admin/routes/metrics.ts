@@ -3,7 +3,9 @@ import { listConfigs } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
+import { problemCount } from "../../reconcile/registration";
 import { describeAdmin } from "../openapi";
+import { reconcileSummary } from "../service/reconcile";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
@@ -15,7 +17,7 @@ metricsRoutes.get(
   async (c) => {
     const [sources, targets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes] = await Promise.all([
+    const [ledgers, outboxes, reconcilers] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -24,20 +26,19 @@ metricsRoutes.get(
           return { id: t.id, health, m };
         }),
       ),
+      // Only sources with a centrepoint block have a Reconciler; its stored state, never a call to CentrePoint.
+      Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
     ]);
 
-    const received: Family = {
-      name: "relay_deliveries_received_total",
-      help: "Deliveries received, by source, kind and outcome (accepted or duplicate).",
-      type: "counter",
-      samples: [],
-    };
-    const rejected: Family = {
-      name: "relay_deliveries_rejected_total",
-      help: "Requests from an allowed address refused before recording (credentials, size, media type, handshake code), by source and reason. Unknown sources and refused addresses are only logged.",
-      type: "counter",
-      samples: [],
-    };
+    const family =
+      (type: Family["type"]) =>
+      (name: string, help: string): Family => ({ name, help, type, samples: [] });
+    const [counter, gauge] = [family("counter"), family("gauge")];
+    const received = counter("relay_deliveries_received_total", "Deliveries received, by source, kind and outcome (accepted or duplicate).");
+    const rejected = counter(
+      "relay_deliveries_rejected_total",
+      "Requests from an allowed address refused before recording (credentials, size, media type, handshake code), by source and reason. Unknown sources and refused addresses are only logged.",
+    );
     for (const { id, m } of ledgers) {
       for (const k of m.kinds) {
         received.samples.push(
@@ -48,19 +49,13 @@ metricsRoutes.get(
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
 
-    const attempts: Family = { name: "relay_attempts_total", help: "Delivery attempts, by target, outcome and error class.", type: "counter", samples: [] };
-    const gauge = (name: string, help: string): Family => ({ name, help, type: "gauge", samples: [] });
+    const attempts = counter("relay_attempts_total", "Delivery attempts, by target, outcome and error class.");
     const pending = gauge("relay_outbox_pending", "Deliveries waiting to be sent (pending or in flight), by target.");
     const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending delivery since it was planned, by target (0 when none).");
     const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
     const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency: Family = {
-      name: "relay_delivery_latency_seconds",
-      help: "Accept-to-delivered latency of delivered events, by target.",
-      type: "histogram",
-      samples: [],
-    };
+    const latency = family("histogram")("relay_delivery_latency_seconds", "Accept-to-delivered latency of delivered events, by target.");
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -70,13 +65,12 @@ metricsRoutes.get(
       breakerOpen.samples.push({ labels: { target: id }, value: health.breaker.status === "closed" ? 0 : 1 });
       latency.samples.push(...histogramSamples({ target: id }, LATENCY_BUCKETS_S, m.latency.counts, m.latency.sumSeconds));
     }
-    const usage = (name: string, help: string): Family => ({ name, help, type: "counter", samples: [] });
-    const doRequests = usage(
+    const doRequests = counter(
       "relay_object_requests_total",
       "Durable Object requests on the hot path (record, hand-off, enqueue, alarm runs) since the object's instance started, by object.",
     );
-    const rowsRead = usage("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
-    const rowsWritten = usage("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
+    const rowsRead = counter("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
+    const rowsWritten = counter("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
     for (const [object, u] of [
       ...ledgers.map(({ id, m }) => [`ledger:${id}`, m.usage] as const),
       ...outboxes.map(({ id, m }) => [`outbox:${id}`, m.usage] as const),
@@ -91,12 +85,54 @@ metricsRoutes.get(
       { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
     );
 
-    return c.body(
-      renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, doRequests, rowsRead, rowsWritten, invalid]),
-      200,
-      {
-        "content-type": PROMETHEUS_CONTENT_TYPE,
-      },
+    const runs = counter(
+      "relay_reconcile_runs_total",
+      "Finished reconciliations against CentrePoint's delivery history, by source and outcome (ok, errors, failed).",
     );
+    const backfilled = counter(
+      "relay_reconcile_backfilled_total",
+      "Deliveries backfilled from CentrePoint's delivery history (they never arrived as webhooks), by source.",
+    );
+    const lastSuccess = gauge(
+      "relay_reconcile_last_success_timestamp_seconds",
+      "When the source's last reconciliation that did not fail finished, Unix seconds.",
+    );
+    const running = gauge("relay_reconcile_running", "1 while a reconciliation of the source is in progress.");
+    const registration = gauge(
+      "relay_registration_problems",
+      "Problems found by the source's last webhook registration check (1 when it could not be read), by source.",
+    );
+    for (const { id, r } of reconcilers) {
+      if (!r) continue;
+      for (const [outcome, n] of Object.entries(r.totals.runs)) runs.samples.push({ labels: { source: id, outcome }, value: n });
+      backfilled.samples.push({ labels: { source: id }, value: r.totals.backfilled });
+      if (r.lastSuccessAt !== null) lastSuccess.samples.push({ labels: { source: id }, value: Math.floor(r.lastSuccessAt / 1000) });
+      running.samples.push({ labels: { source: id }, value: r.latest && !r.latest.complete ? 1 : 0 });
+      if (r.registration) registration.samples.push({ labels: { source: id }, value: problemCount(r.registration) });
+    }
+
+    const families = [
+      received,
+      rejected,
+      attempts,
+      pending,
+      oldest,
+      dead,
+      held,
+      breakerOpen,
+      latency,
+      doRequests,
+      rowsRead,
+      rowsWritten,
+      invalid,
+      runs,
+      backfilled,
+      lastSuccess,
+      running,
+      registration,
+    ];
+    return c.body(renderPrometheus(families), 200, {
+      "content-type": PROMETHEUS_CONTENT_TYPE,
+    });
   },
 );

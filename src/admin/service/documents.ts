@@ -1,15 +1,16 @@
-import type { FieldError, TargetConfig } from "../../config/schemas";
+import type { FieldError, SourceConfig, TargetConfig } from "../../config/schemas";
 import { idSchema } from "../../config/schemas";
 import { type ConfigOf, type ConfigType, configExists, deleteConfig, loadConfig, parseConfig, saveConfig, secretRoleConflicts } from "../../config/store";
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
 import { err, ok, type Result } from "../../lib/result";
 import { checkTargetUrl } from "../../outbox/policy";
+import { centrepointUrlErrors } from "../../reconcile/settings";
 import { outboxOf } from "./stubs";
 
 /**
  * Writing configuration documents, one path for the JSON API and the dashboard: the schema, the
- * id rule, the target URL policy and the secret-role rule, then KV, then what a save sets off
+ * id rule, the outbound URL policy (target URLs, a source's CentrePoint API URLs) and the secret-role rule, then KV, then what a save sets off
  * (an enabled target resumes its held events).
  */
 
@@ -29,6 +30,12 @@ export async function saveDocument<T extends ConfigType>(
     // A disabled target never sends, so it can always be stored (and disabled); the policy applies once it is enabled.
     const url = checkTargetUrl((parsed.value as TargetConfig).url, env.ALLOW_HTTP_TARGETS === "true");
     if (!url.ok) return err([{ path: "url", message: url.error }]);
+  }
+  const block = type === "source" ? (parsed.value as SourceConfig).centrepoint : undefined;
+  if (block) {
+    // The API's base URLs follow the outbound URL policy too (checked again before every use).
+    const urls = centrepointUrlErrors(block, env.ALLOW_HTTP_TARGETS === "true");
+    if (urls.length > 0) return err(urls);
   }
   const conflicts = await secretRoleConflicts(env.CONFIG, type, parsed.value);
   if (conflicts.length > 0) return err(conflicts);

@@ -39,6 +39,19 @@ export const EVENT_KINDS = [
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
+/** The kinds each wire event normalizes to (besides `unknown`, for a body it cannot map): what a target filter needs the registration to subscribe to. */
+export const KINDS_OF_EVENT: Readonly<Record<CentrePointEvent, readonly EventKind[]>> = {
+  upload: ["upload.started", "upload.completed", "upload.error"],
+  raw_processing_complete: ["raw_processing.completed", "raw_processing.error"],
+  data_retrieval_complete: ["data_retrieval.completed", "data_retrieval.error"],
+  daily_statistics_complete: ["daily_statistics.completed"],
+  cp2_daily_statistics_complete: ["cp2_daily_statistics.completed"],
+};
+
+/** How a delivery reached the relay: pushed by CentrePoint, or backfilled from CentrePoint's delivery history (src/reconcile/). */
+export const PROVENANCES = ["webhook", "centrepoint-history"] as const;
+export type DeliveryProvenance = (typeof PROVENANCES)[number];
+
 /** Prefix of the CloudEvents `type`: `com.actigraph.centrepoint.<kind>`. */
 export const CLOUDEVENT_TYPE_PREFIX = "com.actigraph.centrepoint.";
 

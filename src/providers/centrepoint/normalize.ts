@@ -3,7 +3,7 @@
  * from the clock or the network, and no input makes it throw. Mapping rules: docs/events.md.
  */
 import { err, ok, type Result } from "../../lib/result";
-import { CENTREPOINT_EVENTS, CLOUDEVENT_TYPE_PREFIX, type CentrePointEvent, type EventKind } from "./constants";
+import { CENTREPOINT_EVENTS, CLOUDEVENT_TYPE_PREFIX, type CentrePointEvent, type DeliveryProvenance, type EventKind } from "./constants";
 
 /** Everything normalization needs about one received delivery. */
 export interface NormalizeInput {
@@ -17,6 +17,8 @@ export interface NormalizeInput {
   body: Uint8Array;
   /** The body already parsed by `parseDeliveryBody` (ingress parses once); parsed here when absent. */
   parsed?: ParsedBody;
+  /** How the delivery reached the relay (default "webhook"); a backfill is marked in the envelope. */
+  provenance?: DeliveryProvenance;
 }
 
 /** A CloudEvents 1.0 event in structured JSON mode, with the `centrepointevent` extension. */
@@ -34,6 +36,8 @@ export interface CloudEvent {
   datacontenttype: "application/json";
   /** Wire event name, trimmed and lower-cased; absent when the header was missing or blank. */
   centrepointevent?: string;
+  /** Extension, backfilled events only: "centrepoint-history" (read from CentrePoint's delivery history, not pushed). */
+  provenance?: "centrepoint-history";
   /** camelCase fields (docs/events.md) plus `original`, the parsed body untouched. */
   data: Record<string, unknown>;
 }
@@ -455,6 +459,7 @@ export function normalizeDelivery(input: NormalizeInput): NormalizedEvent {
     ...(time !== null && { time }),
     datacontenttype: "application/json",
     ...(eventName !== null && { centrepointevent: eventName }),
+    ...(input.provenance === "centrepoint-history" && { provenance: input.provenance }),
     data,
   };
   return {

@@ -1,22 +1,20 @@
 import type { Context } from "hono";
-import { idSchema, type SourceConfig, type TargetConfig } from "../../config/schemas";
-import { type Listed, listConfigs, loadConfig } from "../../config/store";
+import { idSchema, type SourceConfig } from "../../config/schemas";
+import { listConfigs, loadConfig } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { readBodyLimited } from "../../lib/body";
-import { sha256Hex } from "../../lib/crypto";
 import type { ErrorCode } from "../../lib/errors";
-import { storedHeaders } from "../../lib/headers";
 import { ipAllowed } from "../../lib/ip";
 import { log } from "../../lib/log";
 import { err, ok, type Result } from "../../lib/result";
 import type { RecordInput } from "../../ledger/ledger";
 import type { HandshakeEntry } from "../../ledger/queries";
-import { targetWants } from "../../outbox/match";
 import { authenticate } from "../../providers/centrepoint/auth";
 import { CENTREPOINT_ADDRESS_KEYWORDS, HEADER } from "../../providers/centrepoint/constants";
 import { detectHandshake, type Handshake } from "../../providers/centrepoint/handshake";
-import { normalizeDelivery, type ParsedBody, parseDeliveryBody, serializeEnvelope } from "../../providers/centrepoint/normalize";
-import { bodyLimit, ROW_BUDGET_BYTES } from "./limits";
+import { type ParsedBody, parseDeliveryBody } from "../../providers/centrepoint/normalize";
+import { bodyLimit } from "./limits";
+import { buildDeliveryRecord } from "./record";
 
 /**
  * CentrePoint ingress as a chain of typed stages, cheap first: load the source, allow the
@@ -44,8 +42,6 @@ export interface Arrival {
   receivedAt: number;
 }
 
-/** Longest delivery id taken from `X-ActiGraph-Delivery` (CentrePoint's are 36 characters). */
-const MAX_DELIVERY_ID_LENGTH = 128;
 /** Content types that cannot carry a CentrePoint delivery. */
 const REFUSED_MEDIA_TYPES = /^(multipart\/|application\/x-www-form-urlencoded)/i;
 
@@ -142,69 +138,15 @@ export function requireAuthenticated(auth: AuthOutcome): Result<void, Refusal> {
   return auth.ok ? ok(undefined) : err(refusal(401, "unauthorized", "Invalid credentials.", `auth_${auth.error.reason}`));
 }
 
-/** Stage 7: the ledger's record of an authenticated delivery: id, normalized envelope (fitted to a row), stored headers, planned targets. */
+/** Stage 7: the ledger's record of an authenticated delivery (routes/ingress/record.ts, the one way a record is built). */
 export async function buildRecord(c: Context<AppEnv>, a: Arrival, body: ReadBody): Promise<RecordInput> {
-  const event = c.req.header(HEADER.event) ?? null;
-  const headerId = c.req.header(HEADER.delivery)?.trim();
-  const idFromHeader = headerId !== undefined && headerId.length > 0 && headerId.length <= MAX_DELIVERY_ID_LENGTH && /^[\x21-\x7e]+$/.test(headerId);
-  const deliveryId = idFromHeader ? headerId : derivedDeliveryId(event ?? undefined, body.raw);
-  const normalized = normalizeDelivery({ sourceId: a.sourceId, deliveryId, event, receivedAt: a.receivedAt, body: body.raw, parsed: body.parsed });
-  const headers = storedHeaders(c.req.raw.headers);
-  const envelope = serializeEnvelope(normalized, ROW_BUDGET_BYTES - body.raw.byteLength - JSON.stringify(headers).length);
-  const attention = [normalized.attention, envelope.omitted && `data.original omitted: ${envelope.omitted}`].filter(Boolean).join("; ") || null;
-  const plan = planTargets(await listConfigs(c.env.CONFIG, "target"), a.sourceId, normalized.kind);
-  return {
-    source: a.sourceId,
-    deliveryId,
-    idDerived: !idFromHeader,
-    event,
-    kind: normalized.kind,
-    subject: normalized.subject,
-    attention,
-    receivedAt: a.receivedAt,
-    sourceIp: a.ip,
-    headers,
-    body: body.raw,
-    envelope: envelope.text,
-    targets: plan.wanted,
-    unfilteredTargets: plan.unfiltered,
-    searchKeys: normalized.searchKeys,
-  };
+  return buildDeliveryRecord(
+    { sourceId: a.sourceId, headers: c.req.raw.headers, body: body.raw, parsed: body.parsed, receivedAt: a.receivedAt, sourceIp: a.ip, provenance: "webhook" },
+    await listConfigs(c.env.CONFIG, "target"),
+  );
 }
 
 /** A counted refusal (after the address check). */
 function refusal(status: Refusal["status"], code: ErrorCode, message: string, reason: string): Refusal {
   return { status, code, message, reason, counted: true };
-}
-
-/**
- * The id of a delivery without `X-ActiGraph-Delivery`: `derived-` + the first 32 hex digits of
- * SHA-256(event name + "\n" + body). Deterministic, so a resend of the same body dedupes.
- */
-export function derivedDeliveryId(event: string | undefined, body: Uint8Array): string {
-  const prefix = new TextEncoder().encode(`${(event ?? "").trim().toLowerCase()}\n`);
-  const all = new Uint8Array(prefix.byteLength + body.byteLength);
-  all.set(prefix);
-  all.set(body, prefix.byteLength);
-  return `derived-${sha256Hex(all).slice(0, 32)}`;
-}
-
-/**
- * Which targets an event is planned for: every valid target whose filter wants it, and every
- * target whose document is invalid (its events are held, and its filter decides once it is valid:
- * nothing is dropped while a document is broken). A document under an id the API refuses is no
- * target at all (config/store.ts lists it as invalid).
- */
-export function planTargets(targets: readonly Listed<TargetConfig>[], sourceId: string, kind: string): { wanted: string[]; unfiltered: string[] } {
-  const wanted: string[] = [];
-  const unfiltered: string[] = [];
-  for (const t of targets) {
-    if (t.valid) {
-      if (targetWants(t.config, sourceId, kind)) wanted.push(t.id);
-    } else if (idSchema.safeParse(t.id).success) {
-      log("warn", "target document is invalid; its events are held until it is fixed", { target: t.id, errors: t.errors });
-      unfiltered.push(t.id);
-    }
-  }
-  return { wanted, unfiltered };
 }

@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import { EVENT_KINDS } from "../../../providers/centrepoint/constants";
+import { type DeliveryProvenance, EVENT_KINDS } from "../../../providers/centrepoint/constants";
 import type { ListedDelivery } from "../../service/deliveries";
 import { isoToUtcInput, truncate } from "../format";
 import { Badge, Layout, Notice, type PageContext, Time } from "../layout";
@@ -12,6 +12,8 @@ export interface DeliveryFilters {
   from: string | null;
   to: string | null;
   attention: boolean;
+  /** "" for every delivery. */
+  provenance: DeliveryProvenance | "";
 }
 
 /** Kind choices: every kind, and a glob per family. */
@@ -61,6 +63,18 @@ export const DeliveriesPage: FC<{
             </select>
           </div>
           <div>
+            <label for="provenance">Arrived</label>
+            <select id="provenance" name="provenance">
+              <option value="">Pushed or backfilled</option>
+              <option value="webhook" selected={filters.provenance === "webhook"}>
+                pushed by CentrePoint
+              </option>
+              <option value="centrepoint-history" selected={filters.provenance === "centrepoint-history"}>
+                backfilled from CentrePoint's history
+              </option>
+            </select>
+          </div>
+          <div>
             <label for="from">Received from (UTC)</label>
             <input id="from" name="from" type="datetime-local" value={isoToUtcInput(filters.from)} />
           </div>
@@ -100,7 +114,9 @@ export const DeliveriesPage: FC<{
       <section class="card flush" aria-labelledby="results-h">
         <div class="head">
           <h2 id="results-h">
-            {filters.source || filters.kind || filters.from || filters.to || filters.attention || filters.q ? "Matching deliveries" : "Latest deliveries"}
+            {filters.source || filters.kind || filters.from || filters.to || filters.attention || filters.q || filters.provenance
+              ? "Matching deliveries"
+              : "Latest deliveries"}
           </h2>
           <span class="muted small">{items.length === 0 ? "none" : `${items.length}${next ? "+" : ""} shown`}</span>
         </div>
@@ -147,6 +163,7 @@ export const DeliveriesPage: FC<{
                         )}
                         {d.duplicateCount > 0 && <Badge tone="muted">{`+${d.duplicateCount} duplicate${d.duplicateCount === 1 ? "" : "s"}`}</Badge>}
                         {d.idDerived && <Badge tone="muted">derived id</Badge>}
+                        {d.provenance === "centrepoint-history" && <Badge tone="info">backfilled</Badge>}
                       </span>
                     </td>
                   </tr>
@@ -168,6 +185,11 @@ export const DeliveriesPage: FC<{
   );
 };
 
+/** Link to the deliveries of a source backfilled from CentrePoint's history. */
+export function backfilledHref(source: string): string {
+  return `/admin/ui/deliveries?${new URLSearchParams({ source, provenance: "centrepoint-history" })}`;
+}
+
 /** Link to a delivery's page. */
 export function deliveryHref(source: string, id: string): string {
   return `/admin/ui/deliveries/${encodeURIComponent(source)}/${encodeURIComponent(id)}`;
@@ -181,6 +203,7 @@ function queryOf(f: DeliveryFilters, cursor: string): string {
   if (f.from) p.set("from", isoToUtcInput(f.from));
   if (f.to) p.set("to", isoToUtcInput(f.to));
   if (f.attention) p.set("attention", "true");
+  if (f.provenance) p.set("provenance", f.provenance);
   p.set("cursor", cursor);
   return p.toString();
 }

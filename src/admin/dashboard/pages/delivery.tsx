@@ -81,6 +81,17 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           </dd>
           <dt>Copies</dt>
           <dd>{d.duplicateCount === 0 ? "received once" : `received ${d.duplicateCount + 1} times; last copy ${formatTime(d.lastSeenAt)}`}</dd>
+          <dt>Arrived</dt>
+          <dd>
+            {d.provenance === "centrepoint-history" ? (
+              <>
+                <Badge tone="info">backfilled</Badge> read from CentrePoint's delivery history by a reconciliation (authenticated by the API's OAuth client, not
+                by a webhook signature): it never reached the relay as a webhook
+              </>
+            ) : (
+              "pushed by CentrePoint"
+            )}
+          </dd>
           <dt>Source address</dt>
           <dd class="mono">{d.sourceIp ?? "—"}</dd>
           <dt>Body</dt>

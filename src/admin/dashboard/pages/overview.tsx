@@ -1,7 +1,9 @@
 import type { FC } from "hono/jsx";
 import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
+import type { ReconcileSummary } from "../../../reconcile/reconciler";
 import type { SourceSummary, TargetSummary } from "../../service/overview";
 import { formatDuration, plural, truncate } from "../format";
+import { backfilledHref } from "./deliveries";
 import { BreakerBadge, TargetStateBadge } from "./parts";
 
 /** Backlog age past which a target is listed under "Needs attention". */
@@ -60,7 +62,7 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
         href: `${href}?state=pending`,
       });
   }
-  for (const { listed, stats, integrity } of sources) {
+  for (const { listed, stats, integrity, reconcile } of sources) {
     const href = `/admin/ui/sources/${listed.id}`;
     if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
     if (integrity && !integrity.ok)
@@ -76,9 +78,39 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
         text: `Source ${listed.id}: ${plural(stats.attention, "delivery", "deliveries")} flagged for attention.`,
         href: `/admin/ui/deliveries?source=${listed.id}&attention=true`,
       });
+    if (reconcile) issues.push(...reconcileIssues(listed.id, reconcile));
   }
   const rank = { bad: 0, warn: 1, info: 2, muted: 3, ok: 4 } as const;
   return issues.sort((a, b) => rank[a.tone] - rank[b.tone]);
+}
+
+/** What the stored reconciliation state of a source asks for: a failed or erroneous last run, backfills, registration problems. */
+export function reconcileIssues(id: string, r: ReconcileSummary): Issue[] {
+  const issues: Issue[] = [];
+  const href = `/admin/ui/sources/${id}`;
+  const last = r.lastFinished;
+  if (last?.outcome === "failed")
+    issues.push({
+      tone: "bad",
+      text: `Source ${id}: the last reconciliation with CentrePoint's history failed: ${truncate(last.firstError ?? "no reason recorded", 160)}`,
+      href,
+    });
+  else if (last?.outcome === "errors")
+    issues.push({
+      tone: "warn",
+      text: `Source ${id}: the last reconciliation ended with ${plural(last.errors, "error")}: ${truncate(last.firstError ?? "", 120)}`,
+      href,
+    });
+  if (last && last.backfilled > 0)
+    issues.push({
+      tone: "warn",
+      text: `Source ${id}: the last reconciliation backfilled ${plural(last.backfilled, "delivery", "deliveries")} that never arrived as webhooks; find out why (the registration, the secret, an outage).`,
+      href: backfilledHref(id),
+    });
+  const reg = r.registration;
+  if (reg?.error) issues.push({ tone: "warn", text: `Source ${id}: the webhook registration could not be checked: ${truncate(reg.error, 160)}`, href });
+  for (const p of reg?.problems ?? []) issues.push({ tone: p.code === "missing_event" ? "warn" : "bad", text: `Source ${id}: ${p.message}`, href });
+  return issues;
 }
 
 /** Overview: what needs attention, every source with counts and integrity, every target with health. */

@@ -2,11 +2,17 @@ import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
 import type { HandshakeEntry, IntegrityReport, LedgerStats } from "../../../ledger/queries";
+import type { ReconcileSummary } from "../../../reconcile/reconciler";
 import { formatTime, plural } from "../format";
-import { Badge, Layout, Notice, type PageContext, Stat, Time } from "../layout";
+import { Badge, type Flash, Layout, Notice, type PageContext, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
+import { CentrePointApiSection } from "./reconciliation";
 
-/** A source: configuration (secret names only), counts, the integrity check on request, recent handshakes. */
+/**
+ * A source: configuration (secret names only), counts, the integrity check on request, the
+ * CentrePoint API part (registration check, reconciliation; runs only from its POST buttons), recent
+ * handshakes.
+ */
 export const SourcePage: FC<{
   page: PageContext;
   id: string;
@@ -17,7 +23,10 @@ export const SourcePage: FC<{
   handshakes: (HandshakeEntry & { id: number })[];
   /** Older handshakes the log's bound has dropped. */
   handshakesDropped: number;
-}> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes, handshakesDropped }) => (
+  /** Stored reconciliation state; null without a `centrepoint` block. */
+  reconcile: ReconcileSummary | null;
+  notice: Flash;
+}> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes, handshakesDropped, reconcile, notice }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -44,6 +53,7 @@ export const SourcePage: FC<{
         Deliveries of {id}
       </a>
     </div>
+    {notice && <Notice tone={notice.tone}>{notice.text}</Notice>}
     {listed && !listed.valid && (
       <Notice tone="bad">
         The source document is invalid; CentrePoint gets 503 until it is fixed:
@@ -86,6 +96,8 @@ export const SourcePage: FC<{
         </Notice>
       )}
     </section>
+
+    <CentrePointApiSection page={page} id={id} block={listed?.valid ? listed.config.centrepoint : undefined} summary={reconcile} />
 
     {listed?.valid && (
       <section class="card" aria-labelledby="config-h">

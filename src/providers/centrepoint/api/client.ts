@@ -189,6 +189,11 @@ export function describeApiError(e: ApiError): string {
   }
 }
 
+/** CentrePoint's HTTP status behind an error (429 for a rate limit), or null when it did not answer or nothing was sent. */
+export function apiErrorStatus(e: ApiError): number | null {
+  return e.kind === "http" || e.kind === "auth" ? e.status : e.kind === "rate_limited" ? 429 : null;
+}
+
 /** Names the failing field paths of a zod error (at most 5), never the values. */
 export function describeSchemaError(error: z.ZodError): string {
   const paths = error.issues.slice(0, 5).map((i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"} (${i.code})`);
@@ -311,14 +316,12 @@ export function createCentrePointApi(options: CentrePointApiOptions): CentrePoin
 
       const started = options.now();
       let answer: Answer;
+      // A timer cleared once the answer is read (AbortSignal.timeout's would stay pending for the
+      // whole timeout after every request, keeping a Durable Object in memory).
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new DOMException(`no answer within ${limits.timeoutMs} ms`, "TimeoutError")), limits.timeoutMs);
       try {
-        const res = await options.fetch(call.url, {
-          method: call.method,
-          headers,
-          body: call.body,
-          redirect: "manual",
-          signal: AbortSignal.timeout(limits.timeoutMs),
-        });
+        const res = await options.fetch(call.url, { method: call.method, headers, body: call.body, redirect: "manual", signal: abort.signal });
         answer = { status: res.status, headers: res.headers, text: await res.text() };
       } catch (e) {
         options.onRequest?.({ endpoint, method: call.method, status: null, ms: options.now() - started });
@@ -329,6 +332,8 @@ export function createCentrePointApi(options: CentrePointApiOptions): CentrePoin
         log("warn", "centrepoint api retry", { endpoint, status: null, retry: failures, delayMs: delay });
         await options.sleep(delay);
         continue;
+      } finally {
+        clearTimeout(timer);
       }
       options.onRequest?.({ endpoint, method: call.method, status: answer.status, ms: options.now() - started });
       if (answer.status >= 200 && answer.status < 300) return ok(answer);

@@ -169,6 +169,21 @@ describe("5xx and network errors", () => {
     expect(throws).toBe(4);
     expect(h.metrics.filter((m) => m.status === null)).toHaveLength(4);
   });
+
+  it("aborts a request without an answer after timeoutMs, and clears the timer of one that answered", async () => {
+    const timers = vi.spyOn(globalThis, "clearTimeout");
+    const h = createHarness({
+      client: { limits: { timeoutMs: 20, maxRetries: 0 } },
+      wrapFetch: (next) => (input, init) =>
+        String(input).includes("/centrepoint/")
+          ? new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)))
+          : next(input, init),
+    });
+    const e = errorOf(await getWebhookRegistration(h.api, 189, 74));
+    expect(e).toEqual({ kind: "network", reason: "TimeoutError: no answer within 20 ms", endpoint: ENDPOINT.webhook });
+    // Two requests (token, then the call): each timer cleared once its request ended.
+    expect(timers).toHaveBeenCalledTimes(2);
+  });
 });
 
 describe("other errors", () => {
