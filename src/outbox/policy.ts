@@ -52,8 +52,3 @@ function hostClass(hostname: string): "public" | "loopback" | string {
   if (range === "unicast") return "public";
   return `an internal or reserved address (${range} range)`;
 }
-
-/** Called after a target document is saved: an enabled target resumes its held events. */
-export async function onTargetSaved(env: Bindings, id: string, config: TargetConfig): Promise<void> {
-  if (config.enabled) await env.OUTBOX.get(env.OUTBOX.idFromName(id)).resume();
-}
