@@ -1,6 +1,4 @@
 import ipaddr from "ipaddr.js";
-import type { TargetConfig } from "../config/schemas";
-import type { Bindings } from "../env";
 import { err, ok, type Result } from "../lib/result";
 
 /**
