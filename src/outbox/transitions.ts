@@ -3,7 +3,7 @@ import type { Fragment } from "../lib/sql";
 import { placeholders } from "../lib/sql";
 import { planRetry } from "./backoff";
 import type { BreakerPolicy } from "../config/schemas";
-import { breakerFailure, type BreakerState, CLOSED_BREAKER } from "./breaker";
+import { breakerFailure, type BreakerState } from "./breaker";
 import type { AttemptResult } from "./deliver";
 import { targetWants } from "./match";
 import type { OutboxItem } from "./types";
