@@ -9,7 +9,7 @@
  * kept) and prints them. Bounded: every phase has a time limit; the whole run is guarded.
  */
 import autocannon from "autocannon";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";

@@ -423,7 +423,6 @@ describe("ordered targets", () => {
   const A = "studies/189/subjects/44732";
   const B = "studies/189/subjects/44733";
   const item = (subject: string | null, n: number) => makeItem({ subject, receivedAt: T0 - 1000 + n, deliveryId: `${subject ?? "none"}#${n}` });
-  const sentIds = (sent: { headers: Record<string, string> }[]) => sent.map((s) => s.headers["webhook-id"]).sort();
 
   it("sends only the oldest event of a subject while other subjects flow, the next one after it is delivered", async () => {
     const target = fakeTarget();
