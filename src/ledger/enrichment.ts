@@ -3,6 +3,7 @@
  * enrichment stored beside a record (never changing it), the hand-offs that wait for it, and the
  * download audit log of relay file links. The ledger class only wraps these in RPC methods.
  */
+import { log } from "../lib/log";
 import type { OutboxItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
 import { allFound, type StoredEnrichment } from "../pull/facts";
@@ -116,6 +117,12 @@ export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target"
   return (item: OutboxItem, row: DueHandoff): OutboxItem & { pull?: PullSpec } => {
     if (row.targetId === PULL_HANDOFF) return { ...item, pull: JSON.parse(row.enrich!) as PullSpec };
     const plan = JSON.parse(row.enrich!) as TargetPlan;
+    if (plan.facts.includes("datafiles") && (ctx.linkKey === null || ctx.publicUrl === ""))
+      log("warn", ctx.linkKey === null ? "file links are off: FILE_LINK_SECRET is not set" : "file links are relative: RELAY_PUBLIC_URL is not set", {
+        source: item.source,
+        target: row.targetId,
+        deliveryId: row.deliveryId,
+      });
     const stored = readEnrichment(sql, row.deliveryId)?.stored ?? null;
     const enrichment = enrichmentFor(plan, stored, { ...ctx, source: item.source, target: row.targetId });
     return { ...item, envelope: withEnrichment(item.envelope, enrichment) };

@@ -92,3 +92,28 @@ export function sqlOf(stub: DurableObjectStub, query: string, ...params: SqlStor
 export function envelopesTo(sent: readonly { url: string; body: string }[], target: string): Record<string, any>[] {
   return sent.filter((s) => s.url.endsWith(`/${target}`)).map((s) => JSON.parse(s.body) as Record<string, any>);
 }
+
+/** Fires a CentrePointClient's alarm (its queue: polls, submissions). */
+export function runQueue(block: Record<string, unknown> = {}): Promise<boolean> {
+  return runDurableObjectAlarm(cpClientOf(block));
+}
+
+/** Pushes a raw_processing_complete and lets the ledger hand it to the Puller and the client submit it; returns the delivery id. */
+export async function triggerRaw(source: string, subject: number, min: string, max: string, deliveryId?: string): Promise<string> {
+  const id = await push(source, rawProcessingBody(subject, min, max), "raw_processing_complete", deliveryId);
+  await drainLedger(source);
+  await runQueue();
+  return id;
+}
+
+/** Lets the fake complete every request that is due (after its 60 s) and pushes each data_retrieval_complete to the relay; returns their delivery ids. */
+export async function completeRequests(
+  fake: { completeDue(): { trackingId: string; body: string }[] },
+  source: string,
+  advance: (ms: number) => void,
+): Promise<{ deliveryId: string; trackingId: string }[]> {
+  advance(61_000);
+  const out: { deliveryId: string; trackingId: string }[] = [];
+  for (const hook of fake.completeDue()) out.push({ deliveryId: await push(source, hook.body, "data_retrieval_complete"), trackingId: hook.trackingId });
+  return out;
+}
