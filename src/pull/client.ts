@@ -47,6 +47,7 @@ import {
   requestsOfDelivery,
   requestsOfSource,
 } from "./requests";
+import { alarmRunner } from "./alarm";
 import { CLIENT_MIGRATIONS } from "./schema";
 import { pruneSubjects, readSubject, SUBJECT_TTL_MS, writeSubject } from "./subjects";
 
@@ -65,8 +66,6 @@ const PULL_LIMITS = { maxRetries: 0, maxWaitMs: 0 } as const;
 const SUBMIT_RETRY = { baseDelayMs: 30_000, maxDelayMs: 30 * 60_000 } as const;
 /** Polls and submissions per alarm run at most. */
 const PER_RUN = MAX_ACTIVE_REQUESTS;
-/** Wait before the alarm runs again after an unexpected error. */
-const ERROR_RETRY_MS = 30_000;
 
 /** The Durable Object name of a source's API client: the auth server and the *name* of the client-id secret (never its value). */
 export function clientName(block: Pick<CentrePointApiConfig, "authUrl" | "clientIdEnv">): string {
@@ -110,8 +109,13 @@ export class CentrePointClient extends DurableObject<Bindings> {
   private budget: BudgetState = emptyBudgetState();
   /** Subject lookups in flight, by study/subject: concurrent askers share one request. */
   private readonly inflight = new Map<string, Promise<Result<SubjectFact, LookupError>>>();
-  /** The queue's run in progress (the alarm), so RPC calls never start a second one. */
-  private running: Promise<void> | null = null;
+  /** The queue's alarm: polls, submissions, pruning. */
+  private readonly queue = alarmRunner(
+    this.ctx.storage,
+    "centrepoint client queue",
+    () => this.pump(),
+    () => nextQueueWake(this.sql),
+  );
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -238,27 +242,16 @@ export class CentrePointClient extends DurableObject<Bindings> {
 
   /** Polls due requests, submits queued ones while slots are free, prunes, re-arms. Never throws. */
   override async alarm(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = this.pump().finally(() => (this.running = null));
-    return this.running;
+    return this.queue.run();
   }
 
   private async pump(): Promise<void> {
-    let retryAt: number | null = null;
-    try {
-      const now = Date.now();
-      this.ctx.storage.transactionSync(() => recoverSubmitting(this.sql, now));
-      for (const r of duePolls(this.sql, now, PER_RUN)) await this.poll(r);
-      await this.submitFree();
-      pruneRequests(this.sql, Date.now());
-      pruneSubjects(this.sql, Date.now());
-    } catch (e) {
-      log("error", "centrepoint client queue failed; retrying later", { error: e instanceof Error ? e.message : String(e) });
-      retryAt = Date.now() + ERROR_RETRY_MS;
-    }
-    const next = retryAt ?? nextQueueWake(this.sql);
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => recoverSubmitting(this.sql, now));
+    for (const r of duePolls(this.sql, now, PER_RUN)) await this.poll(r);
+    await this.submitFree();
+    pruneRequests(this.sql, Date.now());
+    pruneSubjects(this.sql, Date.now());
   }
 
   /** Submits due queued requests while fewer than 10 hold a slot, one at a time in queue order. */
@@ -325,7 +318,7 @@ export class CentrePointClient extends DurableObject<Bindings> {
 
   /** Arms the alarm now unless it is armed earlier (or running: the run re-arms). */
   private async wake(): Promise<void> {
-    if (this.running) return;
+    if (this.queue.running()) return;
     const current = await this.ctx.storage.getAlarm();
     const now = Date.now();
     if (current === null || current > now) await this.ctx.storage.setAlarm(now);

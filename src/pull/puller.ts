@@ -26,6 +26,7 @@ import {
   saveAttempt,
 } from "./jobs";
 import { PULL_HANDOFF, type PullSpec } from "./plan";
+import { alarmRunner } from "./alarm";
 import { PULLER_MIGRATIONS } from "./schema";
 
 /** Lookups of one job are retried for at most this long (a target that holds its events waits at least this long before a retry is needed). */
@@ -39,7 +40,7 @@ const BATCH = 50;
 const MAX_BATCHES = 20;
 /** One alarm run keeps taking batches for at most this long. */
 const RUN_BUDGET_MS = 25_000;
-/** Wait before trying again when the ledger did not take a result, or after an unexpected error. */
+/** Wait before trying again when the ledger did not take a result. */
 const RETRY_SOON_MS = 30_000;
 
 /** An item the ledger pushes to the Puller: an event and its job (src/pull/plan.ts). */
@@ -56,7 +57,12 @@ export type PullItem = OutboxItem & { pull?: PullSpec };
  */
 export class Puller extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
-  private running: Promise<void> | null = null;
+  private readonly jobs = alarmRunner(
+    this.ctx.storage,
+    "puller alarm",
+    () => this.run(),
+    () => nextJobAt(this.sql),
+  );
   /** [0, 1) for backoff jitter; a seam so tests can make retries land on time. */
   protected random = Math.random;
 
@@ -135,28 +141,17 @@ export class Puller extends DurableObject<Bindings> {
 
   /** Runs the due jobs in bounded batches, prunes, re-arms. Never throws. */
   override async alarm(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = this.run().finally(() => (this.running = null));
-    return this.running;
+    return this.jobs.run();
   }
 
   private async run(): Promise<void> {
-    let retryAt: number | null = null;
-    try {
-      const started = Date.now();
-      for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) {
-        const due = dueJobs(this.sql, Date.now(), BATCH);
-        if (due.length === 0) break;
-        await forEachBounded(due, CONCURRENCY, (job) => this.attempt(job));
-      }
-      pruneJobs(this.sql, Date.now());
-    } catch (e) {
-      log("error", "puller alarm failed; retrying later", { source: this.source(), error: e instanceof Error ? e.message : String(e) });
-      retryAt = Date.now() + RETRY_SOON_MS;
+    const started = Date.now();
+    for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) {
+      const due = dueJobs(this.sql, Date.now(), BATCH);
+      if (due.length === 0) break;
+      await forEachBounded(due, CONCURRENCY, (job) => this.attempt(job));
     }
-    const next = retryAt ?? nextJobAt(this.sql);
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
+    pruneJobs(this.sql, Date.now());
   }
 
   /** One attempt of a job: looks up the facts not found yet, stores the result in the ledger, settles or schedules the next attempt. */
@@ -241,7 +236,7 @@ export class Puller extends DurableObject<Bindings> {
 
   /** Arms the alarm at the earliest pending job unless it is armed earlier (a running alarm re-arms itself). */
   private async arm(): Promise<void> {
-    if (this.running) return;
+    if (this.jobs.running()) return;
     const next = nextJobAt(this.sql);
     if (next === null) return;
     const current = await this.ctx.storage.getAlarm();

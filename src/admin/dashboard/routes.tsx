@@ -248,31 +248,31 @@ function enrichmentAction(act: (c: Context<AdminEnv>, source: string, id: string
   };
 }
 
-dashboard.post(
-  "/admin/ui/deliveries/:source/:id/enrichment/retry",
-  sameOrigin,
-  requireAdminPage,
-  checkCsrfToken,
-  enrichmentAction(async (c, source, id) => {
+/** The enrichment actions of the delivery page: what each runs and the done code it redirects with. */
+const ENRICHMENT_ACTIONS: Record<"retry" | "release", (c: Context<AdminEnv>, source: string, id: string) => Promise<Result<string, Refusal>>> = {
+  retry: async (c, source, id) => {
     const job = await retryEnrichment(c.env, source, id);
-    if (!job.ok) return job;
-    log("info", "enrichment retried from the dashboard", { requestId: c.var.requestId, source, deliveryId: id });
-    return ok("done=enrichment-retry");
-  }),
-);
-
-dashboard.post(
-  "/admin/ui/deliveries/:source/:id/enrichment/release",
-  sameOrigin,
-  requireAdminPage,
-  checkCsrfToken,
-  enrichmentAction(async (c, source, id) => {
+    return job.ok ? ok("done=enrichment-retry") : job;
+  },
+  release: async (c, source, id) => {
     const released = await releaseEnrichment(c.env, source, id);
-    if (!released.ok) return released;
-    log("info", "enrichment released from the dashboard", { requestId: c.var.requestId, source, deliveryId: id, released: released.value.released });
-    return ok(`done=released&released=${released.value.released}`);
-  }),
-);
+    return released.ok ? ok(`done=released&released=${released.value.released}`) : released;
+  },
+};
+
+for (const [name, act] of Object.entries(ENRICHMENT_ACTIONS)) {
+  dashboard.post(
+    `/admin/ui/deliveries/:source/:id/enrichment/${name}`,
+    sameOrigin,
+    requireAdminPage,
+    checkCsrfToken,
+    enrichmentAction(async (c, source, id) => {
+      const done = await act(c, source, id);
+      if (done.ok) log("info", `enrichment ${name} from the dashboard`, { requestId: c.var.requestId, source, deliveryId: id, done: done.value });
+      return done;
+    }),
+  );
+}
 
 // ---- targets ---------------------------------------------------------------------------------
 
