@@ -94,6 +94,18 @@ describe("enrichment", () => {
     expect(fake.subjectLookups("189", "2003")).toBe(2);
   });
 
+  it("shares one lookup between everyone asking for a subject while it is in flight", async () => {
+    const { fake } = useFakeCentrePoint();
+    const source = await newPullSource();
+    const before = (await cpClientOf().summary()).subjects;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => cpClientOf().subject(source, "189", "2099")));
+    expect(answers.every((a) => a.ok && a.value.subjectIdentifier === "SUBJ-2099")).toBe(true);
+    expect(fake.subjectLookups("189", "2099")).toBe(1);
+    const after = (await cpClientOf().summary()).subjects;
+    expect(after.lookups - before.lookups).toBe(1);
+    expect(after.coalesced - before.coalesced + (after.hits - before.hits)).toBe(19);
+  });
+
   it("makes at most 50 subject lookups for a burst of 1,000 events of 50 subjects", async () => {
     const { fake, sent } = useFakeCentrePoint();
     const source = await newPullSource({}, {});

@@ -78,6 +78,7 @@ describe("relay file links", () => {
     const detail = (await (await admin(`/deliveries/${source}/${completion}`)).json()) as { pull: { downloads: unknown[] } };
     expect(detail.pull.downloads).toHaveLength(2);
     expect((await ledgerOf(source).pullStats()).downloads).toEqual({ [target]: 2 });
+    expect(await (await admin("/metrics")).text()).toContain(`relay_file_downloads_total{source="${source}",target="${target}"} 2`);
     // The URL is a credential of CentrePoint's: never in a log line.
     expect(lines.join("\n")).not.toContain(new URL(a).searchParams.get("sig")!);
   });

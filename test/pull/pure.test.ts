@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/store";
 import { enrichmentFor, withEnrichment } from "../../src/pull/compose";
 import { applicableFacts, keysOf, type StoredEnrichment } from "../../src/pull/facts";
-import { buildLink, linkExpiry, signLink, verifyLink } from "../../src/pull/links";
+import { buildLink, linkExpiry, linkKeys, signLink, verifyLink } from "../../src/pull/links";
 import { planPull } from "../../src/pull/plan";
 import { splitRange } from "../../src/pull/requests";
 import { HOLD_AT } from "../../src/ledger/handoff";
@@ -172,6 +172,13 @@ describe("file links", () => {
     const sig = signLink("new", claims);
     for (const over of [{ exp: String(claims.exp + 3600) }, { target: "t2" }, { fileId: "78" }])
       expect(verifyLink(raw(sig, over), ["new"], NOW)).toEqual({ ok: false, error: "signature" });
+  });
+
+  it("are signed with FILE_LINK_SECRET and verified with it and FILE_LINK_SECRET_PREVIOUS; none without a key", () => {
+    expect(linkKeys({ FILE_LINK_SECRET: "new", FILE_LINK_SECRET_PREVIOUS: "old" })).toEqual(["new", "old"]);
+    expect(linkKeys({ FILE_LINK_SECRET: "new", FILE_LINK_SECRET_PREVIOUS: "" })).toEqual(["new"]);
+    expect(linkKeys({})).toEqual([]);
+    expect(verifyLink(raw(signLink("", claims)), [], NOW)).toEqual({ ok: false, error: "signature" });
   });
 
   it("expire at now + the lifetime, never after CentrePoint's expiry of the file", () => {
