@@ -21,6 +21,11 @@ export default defineConfig({
           TEST_RAW_SIGNING_KEY: "test-raw-target-signing-key",
           TEST_CP_CLIENT_ID: "relay-test-client",
           TEST_CP_CLIENT_SECRET: "test-cp-client-secret-4a1f9c",
+          // A second client-id secret naming the same client: a source using it has its own CentrePointClient.
+          TEST_CP_CLIENT_ID_2: "relay-test-client",
+          // Keys of the relay's file links (src/pull/links.ts); tests sign with both to show rotation.
+          FILE_LINK_SECRET: "test-file-link-key-7d2e91",
+          FILE_LINK_SECRET_PREVIOUS: "test-file-link-key-previous-03bb",
         },
       },
     }),

@@ -5,19 +5,26 @@
  * source (with its CentrePoint API client) and both targets through the admin API, and runs the
  * simulator; every send CentrePoint makes is logged in the fake's delivery history. Then a stretch
  * of deliveries signed with a key the relay does not have is refused (401, and again on
- * CentrePoint's retry), and a reconciliation backfills them from the history. Waits (bounded)
- * until both receivers hold every CentrePoint delivery. Exits 0 only if each receiver's distinct
- * webhook-ids equal CentrePoint's delivery ids, the refused ones backfilled exactly once.
+ * CentrePoint's retry), and a reconciliation backfills them from the history. Then the PULL chapter:
+ * a third receiver wants its events enriched, an upload is enriched with its subject and device, a
+ * raw_processing event makes the relay request raw data, the fake completes it and sends
+ * data_retrieval_complete (its webhook pump), and the demo GETs the relay link of a data file and
+ * checks the 302 (never following it: the fake's download URLs are on a host that does not resolve).
+ * Waits (bounded) until both receivers hold every CentrePoint delivery. Exits 0 only if each
+ * receiver's distinct webhook-ids equal CentrePoint's delivery ids, the refused ones backfilled
+ * exactly once, and the PULL chapter saw what it should.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
+import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
-import { historyLoggingSend, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
+import { centrepointHeaders } from "../harness/centrepoint/headers.ts";
+import { signBody } from "../harness/centrepoint/signing.ts";
+import { type FakeCentrePointServer, historyLoggingSend, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
 import type { FakeCentrePoint } from "../harness/fake-centrepoint.ts";
 import { createSender, type SendFn } from "../harness/http/sender.ts";
 import { createRng } from "../harness/prng.ts";
@@ -225,9 +232,9 @@ function formatTally(receivers: Receiver[], checks: TallyCheck[]): string {
   return lines.join("\n");
 }
 
-/** Creates the demo source (HMAC, loopback allow-list, the fake CentrePoint's API client) and one target per receiver through the admin API. */
-async function configureRelay(base: string, token: string, receivers: Receiver[], centrepointUrl: string): Promise<void> {
-  await putConfig(base, token, `/sources/${SOURCE_ID}`, {
+/** The demo source's document (HMAC, loopback allow-list, the fake CentrePoint's API client), with automatic raw-data requests or not. */
+function sourceDocument(centrepointUrl: string, autoRequest: boolean): Record<string, unknown> {
+  return {
     description: "Demo CentrePoint study webhook (HMAC)",
     auth: { type: "hmac", secretEnv: "DEMO_HMAC_SECRET" },
     // wrangler dev sets CF-Connecting-IP to the client's address: loopback here.
@@ -241,8 +248,14 @@ async function configureRelay(base: string, token: string, receivers: Receiver[]
       apiUrl: centrepointUrl,
       authUrl: centrepointUrl,
       reconcile: { everyMinutes: 0, lookbackHours: 24 },
+      ...(autoRequest && { autoRequest: { fileFormat: "avro" } }),
     },
-  });
+  };
+}
+
+/** Creates the demo source and one target per receiver through the admin API. */
+async function configureRelay(base: string, token: string, receivers: Receiver[], centrepointUrl: string): Promise<void> {
+  await putConfig(base, token, `/sources/${SOURCE_ID}`, sourceDocument(centrepointUrl, false));
   for (const r of receivers) {
     await putConfig(base, token, `/targets/${r.name}`, {
       url: `${r.url}/${r.name}`,
@@ -363,21 +376,154 @@ async function reconcile(base: string, token: string): Promise<Reconciliation> {
   return { first, secondBackfilled, registrationOk: registration.status === 200 && reg.ok === true };
 }
 
+/** What the PULL chapter saw: whether every check held, and the CentrePoint deliveries it made (for the tally). */
+interface PullChapter {
+  ok: boolean;
+  deliveryIds: string[];
+}
+
+/** Sends one CentrePoint delivery, signed as CentrePoint signs, logged in the fake's history; returns its delivery id. */
+async function sendAsCentrePoint(send: SendFn, url: string, secret: string, event: string, body: string): Promise<string> {
+  const id = randomUUID();
+  const result = await send(url, centrepointHeaders({ event, deliveryId: id, webhookId: String(WEBHOOK_ID), signature: signBody(secret, body) }), body);
+  if (!result.ok || result.value.status !== 200) throw new Error(`the relay answered ${result.ok ? result.value.status : result.error} to a ${event}`);
+  return id;
+}
+
+/** Waits (bounded) until `found()` is something; returns it, or undefined at the deadline. */
+async function waitFor<T>(found: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (let value = found(); Date.now() < deadline; value = found()) {
+    if (value !== undefined) return value;
+    await delay(250);
+  }
+  return found();
+}
+
+/**
+ * The PULL chapter (docs/pull.md): edc-enriched asks for subject, upload and data files; an upload
+ * arrives and goes out enriched; the source gets autoRequest, a raw_processing event makes the relay
+ * request that range, the fake completes it and its pump sends data_retrieval_complete; the event
+ * names its trigger and lists the files with relay links; the demo GETs one and checks the 302
+ * without following it.
+ */
+async function pullChapter(
+  base: string,
+  token: string,
+  ingress: string,
+  secret: string,
+  centrepoint: FakeCentrePointServer,
+  enriched: { receiver: Receiver; events: Record<string, any>[] },
+): Promise<PullChapter> {
+  await putConfig(base, token, `/sources/${SOURCE_ID}`, sourceDocument(centrepoint.url, true));
+  await putConfig(base, token, `/targets/${enriched.receiver.name}`, {
+    url: `${enriched.receiver.url}/${enriched.receiver.name}`,
+    description: "Demo receiver that wants its events enriched",
+    events: ["upload.completed", "data_retrieval.completed"],
+    enrich: ["subject", "upload", "datafiles"],
+    enrichDeadlineMs: 30_000,
+    signing: { secretEnv: "DEMO_SIGNING_SECRET" },
+    timeoutMs: 5_000,
+    retry: { baseDelayMs: 1_000, maxDelayMs: 5_000 },
+  });
+  const sender = createSender({ concurrency: 1, timeoutMs: 10_000 });
+  const send = historyLoggingSend(centrepoint.fake, sender.send);
+  const pump = centrepoint.startWebhookPump({ relayUrl: ingress, secret, intervalMs: 500, maxTicks: 240 });
+  const checks: [string, boolean][] = [];
+  const check = (what: string, holds: boolean) => {
+    checks.push([what, holds]);
+    say("pull", `${holds ? "ok  " : "FAIL"} ${what}`);
+  };
+  try {
+    const subject = 2358;
+    const upload = await sendAsCentrePoint(
+      send,
+      ingress,
+      secret,
+      "upload",
+      JSON.stringify({ status: "completed", uploadId: "362288", studyId: String(STUDY_ID), subjectId: String(subject) }),
+    );
+    say("centrepoint", `upload.completed ${upload} for subject ${subject}: a webhook that names ids only`);
+    const enrichedUpload = await waitFor(() => enriched.events.find((e) => e.id === upload), 30_000);
+    const facts = enrichedUpload?.data?.enrichment;
+    say("pull", `edc-enriched got it with data.enrichment: ${JSON.stringify(facts ?? null).slice(0, 260)}`);
+    check("the upload arrived enriched with its subject and device (status complete)", facts?.status === "complete" && !!facts.subject && !!facts.upload);
+    check("no date of birth, gender, weight or height in it", !/"(dob|gender|weight|height)"/.test(JSON.stringify(enrichedUpload ?? {})));
+
+    const max = Date.now() - 60_000;
+    const raw = await sendAsCentrePoint(
+      send,
+      ingress,
+      secret,
+      "raw_processing_complete",
+      JSON.stringify({
+        study_id: STUDY_ID,
+        subject_id: subject,
+        subject_identifier: `SUBJ-${subject}`,
+        monitor_serial: "TAS1F39160337",
+        created_at_utc: new Date(max).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        min_event_timestamp: new Date(max - 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        max_event_timestamp: new Date(max).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        status: "Completed",
+        error_message: null,
+      }),
+    );
+    say("centrepoint", `raw_processing.completed ${raw}: the relay requests that hour of raw data (autoRequest avro)`);
+    const completion = await waitFor(() => enriched.events.find((e) => e.type === "com.actigraph.centrepoint.data_retrieval.completed"), 45_000);
+    const made = centrepoint.fake.rawRequests();
+    check("the relay made one raw-data request for exactly the event's range", made.length === 1 && made[0]!.subjectId === subject);
+    say("centrepoint", `the request completed; the pump sent data_retrieval_complete ${completion?.id ?? "(none arrived)"}`);
+    check("the completion names its triggering delivery (triggerdelivery)", completion?.triggerdelivery === raw);
+    const files = (completion?.data?.enrichment?.dataFiles ?? []) as { fileName: string; link: string | null; linkExpiresAt: string }[];
+    check("its data files carry relay links on RELAY_PUBLIC_URL", files.length > 0 && files.every((f) => f.link?.startsWith(`${base}/files/${SOURCE_ID}/`)));
+    const link = files[0]?.link;
+    if (link) {
+      say("pull", `GET ${link.replace(/sig=[^&]+/, "sig=…")} (valid until ${files[0]!.linkExpiresAt})`);
+      const res = await fetch(link, { redirect: "manual", signal: AbortSignal.timeout(10_000) });
+      await res.arrayBuffer();
+      const location = res.headers.get("location") ?? "";
+      // The fake's download URLs are on a host that does not resolve: the Location is checked, never fetched.
+      check(
+        `the relay answered ${res.status} to a fresh CentrePoint URL on ${hostOf(location)}`,
+        res.status === 302 && hostOf(location) === "blob.fake.invalid",
+      );
+      const audit = await admin(base, token, "GET", `/sources/${SOURCE_ID}/downloads`);
+      const rows = (audit.json as { items?: { targetId: string; fileId: string; clientIp: string | null }[] }).items ?? [];
+      say("pull", `the download is in the source's audit log: ${JSON.stringify(rows[0] ?? null)}`);
+      check("the download was audited (target, file, address)", rows.length === 1 && rows[0]!.targetId === enriched.receiver.name);
+    }
+    const pumped = pump.sends().filter((p) => p.status === 200);
+    return { ok: checks.every(([, holds]) => holds), deliveryIds: [upload, raw, ...pumped.map((p) => p.deliveryId)] };
+  } finally {
+    pump.stop();
+    sender.close();
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "(none)";
+  }
+}
+
 /** Prints the final tally, where to look next, and the verdict. */
 function printResult(
   summary: Summary,
   receivers: Receiver[],
   checks: TallyCheck[],
-  run: { pass: boolean; complete: boolean; base: string; adminToken: string; refused: string[]; backfillOk: boolean },
+  run: { pass: boolean; complete: boolean; base: string; adminToken: string; refused: string[]; backfillOk: boolean; pull: PullChapter },
 ): void {
   process.stdout.write(
-    `\nFinal tally: CentrePoint delivered ${summary.acceptedIds.length + run.refused.length} distinct deliveries: ${summary.acceptedIds.length} accepted as webhooks (the relay's ${summary.duplicate} duplicate answers and the ${summary.rejected.expected} forged requests it refused are not forwarded), ${run.refused.length} refused for a wrong key and backfilled from CentrePoint's history\n`,
+    `\nFinal tally: CentrePoint delivered ${summary.acceptedIds.length + run.refused.length + run.pull.deliveryIds.length} distinct deliveries: ${summary.acceptedIds.length} accepted as webhooks (the relay's ${summary.duplicate} duplicate answers and the ${summary.rejected.expected} forged requests it refused are not forwarded), ${run.refused.length} refused for a wrong key and backfilled from CentrePoint's history, ${run.pull.deliveryIds.length} in the PULL chapter\n`,
   );
   process.stdout.write(`${formatTally(receivers, checks)}\n\n`);
   process.stdout.write(`Dashboard:   ${run.base}/admin/\nAdmin token: ${run.adminToken}\n`);
   const why = [
     !summary.ok && "the simulator saw unexpected responses",
     !run.backfillOk && "the reconciliation did not backfill exactly the refused deliveries once",
+    !run.pull.ok && "the PULL chapter did not see an enriched event, a correlated completion and a file link that redirects",
     !run.complete && "not every CentrePoint delivery reached both receivers in time",
     run.complete && !run.pass && summary.ok && run.backfillOk && "a receiver's ids differ from CentrePoint's delivery ids",
   ]
@@ -385,7 +531,7 @@ function printResult(
     .join("; ");
   process.stdout.write(
     run.pass
-      ? "RESULT: PASS: every CentrePoint delivery reached both receivers exactly once by webhook-id, the refused ones through reconciliation\n"
+      ? "RESULT: PASS: every CentrePoint delivery reached both receivers exactly once by webhook-id, the refused ones through reconciliation; events were enriched, a raw-data request was made and correlated, and a data file was fetched through its relay link\n"
       : `RESULT: FAIL: ${why}\n`,
   );
 }
@@ -416,6 +562,7 @@ async function main(): Promise<number> {
     DEMO_SIGNING_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
     DEMO_CP_CLIENT_ID: `demo-client-${randomBytes(6).toString("hex")}`,
     DEMO_CP_CLIENT_SECRET: randomBytes(24).toString("base64url"),
+    FILE_LINK_SECRET: randomBytes(32).toString("base64url"),
   };
 
   const receivers = [
@@ -423,19 +570,30 @@ async function main(): Promise<number> {
     await startReceiver({ name: "edc-flaky", secret: secrets.DEMO_SIGNING_SECRET, failFirst: FLAKY_FAILURES, log: (l) => say("edc-flaky", l) }),
   ];
   for (const r of receivers) closers.push(r.close);
+  const enrichedEvents: Record<string, any>[] = [];
+  const enrichedReceiver = await startReceiver({
+    name: "edc-enriched",
+    secret: secrets.DEMO_SIGNING_SECRET,
+    failFirst: 0,
+    log: (l) => say("edc-enriched", l),
+    onEvent: (e) => void enrichedEvents.push(e),
+  });
+  closers.push(enrichedReceiver.close);
   say("demo", `receivers: ${receivers.map((r) => `${r.name} ${r.url}`).join(", ")} (edc-flaky answers 503 to its first ${FLAKY_FAILURES} requests)`);
 
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
   const centrepoint = await startFakeCentrePoint({
-    clients: [{ clientId: secrets.DEMO_CP_CLIENT_ID, clientSecret: secrets.DEMO_CP_CLIENT_SECRET, scopes: ["CentrePoint"] }],
+    clients: [{ clientId: secrets.DEMO_CP_CLIENT_ID, clientSecret: secrets.DEMO_CP_CLIENT_SECRET, scopes: ["CentrePoint", "DataRetrieval"] }],
     webhooks: [{ studyId: String(STUDY_ID), webhookId: String(WEBHOOK_ID), url: `${base}/webhooks/${SOURCE_ID}` }],
     maxPageSize: 25,
     order: "shuffled",
     seed: randomInt(2 ** 31),
+    // Raw-data requests complete 2 s after they are made; the PULL chapter's pump then sends the webhook.
+    completionDelayMs: 2_000,
   });
   closers.push(centrepoint.close);
-  say("demo", `fake CentrePoint V3 API (token, registration, delivery history) on ${centrepoint.url}`);
+  say("demo", `fake CentrePoint V3 API (token, registration, delivery history, subjects, uploads, raw-data requests, data files) on ${centrepoint.url}`);
 
   const logFile = path.join(tmp, "wrangler.log");
   say("demo", `starting the relay: wrangler dev on ${base} (storage in ${tmp})`);
@@ -467,7 +625,13 @@ async function main(): Promise<number> {
     reconciliation.secondBackfilled === 0 &&
     reconciliation.registrationOk;
 
-  const expected = [...summary.acceptedIds, ...refused];
+  process.stdout.write("\nPULL: enrichment, an automatic raw-data request, a file through its relay link\n\n");
+  const pull = await pullChapter(base, secrets.ADMIN_TOKEN, ingress, secrets.DEMO_HMAC_SECRET, centrepoint, {
+    receiver: enrichedReceiver,
+    events: enrichedEvents,
+  });
+
+  const expected = [...summary.acceptedIds, ...refused, ...pull.deliveryIds];
   say("demo", `waiting for both receivers to hold all ${expected.length} CentrePoint deliveries (at most ${DELIVERY_TIMEOUT_MS / 1000} s)`);
   const complete = summary.acceptedIds.length > 0 && (await waitForDeliveries(receivers, expected));
   // A short grace period so late repeats (at-least-once) are counted and shown.
@@ -475,8 +639,8 @@ async function main(): Promise<number> {
   stopHealth();
 
   const checks = receivers.map((r) => checkTally(expected, r.tally));
-  const pass = summary.ok && backfillOk && complete && checks.every((c) => c.holds);
-  printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk });
+  const pass = summary.ok && backfillOk && pull.ok && complete && checks.every((c) => c.holds);
+  printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk, pull });
   if (!pass) process.stdout.write(`\nLast relay log lines:\n${await tail(logFile, 25)}\n`);
 
   if (keep) {

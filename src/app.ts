@@ -5,16 +5,18 @@ import { openApiDocument } from "./admin/openapi";
 import { deliveryRoutes } from "./admin/routes/deliveries";
 import { documentRoutes } from "./admin/routes/documents";
 import { metricsRoutes } from "./admin/routes/metrics";
+import { pullRoutes } from "./admin/routes/pull";
 import { reconcileRoutes } from "./admin/routes/reconcile";
 import { targetRoutes } from "./admin/routes/targets";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
 import { log } from "./lib/log";
 import { requireAdmin } from "./middleware/admin-auth";
+import { files } from "./routes/files";
 import { webhooks } from "./routes/webhooks";
 import { RELAY_NAME, RELAY_VERSION } from "./version";
 
-/** The Worker's HTTP surface: ingress under /webhooks, the admin API and the dashboard under /admin. */
+/** The Worker's HTTP surface: ingress under /webhooks, relay file links under /files, the admin API and the dashboard under /admin. */
 export const app = new Hono<AppEnv>();
 
 app.use(async (c, next) => {
@@ -26,6 +28,7 @@ app.get("/", (c) => c.json({ name: RELAY_NAME, version: RELAY_VERSION }));
 app.get("/healthz", (c) => c.json({ ok: true }));
 
 app.route("/webhooks", webhooks);
+app.route("/files", files);
 
 const admin = new Hono<AppEnv>();
 admin.use(async (c, next) => {
@@ -38,6 +41,7 @@ admin.route("/targets", documentRoutes("target"));
 admin.route("/", deliveryRoutes);
 admin.route("/", targetRoutes);
 admin.route("/", reconcileRoutes);
+admin.route("/", pullRoutes);
 admin.route("/", metricsRoutes);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.

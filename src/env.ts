@@ -6,6 +6,10 @@
 export interface Bindings extends Env {
   /** Bearer token of the admin API; when unset the admin surface answers 503. */
   ADMIN_TOKEN?: string;
+  /** Key of the relay's file links (src/pull/links.ts); when unset no link is issued and /files answers 503. */
+  FILE_LINK_SECRET?: string;
+  /** The file-link key being rotated out: links signed with it are still accepted while it is set. */
+  FILE_LINK_SECRET_PREVIOUS?: string;
 }
 
 /** Hono environment of the whole app. */

@@ -8,6 +8,8 @@ import { tickReconcilers } from "./reconcile/scheduled";
 export { SignInGuard } from "./admin/sign-in-guard";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
+export { CentrePointClient } from "./pull/client";
+export { Puller } from "./pull/puller";
 export { Reconciler } from "./reconcile/reconciler";
 
 export default {

@@ -22,6 +22,18 @@ describe("README examples", () => {
     expect(readme).toContain(`| \`reconcile.lookbackHours\` | \`${block!.reconcile.lookbackHours}\` |`);
   });
 
+  it("shows the pull fields' defaults as the schemas fill them in, and target examples the schema accepts", () => {
+    const parsed = parseConfig("target", { url: "https://edc.example/x" });
+    const t = parsed.ok ? parsed.value : undefined;
+    expect(readme).toContain(`| \`enrich\` | \`${JSON.stringify(t!.enrich)}\` |`);
+    expect(readme).toContain(`| \`enrichRequired\` | \`${t!.enrichRequired}\` |`);
+    expect(readme).toContain(`| \`enrichDeadlineMs\` | \`${t!.enrichDeadlineMs}\` |`);
+    expect(readme).toContain(`| \`linkTtlHours\` | \`${t!.linkTtlHours}\` |`);
+    const targets = [...readme.matchAll(/-d '(\{"url":[^']+\})'/g)].map((m) => JSON.parse(m[1]!));
+    expect(targets.some((doc) => Array.isArray(doc.enrich) && doc.enrich.length === 3)).toBe(true);
+    for (const doc of targets) expect(parseConfig("target", doc)).toMatchObject({ ok: true });
+  });
+
   it("shows retry and breaker defaults the schemas accept", () => {
     const retry = /`(\{"baseDelayMs":[^`]+\})`/.exec(readme)?.[1];
     const breaker = /`(\{"threshold":[^`]+\})`/.exec(readme)?.[1];

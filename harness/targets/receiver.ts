@@ -11,6 +11,8 @@ export interface ReceiverOptions {
   /** Answer 503 to this many (verified) requests first, then 200 (0: always healthy). */
   failFirst: number;
   log: (line: string) => void;
+  /** Called with each verified event it answers 200 (the parsed CloudEvent), e.g. to look at what enrichment added. */
+  onEvent?: (event: Record<string, unknown>) => void;
 }
 
 /** A running receiver. */
@@ -61,6 +63,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
         res.writeHead(503, { "content-type": "text/plain" }).end("temporarily unavailable");
         return;
       }
+      options.onEvent?.(event as Record<string, unknown>);
       const repeat = (tally.delivered.get(id) ?? 0) > 1 ? "  REPEAT" : "";
       options.log(`200 ${what}${repeat}`);
       res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');

@@ -52,6 +52,6 @@ export function openApiDocument(app: Hono<AppEnv>) {
       },
       components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the ADMIN_TOKEN Worker secret" } } },
     },
-    exclude: [/^\/webhooks/, "/", "/healthz", /^\/admin\/openapi\.json$/],
+    exclude: [/^\/webhooks/, /^\/files/, "/", "/healthz", /^\/admin\/openapi\.json$/],
   });
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema } from "../config/schemas";
+import { ENRICH_FACTS, idSchema } from "../config/schemas";
 import { DISPATCH_STATES, MAX_LIST, MAX_REPLAY } from "../outbox/views";
 import { PROVENANCES } from "../providers/centrepoint/constants";
 import { REPORTS_KEPT } from "../reconcile/store";
@@ -111,6 +111,122 @@ export const attemptSchema = z.object({
   outcome: z.enum(["in_flight", "success", "failure", "interrupted"]),
 });
 
+// ---- the pull side (docs/pull.md) ----------------------------------------------------------------
+const fact = z.enum(ENRICH_FACTS);
+
+/** A raw-data request of the relay's automatic queue. Times are epoch ms. */
+export const rawRequestSchema = z.object({
+  id: z.number().int(),
+  source: z.string(),
+  triggerDeliveryId: z.string().meta({ description: "the raw_processing.completed delivery that asked for it first" }),
+  triggeredBy: z.array(z.string()).meta({ description: "every delivery that asked for it (duplicates and replays are not requested again)" }),
+  part: z.number().int(),
+  parts: z.number().int().meta({ description: "gt3x ranges over 15 days are split into consecutive requests" }),
+  studyId: z.string(),
+  subjectId: z.string(),
+  fileFormat: z.string(),
+  beginUtc: z.string(),
+  endUtc: z.string(),
+  state: z.enum(["queued", "submitting", "active", "completed", "error", "failed", "lost", "invalid"]),
+  trackingId: z.string().nullable(),
+  queuedAt: z.number(),
+  submittedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
+  nextAt: z.number().nullable(),
+  tries: z.number().int(),
+  upstreamStatus: z.string().nullable(),
+  error: z.string().nullable(),
+  overdue: z.boolean().meta({ description: "still active past CentrePoint's 6-hour cancel: reported" }),
+  completionDeliveryId: z.string().nullable().meta({ description: "the data_retrieval_complete delivery that reported it" }),
+});
+
+/** One download through a relay file link. */
+export const downloadSchema = z.object({
+  id: z.number().int(),
+  at: z.number(),
+  targetId: z.string().meta({ description: "the target the link was issued to" }),
+  fileId: z.string(),
+  deliveryId: z.string().nullable(),
+  clientIp: z.string().nullable(),
+  outcome: z.string().meta({ description: "redirected, or upstream_error: <CentrePoint's status>" }),
+});
+
+/** The stored enrichment of a delivery (facts found, last error per fact not found). */
+const storedEnrichmentSchema = z.object({
+  found: z
+    .record(z.string(), z.unknown())
+    .meta({ description: "subject, upload, datafiles: only what was found; never date of birth, gender, weight or height" }),
+  errors: z.record(z.string(), z.string()),
+  settled: z.boolean(),
+  attempts: z.number().int(),
+  updatedAt: z.number(),
+});
+
+/** `pull` of `GET /admin/deliveries/:source/:id`. */
+export const deliveryPullSchema = z.object({
+  enrichment: z
+    .object({
+      state: z.enum(["pending", "complete", "partial", "failed"]).nullable(),
+      facts: z.array(fact),
+      stored: storedEnrichmentSchema.nullable(),
+      job: z
+        .object({ attempts: z.number().int(), nextAt: z.number().nullable(), giveUpAt: z.number(), createdAt: z.number(), updatedAt: z.number() })
+        .nullable(),
+      releasedAt: z.number().nullable(),
+      targets: z.array(
+        z.object({
+          targetId: z.string(),
+          facts: z.array(fact),
+          deadlineAt: z.number().nullable().meta({ description: "null: held until enrichment succeeds or an operator releases it" }),
+          handedAt: z.number().nullable(),
+          waiting: z.enum(["held", "until_deadline", "handed"]),
+        }),
+      ),
+    })
+    .nullable()
+    .meta({ description: "null when no target wanted this event enriched" }),
+  rawRequests: z.array(rawRequestSchema),
+  completes: z
+    .object({ source: z.string(), deliveryId: z.string() })
+    .nullable()
+    .meta({ description: "the raw_processing delivery whose automatic request this data_retrieval event completes" }),
+  downloads: z.array(downloadSchema),
+});
+
+/** `POST /admin/deliveries/:source/:id/enrichment/retry`. */
+export const retryEnrichmentSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  state: z.literal("pending"),
+  facts: z.array(fact),
+  nextAt: z.number().nullable(),
+});
+
+/** `POST /admin/deliveries/:source/:id/enrichment/release`. */
+export const releaseEnrichmentSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  released: z.number().int().meta({ description: "target hand-offs sent now without waiting further" }),
+});
+
+/** `GET /admin/sources/:id/raw-requests` query. */
+export const rawRequestsQuery = z.strictObject({
+  state: rawRequestSchema.shape.state.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+/** `GET /admin/sources/:id/raw-requests`. */
+export const rawRequestsSchema = z.object({ source: z.string(), items: z.array(rawRequestSchema) });
+
+/** `GET /admin/sources/:id/downloads` query. */
+export const downloadsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+
+/** `GET /admin/sources/:id/downloads`. */
+export const downloadsSchema = z.object({
+  source: z.string(),
+  items: z.array(downloadSchema).meta({ description: "newest first; the ledger keeps the newest 100,000" }),
+});
+
 /** `GET /admin/deliveries/:source/:id`. */
 export const deliveryDetailSchema = deliverySchema.extend({
   body: z.object({ text: z.string(), base64: z.string() }),
@@ -129,6 +245,7 @@ export const deliveryDetailSchema = deliverySchema.extend({
       attempts: z.array(attemptSchema),
     }),
   ),
+  pull: deliveryPullSchema.meta({ description: "the pull side (docs/pull.md): enrichment, raw-data requests, file downloads" }),
 });
 
 /** `GET /admin/sources/:id/integrity`. */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { isAllowListEntry } from "../lib/ip";
 import { CENTREPOINT_ADDRESS_KEYWORDS } from "../providers/centrepoint/constants";
+import { RAW_FILE_FORMATS } from "../providers/centrepoint/api/schemas";
 import { RESERVED_SECRET_NAMES } from "./secrets";
 
 /**
@@ -80,6 +81,8 @@ export const centrepointApiSchema = z.strictObject({
   apiUrl: apiBaseUrl.default("https://api.actigraphcorp.com"),
   authUrl: apiBaseUrl.default("https://auth.actigraphcorp.com"),
   reconcile: reconcileScheduleSchema.default(reconcileScheduleSchema.parse({})),
+  /** On `raw_processing.completed`, request that subject's raw data for the event's time range in this format (docs/pull.md). */
+  autoRequest: z.strictObject({ fileFormat: z.enum(RAW_FILE_FORMATS) }).optional(),
 });
 export type CentrePointApiConfig = z.infer<typeof centrepointApiSchema>;
 
@@ -141,6 +144,13 @@ export const breakerSchema = z.strictObject({
 });
 export type BreakerPolicy = z.infer<typeof breakerSchema>;
 
+/** Facts a target's events can be enriched with, looked up in CentrePoint's V3 API (docs/pull.md). */
+export const ENRICH_FACTS = ["subject", "upload", "datafiles"] as const;
+export type EnrichFact = (typeof ENRICH_FACTS)[number];
+
+/** Default wait for enrichment before an event goes out with `enrichment.status: "failed"` (10 minutes). */
+export const DEFAULT_ENRICH_DEADLINE_MS = 10 * 60_000;
+
 /** Glob over normalized kinds: `*`, `upload.*`, `raw_processing.completed`. */
 const kindGlob = z.string().regex(/^(\*|[a-z0-9_]+(\.(\*|[a-z0-9_]+))?)$/, "must be a kind or glob such as upload.* or *");
 
@@ -167,6 +177,28 @@ export const targetSchema = z
     breaker: breakerSchema.default(breakerSchema.parse({})),
     ordered: z.boolean().default(false),
     enabled: z.boolean().default(true),
+    /** Facts looked up once per event and added under `data.enrichment` (docs/pull.md); none by default. */
+    enrich: z
+      .array(z.enum(ENRICH_FACTS))
+      .max(ENRICH_FACTS.length)
+      .default([])
+      .transform((facts) => ENRICH_FACTS.filter((f) => facts.includes(f))),
+    /** true: events wait (held, never dropped) until enrichment succeeds or an operator releases them. */
+    enrichRequired: z.boolean().default(false),
+    /** How long an event waits for its enrichment before it goes out without it (`status: "failed"`), ms. */
+    enrichDeadlineMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(24 * 3_600_000)
+      .default(DEFAULT_ENRICH_DEADLINE_MS),
+    /** Lifetime of the relay links to data files this target receives, hours (never past CentrePoint's own file expiry). */
+    linkTtlHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(90 * 24)
+      .default(168),
   })
   .refine((t) => t.centrepointSigning === undefined || t.format === "raw", {
     path: ["centrepointSigning"],

@@ -18,28 +18,51 @@ export interface DueHandoff {
   targetId: string;
   tries: number;
   unfiltered: boolean;
+  /** The row's pull plan (JSON; src/pull/plan.ts), or null for a plain hand-off. */
+  enrich: string | null;
   /** Bytes of body, envelope and headers. */
   size: number;
 }
+
+/** A planned row that differs from the plain hand-off: when it is first due, and its pull plan (JSON, read by src/pull/). */
+export interface HandoffPlan {
+  nextAt: number;
+  enrich: string;
+}
+
+/** `next_at` of a row held until it is made due (a target with `enrichRequired`): the largest Date, never armed as an alarm. */
+export const HOLD_AT = 8_640_000_000_000_000;
 
 /** Retry timing of a failed push: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
 export const HANDOFF_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 } as const;
 /** Hand-off rows read per alarm run at most, before the byte budget cuts the batch. */
 const HANDOFF_ROWS = 200;
 
-/** Plans one hand-off per target; `unfiltered` targets' filters decide later (their document was invalid). */
-export function planHandoffs(sql: SqlStorage, deliveryId: string, at: number, targets: readonly string[], unfiltered: readonly string[]): void {
+/**
+ * Plans one hand-off per target; `unfiltered` targets' filters decide later (their document was
+ * invalid). A target in `plans` is first due at its plan's time and keeps its plan (enrichment).
+ */
+export function planHandoffs(
+  sql: SqlStorage,
+  deliveryId: string,
+  at: number,
+  targets: readonly string[],
+  unfiltered: readonly string[],
+  plans: Readonly<Record<string, HandoffPlan>> = {},
+): void {
   const rows = new Map<string, boolean>();
   for (const t of unfiltered) rows.set(t, true);
   for (const t of targets) rows.set(t, false);
   for (const [target, isUnfiltered] of rows) {
+    const plan = Object.hasOwn(plans, target) ? plans[target] : undefined;
     sql.exec(
-      "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at, unfiltered) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at, unfiltered, enrich) VALUES (?, ?, ?, ?, ?, ?)",
       deliveryId,
       target,
       at,
-      at,
+      plan?.nextAt ?? at,
       isUnfiltered ? 1 : 0,
+      plan?.enrich ?? null,
     );
   }
 }
@@ -47,20 +70,37 @@ export function planHandoffs(sql: SqlStorage, deliveryId: string, at: number, ta
 /** Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due). */
 export function dueHandoffs(sql: SqlStorage, now: number): DueHandoff[] {
   const rows = sql
-    .exec<{ seq: number; delivery_id: string; target_id: string; tries: number; unfiltered: number; size: number }>(
-      `SELECT d.seq, h.delivery_id, h.target_id, h.tries, h.unfiltered, length(d.body) + length(d.envelope) + length(d.headers) AS size
+    .exec<{ seq: number; delivery_id: string; target_id: string; tries: number; unfiltered: number; enrich: string | null; size: number }>(
+      `SELECT d.seq, h.delivery_id, h.target_id, h.tries, h.unfiltered, h.enrich, length(d.body) + length(d.envelope) + length(d.headers) AS size
        FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
        WHERE h.handed_at IS NULL AND h.next_at <= ? ORDER BY h.next_at LIMIT ?`,
       now,
       HANDOFF_ROWS,
     )
     .toArray()
-    .map((r) => ({ seq: r.seq, deliveryId: r.delivery_id, targetId: r.target_id, tries: r.tries, unfiltered: r.unfiltered === 1, size: r.size }));
+    .map((r) => ({
+      seq: r.seq,
+      deliveryId: r.delivery_id,
+      targetId: r.target_id,
+      tries: r.tries,
+      unfiltered: r.unfiltered === 1,
+      enrich: r.enrich,
+      size: r.size,
+    }));
   return takeByBytes(rows, (r) => r.size, BATCH_BYTES);
 }
 
-/** The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error for its target's push. */
-export function buildItems(sql: SqlStorage, source: string, due: readonly DueHandoff[]): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
+/**
+ * The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error
+ * for its target's push. A row with a pull plan gets its item from `decorate` (src/pull/: the
+ * enriched envelope, or the Puller's job).
+ */
+export function buildItems(
+  sql: SqlStorage,
+  source: string,
+  due: readonly DueHandoff[],
+  decorate?: (item: OutboxItem, row: DueHandoff) => OutboxItem,
+): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
   const bySeq = new Map<number, Record<string, SqlStorageValue>>();
   const seqs = [...new Set(due.map((d) => d.seq))];
   for (const row of sql.exec(
@@ -73,7 +113,7 @@ export function buildItems(sql: SqlStorage, source: string, due: readonly DueHan
     const r = bySeq.get(d.seq)!;
     const group = out.get(d.targetId) ?? { rows: [], items: [] };
     group.rows.push(d);
-    group.items.push({
+    const item: OutboxItem = {
       source,
       deliveryId: d.deliveryId,
       kind: r.kind as string,
@@ -83,7 +123,8 @@ export function buildItems(sql: SqlStorage, source: string, due: readonly DueHan
       body: new Uint8Array(r.body as ArrayBuffer),
       headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
       ...(d.unfiltered && { unfiltered: true }),
-    });
+    };
+    group.items.push(d.enrich !== null && decorate ? decorate(item, d) : item);
     out.set(d.targetId, group);
   }
   return out;
@@ -117,9 +158,9 @@ export function markFailed(sql: SqlStorage, rows: readonly DueHandoff[], error: 
   }
 }
 
-/** When the earliest pending hand-off is due, or null when none waits. */
+/** When the earliest pending hand-off is due, or null when none waits (rows held at HOLD_AT are not due until made due). */
 export function nextHandoffAt(sql: SqlStorage): number | null {
-  return sql.exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM handoffs WHERE handed_at IS NULL").one().at;
+  return sql.exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM handoffs WHERE handed_at IS NULL AND next_at < ?", HOLD_AT).one().at;
 }
 
 /**

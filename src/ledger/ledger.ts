@@ -8,7 +8,23 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import type { OutboxItem } from "../outbox/types";
 import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
-import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
+import { PULL_HANDOFF } from "../pull/plan";
+import type { StoredEnrichment } from "../pull/facts";
+import {
+  decorateItem,
+  type DownloadEntry,
+  type EnrichingHandoff,
+  type EnrichmentRecord,
+  enrichingHandoffs,
+  listDownloads,
+  type PullLedgerStats,
+  pullLedgerStats,
+  readEnrichment,
+  recordDownload,
+  releaseEnrichment,
+  storeEnrichment,
+} from "./enrichment";
+import { buildItems, dueHandoffs, type HandoffPlan, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
 import {
   bumpCounter,
   type DeliveryRecord,
@@ -52,6 +68,8 @@ export type RecordInput = Pick<
   searchKeys?: string[];
   /** Default "webhook". */
   provenance?: Provenance;
+  /** Hand-offs planned differently (src/pull/plan.ts): enriching targets' deadlines, the Puller's job. */
+  handoffPlans?: Record<string, HandoffPlan>;
 };
 
 /** Outcome of `record`. */
@@ -88,8 +106,8 @@ export class Ledger extends DurableObject<Bindings> {
   /** Newest handshake rows kept; a field so tests can show the trimming with a smaller log. */
   protected handshakeCap = HANDSHAKE_LOG_CAP;
   /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
-  protected outboxFor = (targetId: string): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
-    this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
+  protected outboxFor = (targetId: string, source = ""): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
+    targetId === PULL_HANDOFF ? this.env.PULLER.get(this.env.PULLER.idFromName(source)) : this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
   /** The chain's head as last committed by this instance (read from SQLite once): saves a query per record. */
   private head: { seq: number; hash: string } | null = null;
   /** Whether this instance has seen the ledger's source id stored. */
@@ -170,7 +188,7 @@ export class Ledger extends DurableObject<Bindings> {
         sameBodyAs,
       );
       for (const key of new Set(input.searchKeys ?? [])) this.sql.exec("INSERT OR IGNORE INTO search_keys (value, seq) VALUES (?, ?)", key, seq);
-      planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? []);
+      planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? [], input.handoffPlans);
       if (!this.sourceStored) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
       return { status: "accepted", seq, duplicateCount: 0, hash: recordHash };
     });
@@ -327,7 +345,7 @@ export class Ledger extends DurableObject<Bindings> {
     const source = ledgerSource(this.sql);
     let groups: ReturnType<typeof buildItems>;
     try {
-      groups = buildItems(this.sql, source, due);
+      groups = buildItems(this.sql, source, due, this.decorate());
     } catch (e) {
       // A row that cannot be read: retry later with backoff, visible on the delivery's hand-offs.
       markFailed(this.sql, due, `could not read the delivery: ${e instanceof Error ? e.message : String(e)}`, now, Math.random);
@@ -337,7 +355,7 @@ export class Ledger extends DurableObject<Bindings> {
     await Promise.all(
       [...groups].map(async ([targetId, { rows, items }]) => {
         try {
-          await this.outboxFor(targetId).enqueue(targetId, items);
+          await this.outboxFor(targetId, source).enqueue(targetId, items);
           markHanded(this.sql, rows, Date.now());
         } catch (e) {
           const message = e instanceof Error ? e.message : String(e);
@@ -347,6 +365,53 @@ export class Ledger extends DurableObject<Bindings> {
       }),
     );
     return due.length;
+  }
+
+  /** How hand-off rows with a pull plan become items: a target's enriched envelope (links made now), or the Puller's job. */
+  private decorate() {
+    return decorateItem(this.sql, { now: Date.now(), publicUrl: this.env.RELAY_PUBLIC_URL ?? "", linkKey: this.env.FILE_LINK_SECRET || null });
+  }
+
+  // ---- the pull side (docs/pull.md): enrichment beside the record, file-link downloads ----
+
+  /** Stores the enrichment the Puller looked up (the latest attempt's) and hands off every waiting target it completes. Idempotent. */
+  async storeEnrichment(deliveryId: string, stored: StoredEnrichment): Promise<{ ready: number }> {
+    const ready = this.ctx.storage.transactionSync(() => storeEnrichment(this.sql, deliveryId, stored, Date.now()));
+    if (ready > 0) this.pushSoon();
+    return { ready };
+  }
+
+  /** Hands off now every hand-off of a delivery that waits for its enrichment, with whatever was found (the operator's "release"). */
+  async releaseEnrichment(deliveryId: string): Promise<{ released: number }> {
+    const released = this.ctx.storage.transactionSync(() => releaseEnrichment(this.sql, deliveryId, Date.now()));
+    if (released > 0) this.pushSoon();
+    return { released };
+  }
+
+  /** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its file downloads. */
+  async pullView(
+    deliveryId: string,
+  ): Promise<{ enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: (DownloadEntry & { id: number })[] }> {
+    return {
+      enrichment: readEnrichment(this.sql, deliveryId),
+      handoffs: enrichingHandoffs(this.sql, deliveryId),
+      downloads: listDownloads(this.sql, { deliveryId, limit: 100 }),
+    };
+  }
+
+  /** Appends a download audit row (durable when the promise resolves). */
+  async recordDownload(entry: DownloadEntry): Promise<void> {
+    this.ctx.storage.transactionSync(() => recordDownload(this.sql, entry));
+  }
+
+  /** Download audit rows of the source, newest first. */
+  async listDownloads(limit: number): Promise<(DownloadEntry & { id: number })[]> {
+    return listDownloads(this.sql, { limit });
+  }
+
+  /** Held and waiting enriching hand-offs and download counts. */
+  async pullStats(): Promise<PullLedgerStats> {
+    return pullLedgerStats(this.sql);
   }
 
   /** Arms the alarm at the earliest pending hand-off (not before `notBefore`) unless it is armed earlier already. */

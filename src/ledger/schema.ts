@@ -82,4 +82,26 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
   // Fewer index rows per delivery: a subject is found through search_keys (it is one), so its own
   // index went; kind, time, body hash and delivery id stay (queried by the list, the same-body check, dedupe).
   `DROP INDEX deliveries_by_subject;`,
+  // The pull side (docs/pull.md), beside the hash-chained records, never changing them:
+  //   handoffs.enrich  a row's pull plan (JSON, src/pull/plan.ts): a target's facts, or the Puller's job (target_id '@pull'); NULL = plain
+  //   enrichments      the enrichment looked up once per delivery (src/ledger/enrichment.ts), one row per delivery that some target wants enriched
+  //   downloads        one audit row per download through a relay file link (newest DOWNLOAD_LOG_CAP kept)
+  `ALTER TABLE handoffs ADD COLUMN enrich TEXT;
+   CREATE TABLE enrichments (
+     delivery_id TEXT PRIMARY KEY,
+     result TEXT NOT NULL,                 -- JSON StoredEnrichment (src/pull/facts.ts): facts found, errors, settled
+     settled INTEGER NOT NULL DEFAULT 0,   -- 1 once no lookup will be retried
+     released_at INTEGER,                  -- epoch ms an operator released held hand-offs without waiting
+     updated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE downloads (
+     id INTEGER PRIMARY KEY,
+     at INTEGER NOT NULL,                  -- epoch ms
+     target_id TEXT NOT NULL,              -- the target the link was issued to
+     file_id TEXT NOT NULL,                -- CentrePoint's data file id
+     delivery_id TEXT,                     -- the data_retrieval delivery whose enrichment listed the file
+     client_ip TEXT,                       -- CF-Connecting-IP of the download
+     outcome TEXT NOT NULL                 -- redirected | upstream_error: <status>
+   );
+   CREATE INDEX downloads_by_delivery ON downloads (delivery_id, id);`,
 ];

@@ -13,6 +13,9 @@ export type ErrorCode =
   | "source_misconfigured"
   | "admin_disabled"
   | "conflict"
+  | "gone"
+  | "rate_limited"
+  | "links_disabled"
   | "upstream_error"
   | "internal_error";
 

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
+import { forEachBounded } from "../lib/bounded";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
@@ -343,13 +344,4 @@ function usableConfig(targetId: string, loaded: Loaded<TargetConfig>): Result<Ta
   if (loaded.state === "missing") return err(`target document target:${targetId} is missing`);
   if (loaded.state === "invalid") return err(`target document is invalid: ${loaded.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`);
   return loaded.config.enabled ? ok(loaded.config) : err("target is disabled");
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -5,9 +5,11 @@ import type { Bindings } from "../env";
 import { log } from "../lib/log";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
-import { createMemoryBudget } from "../providers/centrepoint/api/budget";
 import { apiErrorStatus, createCentrePointApi, describeApiError, type CentrePointApi, type CentrePointApiOptions } from "../providers/centrepoint/api/client";
 import { getWebhookRegistration } from "../providers/centrepoint/api/endpoints";
+import { type ApiCallCount, countApiCall, readApiCalls } from "../pull/api-calls";
+import { clientFor } from "../pull/client";
+import { correlateCompletion } from "../pull/correlate";
 import { bodyLimit } from "../routes/ingress/limits";
 import { compareRegistration, type RegistrationCheck } from "./registration";
 import { advanceRun, finished, PAGES_PER_INVOCATION } from "./run";
@@ -32,13 +34,8 @@ export type { ReconcileReport, RegistrationCheck };
 const DUE_SLACK_MS = 60_000;
 /** Longest a single API call of a run may wait for Retry-After or the budget before the run pauses instead, ms. */
 const CALL_MAX_WAIT_MS = 10_000;
-
-/**
- * The requests of this isolate to CentrePoint's API, under the relay's ceiling (450 per minute, fair
- * shares per source; src/providers/centrepoint/api/budget.ts). Kept in memory: Durable Objects of
- * several sources that share an isolate share it.
- */
-const isolateBudget = createMemoryBudget({ now: () => Date.now() });
+/** Wait before asking again when the shared budget's object could not be reached, ms. */
+const BUDGET_UNREACHABLE_WAIT_MS = 1_000;
 
 /** What a source's reconciliation looks like now: the newest run, the newest finished one, the registration check, totals. */
 export interface ReconcileSummary {
@@ -47,6 +44,8 @@ export interface ReconcileSummary {
   lastSuccessAt: number | null;
   registration: RegistrationCheck | null;
   totals: ReturnType<typeof readTotals>;
+  /** This source's reconciliation requests to CentrePoint's API, by method, endpoint and status. */
+  apiCalls: ApiCallCount[];
 }
 
 /** What the scheduler's tick did. */
@@ -114,7 +113,7 @@ export class Reconciler extends DurableObject<Bindings> {
     if (!block.ok) return err({ config: block.error });
     const creds = resolveCredentials(this.env, block.value);
     if (!creds.ok) return err({ config: creds.error });
-    const check = await this.registrationWith(this.api(source, creds.value), source, block.value);
+    const check = await this.registrationWith(this.api(source, block.value, creds.value), source, block.value);
     return check.error === null ? ok(check) : err(check);
   }
 
@@ -133,6 +132,7 @@ export class Reconciler extends DurableObject<Bindings> {
       lastSuccessAt: readMeta<number>(this.sql, "last_success_at"),
       registration: readMeta<RegistrationCheck>(this.sql, "registration"),
       totals: readTotals(this.sql),
+      apiCalls: readApiCalls(this.sql),
     };
   }
 
@@ -158,7 +158,7 @@ export class Reconciler extends DurableObject<Bindings> {
       if (!block.ok) return end({ kind: "config", message: block.error });
       const creds = resolveCredentials(this.env, block.value);
       if (!creds.ok) return end({ kind: "config", message: creds.error });
-      const api = this.api(source, creds.value);
+      const api = this.api(source, block.value, creds.value);
       if (run.invocations === 0) await this.registrationWith(api, source, block.value);
       const ledger = this.env.LEDGER.get(this.env.LEDGER.idFromName(source));
       const result = await advanceRun({
@@ -171,6 +171,7 @@ export class Reconciler extends DurableObject<Bindings> {
         now: Date.now,
         maxBodyBytes: bodyLimit(this.env.MAX_BODY_BYTES),
         pagesPerInvocation: this.pagesPerInvocation,
+        correlate: (input) => correlateCompletion(this.env, source, block.value, input),
       });
       if (result.kind === "continue") await this.ctx.storage.setAlarm(result.at);
     } catch (e) {
@@ -199,16 +200,28 @@ export class Reconciler extends DurableObject<Bindings> {
     return ok(loaded.config.centrepoint);
   }
 
-  /** An API client of this source: the Worker's fetch, the isolate's token cache and budget. */
-  private api(source: string, creds: Pick<CentrePointApiOptions, "apiUrl" | "authUrl" | "clientId" | "clientSecret">): CentrePointApi {
+  /**
+   * An API client of this source: the Worker's fetch, the isolate's token cache, and the budget its
+   * API client shares with every source using it (the CentrePointClient, src/pull/client.ts; asked
+   * before every request). Requests are counted by endpoint and status.
+   */
+  private api(
+    source: string,
+    block: CentrePointApiConfig,
+    creds: Pick<CentrePointApiOptions, "apiUrl" | "authUrl" | "clientId" | "clientSecret">,
+  ): CentrePointApi {
+    const shared = clientFor(this.env, block);
     return createCentrePointApi({
       ...creds,
       fetch: (input, init) => fetch(input, init),
       now: Date.now,
       sleep: (ms) => this.sleep(ms),
       random: Math.random,
-      budget: isolateBudget.forSource(source),
+      budget: {
+        acquire: () => shared.acquire(source).catch(() => ({ ok: false as const, error: { retryAfterMs: BUDGET_UNREACHABLE_WAIT_MS } })),
+      },
       limits: { maxWaitMs: CALL_MAX_WAIT_MS },
+      onRequest: (m) => countApiCall(this.sql, m),
     });
   }
 

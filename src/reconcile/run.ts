@@ -66,6 +66,8 @@ export interface InvocationContext {
   /** The ingress body limit (MAX_BODY_BYTES): a larger history body is an error, as it would have been a 413. */
   maxBodyBytes: number;
   pagesPerInvocation: number;
+  /** Names the triggering delivery in a backfilled data_retrieval_complete of the relay's own request (src/pull/correlate.ts). */
+  correlate?: (input: RecordInput) => Promise<RecordInput>;
 }
 
 /** What the invocation leaves: the run ended (its report), or it continues at `at` (epoch ms). */
@@ -172,10 +174,12 @@ async function applyPage(ctx: InvocationContext, run: RunProgress, items: readon
     const row = firstRows.get(id) as Extract<HistoryRow, { kind: "delivery" }>;
     if (!wasStarted) addItem(sql, id, "backfilling");
     targets ??= await ctx.targets();
-    const input = buildDeliveryRecord(
+    const built = buildDeliveryRecord(
       { ...row.arrival, sourceId: ctx.sourceId, receivedAt: ctx.now(), sourceIp: null, provenance: "centrepoint-history" },
       targets,
+      { autoRequest: ctx.block.autoRequest?.fileFormat ?? null },
     );
+    const input = ctx.correlate ? await ctx.correlate(built) : built;
     try {
       const result = await ctx.ledger.record(input);
       // "duplicate": a push was recorded between the lookup and this backfill; the push stands.

@@ -48,7 +48,7 @@ webhooks.post("/:source", async (c) => {
   const authenticated = requireAuthenticated(auth);
   if (!authenticated.ok) return refuse(authenticated.error);
 
-  const record = await buildRecord(c, a, body.value);
+  const record = await buildRecord(c, source.value, a, body.value);
   const result = await ledger.record(record);
   log("info", "webhook accepted", {
     requestId: c.var.requestId,

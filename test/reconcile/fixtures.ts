@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
 import { createFakeCentrePoint, type FakeCentrePointOptions, type FakeDeliveryRecord } from "../../harness/fake-centrepoint";
@@ -91,4 +92,26 @@ export function historyDelivery(fake: ReturnType<typeof createFakeCentrePoint>, 
   const deliveryId = record.deliveryId ?? `0f9a3fde-8baf-4c83-9591-${String(n).padStart(12, "0")}`;
   fake.recordDelivery({ event: "upload", body: uploadBodyFor(n), deliveryId, ...record });
   return deliveryId;
+}
+
+/** Every row of every table of a Durable Object's SQLite, as text (blobs decoded as UTF-8). */
+export function dumpTables(stub: DurableObjectStub): Promise<string> {
+  return runInDurableObject(stub, (_i, state) => {
+    const sql = state.storage.sql;
+    const tables = sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")
+      .toArray()
+      .map((t) => t.name);
+    const text = (v: SqlStorageValue) => (v instanceof ArrayBuffer ? new TextDecoder().decode(v) : String(v));
+    return tables
+      .map(
+        (t) =>
+          `${t}: ${sql
+            .exec(`SELECT * FROM "${t}"`)
+            .toArray()
+            .map((r) => Object.values(r).map(text).join(" | "))
+            .join("\n")}`,
+      )
+      .join("\n");
+  });
 }

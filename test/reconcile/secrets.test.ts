@@ -1,9 +1,9 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { expect, it } from "vitest";
 import { admin, freshId, ledgerOf, putTarget } from "../helpers";
 import { get, signIn } from "../admin/session";
 import { outboxOf } from "../outbox/fixtures";
-import { CP_BASE, CP_CLIENT, historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { CP_BASE, CP_CLIENT, dumpTables, historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
 /**
  * The API client's credentials and tokens never leave the isolate's memory: not in a log line, not
@@ -13,28 +13,6 @@ import { CP_BASE, CP_CLIENT, historyDelivery, newReconciledSource, reconcilerOf,
  */
 
 const { lines } = useTestHooks();
-
-/** Every row of every table of a Durable Object's SQLite, as text (blobs decoded as UTF-8). */
-function dumpTables(stub: DurableObjectStub): Promise<string> {
-  return runInDurableObject(stub, (_i, state) => {
-    const sql = state.storage.sql;
-    const tables = sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")
-      .toArray()
-      .map((t) => t.name);
-    const text = (v: SqlStorageValue) => (v instanceof ArrayBuffer ? new TextDecoder().decode(v) : String(v));
-    return tables
-      .map(
-        (t) =>
-          `${t}: ${sql
-            .exec(`SELECT * FROM "${t}"`)
-            .toArray()
-            .map((r) => Object.values(r).map(text).join(" | "))
-            .join("\n")}`,
-      )
-      .join("\n");
-  });
-}
 
 it("keeps the client secret, the client id and every token out of logs, answers and stored rows", async () => {
   const { fake, spy, sent } = useFakeCentrePoint();

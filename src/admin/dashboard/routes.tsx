@@ -25,11 +25,12 @@ import { deliveryListQuery } from "../schemas";
 import { findDeliveryById, getDeliveryDetail, listDeliveries } from "../service/deliveries";
 import { setTargetEnabled } from "../service/documents";
 import { summarizeSources, summarizeTargets } from "../service/overview";
+import { type PullSummary, releaseEnrichment, retryEnrichment, summarizePull } from "../service/pull";
 import { checkRegistration, reconcileSummary, type Refusal, runReconciliation } from "../service/reconcile";
 import { replayDelivery, replayMany, resumeTarget } from "../service/replay";
 import { ledgerOf, outboxOf } from "../service/stubs";
 import { issuesToFields } from "../validation";
-import { utcInputToIso } from "./format";
+import { plural, utcInputToIso } from "./format";
 import { type Flash, Layout, Notice, type PageContext } from "./layout";
 import { DeliveriesPage, type DeliveryFilters, deliveryHref } from "./pages/deliveries";
 import type { ListedDelivery } from "../service/deliveries";
@@ -112,9 +113,20 @@ dashboard.post("/admin/logout", requireAdminEnabled, sameOrigin, requireAdminPag
 // ---- overview --------------------------------------------------------------------------------
 
 const overview = async (c: Context<AdminEnv>) => {
-  const [sources, targets] = await Promise.all([summarizeSources(c.env), summarizeTargets(c.env)]);
-  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} />);
+  const [sources, targets, pull] = await Promise.all([summarizeSources(c.env), summarizeTargets(c.env), summarizePullQuietly(c.env)]);
+  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} />);
 };
+
+/** The pull side's summary for the overview, or null (logged) when a Durable Object fails to answer. */
+async function summarizePullQuietly(env: AdminEnv["Bindings"]): Promise<PullSummary | null> {
+  try {
+    const [sources, targets] = await Promise.all([listConfigs(env.CONFIG, "source"), listConfigs(env.CONFIG, "target")]);
+    return await summarizePull(env, sources, targets);
+  } catch (e) {
+    log("error", "admin read failed", { what: "pull", error: e instanceof Error ? e.message : String(e) });
+    return null;
+  }
+}
 dashboard.get("/admin", requireAdminPage, overview);
 dashboard.get("/admin/", requireAdminPage, overview);
 dashboard.get("/admin/ui", requireAdminPage, (c) => c.redirect("/admin/", 302));
@@ -181,7 +193,14 @@ dashboard.get("/admin/ui/deliveries/:source/:id", requireAdminPage, async (c) =>
   const d = idSchema.safeParse(source).success ? await getDeliveryDetail(c.env, source, id) : null;
   if (!d) return renderError(c, 404, `No delivery “${id}” in source “${source}”.`);
   const n = (name: string) => Math.min(Math.max(Number(c.req.query(name) ?? 0) || 0, 0), 1000);
-  let notice: Flash = null;
+  let notice: Flash = ENRICHMENT_FLASH[c.req.query("done") ?? ""] ?? null;
+  if (c.req.query("done") === "released") {
+    const released = n("released");
+    notice =
+      released > 0
+        ? { tone: "ok", text: `Released: ${plural(released, "target")} get the event now, with what enrichment found.` }
+        : { tone: "warn", text: "Nothing to release: no target was waiting." };
+  }
   if (c.req.query("done") === "replay") {
     const replayed = n("replayed");
     const left = n("left");
@@ -207,6 +226,53 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
   const query = new URLSearchParams({ done: "replay", replayed: String(replayed), left: String(left) });
   return c.redirect(`${deliveryHref(source, id)}?${query}`, 303);
 });
+
+/** The notices after the enrichment actions, by done code (a fixed set). */
+const ENRICHMENT_FLASH: Record<string, NonNullable<Flash>> = {
+  "enrichment-retry": {
+    tone: "ok",
+    text: "Enrichment is looked up again now. Targets still waiting or held get the new result; targets already sent this event keep what they received (a replay resends that).",
+  },
+  "enrichment-none": { tone: "warn", text: "No enrichment was planned for this delivery (no target wanted one), or it settled more than 30 days ago." },
+};
+
+/** A POST on a delivery's enrichment: runs `act`, then redirects back with a done code, or shows the refusal. */
+function enrichmentAction(act: (c: Context<AdminEnv>, source: string, id: string) => Promise<Result<string, Refusal>>) {
+  return async (c: Context<AdminEnv>) => {
+    const { source, id } = c.req.param() as { source: string; id: string };
+    if (!idSchema.safeParse(source).success) return renderError(c, 404, "No such source.");
+    const result = await act(c, source, id);
+    if (!result.ok && result.error.status === 404) return renderError(c, 404, result.error.message);
+    if (!result.ok) return c.redirect(`${deliveryHref(source, id)}?done=enrichment-none`, 303);
+    return c.redirect(`${deliveryHref(source, id)}?${result.value}`, 303);
+  };
+}
+
+/** The enrichment actions of the delivery page: what each runs and the done code it redirects with. */
+const ENRICHMENT_ACTIONS: Record<"retry" | "release", (c: Context<AdminEnv>, source: string, id: string) => Promise<Result<string, Refusal>>> = {
+  retry: async (c, source, id) => {
+    const job = await retryEnrichment(c.env, source, id);
+    return job.ok ? ok("done=enrichment-retry") : job;
+  },
+  release: async (c, source, id) => {
+    const released = await releaseEnrichment(c.env, source, id);
+    return released.ok ? ok(`done=released&released=${released.value.released}`) : released;
+  },
+};
+
+for (const [name, act] of Object.entries(ENRICHMENT_ACTIONS)) {
+  dashboard.post(
+    `/admin/ui/deliveries/:source/:id/enrichment/${name}`,
+    sameOrigin,
+    requireAdminPage,
+    checkCsrfToken,
+    enrichmentAction(async (c, source, id) => {
+      const done = await act(c, source, id);
+      if (done.ok) log("info", `enrichment ${name} from the dashboard`, { requestId: c.var.requestId, source, deliveryId: id, done: done.value });
+      return done;
+    }),
+  );
+}
 
 // ---- targets ---------------------------------------------------------------------------------
 

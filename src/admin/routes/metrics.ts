@@ -5,6 +5,8 @@ import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheu
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
 import { problemCount } from "../../reconcile/registration";
 import { describeAdmin } from "../openapi";
+import { summarizePull } from "../service/pull";
+import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
@@ -17,7 +19,7 @@ metricsRoutes.get(
   async (c) => {
     const [sources, targets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes, reconcilers] = await Promise.all([
+    const [ledgers, outboxes, reconcilers, pull] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -28,6 +30,7 @@ metricsRoutes.get(
       ),
       // Only sources with a centrepoint block have a Reconciler; its stored state, never a call to CentrePoint.
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
+      summarizePull(c.env, sources, targets),
     ]);
 
     const family =
@@ -130,6 +133,10 @@ metricsRoutes.get(
       lastSuccess,
       running,
       registration,
+      ...pullFamilies(
+        pull,
+        reconcilers.flatMap(({ r }) => r?.apiCalls ?? []),
+      ),
     ];
     return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,

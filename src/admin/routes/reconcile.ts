@@ -72,7 +72,7 @@ reconcileRoutes.get(
   },
 );
 
-/** Answers a refusal of the reconciliation service. */
-function refuse(c: Context<AppEnv>, r: Refusal): Response {
+/** Answers a refusal of the reconciliation and pull services. */
+export function refuse(c: Context<AppEnv>, r: Refusal): Response {
   return errorResponse(c, r.status, r.code, r.message, r.upstream ? { upstream: r.upstream } : undefined);
 }

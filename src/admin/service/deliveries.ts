@@ -2,6 +2,8 @@ import { configExists, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import type { DeliveryRecord, HandoffView, ListFilter } from "../../ledger/queries";
 import type { AttemptView, DispatchView } from "../../outbox/views";
+import { PULL_HANDOFF } from "../../pull/plan";
+import { type DeliveryPull, pullOfDelivery } from "./pull";
 import { ledgerOf, outboxOf } from "./stubs";
 
 /**
@@ -28,8 +30,8 @@ export interface DeliveryTarget {
   attempts: AttemptView[];
 }
 
-/** A delivery with its body, envelope (parsed) and every target's part. */
-export type DeliveryDetail = ListedDelivery & { body: Uint8Array; envelope: unknown; targets: DeliveryTarget[] };
+/** A delivery with its body, envelope (parsed), every target's part and its pull side. */
+export type DeliveryDetail = ListedDelivery & { body: Uint8Array; envelope: unknown; targets: DeliveryTarget[]; pull: DeliveryPull };
 
 /** Cursor of the merged, newest-first list: received time, then source, then seq. */
 interface Cursor {
@@ -76,12 +78,16 @@ export async function getDeliveryDetail(env: Bindings, source: string, id: strin
   if (!detail) return null;
   const { body, envelope, handoffs, ...record } = detail;
   const targets = await Promise.all(
-    handoffs.map(async (handoff): Promise<DeliveryTarget> => {
-      const part = handoff.handedAt === null ? null : await outboxOf(env, handoff.targetId).getDispatch(source, id);
-      return { target: handoff.targetId, handoff, dispatch: part?.dispatch ?? null, attempts: part?.attempts ?? [] };
-    }),
+    // The Puller's hand-off (the enrichment job) is no target: it shows as `pull.enrichment`.
+    handoffs
+      .filter((h) => h.targetId !== PULL_HANDOFF)
+      .map(async (handoff): Promise<DeliveryTarget> => {
+        const part = handoff.handedAt === null ? null : await outboxOf(env, handoff.targetId).getDispatch(source, id);
+        return { target: handoff.targetId, handoff, dispatch: part?.dispatch ?? null, attempts: part?.attempts ?? [] };
+      }),
   );
-  return { ...record, source, body, envelope: parseEnvelope(envelope), targets };
+  const parsed = parseEnvelope(envelope);
+  return { ...record, source, body, envelope: parsed, targets, pull: await pullOfDelivery(env, source, id, parsed) };
 }
 
 /** The sources whose ledger holds a delivery with exactly this id (a delivery id is unique within a source only). */

@@ -16,7 +16,7 @@ import { reconcilerOf } from "./stubs";
 
 /** Why a call was refused: the HTTP status, the contract's code, a message, and for 502 what CentrePoint answered. */
 export interface Refusal {
-  status: 400 | 404 | 500 | 502;
+  status: 400 | 404 | 409 | 500 | 502;
   code: ErrorCode;
   message: string;
   upstream?: { status: number | null; endpoint: string };

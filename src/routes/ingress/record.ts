@@ -7,6 +7,8 @@ import type { RecordInput } from "../../ledger/ledger";
 import { targetWants } from "../../outbox/match";
 import { type DeliveryProvenance, HEADER } from "../../providers/centrepoint/constants";
 import { normalizeDelivery, type ParsedBody, serializeEnvelope } from "../../providers/centrepoint/normalize";
+import { envelopeData, keysOf } from "../../pull/facts";
+import { planPull, type RawFileFormat } from "../../pull/plan";
 import { ROW_BUDGET_BYTES } from "./limits";
 
 /**
@@ -36,8 +38,16 @@ export interface DeliveryArrival {
 /** Longest delivery id taken from `X-ActiGraph-Delivery` (CentrePoint's are 36 characters). */
 const MAX_DELIVERY_ID_LENGTH = 128;
 
-/** The ledger's record of a delivery: id, normalized envelope (fitted to a row), stored headers, planned targets. */
-export function buildDeliveryRecord(a: DeliveryArrival, targets: readonly Listed<TargetConfig>[]): RecordInput {
+/**
+ * The ledger's record of a delivery: id, normalized envelope (fitted to a row), stored headers,
+ * planned targets, and the pull side's plan (enrichment, the automatic raw-data request of a source
+ * with `autoRequest`: src/pull/plan.ts).
+ */
+export function buildDeliveryRecord(
+  a: DeliveryArrival,
+  targets: readonly Listed<TargetConfig>[],
+  options: { autoRequest?: RawFileFormat | null } = {},
+): RecordInput {
   const event = a.headers.get(HEADER.event);
   const { deliveryId, idDerived } = deliveryIdOf(a.headers, a.body);
   const normalized = normalizeDelivery({
@@ -53,6 +63,13 @@ export function buildDeliveryRecord(a: DeliveryArrival, targets: readonly Listed
   const envelope = serializeEnvelope(normalized, ROW_BUDGET_BYTES - a.body.byteLength - JSON.stringify(headers).length);
   const attention = [normalized.attention, envelope.omitted && `data.original omitted: ${envelope.omitted}`].filter(Boolean).join("; ") || null;
   const plan = planTargets(targets, a.sourceId, normalized.kind);
+  const pull = planPull({
+    targets,
+    wanted: plan.wanted,
+    keys: keysOf(normalized.kind, envelopeData(envelope.text)),
+    receivedAt: a.receivedAt,
+    autoRequest: options.autoRequest ?? null,
+  });
   return {
     source: a.sourceId,
     deliveryId,
@@ -66,10 +83,11 @@ export function buildDeliveryRecord(a: DeliveryArrival, targets: readonly Listed
     headers,
     body: a.body,
     envelope: envelope.text,
-    targets: plan.wanted,
+    targets: [...plan.wanted, ...pull.extraTargets],
     unfilteredTargets: plan.unfiltered,
     searchKeys: normalized.searchKeys,
     provenance: a.provenance,
+    ...(Object.keys(pull.plans).length > 0 && { handoffPlans: pull.plans }),
   };
 }
 

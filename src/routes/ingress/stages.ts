@@ -14,6 +14,7 @@ import { CENTREPOINT_ADDRESS_KEYWORDS, HEADER } from "../../providers/centrepoin
 import { detectHandshake, type Handshake } from "../../providers/centrepoint/handshake";
 import { type ParsedBody, parseDeliveryBody } from "../../providers/centrepoint/normalize";
 import { bodyLimit } from "./limits";
+import { correlateCompletion } from "../../pull/correlate";
 import { buildDeliveryRecord } from "./record";
 
 /**
@@ -138,12 +139,17 @@ export function requireAuthenticated(auth: AuthOutcome): Result<void, Refusal> {
   return auth.ok ? ok(undefined) : err(refusal(401, "unauthorized", "Invalid credentials.", `auth_${auth.error.reason}`));
 }
 
-/** Stage 7: the ledger's record of an authenticated delivery (routes/ingress/record.ts, the one way a record is built). */
-export async function buildRecord(c: Context<AppEnv>, a: Arrival, body: ReadBody): Promise<RecordInput> {
-  return buildDeliveryRecord(
+/**
+ * Stage 7: the ledger's record of an authenticated delivery (routes/ingress/record.ts, the one way a
+ * record is built); a data_retrieval_complete of a request the relay made names its trigger (src/pull/correlate.ts).
+ */
+export async function buildRecord(c: Context<AppEnv>, source: SourceConfig, a: Arrival, body: ReadBody): Promise<RecordInput> {
+  const record = buildDeliveryRecord(
     { sourceId: a.sourceId, headers: c.req.raw.headers, body: body.raw, parsed: body.parsed, receivedAt: a.receivedAt, sourceIp: a.ip, provenance: "webhook" },
     await listConfigs(c.env.CONFIG, "target"),
+    { autoRequest: source.centrepoint?.autoRequest?.fileFormat ?? null },
   );
+  return correlateCompletion(c.env, a.sourceId, source.centrepoint, record);
 }
 
 /** A counted refusal (after the address check). */

@@ -4,6 +4,7 @@ import type { DeliveryDetail, DeliveryTarget } from "../../service/deliveries";
 import { formatBytes, formatDuration, formatTime, plural, prettyJson } from "../format";
 import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
 import { OutcomeBadge, StateBadge } from "./parts";
+import { PullSection } from "./pull";
 import { deliveryHref } from "./deliveries";
 
 /** One delivery: what arrived, and per target every attempt, with replay. */
@@ -41,6 +42,8 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <strong>Needs attention:</strong> {d.attention}
         </Notice>
       )}
+
+      <PullSection page={page} pull={d.pull} source={d.source} self={self} />
 
       <section class="card flush" aria-labelledby="targets-h">
         <div class="head">

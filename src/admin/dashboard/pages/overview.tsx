@@ -2,6 +2,8 @@ import type { FC } from "hono/jsx";
 import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
 import type { SourceSummary, TargetSummary } from "../../service/overview";
+import type { PullSummary } from "../../service/pull";
+import { pullIssues, pullTotals } from "./pull";
 import { formatDuration, plural, truncate } from "../format";
 import { backfilledHref } from "./deliveries";
 import { BreakerBadge, TargetStateBadge } from "./parts";
@@ -80,9 +82,11 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
       });
     if (reconcile) issues.push(...reconcileIssues(listed.id, reconcile));
   }
-  const rank = { bad: 0, warn: 1, info: 2, muted: 3, ok: 4 } as const;
-  return issues.sort((a, b) => rank[a.tone] - rank[b.tone]);
+  return issues.sort((a, b) => TONE_RANK[a.tone] - TONE_RANK[b.tone]);
 }
+
+/** Worst first. */
+const TONE_RANK = { bad: 0, warn: 1, info: 2, muted: 3, ok: 4 } as const;
 
 /** What the stored reconciliation state of a source asks for: a failed or erroneous last run, backfills, registration problems. */
 export function reconcileIssues(id: string, r: ReconcileSummary): Issue[] {
@@ -114,8 +118,14 @@ export function reconcileIssues(id: string, r: ReconcileSummary): Issue[] {
 }
 
 /** Overview: what needs attention, every source with counts and integrity, every target with health. */
-export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; targets: TargetSummary[] }> = ({ page, sources, targets }) => {
-  const issues = findIssues(sources, targets);
+export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; targets: TargetSummary[]; pull?: PullSummary | null }> = ({
+  page,
+  sources,
+  targets,
+  pull = null,
+}) => {
+  const issues = [...findIssues(sources, targets), ...pullIssues(pull)].sort((a, b) => TONE_RANK[a.tone] - TONE_RANK[b.tone]);
+  const raw = pullTotals(pull);
   const total = (f: (s: SourceSummary) => number | undefined) => sources.reduce((n, s) => n + (f(s) ?? 0), 0);
   const sumHealth = (f: (t: TargetSummary) => number | undefined) => targets.reduce((n, t) => n + (f(t) ?? 0), 0);
   const dead = sumHealth((t) => t.health?.counts.dead);
@@ -132,6 +142,12 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
         <Stat value={pending} label="pending to targets" />
         <Stat value={held} label="held" tone={held > 0 ? "warn" : undefined} />
         <Stat value={dead} label="dead letters" tone={dead > 0 ? "bad" : undefined} />
+        {pull && pull.clients.length > 0 && (
+          <>
+            <Stat value={`${raw.active} / ${raw.queued}`} label="raw-data requests active / queued" />
+            <Stat value={raw.enrichmentFailures} label="enrichment failures" tone={raw.enrichmentFailures > 0 ? "warn" : undefined} />
+          </>
+        )}
       </div>
 
       <section class="card" aria-labelledby="issues-h">

@@ -204,6 +204,8 @@ export const rawActivityRequestSchema = z.object({
   createdDateTimeUtc: optionalString,
   startDateTimeUtc: optionalString,
   completedDateTimeUtc: optionalString,
+  /** Why a request ended in error (e.g. CentrePoint's 6-hour cancel); not in the docs' example, sent by the API. */
+  errorMessage: optionalString,
 });
 export type RawActivityRequest = z.infer<typeof rawActivityRequestSchema>;
 

@@ -1,0 +1,200 @@
+/**
+ * The ledger's pull-side rows (docs/pull.md), as plain functions over its SqlStorage: the
+ * enrichment stored beside a record (never changing it), the hand-offs that wait for it, and the
+ * download audit log of relay file links. The ledger class only wraps these in RPC methods.
+ */
+import { log } from "../lib/log";
+import type { OutboxItem } from "../outbox/types";
+import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
+import { allFound, type StoredEnrichment } from "../pull/facts";
+import { PULL_HANDOFF, type PullSpec } from "../pull/plan";
+import { type DueHandoff, HOLD_AT } from "./handoff";
+
+/** Newest download audit rows kept per source (older ones are dropped and counted). */
+export const DOWNLOAD_LOG_CAP = 100_000;
+/** Counter of download rows the bound removed. */
+export const DOWNLOADS_DROPPED = "downloads:dropped";
+
+/** The enrichment of a delivery as stored, and whether an operator released its held hand-offs. */
+export interface EnrichmentRecord {
+  stored: StoredEnrichment | null;
+  releasedAt: number | null;
+}
+
+/** A target's hand-off that waits (or waited) for the enrichment. */
+export interface EnrichingHandoff {
+  targetId: string;
+  facts: TargetPlan["facts"];
+  /** When it goes out without the enrichment (epoch ms); null: held until the enrichment succeeds or an operator releases it. */
+  deadlineAt: number | null;
+  handedAt: number | null;
+}
+
+/** One download through a relay link. */
+export interface DownloadEntry {
+  at: number;
+  targetId: string;
+  fileId: string;
+  deliveryId: string | null;
+  clientIp: string | null;
+  outcome: string;
+}
+
+/** The pull-side counts of a ledger (overview and metrics). */
+export interface PullLedgerStats {
+  /** Hand-offs held until enrichment succeeds or an operator releases them. */
+  held: number;
+  /** Hand-offs waiting for enrichment before their deadline. */
+  waiting: number;
+  /** Downloads through relay links, per target, since the ledger began. */
+  downloads: Record<string, number>;
+}
+
+/** Stores a delivery's enrichment (the latest attempt's) and makes due every waiting hand-off it completes; returns how many. */
+export function storeEnrichment(sql: SqlStorage, deliveryId: string, stored: StoredEnrichment, now: number): number {
+  sql.exec(
+    `INSERT INTO enrichments (delivery_id, result, settled, updated_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (delivery_id) DO UPDATE SET result = excluded.result, settled = excluded.settled, updated_at = excluded.updated_at`,
+    deliveryId,
+    JSON.stringify(stored),
+    stored.settled ? 1 : 0,
+    now,
+  );
+  let ready = 0;
+  for (const row of waitingRows(sql, deliveryId, now)) {
+    // A target goes out once it has every fact it wants; one that does not hold goes out when nothing more will come.
+    const held = row.next_at >= HOLD_AT;
+    if (allFound(row.plan.facts, stored.found) || (stored.settled && !held)) {
+      sql.exec("UPDATE handoffs SET next_at = ? WHERE delivery_id = ? AND target_id = ?", now, deliveryId, row.target_id);
+      ready++;
+    }
+  }
+  return ready;
+}
+
+/** Makes every waiting hand-off of a delivery due now, enrichment or not (the operator's "release"); returns how many. */
+export function releaseEnrichment(sql: SqlStorage, deliveryId: string, now: number): number {
+  const rows = waitingRows(sql, deliveryId, now);
+  if (rows.length === 0) return 0;
+  sql.exec(
+    `INSERT INTO enrichments (delivery_id, result, settled, released_at, updated_at) VALUES (?, 'null', 0, ?, ?)
+     ON CONFLICT (delivery_id) DO UPDATE SET released_at = excluded.released_at`,
+    deliveryId,
+    now,
+    now,
+  );
+  for (const row of rows) sql.exec("UPDATE handoffs SET next_at = ? WHERE delivery_id = ? AND target_id = ?", now, deliveryId, row.target_id);
+  return rows.length;
+}
+
+/** A delivery's stored enrichment, or null when none was ever stored. */
+export function readEnrichment(sql: SqlStorage, deliveryId: string): EnrichmentRecord | null {
+  const row = sql
+    .exec<{ result: string; released_at: number | null }>("SELECT result, released_at FROM enrichments WHERE delivery_id = ?", deliveryId)
+    .toArray()[0];
+  return row ? { stored: JSON.parse(row.result) as StoredEnrichment | null, releasedAt: row.released_at } : null;
+}
+
+/** The hand-offs of a delivery that have a target's enrichment plan. */
+export function enrichingHandoffs(sql: SqlStorage, deliveryId: string): EnrichingHandoff[] {
+  return sql
+    .exec<{ target_id: string; enrich: string; next_at: number; handed_at: number | null }>(
+      "SELECT target_id, enrich, next_at, handed_at FROM handoffs WHERE delivery_id = ? AND enrich IS NOT NULL AND target_id != ? ORDER BY target_id",
+      deliveryId,
+      PULL_HANDOFF,
+    )
+    .toArray()
+    .map((r) => ({
+      targetId: r.target_id,
+      facts: (JSON.parse(r.enrich) as TargetPlan).facts,
+      deadlineAt: r.next_at >= HOLD_AT ? null : r.next_at,
+      handedAt: r.handed_at,
+    }));
+}
+
+/** The item of a hand-off row with a pull plan: the Puller's job, or a target's envelope with `data.enrichment` composed now. */
+export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target" | "source">) {
+  return (item: OutboxItem, row: DueHandoff): OutboxItem & { pull?: PullSpec } => {
+    if (row.targetId === PULL_HANDOFF) return { ...item, pull: JSON.parse(row.enrich!) as PullSpec };
+    const plan = JSON.parse(row.enrich!) as TargetPlan;
+    if (plan.facts.includes("datafiles") && (ctx.linkKey === null || ctx.publicUrl === ""))
+      log("warn", ctx.linkKey === null ? "file links are off: FILE_LINK_SECRET is not set" : "file links are relative: RELAY_PUBLIC_URL is not set", {
+        source: item.source,
+        target: row.targetId,
+        deliveryId: row.deliveryId,
+      });
+    const stored = readEnrichment(sql, row.deliveryId)?.stored ?? null;
+    const enrichment = enrichmentFor(plan, stored, { ...ctx, source: item.source, target: row.targetId });
+    return { ...item, envelope: withEnrichment(item.envelope, enrichment) };
+  };
+}
+
+/** Appends a download audit row; keeps the newest `cap`, counting what it drops and every download per target. */
+export function recordDownload(sql: SqlStorage, entry: DownloadEntry, cap = DOWNLOAD_LOG_CAP): void {
+  const id = sql
+    .exec<{ id: number }>(
+      "INSERT INTO downloads (at, target_id, file_id, delivery_id, client_ip, outcome) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+      entry.at,
+      entry.targetId,
+      entry.fileId,
+      entry.deliveryId,
+      entry.clientIp,
+      entry.outcome.slice(0, 200),
+    )
+    .one().id;
+  const removed = sql.exec("DELETE FROM downloads WHERE id <= ?", id - cap).rowsWritten;
+  if (removed > 0) bump(sql, DOWNLOADS_DROPPED, removed);
+  if (entry.outcome === "redirected") bump(sql, `downloads:${entry.targetId}`, 1);
+}
+
+/** Download audit rows, newest first: of one delivery, or of the whole source. */
+export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; limit: number }): (DownloadEntry & { id: number })[] {
+  const limit = Math.max(1, Math.min(500, Math.floor(filter.limit) || 50));
+  const rows =
+    filter.deliveryId === undefined
+      ? sql.exec("SELECT * FROM downloads ORDER BY id DESC LIMIT ?", limit)
+      : sql.exec("SELECT * FROM downloads WHERE delivery_id = ? ORDER BY id DESC LIMIT ?", filter.deliveryId, limit);
+  return rows.toArray().map((r) => ({
+    id: r.id as number,
+    at: r.at as number,
+    targetId: r.target_id as string,
+    fileId: r.file_id as string,
+    deliveryId: r.delivery_id as string | null,
+    clientIp: r.client_ip as string | null,
+    outcome: r.outcome as string,
+  }));
+}
+
+/** Held and waiting enriching hand-offs (pending rows only), and the download counters. */
+export function pullLedgerStats(sql: SqlStorage): PullLedgerStats {
+  const c = sql
+    .exec<{ held: number; waiting: number }>(
+      `SELECT COALESCE(SUM(next_at >= ?), 0) AS held, COALESCE(SUM(next_at < ?), 0) AS waiting FROM handoffs
+       WHERE handed_at IS NULL AND enrich IS NOT NULL AND target_id != ?`,
+      HOLD_AT,
+      HOLD_AT,
+      PULL_HANDOFF,
+    )
+    .one();
+  const downloads = sql
+    .exec<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'downloads:%' AND name != ?", DOWNLOADS_DROPPED)
+    .toArray();
+  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads.map((r) => [r.name.slice("downloads:".length), r.value])) };
+}
+
+/** Hand-off rows of a delivery that still wait for its enrichment (not handed, not due yet). */
+function waitingRows(sql: SqlStorage, deliveryId: string, now: number): { target_id: string; next_at: number; plan: TargetPlan }[] {
+  return sql
+    .exec<{ target_id: string; next_at: number; enrich: string }>(
+      "SELECT target_id, next_at, enrich FROM handoffs WHERE delivery_id = ? AND handed_at IS NULL AND enrich IS NOT NULL AND target_id != ? AND next_at > ?",
+      deliveryId,
+      PULL_HANDOFF,
+      now,
+    )
+    .toArray()
+    .map((r) => ({ target_id: r.target_id, next_at: r.next_at, plan: JSON.parse(r.enrich) as TargetPlan }));
+}
+
+function bump(sql: SqlStorage, name: string, by: number): void {
+  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+}

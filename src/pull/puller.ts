@@ -1,0 +1,253 @@
+import { DurableObject } from "cloudflare:workers";
+import type { EnrichFact } from "../config/schemas";
+import { loadConfig } from "../config/store";
+import type { Bindings } from "../env";
+import { forEachBounded } from "../lib/bounded";
+import { log } from "../lib/log";
+import { migrate } from "../lib/migrate";
+import { err, ok, type Result } from "../lib/result";
+import { HOLD_AT } from "../ledger/handoff";
+import { backoffDelayMs } from "../outbox/backoff";
+import type { OutboxItem } from "../outbox/types";
+import { clientFor, type LookupError } from "./client";
+import { envelopeData, type FoundFacts, keysOf, type StoredEnrichment } from "./facts";
+import {
+  dueJobs,
+  type FileRecord,
+  insertJob,
+  type Job,
+  jobCounts,
+  nextJobAt,
+  pruneJobs,
+  readFile,
+  readJob,
+  recordFiles,
+  restartJob,
+  saveAttempt,
+} from "./jobs";
+import { PULL_HANDOFF, type PullSpec } from "./plan";
+import { alarmRunner } from "./alarm";
+import { PULLER_MIGRATIONS } from "./schema";
+
+/** Lookups of one job are retried for at most this long (a target that holds its events waits at least this long before a retry is needed). */
+export const MAX_JOB_MS = 72 * 3_600_000;
+/** Backoff between attempts of a job: full jitter, 5 s doubling to 5 min. */
+export const ENRICH_RETRY = { baseDelayMs: 5_000, maxDelayMs: 300_000 } as const;
+/** Jobs run at once. */
+const CONCURRENCY = 6;
+/** Jobs taken per batch, and batches per alarm run. */
+const BATCH = 50;
+const MAX_BATCHES = 20;
+/** One alarm run keeps taking batches for at most this long. */
+const RUN_BUDGET_MS = 25_000;
+/** Wait before trying again when the ledger did not take a result. */
+const RETRY_SOON_MS = 30_000;
+
+/** An item the ledger pushes to the Puller: an event and its job (src/pull/plan.ts). */
+export type PullItem = OutboxItem & { pull?: PullSpec };
+
+/**
+ * The pull side of one source (Durable Object named by source id; docs/pull.md). The ledger hands it
+ * each delivery that some target wants enriched, or that triggers an automatic raw-data request,
+ * through a hand-off row (`@pull`) pushed at least once. It looks up the enrichment once per
+ * delivery with retries and backoff (the CentrePointClient of the source's API client makes the
+ * calls, under its budget and cache), stores each attempt's result beside the record in the
+ * ledger, which hands off the targets that waited for it, and passes raw-data triggers to the
+ * client's queue. "One alarm, many rows": every job is a row with a due time.
+ */
+export class Puller extends DurableObject<Bindings> {
+  private readonly sql: SqlStorage;
+  private readonly jobs = alarmRunner(
+    this.ctx.storage,
+    "puller alarm",
+    () => this.run(),
+    () => nextJobAt(this.sql),
+  );
+  /** [0, 1) for backoff jitter; a seam so tests can make retries land on time. */
+  protected random = Math.random;
+
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, PULLER_MIGRATIONS));
+  }
+
+  /**
+   * Takes the ledger's push (the `@pull` hand-off): a job per item that wants facts (idempotent on
+   * the delivery id), and its raw-data trigger passed to the client's queue (idempotent there).
+   * Throws when the trigger could not be queued, so the ledger pushes again later.
+   */
+  async enqueue(targetId: string, items: PullItem[]): Promise<{ inserted: number }> {
+    if (targetId !== PULL_HANDOFF) throw new Error(`the Puller takes ${PULL_HANDOFF} hand-offs, not ${targetId}`);
+    const now = Date.now();
+    let inserted = 0;
+    for (const item of items) {
+      this.remember(item.source);
+      const spec = item.pull;
+      if (!spec) continue;
+      const data = envelopeData(item.envelope);
+      const keys = keysOf(item.kind, data);
+      if (spec.facts.length > 0) {
+        const giveUpAt = Math.min(spec.until >= HOLD_AT ? Number.MAX_SAFE_INTEGER : spec.until, now + MAX_JOB_MS);
+        if (this.ctx.storage.transactionSync(() => insertJob(this.sql, item.deliveryId, keys, spec.facts, giveUpAt, now))) inserted++;
+      }
+      if (spec.autoRequest !== null) {
+        const client = await this.client(item.source);
+        if (!client.ok) {
+          log("warn", "raw-data request not made", { source: item.source, deliveryId: item.deliveryId, error: client.error.reason });
+          continue;
+        }
+        const text = (v: unknown) => (typeof v === "string" ? v : null);
+        await client.value.requestRaw(item.source, {
+          deliveryId: item.deliveryId,
+          studyId: keys.studyId,
+          subjectId: keys.subjectId,
+          fileFormat: spec.autoRequest,
+          minEventTimestamp: text(data?.minEventTimestamp),
+          maxEventTimestamp: text(data?.maxEventTimestamp),
+        });
+      }
+    }
+    if (inserted > 0) await this.arm();
+    return { inserted };
+  }
+
+  /**
+   * Looks the enrichment up again from scratch ("retry enrichment": the subject cache is bypassed),
+   * retrying for up to MAX_JOB_MS. Returns the job, or null when there is none (never planned, or
+   * settled more than SETTLED_KEPT_MS ago).
+   */
+  async retry(deliveryId: string): Promise<Job | null> {
+    const now = Date.now();
+    if (!restartJob(this.sql, deliveryId, now + MAX_JOB_MS, now)) return null;
+    await this.arm();
+    return readJob(this.sql, deliveryId);
+  }
+
+  /** A delivery's job, or null. */
+  async job(deliveryId: string): Promise<Job | null> {
+    return readJob(this.sql, deliveryId);
+  }
+
+  /** A data file a job listed (what a file link may name), or null. */
+  async file(fileId: string): Promise<FileRecord | null> {
+    return readFile(this.sql, fileId);
+  }
+
+  /** Pending jobs and settled ones by outcome. */
+  async summary(): Promise<ReturnType<typeof jobCounts>> {
+    return jobCounts(this.sql);
+  }
+
+  /** Runs the due jobs in bounded batches, prunes, re-arms. Never throws. */
+  override async alarm(): Promise<void> {
+    return this.jobs.run();
+  }
+
+  private async run(): Promise<void> {
+    const started = Date.now();
+    for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) {
+      const due = dueJobs(this.sql, Date.now(), BATCH);
+      if (due.length === 0) break;
+      await forEachBounded(due, CONCURRENCY, (job) => this.attempt(job));
+    }
+    pruneJobs(this.sql, Date.now());
+  }
+
+  /** One attempt of a job: looks up the facts not found yet, stores the result in the ledger, settles or schedules the next attempt. */
+  private async attempt(job: Job): Promise<void> {
+    const source = this.source();
+    const found: FoundFacts = { ...job.result?.found };
+    const errors: StoredEnrichment["errors"] = {};
+    let retryable = false;
+    let retryAfterMs = 0;
+    const client = await this.client(source);
+    for (const fact of job.facts) {
+      if (found[fact] !== undefined) continue;
+      const got = client.ok ? await this.lookup(client.value, source, fact, job) : client;
+      if (got.ok) {
+        Object.assign(found, { [fact]: got.value });
+        continue;
+      }
+      errors[fact] = got.error.reason;
+      if (got.error.retryable) {
+        retryable = true;
+        retryAfterMs = Math.max(retryAfterMs, got.error.retryAfterMs ?? 0);
+      }
+    }
+    const now = Date.now();
+    const attempts = job.attempts + 1;
+    const settled = !retryable || now >= job.giveUpAt;
+    if (retryable && settled) for (const f of Object.keys(errors) as EnrichFact[]) errors[f] = `${errors[f]} (gave up after ${attempts} attempts)`;
+    const result: StoredEnrichment = { found, errors, settled, attempts, updatedAt: now };
+    try {
+      await this.env.LEDGER.get(this.env.LEDGER.idFromName(source)).storeEnrichment(job.deliveryId, result);
+    } catch (e) {
+      // The result is kept here; the next attempt looks up only what is still missing and stores again.
+      log("warn", "enrichment not stored; retrying", { source, deliveryId: job.deliveryId, error: e instanceof Error ? e.message : String(e) });
+      saveAttempt(this.sql, job.deliveryId, { ...result, settled: false }, { settled: false, at: now + RETRY_SOON_MS }, now);
+      return;
+    }
+    if (settled) {
+      const n = job.facts.filter((f) => found[f] !== undefined).length;
+      const outcome = n === job.facts.length ? "complete" : n > 0 ? "partial" : "failed";
+      saveAttempt(this.sql, job.deliveryId, result, { settled: true, outcome }, now);
+      log(outcome === "complete" ? "info" : "warn", "enrichment settled", {
+        source,
+        deliveryId: job.deliveryId,
+        outcome,
+        attempts,
+        missing: Object.keys(errors),
+      });
+      return;
+    }
+    const delay = Math.max(1_000, backoffDelayMs(ENRICH_RETRY, attempts, this.random), retryAfterMs);
+    saveAttempt(this.sql, job.deliveryId, result, { settled: false, at: Math.min(now + delay, Math.max(job.giveUpAt, now + 1_000)) }, now);
+  }
+
+  /** One fact of a job, through the client; a datafiles lookup records the files (links may name them). */
+  private async lookup(client: ReturnType<typeof clientFor>, source: string, fact: EnrichFact, job: Job): Promise<Result<unknown, LookupError>> {
+    const k = job.keys;
+    switch (fact) {
+      case "subject":
+        return client.subject(source, k.studyId!, k.subjectId!, job.fresh);
+      case "upload":
+        return client.upload(source, k.studyId!, k.subjectId!, k.uploadId!);
+      case "datafiles": {
+        const files = await client.dataFiles(source, k.trackingId!);
+        if (files.ok) recordFiles(this.sql, job.deliveryId, k.trackingId!, files.value, Date.now());
+        return files;
+      }
+    }
+  }
+
+  /** The CentrePointClient of the source's API client, or why there is none (a final error: nothing to look up with). */
+  private async client(source: string): Promise<Result<ReturnType<typeof clientFor>, LookupError>> {
+    const loaded = await loadConfig(this.env.CONFIG, "source", source);
+    if (loaded.state !== "valid" || !loaded.config.centrepoint)
+      return err({
+        reason: loaded.state === "valid" ? "the source has no centrepoint block (no API client to look up with)" : `the source document is ${loaded.state}`,
+        retryable: false,
+        retryAfterMs: null,
+        status: null,
+      });
+    return ok(clientFor(this.env, loaded.config.centrepoint));
+  }
+
+  /** Arms the alarm at the earliest pending job unless it is armed earlier (a running alarm re-arms itself). */
+  private async arm(): Promise<void> {
+    if (this.jobs.running()) return;
+    const next = nextJobAt(this.sql);
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  private source(): string {
+    return (this.sql.exec("SELECT value FROM meta WHERE key = 'source'").toArray()[0]?.value as string | undefined) ?? "";
+  }
+
+  private remember(source: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", source);
+  }
+}
