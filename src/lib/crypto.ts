@@ -1,4 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
+
+// Loaded by the Worker and by Node (scripts/verify-archive.ts through ledger/chain.ts): node:crypto
+// is its only import, and it uses nothing of either runtime beyond what both have.
 
 const encoder = new TextEncoder();
 
@@ -13,7 +16,7 @@ export function sha256Hex(data: Uint8Array | string): string {
 /** Constant-time equality of two byte strings (length is not secret). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
-  return crypto.subtle.timingSafeEqual(a, b);
+  return timingSafeEqual(a, b);
 }
 
 /** Constant-time equality of two strings of any length (compares their SHA-256). */
