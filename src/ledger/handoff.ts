@@ -1,8 +1,10 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
+import { bumpCounter } from "../lib/counters";
 import { placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../outbox/backoff";
 import type { OutboxItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
+import { COUNTER } from "./queries";
 
 /**
  * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
@@ -27,8 +29,8 @@ export const HANDOFF_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 } as cons
 /** Hand-off rows read per alarm run at most, before the byte budget cuts the batch. */
 const HANDOFF_ROWS = 200;
 
-/** Plans one hand-off per target; `unfiltered` targets' filters decide later (their document was invalid). */
-export function planHandoffs(sql: SqlStorage, deliveryId: string, at: number, targets: readonly string[], unfiltered: readonly string[]): void {
+/** Plans one hand-off per target; `unfiltered` targets' filters decide later (their document was invalid). Returns how many rows it planned. */
+export function planHandoffs(sql: SqlStorage, deliveryId: string, at: number, targets: readonly string[], unfiltered: readonly string[]): number {
   const rows = new Map<string, boolean>();
   for (const t of unfiltered) rows.set(t, true);
   for (const t of targets) rows.set(t, false);
@@ -42,6 +44,7 @@ export function planHandoffs(sql: SqlStorage, deliveryId: string, at: number, ta
       isUnfiltered ? 1 : 0,
     );
   }
+  return rows.size;
 }
 
 /** Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due). */
@@ -89,16 +92,22 @@ export function buildItems(sql: SqlStorage, source: string, due: readonly DueHan
   return out;
 }
 
-/** Marks pushed rows (all of one target) handed, in one statement. */
+/**
+ * Marks pushed rows (all of one target) handed, in one statement. Rows another push marked
+ * meanwhile (the alarm and a push after a commit may take the same due rows) are left as they are.
+ */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
   if (rows.length === 0) return;
   const ids = rows.map((r) => r.deliveryId);
-  sql.exec(
-    `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND delivery_id IN (${placeholders(ids)})`,
-    at,
-    rows[0]!.targetId,
-    ...ids,
-  );
+  const marked = sql
+    .exec(
+      `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND handed_at IS NULL AND delivery_id IN (${placeholders(ids)}) RETURNING target_id`,
+      at,
+      rows[0]!.targetId,
+      ...ids,
+    )
+    .toArray().length;
+  bumpCounter(sql, COUNTER.pendingHandoffs, -marked);
 }
 
 /** Schedules failed rows again with backoff and records why. */

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env";
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
+import { bumpCounter, bumpCounters } from "../lib/counters";
 import { sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
@@ -10,11 +11,12 @@ import type { OutboxItem } from "../outbox/types";
 import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
 import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
 import {
-  bumpCounter,
+  acceptedCounter,
+  COUNTER,
   type DeliveryRecord,
   type DeliveryWithPayload,
+  duplicatesCounter,
   getDelivery,
-  HANDSHAKES_DROPPED,
   type HandshakeEntry,
   type IntegrityReport,
   ledgerMetrics,
@@ -26,6 +28,7 @@ import {
   listHandshakes,
   type Provenance,
   readMeta,
+  rejectedCounter,
   writeMeta,
 } from "./queries";
 import { LEDGER_MIGRATIONS } from "./schema";
@@ -108,9 +111,10 @@ export class Ledger extends DurableObject<Bindings> {
   async record(input: RecordInput): Promise<RecordResult> {
     this.meter.usage.requests++;
     const result = this.ctx.storage.transactionSync((): RecordResult & { hash?: string } => {
-      const existing = this.sql.exec("SELECT seq, duplicate_count FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
+      const existing = this.sql.exec("SELECT seq, duplicate_count, kind FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
       if (existing) {
         this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
+        bumpCounter(this.sql, duplicatesCounter(existing.kind as string));
         return { status: "duplicate", seq: existing.seq as number, duplicateCount: (existing.duplicate_count as number) + 1 };
       }
       const head = this.chainHead();
@@ -169,7 +173,8 @@ export class Ledger extends DurableObject<Bindings> {
         sameBodyAs,
       );
       for (const key of new Set(input.searchKeys ?? [])) this.sql.exec("INSERT OR IGNORE INTO search_keys (value, seq) VALUES (?, ?)", key, seq);
-      planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? []);
+      const planned = planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? []);
+      bumpCounters(this.sql, { [acceptedCounter(input.kind)]: 1, [COUNTER.attention]: attention === null ? 0 : 1, [COUNTER.pendingHandoffs]: planned });
       if (!this.sourceStored) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
       return { status: "accepted", seq, duplicateCount: 0, hash: recordHash };
     });
@@ -214,8 +219,8 @@ export class Ledger extends DurableObject<Bindings> {
         )
         .one().id;
       // Ids only grow, so in steady state this removes the one oldest row: O(1) per stranger's request.
-      const removed = this.sql.exec("DELETE FROM handshakes WHERE id <= ?", id - this.handshakeCap).rowsWritten;
-      if (removed > 0) bumpCounter(this.sql, HANDSHAKES_DROPPED, removed);
+      const removed = this.sql.exec("DELETE FROM handshakes WHERE id <= ? RETURNING id", id - this.handshakeCap).toArray().length;
+      bumpCounters(this.sql, { [COUNTER.handshakesKept]: 1 - removed, [COUNTER.handshakesDropped]: removed });
     });
   }
 
@@ -253,7 +258,7 @@ export class Ledger extends DurableObject<Bindings> {
   /** Counts a request refused before it could be recorded (metrics); `reason` is a short code from a fixed set. */
   async countRejection(reason: string): Promise<void> {
     this.meter.usage.requests++;
-    bumpCounter(this.sql, `rejected:${reason}`);
+    bumpCounter(this.sql, rejectedCounter(reason));
   }
 
   /** Accepted and duplicate counts per kind, rejections per reason, and this instance's billing units (hot path: record, hand-off, handshakes, rejections). */

@@ -1,3 +1,5 @@
+import { readCounter, readCounters } from "../lib/counters";
+
 /**
  * The ledger's read model: plain functions over a ledger's SqlStorage, the row types the admin
  * API and the dashboard see, and their limits. Nothing here writes.
@@ -139,32 +141,52 @@ export function getDelivery(sql: SqlStorage, deliveryId: string): DeliveryWithPa
   return { ...rowToDelivery(row), body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string, handoffs };
 }
 
-/** Counts for the dashboard and metrics. */
+/**
+ * Names of the ledger's counters (lib/counters.ts), maintained by the writes (ledger.ts, handoff.ts)
+ * and read by stats() and metrics(), which never scan history. Counts of deliveries are since the
+ * ledger began: pruning a record does not lower them.
+ */
+export const COUNTER = {
+  /** Deliveries recorded with an attention note. */
+  attention: "attention",
+  /** Hand-off rows not yet acknowledged by their outbox. */
+  pendingHandoffs: "handoffs:pending",
+  /** Rows in the handshake log. */
+  handshakesKept: "handshakes:kept",
+  /** Handshake rows the log's bound removed. */
+  handshakesDropped: "handshakes:dropped",
+  /** Records whose body and envelope retention removed (digests kept). */
+  prunedBodies: "pruned:bodies",
+  /** Records retention removed from the ledger (they live on in the archive). */
+  prunedRecords: "pruned:records",
+} as const;
+/** Deliveries of a kind recorded (prefix `accepted:`), copies of them received again (`duplicates:`), requests refused (`rejected:`). */
+export const acceptedCounter = (kind: string) => `accepted:${kind}`;
+export const duplicatesCounter = (kind: string) => `duplicates:${kind}`;
+export const rejectedCounter = (reason: string) => `rejected:${reason}`;
+
+/** Counts for the dashboard and metrics, from the counters (and the newest received time, from its index). */
 export function ledgerStats(sql: SqlStorage): LedgerStats {
-  const d = sql
-    .exec(
-      "SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries",
-    )
-    .one();
-  const h = sql.exec("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one();
-  const s = sql.exec("SELECT COUNT(*) AS n FROM handshakes").one();
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const last = sql.exec<{ last: number | null }>("SELECT MAX(received_at) AS last FROM deliveries").one().last;
   return {
-    deliveries: d.n as number,
-    duplicates: d.dups as number,
-    attention: d.att as number,
-    pendingHandoffs: h.n as number,
-    handshakes: s.n as number,
-    lastReceivedAt: (d.last as number | null) ?? null,
+    deliveries: sum(readCounters(sql, "accepted:")),
+    duplicates: sum(readCounters(sql, "duplicates:")),
+    attention: readCounter(sql, COUNTER.attention),
+    pendingHandoffs: readCounter(sql, COUNTER.pendingHandoffs),
+    handshakes: readCounter(sql, COUNTER.handshakesKept),
+    lastReceivedAt: last,
   };
 }
 
-/** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
+/** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began (from the counters). */
 export function ledgerMetrics(sql: SqlStorage): { kinds: { kind: string; accepted: number; duplicates: number }[]; rejected: Record<string, number> } {
-  const kinds = sql.exec("SELECT kind, COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS d FROM deliveries GROUP BY kind ORDER BY kind").toArray();
-  const rejected = sql.exec("SELECT name, value FROM counters WHERE name LIKE 'rejected:%'").toArray();
+  const accepted = readCounters(sql, "accepted:");
+  const duplicates = readCounters(sql, "duplicates:");
+  const kinds = [...new Set([...accepted.keys(), ...duplicates.keys()])].sort();
   return {
-    kinds: kinds.map((r) => ({ kind: r.kind as string, accepted: r.n as number, duplicates: r.d as number })),
-    rejected: Object.fromEntries(rejected.map((r) => [(r.name as string).slice("rejected:".length), r.value as number])),
+    kinds: kinds.map((kind) => ({ kind, accepted: accepted.get(kind) ?? 0, duplicates: duplicates.get(kind) ?? 0 })),
+    rejected: Object.fromEntries(readCounters(sql, "rejected:")),
   };
 }
 
@@ -182,20 +204,7 @@ export function listHandshakes(sql: SqlStorage, limit: number): { items: (Handsh
       authenticated: r.authenticated === 1,
       outcome: r.outcome as string,
     }));
-  return { items, dropped: readCounter(sql, HANDSHAKES_DROPPED) };
-}
-
-/** Counter of handshake rows the log's bound removed. */
-export const HANDSHAKES_DROPPED = "handshakes:dropped";
-
-/** A counter's value, 0 when never written. */
-export function readCounter(sql: SqlStorage, name: string): number {
-  return (sql.exec("SELECT value FROM counters WHERE name = ?", name).toArray()[0]?.value as number | undefined) ?? 0;
-}
-
-/** Adds `by` to a counter. */
-export function bumpCounter(sql: SqlStorage, name: string, by = 1): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+  return { items, dropped: readCounter(sql, COUNTER.handshakesDropped) };
 }
 
 /** A value kept in the meta table (JSON text), or null. */

@@ -82,4 +82,11 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
   // Fewer index rows per delivery: a subject is found through search_keys (it is one), so its own
   // index went; kind, time, body hash and delivery id stay (queried by the list, the same-body check, dedupe).
   `DROP INDEX deliveries_by_subject;`,
+  // Counters maintained on write (queries.ts COUNTER), so stats() and metrics() never scan history;
+  // filled here from the rows so far.
+  `INSERT OR REPLACE INTO counters (name, value) SELECT 'accepted:' || kind, COUNT(*) FROM deliveries GROUP BY kind;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'duplicates:' || kind, SUM(duplicate_count) FROM deliveries GROUP BY kind;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'attention', COUNT(*) FROM deliveries WHERE attention IS NOT NULL;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'handoffs:pending', COUNT(*) FROM handoffs WHERE handed_at IS NULL;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'handshakes:kept', COUNT(*) FROM handshakes;`,
 ];

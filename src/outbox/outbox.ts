@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
+import { bumpCounters, type Deltas } from "../lib/counters";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
@@ -279,7 +280,9 @@ export class Outbox extends DurableObject<Bindings> {
     if (run.done.length === 0) return;
     const batch = run.done.splice(0);
     this.ctx.storage.transactionSync(() => {
-      for (const c of batch) complete(this.sql, c, run.policy);
+      const deltas: Deltas = new Map();
+      for (const c of batch) complete(this.sql, c, run.policy, deltas);
+      bumpCounters(this.sql, deltas);
     });
   }
 

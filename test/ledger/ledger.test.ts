@@ -1,9 +1,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RecordInput } from "../../src/ledger/ledger";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, ledgerOf } from "../helpers";
 import { useClock } from "../outbox/fixtures";
+import { expectLedgerCountersMatchRows, recordInput } from "./fixtures";
 
 // Controlled clock: alarms armed at test time (year 2100) never fire on their own; tests fire them.
 beforeEach(() => void useClock());
@@ -14,25 +14,6 @@ afterEach(() => {
 
 /** The ledger's push seam (src/ledger/ledger.ts `outboxFor`). */
 type PushSeam = { outboxFor: (targetId: string) => { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } };
-
-function recordInput(overrides: Partial<RecordInput> = {}): RecordInput {
-  return {
-    source: "src-1",
-    deliveryId: crypto.randomUUID(),
-    idDerived: false,
-    event: "upload",
-    kind: "upload.completed",
-    subject: "studies/1/subjects/2",
-    attention: null,
-    receivedAt: Date.now(),
-    sourceIp: "13.82.60.74",
-    headers: { "x-actigraph-event": "upload", "x-actigraph-signature": "sig", authorization: "[redacted]" },
-    body: new TextEncoder().encode('{"status":"completed"}'),
-    envelope: '{"specversion":"1.0"}',
-    targets: [],
-    ...overrides,
-  };
-}
 
 describe("hash chain", () => {
   it("links each record to the previous one", async () => {
@@ -183,5 +164,44 @@ describe("integrity reports", () => {
       expect.objectContaining({ msg: "ledger integrity broken", source: broken }),
     );
     expect(errors.some((l) => l.includes(intact))).toBe(false);
+  });
+});
+
+describe("counters", () => {
+  it("are kept on write: stats and metrics read them, and they agree with a recount of the rows", async () => {
+    const source = freshId("l");
+    const target = freshId("t");
+    const ledger = ledgerOf(source);
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { handshakeCap: number }).handshakeCap = 2));
+    await ledger.record(recordInput({ source, deliveryId: "a", kind: "upload.completed", targets: [target] }));
+    await ledger.record(recordInput({ source, deliveryId: "b", kind: "unknown", attention: "unknown event", targets: [target] }));
+    await ledger.record(recordInput({ source, deliveryId: "a", kind: "upload.completed" }));
+    await ledger.record(recordInput({ source, deliveryId: "a", kind: "upload.completed" }));
+    for (let i = 0; i < 3; i++)
+      await ledger.recordHandshake({ receivedAt: Date.now(), sourceIp: null, webhookId: null, deliveryId: null, authenticated: true, outcome: "echoed" });
+    expect(await ledger.stats()).toMatchObject({ deliveries: 2, duplicates: 2, attention: 1, handshakes: 2 });
+    await expectLedgerCountersMatchRows(ledger);
+    await runDurableObjectAlarm(ledger); // hands both over
+    expect((await ledger.stats()).pendingHandoffs).toBe(0);
+    expect((await ledger.metrics()).kinds).toEqual([
+      { kind: "unknown", accepted: 1, duplicates: 0 },
+      { kind: "upload.completed", accepted: 1, duplicates: 2 },
+    ]);
+    await expectLedgerCountersMatchRows(ledger);
+  });
+
+  it("are filled from the rows by their migration, for ledgers that had data before", async () => {
+    const { LEDGER_MIGRATIONS } = await import("../../src/ledger/schema");
+    const ledger = ledgerOf(freshId("l"));
+    await ledger.record(recordInput({ deliveryId: "a", targets: ["t-1"] }));
+    await ledger.record(recordInput({ deliveryId: "a" }));
+    await ledger.record(recordInput({ deliveryId: "b", kind: "unknown", attention: "x" }));
+    const before = await ledger.stats();
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("DELETE FROM counters");
+      state.storage.sql.exec(LEDGER_MIGRATIONS.find((m) => m.includes("'accepted:' || kind"))!);
+    });
+    expect(await ledger.stats()).toEqual(before);
+    await expectLedgerCountersMatchRows(ledger);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, T0, useClock } from "./fixtures";
+import { fakeTarget, fireAlarm, makeItem, newTarget, T0, useClock, expectCountersMatchRows } from "./fixtures";
 
 /** The admin routes of src/admin/outbox-routes.ts, end to end through the Worker. */
 
@@ -10,7 +10,8 @@ beforeEach(() => {
   clearConfigCache();
 });
 
-afterEach(() => {
+afterEach(async () => {
+  await expectCountersMatchRows();
   vi.useRealTimers();
   vi.restoreAllMocks();
 });

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
+import { expect, vi } from "vitest";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, putTarget } from "../helpers";
 
@@ -42,6 +42,7 @@ export function makeItem(overrides: Partial<OutboxItem> = {}): OutboxItem {
 export async function newTarget(doc: Record<string, unknown> = {}) {
   const id = freshId("t");
   await putTarget(id, { url: "https://edc.example/hooks", ...doc });
+  madeThisTest.push(id);
   return { id, stub: outboxOf(id) };
 }
 
@@ -92,4 +93,28 @@ export function alarmAt(stub: ReturnType<typeof outboxOf>): Promise<number | nul
 /** Runs SQL inside the outbox (white-box checks and set-ups). */
 export function sqlIn(stub: ReturnType<typeof outboxOf>, query: string, ...params: SqlStorageValue[]): Promise<Record<string, SqlStorageValue>[]> {
   return runInDurableObject(stub, (_, state) => state.storage.sql.exec(query, ...params).toArray());
+}
+
+/** Outboxes made by `newTarget` in the current test, for `expectCountersMatchRows`. */
+const madeThisTest: string[] = [];
+
+/**
+ * The on-write counters of every outbox this test made agree with a recount of its rows: dispatches
+ * per state and attempts per outcome and error class (nothing pruned). Call in afterEach, then the
+ * list starts over.
+ */
+export async function expectCountersMatchRows(): Promise<void> {
+  for (const id of madeThisTest.splice(0)) {
+    // A fresh stub: the test may have aborted the objects its stubs pointed at.
+    const [counted, stored] = await runInDurableObject(outboxOf(id), (_, state) => {
+      const sql = state.storage.sql;
+      const rows = [
+        ...sql.exec("SELECT 'state:' || state AS name, COUNT(*) AS n FROM dispatches GROUP BY state"),
+        ...sql.exec("SELECT 'attempts:' || outcome || ':' || COALESCE(error_class, '') AS name, COUNT(*) AS n FROM attempts GROUP BY outcome, error_class"),
+      ];
+      const counters = sql.exec("SELECT name, value FROM counters WHERE (name LIKE 'state:%' OR name LIKE 'attempts:%') AND value != 0").toArray();
+      return [Object.fromEntries(rows.map((r) => [r.name, r.n])), Object.fromEntries(counters.map((r) => [r.name, r.value]))];
+    });
+    expect(stored).toEqual(counted);
+  }
 }

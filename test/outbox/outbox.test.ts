@@ -4,8 +4,9 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { HOLD_RECHECK_MS } from "../../src/outbox/schedule";
+import { LATENCY_BUCKETS_S } from "../../src/outbox/views";
 import { putTarget } from "../helpers";
-import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock } from "./fixtures";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock, expectCountersMatchRows } from "./fixtures";
 
 let clock: ReturnType<typeof useClock>;
 
@@ -15,7 +16,8 @@ beforeEach(() => {
   vi.spyOn(Math, "random").mockReturnValue(0.5); // full jitter → exactly half of each cap
 });
 
-afterEach(() => {
+afterEach(async () => {
+  await expectCountersMatchRows();
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
@@ -580,5 +582,38 @@ describe("robustness", () => {
     const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(got?.dispatch.state).toBe("pending");
     expect(got?.attempts[0]).toMatchObject({ outcome: "failure", errorClass: "config", error: expect.stringContaining("could not build the request") });
+  });
+});
+
+describe("counters", () => {
+  it("observe each delivery's accept-to-delivered latency in its histogram bucket", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    clock.advance(2_000);
+    await fireAlarm(stub);
+    const { latency } = await stub.metrics();
+    expect(latency.sumSeconds).toBe(2);
+    expect(latency.counts.map((n, i) => (n ? i : -1)).filter((i) => i >= 0)).toEqual([LATENCY_BUCKETS_S.indexOf(2.5)]);
+  });
+
+  it("are filled from the rows by their migration, for outboxes that had data before", async () => {
+    fakeTarget((req) => (req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("ok")));
+    const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
+    await stub.enqueue(id, [makeItem({ deliveryId: "good" }), makeItem({ deliveryId: "bad" })]);
+    clock.advance(300);
+    await fireAlarm(stub);
+    const before = { health: await stub.health(), metrics: await stub.metrics() };
+    expect(before.health.counts).toMatchObject({ delivered: 1, dead: 1 });
+    const { OUTBOX_MIGRATIONS } = await import("../../src/outbox/schema");
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec("DELETE FROM counters");
+      state.storage.sql.exec(
+        OUTBOX_MIGRATIONS.find((m) => m.includes("CREATE TABLE counters"))!.replace("CREATE TABLE counters", "CREATE TABLE IF NOT EXISTS counters"),
+      );
+    });
+    const after = { health: await stub.health(), metrics: await stub.metrics() };
+    expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
+    expect(after.health).toEqual(before.health);
   });
 });

@@ -1,0 +1,46 @@
+import { runInDurableObject } from "cloudflare:test";
+import { expect } from "vitest";
+import type { RecordInput } from "../../src/ledger/ledger";
+import type { ledgerOf } from "../helpers";
+
+/** A factory for what ingress hands to the ledger. */
+export function recordInput(overrides: Partial<RecordInput> = {}): RecordInput {
+  return {
+    source: "src-1",
+    deliveryId: crypto.randomUUID(),
+    idDerived: false,
+    event: "upload",
+    kind: "upload.completed",
+    subject: "studies/1/subjects/2",
+    attention: null,
+    receivedAt: Date.now(),
+    sourceIp: "13.82.60.74",
+    headers: { "x-actigraph-event": "upload", "x-actigraph-signature": "sig", authorization: "[redacted]" },
+    body: new TextEncoder().encode('{"status":"completed"}'),
+    envelope: '{"specversion":"1.0"}',
+    targets: [],
+    ...overrides,
+  };
+}
+
+/**
+ * The ledger's on-write counters agree with a recount of its rows (nothing pruned): accepted and
+ * duplicate copies per kind, attention, pending hand-offs, handshake rows.
+ */
+export async function expectLedgerCountersMatchRows(ledger: ReturnType<typeof ledgerOf>): Promise<void> {
+  const [counted, stored] = await runInDurableObject(ledger, (_, state) => {
+    const sql = state.storage.sql;
+    const rows = [
+      ...sql.exec("SELECT 'accepted:' || kind AS name, COUNT(*) AS n FROM deliveries GROUP BY kind"),
+      ...sql.exec("SELECT 'duplicates:' || kind AS name, SUM(duplicate_count) AS n FROM deliveries GROUP BY kind"),
+      ...sql.exec("SELECT 'attention' AS name, COUNT(*) AS n FROM deliveries WHERE attention IS NOT NULL"),
+      ...sql.exec("SELECT 'handoffs:pending' AS name, COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL"),
+      ...sql.exec("SELECT 'handshakes:kept' AS name, COUNT(*) AS n FROM handshakes"),
+    ].filter((r) => r.n !== 0);
+    const counters = sql
+      .exec("SELECT name, value FROM counters WHERE name NOT LIKE 'rejected:%' AND name NOT LIKE 'pruned:%' AND name != 'handshakes:dropped' AND value != 0")
+      .toArray();
+    return [Object.fromEntries(rows.map((r) => [r.name, r.n])), Object.fromEntries(counters.map((r) => [r.name, r.value]))];
+  });
+  expect(stored).toEqual(counted);
+}
