@@ -4,6 +4,7 @@ import { dashboard } from "./admin/dashboard/routes";
 import { openApiDocument } from "./admin/openapi";
 import { deliveryRoutes } from "./admin/routes/deliveries";
 import { documentRoutes } from "./admin/routes/documents";
+import { lifecycleRoutes } from "./admin/routes/lifecycle";
 import { metricsRoutes } from "./admin/routes/metrics";
 import { targetRoutes } from "./admin/routes/targets";
 import type { AppEnv } from "./env";
@@ -37,6 +38,7 @@ admin.route("/targets", documentRoutes("target"));
 admin.route("/", deliveryRoutes);
 admin.route("/", targetRoutes);
 admin.route("/", metricsRoutes);
+admin.route("/", lifecycleRoutes);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);

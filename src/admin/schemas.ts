@@ -129,14 +129,29 @@ export const deliveryDetailSchema = deliverySchema.extend({
   ),
 });
 
-/** `GET /admin/sources/:id/integrity`. */
+/** `GET` and `POST /admin/sources/:id/integrity`: the latest finished run's report (null fields until one finished) and the run under way. */
 export const integritySchema = z.object({
   source: z.string(),
-  ok: z.boolean(),
-  checked: z.number().int(),
-  headHash: z.string(),
+  ok: z.boolean().nullable().meta({ description: "the latest finished run's verdict; null until a run finished" }),
+  mode: z.enum(["incremental", "full"]).nullable(),
+  checked: z.number().int().meta({ description: "records the latest run verified" }),
+  fromSeq: z.number().int().nullable(),
+  headHash: z.string().nullable().meta({ description: "record_hash of the last verified record: keep it outside the relay" }),
   firstBroken: z.object({ seq: z.number().int(), deliveryId: z.string(), reason: z.string() }).nullable(),
-  checkedAt: isoTime,
+  prunedBodies: z.number().int().meta({ description: "records of the latest run whose body retention pruned: link verified, body digest not recomputed" }),
+  startedAt: isoTime.nullable(),
+  checkedAt: isoTime.nullable(),
+  verifiedThrough: z.number().int().meta({ description: "every record through this seq has been verified" }),
+  head: z.number().int().meta({ description: "the newest record's seq" }),
+  running: z
+    .object({ mode: z.enum(["incremental", "full"]), through: z.number().int(), upTo: z.number().int(), startedAt: isoTime, checked: z.number().int() })
+    .nullable()
+    .meta({ description: "a run under way (it goes on from the ledger's alarm, one slice at a time), or null" }),
+});
+
+/** `POST /admin/sources/:id/integrity` body. */
+export const integrityRequestBody = z.strictObject({
+  full: z.boolean().default(false).meta({ description: "re-verify the whole chain (a background job) instead of the records after the checkpoint" }),
 });
 
 /** `GET /admin/targets/:id/health`. */

@@ -1,6 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env";
-import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { bumpCounter, bumpCounters } from "../lib/counters";
 import { sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
@@ -8,8 +7,21 @@ import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import type { OutboxItem } from "../outbox/types";
-import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
+import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./chain";
 import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
+import {
+  advanceRun,
+  CHAIN_START,
+  type ChainPoint,
+  INTEGRITY_SLICE,
+  nextFrom,
+  type SliceLimits,
+  startRun,
+  VERIFY_INITIAL,
+  type VerifyState,
+  verifySlice,
+} from "./integrity";
+import { dueJobs, type JobKind, nextJobAt, readJob, writeJob } from "./jobs";
 import {
   acceptedCounter,
   COUNTER,
@@ -19,6 +31,7 @@ import {
   getDelivery,
   type HandshakeEntry,
   type IntegrityReport,
+  type IntegrityStatus,
   ledgerMetrics,
   ledgerSource,
   ledgerStats,
@@ -33,7 +46,7 @@ import {
 } from "./queries";
 import { LEDGER_MIGRATIONS } from "./schema";
 
-export type { DeliveryRecord, HandshakeEntry, IntegrityReport, LedgerStats, ListFilter, Provenance };
+export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerStats, ListFilter, Provenance };
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
@@ -73,8 +86,10 @@ const ERROR_RETRY_MS = 30_000;
 const FALLBACK_ALARM_MS = 5_000;
 /** Rounds of one background push at most (each takes what is due, bounded by rows and bytes). */
 const PUSH_ROUNDS = 100;
-/** Rows read per integrity-check page, before the byte budget cuts it. */
-const INTEGRITY_PAGE = 500;
+/** A day in ms: the incremental integrity check runs at least this often (and from the daily Cron Trigger). */
+const DAY_MS = 86_400_000;
+/** Wait before a job whose slice failed runs again. */
+const JOB_RETRY_MS = 5 * 60_000;
 
 /**
  * The ledger of one source (Durable Object named by source id). `record` stores a delivery, its
@@ -89,6 +104,8 @@ export class Ledger extends DurableObject<Bindings> {
   private readonly meter: ReturnType<typeof meterSql>;
   /** Newest handshake rows kept; a field so tests can show the trimming with a smaller log. */
   protected handshakeCap = HANDSHAKE_LOG_CAP;
+  /** What one slice of the integrity check reads at most; a field so tests can make slices small. */
+  protected integritySlice: SliceLimits = INTEGRITY_SLICE;
   /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
   protected outboxFor = (targetId: string): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
     this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
@@ -239,20 +256,25 @@ export class Ledger extends DurableObject<Bindings> {
     return getDelivery(this.sql, deliveryId);
   }
 
-  /** Recomputes every body hash and chain link; names the first broken record; keeps the report. */
-  async verifyIntegrity(): Promise<IntegrityReport> {
-    const report = { ...this.checkChain(), checkedAt: Date.now() };
-    writeMeta(this.sql, "integrity", report);
-    return report;
+  /** The latest integrity report and the run in progress; checks nothing (the overview and metrics read this). */
+  async integrity(): Promise<IntegrityStatus> {
+    return this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state);
   }
 
   /**
-   * The latest full check when it ran less than `maxAgeMs` ago, else a new full check. Lets the
-   * dashboard show integrity on every page load at the cost of at most one check per interval.
+   * Starts an incremental integrity run (from the checkpoint through the newest record), or a full
+   * one (`full`, or `fullIfOlderThanMs` since the last full run finished), unless one is running:
+   * a full request turns a running incremental run into a full one. Verifies one slice now and
+   * leaves the rest to the alarm, so it never blocks the ledger for long; the answer says how far
+   * it got. A finished run's report is kept and logged (an `error` line when the chain is broken).
    */
-  async recentIntegrity(maxAgeMs: number): Promise<IntegrityReport> {
-    const last = readMeta<IntegrityReport>(this.sql, "integrity");
-    return last && Date.now() - last.checkedAt < maxAgeMs ? last : this.verifyIntegrity();
+  async checkIntegrity(options: { full?: boolean; fullIfOlderThanMs?: number } = {}): Promise<IntegrityStatus> {
+    const now = Date.now();
+    const last = readJob(this.sql, "verify", VERIFY_INITIAL).state.lastFullAt;
+    const full = options.full === true || (options.fullIfOlderThanMs !== undefined && (last === null || now - last >= options.fullIfOlderThanMs));
+    const state = this.verifyStep(now, full ? "full" : "incremental");
+    await this.ensureAlarm();
+    return this.integrityStatus(state);
   }
 
   /** Counts a request refused before it could be recorded (metrics); `reason` is a short code from a fixed set. */
@@ -274,7 +296,8 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /**
-   * Pushes due hand-offs to their targets' outboxes and re-arms for the rest. Never throws (the
+   * Pushes due hand-offs to their targets' outboxes, then runs one slice of each due background
+   * job (jobs.ts), and re-arms for the rest. Never throws (the
    * platform retries a throwing alarm only a few times, then never again): an unexpected error is
    * logged and the alarm re-armed ERROR_RETRY_MS later. Safe to run twice.
    */
@@ -283,6 +306,7 @@ export class Ledger extends DurableObject<Bindings> {
     try {
       if (this.pushing) await this.pushing;
       await this.handOff(Date.now());
+      await this.runDueJobs(Date.now());
       await this.ensureAlarm();
     } catch (e) {
       log("error", "ledger alarm failed; retrying later", { source: ledgerSource(this.sql), error: e instanceof Error ? e.message : String(e) });
@@ -348,13 +372,89 @@ export class Ledger extends DurableObject<Bindings> {
     return due.length;
   }
 
-  /** Arms the alarm at the earliest pending hand-off (not before `notBefore`) unless it is armed earlier already. */
+  /**
+   * Arms the alarm at the earliest pending hand-off (not before `notBefore`) or due job, unless it
+   * is armed earlier already.
+   */
   private async ensureAlarm(notBefore = 0): Promise<void> {
-    const due = nextHandoffAt(this.sql);
-    if (due === null) return;
-    const next = Math.max(due, notBefore);
+    const handoff = nextHandoffAt(this.sql);
+    const job = nextJobAt(this.sql);
+    if (handoff === null && job === null) return;
+    const next = Math.min(handoff === null ? Infinity : Math.max(handoff, notBefore), job ?? Infinity);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** One slice of every due job, earliest first; a failing slice is recorded on its job and retried later, the others still run. */
+  private async runDueJobs(now: number): Promise<void> {
+    for (const kind of dueJobs(this.sql, now)) {
+      try {
+        await this.runJob(kind, now);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        log("error", "ledger job failed; retrying later", { source: ledgerSource(this.sql), job: kind, error: message });
+        const job = readJob<unknown>(this.sql, kind, {});
+        writeJob(this.sql, { ...job, dueAt: now + JOB_RETRY_MS, lastRunAt: now, lastError: message });
+      }
+    }
+  }
+
+  /** One slice of a job. */
+  private async runJob(kind: JobKind, now: number): Promise<void> {
+    if (kind === "verify") this.verifyStep(now, null);
+  }
+
+  /**
+   * One slice of the integrity check: of the run in progress, or of a new one (`start`; null, from
+   * the alarm: the daily incremental run). Stores the progress, and the report when the run ends.
+   */
+  private verifyStep(now: number, start: "incremental" | "full" | null): VerifyState {
+    const job = readJob(this.sql, "verify", VERIFY_INITIAL);
+    let state = job.state;
+    const anchor = this.chainAnchor();
+    const head = this.headSeq();
+    if (state.run === null || (start === "full" && state.run.mode !== "full")) {
+      const mode = start ?? "incremental";
+      // An incremental run with nothing after the checkpoint has nothing to do: the report stays as it is.
+      if (mode === "incremental" && Math.max(state.checkpoint?.seq ?? 0, anchor.seq) >= head) {
+        writeJob(this.sql, { ...job, dueAt: now + DAY_MS, lastRunAt: now, lastError: null });
+        return state;
+      }
+      state = startRun(state, mode, anchor, head, now);
+    }
+    const run = state.run!;
+    const slice = verifySlice(this.sql, nextFrom(run, anchor), run.upTo, this.integritySlice);
+    const advanced = advanceRun(state, slice, now);
+    writeJob(this.sql, { ...job, state: advanced.state, dueAt: advanced.state.run ? now : now + DAY_MS, lastRunAt: now, lastError: null });
+    const report = advanced.report;
+    if (report) {
+      writeMeta(this.sql, "integrity", report);
+      const fields = { source: ledgerSource(this.sql), mode: report.mode, checked: report.checked, verifiedThrough: report.verifiedThrough };
+      if (report.ok) log("info", "ledger integrity intact", { ...fields, headHash: report.headHash });
+      else log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
+    }
+    return advanced.state;
+  }
+
+  /** The status the admin API and the dashboard show. */
+  private integrityStatus(state: VerifyState): IntegrityStatus {
+    const run = state.run;
+    return {
+      report: storedReport(readMeta(this.sql, "integrity")),
+      running: run && { mode: run.mode, through: run.at.seq, upTo: run.upTo, startedAt: run.startedAt, checked: run.checked },
+      verifiedThrough: state.checkpoint?.seq ?? 0,
+      head: this.headSeq(),
+    };
+  }
+
+  /** The newest record's seq (0 for an empty ledger). */
+  private headSeq(): number {
+    return this.chainHead()?.seq ?? 0;
+  }
+
+  /** Where the chain starts in this ledger: before record 1, or at the last record retention removed. */
+  private chainAnchor(): ChainPoint {
+    return CHAIN_START;
   }
 
   /** The earliest delivery within the horizon whose body has this hash, or null. */
@@ -368,63 +468,14 @@ export class Ledger extends DurableObject<Bindings> {
       .toArray()[0];
     return row?.delivery_id ?? null;
   }
-
-  private checkChain(): Omit<IntegrityReport, "checkedAt"> {
-    let prevHash = GENESIS;
-    let expectedSeq = 1;
-    let checked = 0;
-    for (let page = 0; page < 1_000_000; page++) {
-      const sizes = this.sql
-        .exec<{ seq: number; size: number }>(
-          "SELECT seq, COALESCE(length(body), 0) + COALESCE(length(envelope), 0) AS size FROM deliveries WHERE seq >= ? ORDER BY seq LIMIT ?",
-          expectedSeq,
-          INTEGRITY_PAGE,
-        )
-        .toArray();
-      if (sizes.length === 0) break;
-      const last = takeByBytes(sizes, (r) => r.size, BATCH_BYTES).at(-1)!.seq;
-      const rows = this.sql.exec("SELECT * FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq", expectedSeq, last).toArray();
-      for (const r of rows) {
-        const fields = chainFieldsOf(r);
-        const reason = checkLink(
-          {
-            version: r.chain_version as number,
-            recordHash: r.record_hash as string,
-            fields,
-            bodyDigest: r.body === null ? null : sha256Hex(new Uint8Array(r.body as ArrayBuffer)),
-            envelopeDigest: r.envelope === null || r.envelope_sha256 === null ? null : sha256Hex(r.envelope as string),
-          },
-          { seq: expectedSeq, prevHash },
-        );
-        if (reason !== null) return { ok: false, checked, headHash: prevHash, firstBroken: { seq: fields.seq, deliveryId: fields.deliveryId, reason } };
-        prevHash = r.record_hash as string;
-        expectedSeq++;
-        checked++;
-      }
-    }
-    return { ok: true, checked, headHash: prevHash, firstBroken: null };
-  }
 }
 
-/** A stored row's chain fields; a version 1 row without a stored envelope digest hashes its envelope text. */
-function chainFieldsOf(r: Record<string, SqlStorageValue>): ChainFields {
-  return {
-    prevHash: r.prev_hash as string,
-    seq: r.seq as number,
-    deliveryId: r.delivery_id as string,
-    idDerived: r.id_derived === 1,
-    event: r.event as string | null,
-    kind: r.kind as string,
-    subject: r.subject as string | null,
-    attention: r.attention as string | null,
-    receivedAt: r.received_at as number,
-    sourceIp: r.source_ip as string | null,
-    headers: r.headers as string,
-    bodySha256: r.body_sha256 as string,
-    envelopeSha256: (r.envelope_sha256 as string | null) ?? sha256Hex(r.envelope as string),
-    provenance: r.provenance as string,
-    sameBodyAs: r.same_body_as as string | null,
-  };
+/** The stored report; one kept before incremental checks (a full check, fewer fields) reads as a full run from record 1. */
+function storedReport(
+  stored: (Pick<IntegrityReport, "ok" | "checked" | "headHash" | "firstBroken" | "checkedAt"> & Partial<IntegrityReport>) | null,
+): IntegrityReport | null {
+  if (!stored) return null;
+  return { mode: "full", fromSeq: 1, verifiedThrough: stored.checked, prunedBodies: 0, startedAt: stored.checkedAt, ...stored };
 }
 
 /** Adds a CloudEvents extension attribute to a serialized envelope, keeping `data` last. */

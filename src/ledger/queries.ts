@@ -65,14 +65,33 @@ export interface ListFilter {
   limit: number;
 }
 
-/** Result of an integrity check of the hash chain. */
+/** Result of a finished integrity run over the hash chain (integrity.ts). Times are epoch ms. */
 export interface IntegrityReport {
   ok: boolean;
+  /** incremental: the records after the last checkpoint; full: the whole chain (from the pruned anchor, when retention removed records). */
+  mode: "incremental" | "full";
+  /** Records this run verified: fromSeq..verifiedThrough (none when fromSeq > verifiedThrough: nothing new). */
   checked: number;
+  fromSeq: number;
+  verifiedThrough: number;
+  /** record_hash of record `verifiedThrough`: the head as verified. */
   headHash: string;
   firstBroken: { seq: number; deliveryId: string; reason: string } | null;
-  /** When the check ran, epoch ms. */
+  /** Records of this run whose body retention pruned: their links verified, their bodies' digests not recomputed (nothing left to hash). */
+  prunedBodies: number;
+  startedAt: number;
+  /** When the run finished. */
   checkedAt: number;
+}
+
+/** What a ledger knows about its integrity, without checking anything: the latest report and the run in progress. */
+export interface IntegrityStatus {
+  report: IntegrityReport | null;
+  running: { mode: IntegrityReport["mode"]; through: number; upTo: number; startedAt: number; checked: number } | null;
+  /** Every record through this seq has been verified (0: none yet). */
+  verifiedThrough: number;
+  /** The newest record's seq. */
+  head: number;
 }
 
 /** Counts of one ledger, for the dashboard and metrics. */

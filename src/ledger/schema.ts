@@ -89,4 +89,12 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
    INSERT OR REPLACE INTO counters (name, value) SELECT 'attention', COUNT(*) FROM deliveries WHERE attention IS NOT NULL;
    INSERT OR REPLACE INTO counters (name, value) SELECT 'handoffs:pending', COUNT(*) FROM handoffs WHERE handed_at IS NULL;
    INSERT OR REPLACE INTO counters (name, value) SELECT 'handshakes:kept', COUNT(*) FROM handshakes;`,
+  // Background work of the alarm (jobs.ts), one row per kind: archive, prune, verify.
+  `CREATE TABLE jobs (
+     kind TEXT PRIMARY KEY,                -- archive | prune | verify
+     due_at INTEGER,                       -- epoch ms the alarm runs its next slice; NULL = nothing scheduled
+     state TEXT NOT NULL DEFAULT '{}',     -- JSON progress (archive.ts, retention.ts, integrity.ts)
+     last_run_at INTEGER,
+     last_error TEXT                       -- why its last slice failed, NULL when it did not
+   );`,
 ];

@@ -90,13 +90,14 @@ describe("search by long identifiers", () => {
       const sql = state.storage.sql;
       const migrations = sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'search_keys'").toArray();
       expect(migrations).toHaveLength(1);
-      sql.exec("DROP TABLE search_keys");
-      // Re-run the migration that creates the keys, and every later one (they are re-applied in order).
+      // Re-run the migration that creates the keys, and every later one (they are re-applied in order):
+      // undo what the later ones created first.
+      const from = LEDGER_MIGRATIONS.findIndex((m) => m.includes("CREATE TABLE search_keys"));
+      const later = LEDGER_MIGRATIONS.slice(from).join("\n");
+      for (const [, table] of later.matchAll(/CREATE TABLE (\w+)/g)) sql.exec(`DROP TABLE ${table}`);
+      for (const [, table, column] of later.matchAll(/ALTER TABLE (\w+) ADD COLUMN (\w+)/g)) sql.exec(`ALTER TABLE ${table} DROP COLUMN ${column}`);
       sql.exec("CREATE INDEX deliveries_by_subject ON deliveries (subject, seq)");
-      sql.exec(
-        "UPDATE _schema SET version = ?",
-        LEDGER_MIGRATIONS.findIndex((m) => m.includes("CREATE TABLE search_keys")),
-      );
+      sql.exec("UPDATE _schema SET version = ?", from);
     });
     await evictDurableObject(ledger);
     expect(await search(source, TRACKING)).toEqual(["dr-1"]);

@@ -1,6 +1,6 @@
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
-import type { RecordInput } from "../../src/ledger/ledger";
+import type { IntegrityReport, RecordInput } from "../../src/ledger/ledger";
 import type { ledgerOf } from "../helpers";
 
 /** A factory for what ingress hands to the ledger. */
@@ -43,4 +43,18 @@ export async function expectLedgerCountersMatchRows(ledger: ReturnType<typeof le
     return [Object.fromEntries(rows.map((r) => [r.name, r.n])), Object.fromEntries(counters.map((r) => [r.name, r.value]))];
   });
   expect(stored).toEqual(counted);
+}
+
+/**
+ * Runs a full re-verification to its end, as production does (its first slice at once, the rest
+ * one slice per alarm run), and returns the report.
+ */
+export async function verifyFully(ledger: ReturnType<typeof ledgerOf>): Promise<IntegrityReport> {
+  let status = await ledger.checkIntegrity({ full: true });
+  for (let i = 0; status.running && i < 10_000; i++) {
+    await runDurableObjectAlarm(ledger);
+    status = await ledger.integrity();
+  }
+  expect(status.running).toBeNull();
+  return status.report!;
 }

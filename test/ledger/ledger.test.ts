@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, ledgerOf } from "../helpers";
 import { useClock } from "../outbox/fixtures";
-import { expectLedgerCountersMatchRows, recordInput } from "./fixtures";
+import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "./fixtures";
 
 // Controlled clock: alarms armed at test time (year 2100) never fire on their own; tests fire them.
 beforeEach(() => void useClock());
@@ -35,7 +35,7 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'b'", new TextEncoder().encode('{"status":"error"}'));
     });
-    expect(await ledger.verifyIntegrity()).toMatchObject({
+    expect(await verifyFully(ledger)).toMatchObject({
       ok: false,
       checked: 1,
       firstBroken: { seq: 2, deliveryId: "b", reason: "body does not match its SHA-256" },
@@ -48,7 +48,7 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE delivery_id = 'a'");
     });
-    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 1, reason: "record_hash does not match the record's contents" });
+    expect((await verifyFully(ledger)).firstBroken).toMatchObject({ seq: 1, reason: "record_hash does not match the record's contents" });
   });
 
   it("detects a deleted record", async () => {
@@ -57,15 +57,15 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("DELETE FROM deliveries WHERE delivery_id = 'b'");
     });
-    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 3, reason: "record 2 is missing" });
+    expect((await verifyFully(ledger)).firstBroken).toMatchObject({ seq: 3, reason: "record 2 is missing" });
   });
 
   it("leaves the chain unchanged when a duplicate arrives", async () => {
     const ledger = ledgerOf(freshId("l"));
     await ledger.record(recordInput({ deliveryId: "a" }));
-    const before = await ledger.verifyIntegrity();
+    const before = await verifyFully(ledger);
     expect(await ledger.record(recordInput({ deliveryId: "a" }))).toMatchObject({ status: "duplicate", duplicateCount: 1 });
-    expect({ ...(await ledger.verifyIntegrity()), checkedAt: 0 }).toEqual({ ...before, checkedAt: 0 });
+    expect({ ...(await verifyFully(ledger)), checkedAt: 0 }).toEqual({ ...before, checkedAt: 0 });
   });
 });
 
@@ -128,15 +128,64 @@ describe("hand-off", () => {
 });
 
 describe("integrity reports", () => {
-  it("serves the latest report while it is recent, and checks again once it is older", async () => {
+  it("are read back without a check: integrity() shows the stored report, a new run finds what changed since", async () => {
     const ledger = ledgerOf(freshId("l"));
     for (const id of ["a", "b"]) await ledger.record(recordInput({ deliveryId: id }));
-    const first = await ledger.verifyIntegrity();
+    const first = await verifyFully(ledger);
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE delivery_id = 'b'");
     });
-    expect(await ledger.recentIntegrity(3_600_000)).toEqual(first);
-    expect(await ledger.recentIntegrity(0)).toMatchObject({ ok: false, firstBroken: { seq: 2 } });
+    expect((await ledger.integrity()).report).toEqual(first);
+    expect(await verifyFully(ledger)).toMatchObject({ ok: false, firstBroken: { seq: 2 } });
+  });
+
+  it("resume from the stored checkpoint: an incremental run verifies only the records after it, a full run everything", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    for (const id of ["a", "b", "c"]) await ledger.record(recordInput({ deliveryId: id }));
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: true, mode: "incremental", checked: 3, fromSeq: 1, verifiedThrough: 3 });
+    // Tamper with a record the checkpoint already covers, then add two: the incremental run starts after the checkpoint.
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'b'", new TextEncoder().encode("{}"));
+    });
+    for (const id of ["d", "e"]) await ledger.record(recordInput({ deliveryId: id }));
+    await evictDurableObject(ledger); // the checkpoint is stored, not held in memory
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: true, mode: "incremental", checked: 2, fromSeq: 4, verifiedThrough: 5 });
+    expect(await verifyFully(ledger)).toMatchObject({ ok: false, mode: "full", checked: 1, firstBroken: { seq: 2, deliveryId: "b" } });
+    // A break is sticky: the checkpoint moved back before it, so the next incremental run finds it again.
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: false, mode: "incremental", fromSeq: 2, firstBroken: { seq: 2 } });
+  });
+
+  it("resume a run cut into slices across alarm runs and evictions, each slice reading at most its limit", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { integritySlice: object }).integritySlice = { rows: 2, bytes: 1 << 20 }));
+    for (let i = 0; i < 5; i++) await ledger.record(recordInput({ deliveryId: `s-${i}` }));
+    expect((await ledger.checkIntegrity()).running).toMatchObject({ mode: "incremental", through: 2, upTo: 5, checked: 2 });
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect((await ledger.integrity()).running).toMatchObject({ through: 4, checked: 4 });
+    await evictDurableObject(ledger); // a fresh instance has the default slice: it finishes the run from where it got to
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect(await ledger.integrity()).toMatchObject({ running: null, verifiedThrough: 5, report: { ok: true, checked: 5, fromSeq: 1 } });
+  });
+
+  it("run a full re-verification in slices from the alarm while record() calls are accepted between them", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { integritySlice: object }).integritySlice = { rows: 2, bytes: 1 << 20 }));
+    for (let i = 0; i < 5; i++) await ledger.record(recordInput({ deliveryId: `f-${i}` }));
+    const progress: number[] = [];
+    let status = await ledger.checkIntegrity({ full: true });
+    const accepted: number[] = [];
+    for (let i = 0; status.running && i < 10; i++) {
+      progress.push(status.running.through);
+      // Between two slices the ledger takes new deliveries at once.
+      accepted.push((await ledger.record(recordInput({ deliveryId: `between-${i}` }))).seq);
+      expect(await runDurableObjectAlarm(ledger)).toBe(true);
+      status = await ledger.integrity();
+    }
+    expect(progress).toEqual([2, 4]);
+    expect(accepted).toEqual([6, 7]);
+    // The full run covered the records there were when it started; the next incremental run takes the rest.
+    expect(status.report).toMatchObject({ ok: true, mode: "full", checked: 5, verifiedThrough: 5 });
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: true, mode: "incremental", fromSeq: 6, verifiedThrough: 7 });
   });
 
   it("checks every source's ledger from the Cron Trigger and logs a broken chain as an error", async () => {
@@ -153,13 +202,15 @@ describe("integrity reports", () => {
       state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'x'", new TextEncoder().encode("{}"));
     });
     const errors: string[] = [];
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
     const spy = vi.spyOn(console, "error").mockImplementation((line: unknown) => void errors.push(String(line)));
     const ctx = createExecutionContext();
     const before = Date.now();
     await worker.scheduled(createScheduledController({ cron: "17 3 * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
     spy.mockRestore();
-    expect((await ledgerOf(intact).recentIntegrity(3_600_000)).checkedAt).toBeGreaterThanOrEqual(before);
+    expect((await ledgerOf(intact).integrity()).report).toMatchObject({ ok: true, checked: 1 });
+    expect((await ledgerOf(intact).integrity()).report!.checkedAt).toBeGreaterThanOrEqual(before);
     expect(errors.map((l) => JSON.parse(l) as { msg: string; source: string })).toContainEqual(
       expect.objectContaining({ msg: "ledger integrity broken", source: broken }),
     );

@@ -14,7 +14,6 @@ import {
   deliverySchema,
   handshakesQuery,
   handshakesSchema,
-  integritySchema,
   replayOneBody,
   replayOneSchema,
 } from "../schemas";
@@ -23,7 +22,7 @@ import { replayDelivery } from "../service/replay";
 import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 
-/** Admin routes over the ledgers: deliveries, detail, replay of one, integrity, handshakes. Mounted under /admin. */
+/** Admin routes over the ledgers: deliveries, detail, replay of one, handshakes. Mounted under /admin. */
 export const deliveryRoutes = new Hono<AppEnv>();
 
 const sourceParam = z.object({ id: idSchema });
@@ -87,22 +86,6 @@ deliveryRoutes.post(
     const outcome = await replayDelivery(c.env, source, id, target);
     if (!outcome) return errorResponse(c, 404, "not_found", target ? "That target never had this delivery." : "No target has this delivery.");
     return c.json({ source, deliveryId: id, targets: outcome.targets });
-  },
-);
-
-deliveryRoutes.get(
-  "/sources/:id/integrity",
-  describeAdmin({
-    tag: "sources",
-    summary: "Recompute the ledger's hash chain; name the first broken record",
-    responses: { 200: { schema: integritySchema, description: "the report" }, 404: { schema: errorBodySchema, description: "no such source" } },
-  }),
-  valid("param", sourceParam),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
-    const report = await ledgerOf(c.env, id).verifyIntegrity();
-    return c.json({ source: id, ...report, checkedAt: new Date(report.checkedAt).toISOString() });
   },
 );
 

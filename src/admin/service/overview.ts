@@ -2,17 +2,17 @@ import type { SourceConfig, TargetConfig } from "../../config/schemas";
 import { type Listed, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
-import type { IntegrityReport, LedgerStats } from "../../ledger/queries";
+import type { IntegrityStatus, LedgerStats } from "../../ledger/queries";
 import type { OutboxHealth } from "../../outbox/views";
 import { ledgerOf, outboxOf } from "./stubs";
 
 /** What the overview shows of every source and target; a Durable Object that fails to answer shows as null and is logged. */
 
-/** A source: its document, counts and latest integrity report. */
+/** A source: its document, counts and integrity status (the latest report; nothing is checked to show it). */
 export interface SourceSummary {
   listed: Listed<SourceConfig>;
   stats: LedgerStats | null;
-  integrity: IntegrityReport | null;
+  integrity: IntegrityStatus | null;
 }
 
 /** A target: its document and health. */
@@ -21,10 +21,7 @@ export interface TargetSummary {
   health: OutboxHealth | null;
 }
 
-/** How old an integrity report the overview may show before it runs a new check. */
-export const OVERVIEW_INTEGRITY_MAX_AGE_MS = 10 * 60_000;
-
-/** Every source with its ledger counts and a recent integrity check. */
+/** Every source with its ledger counts and stored integrity report: counters and stored rows only, never a check or a scan. */
 export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> {
   const sources = await listConfigs(env.CONFIG, "source");
   return Promise.all(
@@ -32,7 +29,7 @@ export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> 
       const ledger = ledgerOf(env, listed.id);
       const [stats, integrity] = await Promise.all([
         quietly(() => ledger.stats(), "stats", listed.id),
-        quietly(() => ledger.recentIntegrity(OVERVIEW_INTEGRITY_MAX_AGE_MS), "integrity", listed.id),
+        quietly(() => ledger.integrity(), "integrity", listed.id),
       ]);
       return { listed, stats, integrity };
     }),

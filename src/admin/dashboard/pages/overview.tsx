@@ -63,10 +63,11 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
   for (const { listed, stats, integrity } of sources) {
     const href = `/admin/ui/sources/${listed.id}`;
     if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
-    if (integrity && !integrity.ok)
+    const report = integrity?.report;
+    if (report && !report.ok)
       issues.push({
         tone: "bad",
-        text: `Source ${listed.id}: ledger integrity broken at record ${integrity.firstBroken?.seq ?? "?"} (${integrity.firstBroken?.reason ?? "unknown"}).`,
+        text: `Source ${listed.id}: ledger integrity broken at record ${report.firstBroken?.seq ?? "?"} (${report.firstBroken?.reason ?? "unknown"}).`,
         href,
       });
     if (!stats || !integrity) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
@@ -274,16 +275,33 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
   );
 };
 
-const IntegrityBadge: FC<{ integrity: SourceSummary["integrity"] }> = ({ integrity }) =>
-  !integrity ? (
-    <Badge tone="bad">unreadable</Badge>
-  ) : integrity.ok ? (
-    <span title={`head ${integrity.headHash}, checked ${new Date(integrity.checkedAt).toISOString()}`}>
-      <Badge tone="ok">intact</Badge> <span class="muted small">{plural(integrity.checked, "record")}</span>
+/** The stored report (the overview never runs a check): intact through a record, broken at one, or not checked yet; and a run under way. */
+const IntegrityBadge: FC<{ integrity: SourceSummary["integrity"] }> = ({ integrity }) => {
+  if (!integrity) return <Badge tone="bad">unreadable</Badge>;
+  const { report, running, head, verifiedThrough } = integrity;
+  const underWay = running && (
+    <span class="muted small">
+      {" "}
+      {running.mode} check at #{running.through} of {running.upTo}
     </span>
-  ) : (
-    <Badge tone="bad">broken at #{integrity.firstBroken?.seq ?? "?"}</Badge>
   );
+  if (!report)
+    return (
+      <span>
+        <Badge tone="muted">not checked yet</Badge>
+        {underWay}
+      </span>
+    );
+  if (!report.ok) return <Badge tone="bad">broken at #{report.firstBroken?.seq ?? "?"}</Badge>;
+  const newer = head - verifiedThrough;
+  return (
+    <span title={`head ${report.headHash}, checked ${new Date(report.checkedAt).toISOString()}`}>
+      <Badge tone="ok">intact</Badge> <span class="muted small">through #{verifiedThrough}</span>
+      {newer > 0 && !running && <span class="muted small"> ({plural(newer, "newer record")} not yet checked)</span>}
+      {underWay}
+    </span>
+  );
+};
 
 function hostOf(url: string): string {
   try {
