@@ -149,6 +149,12 @@ export const integritySchema = z.object({
     .meta({ description: "a run under way (it goes on from the ledger's alarm, one slice at a time), or null" }),
 });
 
+/** `GET /admin/sources/:id/export` query: received times, ISO 8601 with an offset, `from` inclusive, `to` exclusive; both optional. */
+export const exportQuery = z.strictObject({
+  from: time.optional().meta({ description: "first received time (inclusive); the ledger's start without it" }),
+  to: time.optional().meta({ description: "end of the received times (exclusive); the newest record without it" }),
+});
+
 /** `POST /admin/sources/:id/integrity` body. */
 export const integrityRequestBody = z.strictObject({
   full: z.boolean().default(false).meta({ description: "re-verify the whole chain (a background job) instead of the records after the checkpoint" }),

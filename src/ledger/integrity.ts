@@ -113,24 +113,31 @@ export function verifySlice(sql: SqlStorage, from: ChainPoint, upTo: number, lim
   let checked = 0;
   let prunedBodies = 0;
   for (const r of sql.exec("SELECT * FROM deliveries WHERE seq > ? AND seq <= ? ORDER BY seq", from.seq, last)) {
-    const fields = rowToChainFields(r);
-    const pruned = isPruned(r);
-    const reason = checkLink(
-      {
-        version: r.chain_version as number,
-        recordHash: r.record_hash as string,
-        fields,
-        bodyDigest: pruned ? null : sha256Hex(new Uint8Array(r.body as ArrayBuffer)),
-        envelopeDigest: pruned || r.envelope_sha256 === null ? null : sha256Hex(r.envelope as string),
-      },
-      { seq: at.seq + 1, prevHash: at.hash },
-    );
-    if (reason !== null) return { at, checked, prunedBodies, broken: { seq: fields.seq, deliveryId: fields.deliveryId, reason } };
-    at = { seq: fields.seq, hash: r.record_hash as string };
+    const reason = checkRow(r, at);
+    if (reason !== null) return { at, checked, prunedBodies, broken: { seq: r.seq as number, deliveryId: r.delivery_id as string, reason } };
+    at = { seq: r.seq as number, hash: r.record_hash as string };
     checked++;
-    if (pruned) prunedBodies++;
+    if (isPruned(r)) prunedBodies++;
   }
   return { at, checked, prunedBodies, broken: null };
+}
+
+/**
+ * Why a stored row does not verify as the record after `prev`, or null: its link, its record hash,
+ * and the digests of its stored body and envelope (not of a pruned one: nothing is left to hash).
+ */
+export function checkRow(r: Record<string, SqlStorageValue>, prev: ChainPoint): string | null {
+  const pruned = isPruned(r);
+  return checkLink(
+    {
+      version: r.chain_version as number,
+      recordHash: r.record_hash as string,
+      fields: rowToChainFields(r),
+      bodyDigest: pruned ? null : sha256Hex(new Uint8Array(r.body as ArrayBuffer)),
+      envelopeDigest: pruned || r.envelope_sha256 === null ? null : sha256Hex(r.envelope as string),
+    },
+    { seq: prev.seq + 1, prevHash: prev.hash },
+  );
 }
 
 /**

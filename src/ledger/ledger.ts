@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env";
+import { takeByBytes } from "../lib/batch";
 import { bumpCounter, bumpCounters } from "../lib/counters";
 import { sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
@@ -7,6 +8,8 @@ import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import type { OutboxItem } from "../outbox/types";
+import { ARCHIVE_INITIAL, type ArchiveState, archiveSlice, nextHour, rowToArchiveRecord, SEGMENT_LIMITS, type SegmentLimits } from "./archive";
+import { recordLine } from "./archive-format";
 import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./chain";
 import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
 import {
@@ -21,7 +24,7 @@ import {
   type VerifyState,
   verifySlice,
 } from "./integrity";
-import { dueJobs, type JobKind, nextJobAt, readJob, writeJob } from "./jobs";
+import { dueJobs, type JobKind, nextJobAt, readJob, scheduleJob, writeJob } from "./jobs";
 import {
   acceptedCounter,
   COUNTER,
@@ -90,6 +93,8 @@ const PUSH_ROUNDS = 100;
 const DAY_MS = 86_400_000;
 /** Wait before a job whose slice failed runs again. */
 const JOB_RETRY_MS = 5 * 60_000;
+/** What one page of an export carries at most (rows, and bytes of stored payload). */
+const EXPORT_PAGE = { rows: 500, bytes: 1024 * 1024 };
 
 /**
  * The ledger of one source (Durable Object named by source id). `record` stores a delivery, its
@@ -106,6 +111,12 @@ export class Ledger extends DurableObject<Bindings> {
   protected handshakeCap = HANDSHAKE_LOG_CAP;
   /** What one slice of the integrity check reads at most; a field so tests can make slices small. */
   protected integritySlice: SliceLimits = INTEGRITY_SLICE;
+  /** Bounds of an archive segment; a field so tests can make segments small. */
+  protected segmentLimits: SegmentLimits = SEGMENT_LIMITS;
+  /** Bounds of an export page; a field so tests can show an export of many pages. */
+  protected exportPageLimits = EXPORT_PAGE;
+  /** Whether this instance knows the archive job to be scheduled (null: not known yet), so a record schedules it at most once. */
+  private archiveScheduled: boolean | null = null;
   /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
   protected outboxFor = (targetId: string): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
     this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
@@ -193,12 +204,15 @@ export class Ledger extends DurableObject<Bindings> {
       const planned = planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? []);
       bumpCounters(this.sql, { [acceptedCounter(input.kind)]: 1, [COUNTER.attention]: attention === null ? 0 : 1, [COUNTER.pendingHandoffs]: planned });
       if (!this.sourceStored) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
+      // A record waits for its archive segment: the archive job looks again within the hour (once per idle spell).
+      if (this.archiveScheduled !== true) scheduleJob(this.sql, "archive", nextHour(input.receivedAt));
       return { status: "accepted", seq, duplicateCount: 0, hash: recordHash };
     });
     if (result.status === "accepted") {
       // Committed: only now does this instance's view of the head move on.
       this.head = { seq: result.seq, hash: result.hash! };
       this.sourceStored = true;
+      this.archiveScheduled = true;
     }
     if (result.status === "accepted" && input.targets.length + (input.unfilteredTargets?.length ?? 0) > 0) {
       // Hand over at once, off the response path; the alarm stays armed as the at-least-once fallback.
@@ -254,6 +268,43 @@ export class Ledger extends DurableObject<Bindings> {
   /** One delivery with body, envelope and hand-offs; null when unknown. */
   async get(deliveryId: string): Promise<DeliveryDetail | null> {
     return getDelivery(this.sql, deliveryId);
+  }
+
+  /**
+   * The records an export of received times [from, to) covers, as a contiguous seq range: from the
+   * first record received at or after `from` to the last received before `to` (either bound
+   * optional); null when none. Contiguous, so the export's chain can be checked on its own.
+   */
+  async exportRange(from?: number, to?: number): Promise<{ firstSeq: number; lastSeq: number } | null> {
+    const first =
+      from === undefined
+        ? this.sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM deliveries").one().seq
+        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at >= ? ORDER BY received_at, seq LIMIT 1", from).toArray()[0]?.seq ??
+          null);
+    const last =
+      to === undefined
+        ? this.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM deliveries").one().seq
+        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at < ? ORDER BY received_at DESC, seq DESC LIMIT 1", to).toArray()[0]
+            ?.seq ?? null);
+    return first === null || last === null || first > last ? null : { firstSeq: first, lastSeq: last };
+  }
+
+  /** NDJSON of records `firstSeq`.. (at most `lastSeq`), one page bounded by rows and bytes; `next` continues, null at the end. */
+  async exportPage(firstSeq: number, lastSeq: number): Promise<{ text: string; next: number | null }> {
+    const sizes = this.sql
+      .exec<{ seq: number; size: number }>(
+        "SELECT seq, length(body) + length(envelope) + length(headers) AS size FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+        firstSeq,
+        lastSeq,
+        this.exportPageLimits.rows,
+      )
+      .toArray();
+    if (sizes.length === 0) return { text: "", next: null };
+    const last = takeByBytes(sizes, (r) => r.size, this.exportPageLimits.bytes).at(-1)!.seq;
+    let text = "";
+    for (const r of this.sql.exec("SELECT * FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq", firstSeq, last))
+      text += recordLine(rowToArchiveRecord(r));
+    return { text, next: last < lastSeq ? last + 1 : null };
   }
 
   /** The latest integrity report and the run in progress; checks nothing (the overview and metrics read this). */
@@ -402,6 +453,29 @@ export class Ledger extends DurableObject<Bindings> {
   /** One slice of a job. */
   private async runJob(kind: JobKind, now: number): Promise<void> {
     if (kind === "verify") this.verifyStep(now, null);
+    else if (kind === "archive") await this.archiveStep(now);
+  }
+
+  /** One segment to R2 (archive.ts), or nothing when the tail is still open. */
+  private async archiveStep(now: number): Promise<void> {
+    const before = readJob(this.sql, "archive", ARCHIVE_INITIAL);
+    const save = (state: ArchiveState) => writeJob(this.sql, { ...readJob(this.sql, "archive", ARCHIVE_INITIAL), state });
+    const deps = {
+      sql: this.sql,
+      bucket: this.env.ARCHIVE,
+      source: ledgerSource(this.sql),
+      now,
+      limits: this.segmentLimits,
+      pause: () => new Promise<void>((resolve) => setTimeout(resolve, 0)),
+    };
+    const outcome = await archiveSlice(deps, before.state, save);
+    // After the awaits: keep a due time a record set meanwhile, if earlier than the outcome's.
+    const current = readJob(this.sql, "archive", ARCHIVE_INITIAL);
+    const setMeanwhile = current.dueAt !== before.dueAt ? current.dueAt : null;
+    const dueAt = outcome.dueAt === null ? setMeanwhile : Math.min(outcome.dueAt, setMeanwhile ?? Infinity);
+    writeJob(this.sql, { ...current, state: outcome.state, dueAt, lastRunAt: now, lastError: outcome.halted });
+    this.archiveScheduled = dueAt !== null;
+    if (outcome.halted) log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
   }
 
   /**

@@ -97,4 +97,15 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
      last_run_at INTEGER,
      last_error TEXT                       -- why its last slice failed, NULL when it did not
    );`,
+  // The ledger's archive in R2 (archive.ts): one row per segment written, with its manifest's figures.
+  `CREATE TABLE segments (
+     first_seq INTEGER PRIMARY KEY,
+     last_seq INTEGER NOT NULL,
+     key TEXT NOT NULL,                    -- R2 key of the NDJSON; the manifest's key ends in .manifest.json
+     records INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,                 -- of the segment file
+     head_hash TEXT NOT NULL,              -- record_hash of last_seq
+     archived_at INTEGER NOT NULL
+   );`,
 ];

@@ -25,7 +25,7 @@ export function stringsEqual(a: string, b: string): boolean {
 }
 
 /** Imported HMAC keys by their bytes (hex), so a key is imported once per isolate, not once per request. */
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+const hmacKeys = new Map<string, ReturnType<typeof crypto.subtle.importKey>>();
 /** Keys kept at most; the relay uses a handful (one per configured secret). */
 const HMAC_KEY_CACHE = 256;
 

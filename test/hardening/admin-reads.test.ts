@@ -40,6 +40,7 @@ describe("reads of unknown ids", () => {
     for (const path of [
       "/sources/no-such-source/integrity",
       "/sources/no-such-source/handshakes",
+      "/sources/no-such-source/export",
       "/deliveries/no-such-source/some-id",
       "/targets/no-such-target/health",
       "/targets/no-such-target/dead",

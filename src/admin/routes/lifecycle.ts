@@ -6,16 +6,53 @@ import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import type { IntegrityStatus } from "../../ledger/queries";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { integrityRequestBody, integritySchema } from "../schemas";
+import { exportQuery, integrityRequestBody, integritySchema } from "../schemas";
 import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 
-/** Admin routes of a ledger's lifecycle: integrity. Mounted under /admin; KV is checked before a ledger is touched. */
+/** Admin routes of a ledger's lifecycle: export, integrity. Mounted under /admin; KV is checked before a ledger is touched. */
 export const lifecycleRoutes = new Hono<AppEnv>();
 
 const sourceParam = z.object({ id: idSchema });
 const unknownSource = { schema: errorBodySchema, description: "no such source" };
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+lifecycleRoutes.get(
+  "/sources/:id/export",
+  describeAdmin({
+    tag: "sources",
+    summary:
+      "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive`",
+    responses: {
+      200: { description: "application/x-ndjson: a contiguous run of records, oldest first (empty when none)" },
+      400: { schema: errorBodySchema, description: "invalid range" },
+      404: unknownSource,
+    },
+  }),
+  valid("param", sourceParam),
+  valid("query", exportQuery),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { from, to } = c.req.valid("query");
+    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    const ledger = ledgerOf(c.env, id);
+    const range = await ledger.exportRange(from, to);
+    const encoder = new TextEncoder();
+    let next = range?.firstSeq ?? null;
+    // Pulled page by page from the ledger as the client reads: never the whole range in memory.
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (range === null || next === null) return controller.close();
+        const page = await ledger.exportPage(next, range.lastSeq);
+        next = page.next;
+        if (page.text) controller.enqueue(encoder.encode(page.text));
+        if (next === null) controller.close();
+      },
+    });
+    const name = `${id}-${from === undefined ? "start" : new Date(from).toISOString()}-${to === undefined ? "now" : new Date(to).toISOString()}.ndjson`;
+    return c.body(body, 200, { "content-type": "application/x-ndjson", "content-disposition": `attachment; filename="${name.replace(/:/g, "")}"` });
+  },
+);
 
 lifecycleRoutes.get(
   "/sources/:id/integrity",
