@@ -77,6 +77,7 @@ export const deliverySchema = z.object({
   duplicateCount: z.number().int(),
   provenance: z.enum(["webhook", "centrepoint-history"]),
   sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
+  bodyPrunedAt: isoTime.nullable().meta({ description: "when retention pruned the body and the envelope (digests kept; the archive has them), or null" }),
 });
 
 /** A dispatch: one event for one target, in that target's outbox. Times are epoch ms. */
@@ -182,7 +183,16 @@ export const resumeSchema = z.object({ target: z.string(), resumed: z.number().i
 export const replayOneSchema = z.object({
   source: z.string(),
   deliveryId: z.string(),
-  targets: z.array(z.object({ target: z.string(), replayed: z.boolean().meta({ description: "false: it was still pending, in flight or held" }) })),
+  targets: z.array(
+    z.object({
+      target: z.string(),
+      replayed: z.boolean().meta({ description: "false: it was still pending, in flight or held" }),
+      payloadFrom: z.enum(["outbox", "ledger", "archive"]).meta({
+        description:
+          "where the payload came from: the target's outbox, or (its dispatch pruned after delivery) the ledger, or the R2 archive once retention pruned the body",
+      }),
+    }),
+  ),
 });
 
 /** `POST /admin/replay`. */

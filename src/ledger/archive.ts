@@ -1,5 +1,14 @@
 import { sha256Hex, toBase64, utf8 } from "../lib/crypto";
-import { ARCHIVE_FORMAT, type ArchiveRecord, manifestText, recordLine, type SegmentManifest, segmentKeys } from "./archive-format";
+import {
+  ARCHIVE_FORMAT,
+  type ArchiveRecord,
+  checkRecord,
+  manifestText,
+  parseRecordLine,
+  recordLine,
+  type SegmentManifest,
+  segmentKeys,
+} from "./archive-format";
 import { CHAIN_START, type ChainPoint, checkRow, isPruned, rowToChainFields } from "./integrity";
 
 /**
@@ -211,6 +220,39 @@ export async function archiveSlice(deps: ArchiveDeps, state: ArchiveState, saveP
   };
   // Another closed segment may follow at once.
   return { state: archived, dueAt: now, halted: null, archived: true };
+}
+
+/**
+ * A record read back from its archived segment (the `segments` row that covers its seq), checked
+ * against what the ledger still holds: the same record hash and digests, and a body and envelope
+ * that match them. Otherwise why not (no segment, no object, no such line, different bytes).
+ */
+export async function readArchived(
+  sql: SqlStorage,
+  bucket: R2Bucket,
+  row: Record<string, SqlStorageValue>,
+): Promise<{ ok: true; record: ArchiveRecord } | { ok: false; error: string }> {
+  const seq = row.seq as number;
+  const segment = sql
+    .exec<{ key: string; last_seq: number }>("SELECT key, last_seq FROM segments WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1", seq)
+    .toArray()[0];
+  if (!segment || segment.last_seq < seq) return { ok: false, error: `record ${seq} is in no archived segment` };
+  const object = await bucket.get(segment.key);
+  if (object === null) return { ok: false, error: `the archive has no object ${segment.key}` };
+  for (const line of (await object.text()).split("\n")) {
+    if (!line.startsWith(`{"seq":${seq},`)) continue;
+    const parsed = parseRecordLine(line);
+    if (!parsed.ok) return { ok: false, error: `record ${seq} in ${segment.key} cannot be read: ${parsed.error}` };
+    const r = parsed.value;
+    const matches =
+      r.recordHash === row.record_hash &&
+      r.bodySha256 === row.body_sha256 &&
+      r.body !== null &&
+      r.envelope !== null &&
+      checkRecord(r, { seq, prevHash: row.prev_hash as string }) === null;
+    return matches ? { ok: true, record: r } : { ok: false, error: `record ${seq} in ${segment.key} does not match the ledger's digests` };
+  }
+  return { ok: false, error: `record ${seq} is missing from ${segment.key}` };
 }
 
 /** The next full hour after `now`. */

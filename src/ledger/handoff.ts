@@ -76,20 +76,30 @@ export function buildItems(sql: SqlStorage, source: string, due: readonly DueHan
     const r = bySeq.get(d.seq)!;
     const group = out.get(d.targetId) ?? { rows: [], items: [] };
     group.rows.push(d);
-    group.items.push({
-      source,
-      deliveryId: d.deliveryId,
-      kind: r.kind as string,
-      subject: r.subject as string | null,
-      receivedAt: r.received_at as number,
-      envelope: r.envelope as string,
-      body: new Uint8Array(r.body as ArrayBuffer),
-      headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
-      ...(d.unfiltered && { unfiltered: true }),
-    });
+    group.items.push(outboxItem(source, r, { body: new Uint8Array(r.body as ArrayBuffer), envelope: r.envelope as string }, d.unfiltered));
     out.set(d.targetId, group);
   }
   return out;
+}
+
+/** The outbox item of a stored delivery row, with its payload (the row's own, or the archive's once retention pruned it). */
+export function outboxItem(
+  source: string,
+  r: Record<string, SqlStorageValue>,
+  payload: { body: Uint8Array; envelope: string },
+  unfiltered = false,
+): OutboxItem {
+  return {
+    source,
+    deliveryId: r.delivery_id as string,
+    kind: r.kind as string,
+    subject: r.subject as string | null,
+    receivedAt: r.received_at as number,
+    envelope: payload.envelope,
+    body: payload.body,
+    headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
+    ...(unfiltered && { unfiltered: true }),
+  };
 }
 
 /**

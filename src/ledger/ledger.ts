@@ -1,22 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { takeByBytes } from "../lib/batch";
 import { bumpCounter, bumpCounters } from "../lib/counters";
-import { sha256Hex } from "../lib/crypto";
+import { fromBase64, sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import type { OutboxItem } from "../outbox/types";
-import { ARCHIVE_INITIAL, type ArchiveState, archiveSlice, nextHour, rowToArchiveRecord, SEGMENT_LIMITS, type SegmentLimits } from "./archive";
+import { ARCHIVE_INITIAL, type ArchiveState, archiveSlice, nextHour, readArchived, rowToArchiveRecord, SEGMENT_LIMITS, type SegmentLimits } from "./archive";
 import { recordLine } from "./archive-format";
 import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./chain";
-import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
+import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
 import {
   advanceRun,
   CHAIN_START,
   type ChainPoint,
   INTEGRITY_SLICE,
+  isPruned,
   nextFrom,
   type SliceLimits,
   startRun,
@@ -47,6 +49,7 @@ import {
   rejectedCounter,
   writeMeta,
 } from "./queries";
+import { PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
 export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerStats, ListFilter, Provenance };
@@ -71,6 +74,11 @@ export type RecordInput = Pick<
   /** Default "webhook". */
   provenance?: Provenance;
 };
+
+/** Outcome of `resend`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
+export type ResendResult =
+  | { ok: true; payloadFrom: "ledger" | "archive"; targets: { target: string; replayed: boolean }[] }
+  | { ok: false; error: "not_found" | "archive_missing"; message: string };
 
 /** Outcome of `record`. */
 export interface RecordResult {
@@ -307,6 +315,36 @@ export class Ledger extends DurableObject<Bindings> {
     return { text, next: last < lastSeq ? last + 1 : null };
   }
 
+  /**
+   * Hands a delivery to these targets' outboxes again, as a new dispatch (for targets whose outbox
+   * pruned it after delivery). The payload is the ledger's own, or, once retention pruned it, the
+   * archived record's, checked against the ledger's digests; a clear error when neither has it.
+   */
+  async resend(deliveryId: string, targets: string[]): Promise<ResendResult> {
+    const row = this.sql.exec("SELECT * FROM deliveries WHERE delivery_id = ?", deliveryId).toArray()[0];
+    if (!row)
+      return { ok: false, error: "not_found", message: `Delivery ${deliveryId} is not in the ledger (retention may have removed it; the archive keeps it).` };
+    let payload: { body: Uint8Array; envelope: string } = { body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string };
+    const pruned = isPruned(row);
+    if (pruned) {
+      const archived = await readArchived(this.sql, this.env.ARCHIVE, row);
+      if (!archived.ok) {
+        const when = new Date(row.body_pruned_at as number).toISOString();
+        return {
+          ok: false,
+          error: "archive_missing",
+          message: `The body of delivery ${deliveryId} was pruned on ${when} and cannot be read back from the archive: ${archived.error}.`,
+        };
+      }
+      payload = { body: fromBase64(archived.record.body!)!, envelope: archived.record.envelope! };
+    }
+    const item = outboxItem(ledgerSource(this.sql), row, payload);
+    const results = await Promise.all(
+      targets.map(async (target) => ({ target, replayed: ((await this.outboxFor(target).enqueue(target, [item])) as { inserted: number }).inserted > 0 })),
+    );
+    return { ok: true, payloadFrom: pruned ? "archive" : "ledger", targets: results };
+  }
+
   /** The latest integrity report and the run in progress; checks nothing (the overview and metrics read this). */
   async integrity(): Promise<IntegrityStatus> {
     return this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state);
@@ -454,6 +492,37 @@ export class Ledger extends DurableObject<Bindings> {
   private async runJob(kind: JobKind, now: number): Promise<void> {
     if (kind === "verify") this.verifyStep(now, null);
     else if (kind === "archive") await this.archiveStep(now);
+    else await this.pruneStep(now);
+  }
+
+  /**
+   * One slice of retention (retention.ts) under the source's `retention`, read from KV each run:
+   * never beyond the archived records. Without retention it looks again daily (the document may change).
+   */
+  private async pruneStep(now: number): Promise<void> {
+    const source = ledgerSource(this.sql);
+    const loaded = source === "" ? null : await loadConfig(this.env.CONFIG, "source", source);
+    const retention = loaded?.state === "valid" ? loaded.config.retention : undefined;
+    // After the await: read the jobs' rows again.
+    const job = readJob(this.sql, "prune", PRUNE_INITIAL);
+    if (!retention) {
+      writeJob(this.sql, { ...job, dueAt: now + DAY_MS, lastRunAt: now, lastError: null });
+      return;
+    }
+    const archivedThrough = readJob(this.sql, "archive", ARCHIVE_INITIAL).state.through.seq;
+    const outcome = this.ctx.storage.transactionSync(() => {
+      const o = pruneSlice(this.sql, retention, job.state, archivedThrough, now);
+      writeJob(this.sql, {
+        ...job,
+        state: o.state,
+        dueAt: o.error ? now + DAY_MS : Math.min(o.dueAt ?? Infinity, now + DAY_MS),
+        lastRunAt: now,
+        lastError: o.error,
+      });
+      return o;
+    });
+    if (outcome.error) log("error", "ledger pruning stopped", { source, error: outcome.error });
+    else if (outcome.bodies + outcome.records > 0) log("info", "ledger pruned", { source, bodies: outcome.bodies, records: outcome.records });
   }
 
   /** One segment to R2 (archive.ts), or nothing when the tail is still open. */
@@ -475,6 +544,8 @@ export class Ledger extends DurableObject<Bindings> {
     const dueAt = outcome.dueAt === null ? setMeanwhile : Math.min(outcome.dueAt, setMeanwhile ?? Infinity);
     writeJob(this.sql, { ...current, state: outcome.state, dueAt, lastRunAt: now, lastError: outcome.halted });
     this.archiveScheduled = dueAt !== null;
+    // Newly archived records may be old enough for retention.
+    if (outcome.archived) scheduleJob(this.sql, "prune", now);
     if (outcome.halted) log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
   }
 
@@ -528,7 +599,7 @@ export class Ledger extends DurableObject<Bindings> {
 
   /** Where the chain starts in this ledger: before record 1, or at the last record retention removed. */
   private chainAnchor(): ChainPoint {
-    return CHAIN_START;
+    return readJob(this.sql, "prune", PRUNE_INITIAL).state.recordsThrough;
   }
 
   /** The earliest delivery within the horizon whose body has this hash, or null. */

@@ -30,6 +30,8 @@ export interface DeliveryRecord {
   provenance: Provenance;
   /** An earlier delivery of this source with the same body under another id (a possible replay), or null. */
   sameBodyAs: string | null;
+  /** When retention pruned the body and the envelope (digests kept; the archive has them), or null. */
+  bodyPrunedAt: number | null;
 }
 
 /** One target's hand-off of a delivery. */
@@ -41,7 +43,7 @@ export interface HandoffView {
   lastError: string | null;
 }
 
-/** A delivery with its body, envelope and hand-off rows. */
+/** A delivery with its body, envelope and hand-off rows (body and envelope empty once pruned: `bodyPrunedAt`). */
 export interface DeliveryWithPayload extends DeliveryRecord {
   body: Uint8Array;
   envelope: string;
@@ -118,7 +120,7 @@ export interface HandshakeEntry {
 export const MAX_LIST = 500;
 
 const RECORD_COLUMNS =
-  "seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body_sha256, length(body) AS body_size, record_hash, duplicate_count, last_seen_at, provenance, same_body_as";
+  "seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body_sha256, COALESCE(body_bytes, length(body)) AS body_size, record_hash, duplicate_count, last_seen_at, provenance, same_body_as, body_pruned_at";
 
 /** Deliveries matching a filter, newest first. */
 export function listDeliveries(sql: SqlStorage, filter: ListFilter): DeliveryRecord[] {
@@ -261,6 +263,7 @@ function rowToDelivery(r: Row): DeliveryRecord {
     lastSeenAt: r.last_seen_at as number,
     provenance: r.provenance as Provenance,
     sameBodyAs: r.same_body_as as string | null,
+    bodyPrunedAt: r.body_pruned_at as number | null,
   };
 }
 

@@ -108,4 +108,12 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
      head_hash TEXT NOT NULL,              -- record_hash of last_seq
      archived_at INTEGER NOT NULL
    );`,
+  // Retention (retention.ts) prunes a record's body and envelope once it is archived and old enough:
+  // the NOT NULL columns keep an empty value and the digests stay, so the chain still verifies.
+  //   body_pruned_at  epoch ms when body and envelope were pruned; NULL while they are stored
+  //   body_bytes      the body's length before it was pruned
+  // search_keys_by_seq: a removed record's keys go with it (retention).
+  `ALTER TABLE deliveries ADD COLUMN body_pruned_at INTEGER;
+   ALTER TABLE deliveries ADD COLUMN body_bytes INTEGER;
+   CREATE INDEX search_keys_by_seq ON search_keys (seq);`,
 ];

@@ -84,4 +84,10 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    INSERT INTO counters (name, value)
      SELECT 'latency:' || (${latencyBucketSql("lat")}), COUNT(*) FROM (SELECT MAX(0, delivered_at - received_at) AS lat FROM dispatches WHERE state = 'delivered') GROUP BY 1;
    INSERT INTO counters (name, value) SELECT 'latency:sum_ms', COALESCE(SUM(MAX(0, delivered_at - received_at)), 0) FROM dispatches WHERE state = 'delivered';`,
+  // Retention (retention.ts): delivered dispatches by delivery time, and what the alarm last read.
+  //   meta.retention_days  the target's retentionDays as last read by the alarm (NULL: the default)
+  //   meta.last_pruned_at  when retention last removed rows
+  `CREATE INDEX dispatches_delivered ON dispatches (delivered_at) WHERE state = 'delivered';
+   ALTER TABLE meta ADD COLUMN retention_days INTEGER;
+   ALTER TABLE meta ADD COLUMN last_pruned_at INTEGER;`,
 ];

@@ -1,4 +1,5 @@
 import { readCounters } from "../lib/counters";
+import { DEFAULT_RETENTION_DAYS } from "./retention";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
 import type { ErrorClass } from "./deliver";
 import { type Fragment, fragment, joinFragments } from "../lib/sql";
@@ -74,6 +75,8 @@ export interface OutboxHealth {
   breaker: { status: BreakerStatus; consecutiveFailures: number; probeAt: number | null };
   lastError: { at: number; message: string } | null;
   lastSuccessAt: number | null;
+  /** Delivered dispatches are kept `days`; how many rows retention removed, and when it last did. `counts.delivered` includes the pruned ones. */
+  retention: { days: number; prunedDispatches: number; prunedAttempts: number; lastPrunedAt: number | null };
 }
 
 /** Attempts by outcome and error class, and the accept-to-delivered latency histogram (metrics). */
@@ -104,6 +107,8 @@ export type MetaRow = {
   last_error: string | null;
   last_error_at: number | null;
   last_success_at: number | null;
+  retention_days: number | null;
+  last_pruned_at: number | null;
 };
 
 /** A `dispatches` row without its payload. */
@@ -195,6 +200,7 @@ export function listDispatches(sql: SqlStorage, filter: DispatchFilter & { curso
 export function outboxHealth(sql: SqlStorage, now: number): OutboxHealth {
   const meta = readMeta(sql);
   const stored = readCounters(sql, "state:");
+  const pruned = readCounters(sql, "pruned:");
   const counts = Object.fromEntries(DISPATCH_STATES.map((s) => [s, stored.get(s) ?? 0])) as Record<DispatchState, number>;
   const oldest = sql.exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM dispatches WHERE state IN ('pending', 'delivering')").one().at;
   const breaker = breakerOf(meta);
@@ -207,6 +213,12 @@ export function outboxHealth(sql: SqlStorage, now: number): OutboxHealth {
     breaker: { status: breakerStatus(breaker, now), consecutiveFailures: breaker.failures, probeAt: breaker.probeAt },
     lastError: meta.last_error === null ? null : { at: meta.last_error_at ?? 0, message: meta.last_error },
     lastSuccessAt: meta.last_success_at,
+    retention: {
+      days: meta.retention_days ?? DEFAULT_RETENTION_DAYS,
+      prunedDispatches: pruned.get("dispatches") ?? 0,
+      prunedAttempts: pruned.get("attempts") ?? 0,
+      lastPrunedAt: meta.last_pruned_at,
+    },
   };
 }
 

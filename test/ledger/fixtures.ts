@@ -58,3 +58,18 @@ export async function verifyFully(ledger: ReturnType<typeof ledgerOf>): Promise<
   expect(status.running).toBeNull();
   return status.report!;
 }
+
+/** Fires a Durable Object's alarm while it is armed for now or earlier (bounded): everything due at this time runs. */
+export async function runDue(stub: DurableObjectStub): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const at = await runInDurableObject(stub, (_i, state: DurableObjectState) => state.storage.getAlarm());
+    if (at === null || at > Date.now()) return;
+    await runDurableObjectAlarm(stub);
+  }
+  throw new Error("the alarm stayed due after 50 runs");
+}
+
+/** Makes a ledger's archive segments close at `records` records. */
+export async function useSmallSegments(ledger: ReturnType<typeof ledgerOf>, records = 3): Promise<void> {
+  await runInDurableObject(ledger, (instance) => void ((instance as unknown as { segmentLimits: object }).segmentLimits = { records, bytes: 1 << 20 }));
+}

@@ -34,7 +34,7 @@ describe("POST /admin/deliveries/:source/:id/replay", () => {
     const { id, stub, target } = await targetWithDead([item]);
     const res = await post(`/deliveries/${item.source}/${item.deliveryId}/replay`, { target: id });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ source: item.source, deliveryId: item.deliveryId, targets: [{ target: id, replayed: true }] });
+    expect(await res.json()).toEqual({ source: item.source, deliveryId: item.deliveryId, targets: [{ target: id, replayed: true, payloadFrom: "outbox" }] });
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(2);
   });

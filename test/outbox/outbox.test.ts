@@ -22,6 +22,8 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
+const DAY = 86_400_000;
+
 const fail =
   (status: number, headers: Record<string, string> = {}) =>
   () =>
@@ -103,12 +105,12 @@ describe("sending", () => {
     expect(() => new Webhook(SIGNING_SECRET).verify(sent!.body, sent!.headers)).not.toThrow();
   });
 
-  it("leaves no alarm armed when nothing is left to do", async () => {
+  it("arms nothing but the retention prune when nothing is left to send", async () => {
     fakeTarget();
     const { id, stub } = await newTarget();
     await stub.enqueue(id, [makeItem()]);
     await fireAlarm(stub);
-    expect(await alarmAt(stub)).toBeNull();
+    expect(await alarmAt(stub)).toBe(T0 + 30 * DAY);
   });
 
   it("takes batches of at most 25 and keeps taking them in one alarm run while rows are due", async () => {
@@ -128,7 +130,7 @@ describe("sending", () => {
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(30);
     expect(most).toBeLessThanOrEqual(2);
-    expect(await alarmAt(stub)).toBeNull();
+    expect(await alarmAt(stub)).toBe(T0 + 30 * DAY); // only the retention prune of what it delivered
   });
 });
 
@@ -567,6 +569,7 @@ describe("list and health", () => {
       breaker: { status: "closed", consecutiveFailures: 1, probeAt: null },
       lastError: { at: T0, message: "HTTP 500" },
       lastSuccessAt: T0,
+      retention: { days: 30, prunedDispatches: 0, prunedAttempts: 0, lastPrunedAt: null },
     });
   });
 });
@@ -615,5 +618,52 @@ describe("counters", () => {
     const after = { health: await stub.health(), metrics: await stub.metrics() };
     expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
     expect(after.health).toEqual(before.health);
+  });
+});
+
+describe("retention", () => {
+  it("prunes delivered dispatches and their attempts after retentionDays, never dead or held ones, and keeps the counters", async () => {
+    fakeTarget((req) =>
+      req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("", { status: req.headers["webhook-id"] === "gone" ? 410 : 200 }),
+    );
+    const { id, stub } = await newTarget({ retentionDays: 2, retry: { maxAttempts: 1 } });
+    await stub.enqueue(id, [makeItem({ deliveryId: "old" }), makeItem({ deliveryId: "bad" })]);
+    await fireAlarm(stub);
+    clock.advance(DAY);
+    await stub.enqueue(id, [makeItem({ deliveryId: "young" })]);
+    await fireAlarm(stub);
+    await stub.enqueue(id, [makeItem({ deliveryId: "gone" })]); // a 410: the target pauses and holds it
+    await fireAlarm(stub);
+    const before = { health: await stub.health(), metrics: await stub.metrics() };
+    expect(before.health.counts).toMatchObject({ delivered: 2, dead: 1, held: 1 });
+    // The alarm wakes when the oldest delivered dispatch is two days old.
+    expect(await alarmAt(stub)).toBe(T0 + 2 * DAY);
+    vi.setSystemTime(T0 + 2 * DAY);
+    await fireAlarm(stub);
+    expect(await stub.getDispatch("study-189", "old")).toBeNull();
+    expect(await sqlIn(stub, "SELECT COUNT(*) AS n FROM attempts WHERE seq NOT IN (SELECT seq FROM dispatches)")).toEqual([{ n: 0 }]);
+    for (const kept of ["young", "bad", "gone"]) expect(await stub.getDispatch("study-189", kept), kept).not.toBeNull();
+    const after = { health: await stub.health(), metrics: await stub.metrics() };
+    expect(after.health.counts).toEqual(before.health.counts);
+    expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
+    expect(after.health.retention).toEqual({ days: 2, prunedDispatches: 1, prunedAttempts: 1, lastPrunedAt: T0 + 2 * DAY });
+    expect(await alarmAt(stub)).toBe(T0 + 3 * DAY);
+  });
+
+  it("removes a large backlog of old deliveries in bounded slices, one per alarm run", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget({ retentionDays: 1 });
+    await stub.enqueue(
+      id,
+      Array.from({ length: 600 }, () => makeItem()),
+    );
+    for (let i = 0; i < 30 && (await stub.health()).counts.pending > 0; i++) await fireAlarm(stub);
+    vi.setSystemTime(T0 + 2 * DAY);
+    await fireAlarm(stub);
+    expect((await stub.health()).retention.prunedDispatches).toBe(500);
+    expect(await alarmAt(stub)).toBe(T0 + 2 * DAY); // more is due: at once
+    await fireAlarm(stub);
+    expect((await stub.health()).retention).toMatchObject({ prunedDispatches: 600, prunedAttempts: 600 });
+    expect((await stub.health()).counts.delivered).toBe(600);
   });
 });

@@ -197,8 +197,15 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
   const form = await c.req.parseBody();
   const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
   const outcome = await replayDelivery(c.env, source, id, target);
-  const replayed = outcome?.targets.filter((t) => t.replayed).length ?? 0;
-  const left = (outcome?.targets.length ?? 0) - replayed;
+  if (!outcome.ok && outcome.error.error === "archive_missing") {
+    // Shown on the delivery's page at once: the message names what is missing.
+    const d = await getDeliveryDetail(c.env, source, id);
+    log("warn", "replay from the dashboard refused", { requestId: c.var.requestId, source, deliveryId: id, reason: outcome.error.message });
+    if (d) return render(c, (page) => <DeliveryPage page={page} d={d} notice={{ tone: "bad", text: outcome.error.message }} />, 409);
+  }
+  const targets = outcome.ok ? outcome.value.targets : [];
+  const replayed = targets.filter((t) => t.replayed).length;
+  const left = targets.length - replayed;
   log("info", "replay from the dashboard", { requestId: c.var.requestId, source, deliveryId: id, target: target ?? "*", replayed });
   const query = new URLSearchParams({ done: "replay", replayed: String(replayed), left: String(left) });
   return c.redirect(`${deliveryHref(source, id)}?${query}`, 303);
@@ -361,7 +368,7 @@ async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
 async function render(
   c: Context<AdminEnv>,
   build: (page: PageContext) => JSX.Element,
-  status: 200 | 400 | 401 | 403 | 404 | 429 | 500 = 200,
+  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 = 200,
 ): Promise<Response> {
   const page = await pageContext(c);
   c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${page.nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);

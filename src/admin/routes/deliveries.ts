@@ -75,6 +75,7 @@ deliveryRoutes.post(
     responses: {
       200: { schema: replayOneSchema, description: "per target: whether it was put back in the queue (a pending one is left alone)" },
       404: { schema: errorBodySchema, description: "no target has this delivery" },
+      409: { schema: errorBodySchema, description: "its body was pruned and the archive cannot give it back (the message says why)" },
     },
   }),
   valid("param", deliveryParams),
@@ -84,8 +85,11 @@ deliveryRoutes.post(
     const { source, id } = c.req.valid("param");
     const { target } = c.req.valid("json");
     const outcome = await replayDelivery(c.env, source, id, target);
-    if (!outcome) return errorResponse(c, 404, "not_found", target ? "That target never had this delivery." : "No target has this delivery.");
-    return c.json({ source, deliveryId: id, targets: outcome.targets });
+    if (!outcome.ok)
+      return outcome.error.error === "archive_missing"
+        ? errorResponse(c, 409, "conflict", outcome.error.message)
+        : errorResponse(c, 404, "not_found", outcome.error.message);
+    return c.json({ source, deliveryId: id, targets: outcome.value.targets });
   },
 );
 
@@ -107,6 +111,11 @@ deliveryRoutes.get(
 );
 
 /** A delivery record with its times as ISO strings, as the API answers. */
-function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt">>(r: T) {
-  return { ...r, receivedAt: new Date(r.receivedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt).toISOString() };
+function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt" | "bodyPrunedAt">>(r: T) {
+  return {
+    ...r,
+    receivedAt: new Date(r.receivedAt).toISOString(),
+    lastSeenAt: new Date(r.lastSeenAt).toISOString(),
+    bodyPrunedAt: r.bodyPrunedAt === null ? null : new Date(r.bodyPrunedAt).toISOString(),
+  };
 }
