@@ -156,6 +156,31 @@ export const exportQuery = z.strictObject({
   to: time.optional().meta({ description: "end of the received times (exclusive); the newest record without it" }),
 });
 
+/** `GET /admin/sources/:id/lifecycle`: archive and retention progress (times ISO 8601). */
+export const lifecycleSchema = z.object({
+  source: z.string(),
+  head: z.number().int().meta({ description: "the newest record's seq" }),
+  archive: z.object({
+    archivedThrough: z.number().int().meta({ description: "every record through this seq is in R2" }),
+    lagRecords: z.number().int(),
+    segments: z.number().int(),
+    records: z.number().int(),
+    bytes: z.number().int(),
+    lastArchivedAt: isoTime.nullable(),
+    nextAt: isoTime.nullable(),
+    halted: z.string().nullable().meta({ description: "why archiving is halted (it waits for an operator), or null" }),
+  }),
+  retention: z.object({
+    bodiesPrunedThrough: z.number().int(),
+    recordsPrunedThrough: z.number().int(),
+    prunedBodies: z.number().int(),
+    prunedRecords: z.number().int(),
+    lastPrunedAt: isoTime.nullable(),
+    nextAt: isoTime.nullable(),
+    error: z.string().nullable(),
+  }),
+});
+
 /** `POST /admin/sources/:id/integrity` body. */
 export const integrityRequestBody = z.strictObject({
   full: z.boolean().default(false).meta({ description: "re-verify the whole chain (a background job) instead of the records after the checkpoint" }),

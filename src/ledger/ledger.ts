@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { takeByBytes } from "../lib/batch";
-import { bumpCounter, bumpCounters } from "../lib/counters";
+import { bumpCounter, bumpCounters, readCounter } from "../lib/counters";
 import { fromBase64, sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
@@ -37,6 +37,7 @@ import {
   type HandshakeEntry,
   type IntegrityReport,
   type IntegrityStatus,
+  type LedgerLifecycle,
   ledgerMetrics,
   ledgerSource,
   ledgerStats,
@@ -52,7 +53,7 @@ import {
 import { PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
-export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerStats, ListFilter, Provenance };
+export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
@@ -372,11 +373,16 @@ export class Ledger extends DurableObject<Bindings> {
     bumpCounter(this.sql, rejectedCounter(reason));
   }
 
-  /** Accepted and duplicate counts per kind, rejections per reason, and this instance's billing units (hot path: record, hand-off, handshakes, rejections). */
-  async metrics(): Promise<ReturnType<typeof ledgerMetrics> & { usage: Usage }> {
-    const m = ledgerMetrics(this.sql);
+  /** Accepted and duplicate counts per kind, rejections per reason, archive, retention and integrity, and this instance's billing units (hot path: record, hand-off, handshakes, rejections). */
+  async metrics(): Promise<ReturnType<typeof ledgerMetrics> & { lifecycle: LedgerLifecycle; usage: Usage }> {
+    const m = { ...ledgerMetrics(this.sql), lifecycle: this.lifecycleStatus() };
     this.meter.settle();
     return { ...m, usage: { ...this.meter.usage } };
+  }
+
+  /** Archive, retention and integrity progress, from the jobs' stored state and the counters. */
+  async lifecycle(): Promise<LedgerLifecycle> {
+    return this.lifecycleStatus();
   }
 
   /** Counts for the dashboard and metrics. */
@@ -579,6 +585,36 @@ export class Ledger extends DurableObject<Bindings> {
       else log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
     }
     return advanced.state;
+  }
+
+  private lifecycleStatus(): LedgerLifecycle {
+    const head = this.headSeq();
+    const archive = readJob(this.sql, "archive", ARCHIVE_INITIAL);
+    const prune = readJob(this.sql, "prune", PRUNE_INITIAL);
+    const { through, segments, records, bytes, lastArchivedAt } = archive.state;
+    return {
+      head,
+      archive: {
+        archivedThrough: through.seq,
+        lagRecords: head - through.seq,
+        segments,
+        records,
+        bytes,
+        lastArchivedAt,
+        nextAt: archive.dueAt,
+        halted: archive.lastError,
+      },
+      retention: {
+        bodiesPrunedThrough: prune.state.bodiesThrough,
+        recordsPrunedThrough: prune.state.recordsThrough.seq,
+        prunedBodies: readCounter(this.sql, COUNTER.prunedBodies),
+        prunedRecords: readCounter(this.sql, COUNTER.prunedRecords),
+        lastPrunedAt: prune.state.lastPrunedAt,
+        nextAt: prune.dueAt,
+        error: prune.lastError,
+      },
+      integrity: this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state),
+    };
   }
 
   /** The status the admin API and the dashboard show. */

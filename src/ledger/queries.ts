@@ -96,6 +96,39 @@ export interface IntegrityStatus {
   head: number;
 }
 
+/** Archive, retention and integrity of one ledger, from stored progress and counters (nothing is scanned). Times are epoch ms. */
+export interface LedgerLifecycle {
+  /** The newest record's seq. */
+  head: number;
+  archive: {
+    /** Every record through this seq is in R2. */
+    archivedThrough: number;
+    /** Records not archived yet (the open tail, and closed segments waiting for the job). */
+    lagRecords: number;
+    segments: number;
+    records: number;
+    bytes: number;
+    lastArchivedAt: number | null;
+    /** When the job looks again, or null. */
+    nextAt: number | null;
+    /** Why archiving is halted (it waits for an operator), or null. */
+    halted: string | null;
+  };
+  retention: {
+    /** Bodies of every kept record through this seq are pruned. */
+    bodiesPrunedThrough: number;
+    /** Every record through this seq was removed (the archive keeps them). */
+    recordsPrunedThrough: number;
+    prunedBodies: number;
+    prunedRecords: number;
+    lastPrunedAt: number | null;
+    nextAt: number | null;
+    /** Why pruning stopped, or null. */
+    error: string | null;
+  };
+  integrity: IntegrityStatus;
+}
+
 /** Counts of one ledger, for the dashboard and metrics. */
 export interface LedgerStats {
   deliveries: number;

@@ -318,7 +318,7 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
   if (loaded.state === "missing") return renderError(c, 404, `No source “${id}”.`);
   const ledger = ledgerOf(c.env, id);
   // Stored state only: the page never runs a check (the button below starts one in the background).
-  const [stats, handshakes, integrity] = await Promise.all([ledger.stats(), ledger.listHandshakes(HANDSHAKES_SHOWN), ledger.integrity()]);
+  const [stats, handshakes, lifecycle] = await Promise.all([ledger.stats(), ledger.listHandshakes(HANDSHAKES_SHOWN), ledger.lifecycle()]);
   const listed = asListed(id, loaded);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
   const notice: Flash =
@@ -332,7 +332,7 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
       webhookUrl={webhookUrl}
       listed={listed}
       stats={stats}
-      integrity={integrity}
+      lifecycle={lifecycle}
       handshakes={handshakes.items}
       handshakesDropped={handshakes.dropped}
       notice={notice}

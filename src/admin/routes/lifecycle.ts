@@ -6,16 +6,37 @@ import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import type { IntegrityStatus } from "../../ledger/queries";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { exportQuery, integrityRequestBody, integritySchema } from "../schemas";
+import { exportQuery, integrityRequestBody, integritySchema, lifecycleSchema } from "../schemas";
 import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 
-/** Admin routes of a ledger's lifecycle: export, integrity. Mounted under /admin; KV is checked before a ledger is touched. */
+/** Admin routes of a ledger's lifecycle: archive and retention progress, export, integrity. Mounted under /admin; KV is checked before a ledger is touched. */
 export const lifecycleRoutes = new Hono<AppEnv>();
 
 const sourceParam = z.object({ id: idSchema });
 const unknownSource = { schema: errorBodySchema, description: "no such source" };
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+lifecycleRoutes.get(
+  "/sources/:id/lifecycle",
+  describeAdmin({
+    tag: "sources",
+    summary: "Archive to R2 and retention of a source's ledger: how far each got, what was pruned and when, why either stopped",
+    responses: { 200: { schema: lifecycleSchema, description: "stored progress (nothing is checked)" }, 404: unknownSource },
+  }),
+  valid("param", sourceParam),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    const { head, archive, retention } = await ledgerOf(c.env, id).lifecycle();
+    return c.json({
+      source: id,
+      head,
+      archive: { ...archive, lastArchivedAt: iso(archive.lastArchivedAt), nextAt: iso(archive.nextAt) },
+      retention: { ...retention, lastPrunedAt: iso(retention.lastPrunedAt), nextAt: iso(retention.nextAt) },
+    });
+  },
+);
 
 lifecycleRoutes.get(
   "/sources/:id/export",

@@ -4,6 +4,7 @@ import type { AppEnv } from "../../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
 import { describeAdmin } from "../openapi";
+import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
@@ -91,8 +92,29 @@ metricsRoutes.get(
       { labels: { kind: "target" }, value: targets.filter((t) => !t.valid).length },
     );
 
+    // Archive, retention and integrity (lifecycle-metrics.ts).
+    const lifecycle = lifecycleFamilies(
+      ledgers.map(({ id, m }) => ({ id, lifecycle: m.lifecycle })),
+      outboxes,
+    );
+
     return c.body(
-      renderPrometheus([received, rejected, attempts, pending, oldest, dead, held, breakerOpen, latency, doRequests, rowsRead, rowsWritten, invalid]),
+      renderPrometheus([
+        received,
+        rejected,
+        attempts,
+        pending,
+        oldest,
+        dead,
+        held,
+        breakerOpen,
+        latency,
+        doRequests,
+        rowsRead,
+        rowsWritten,
+        invalid,
+        ...lifecycle,
+      ]),
       200,
       {
         "content-type": PROMETHEUS_CONTENT_TYPE,

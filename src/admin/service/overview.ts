@@ -2,17 +2,17 @@ import type { SourceConfig, TargetConfig } from "../../config/schemas";
 import { type Listed, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
-import type { IntegrityStatus, LedgerStats } from "../../ledger/queries";
+import type { LedgerLifecycle, LedgerStats } from "../../ledger/queries";
 import type { OutboxHealth } from "../../outbox/views";
 import { ledgerOf, outboxOf } from "./stubs";
 
 /** What the overview shows of every source and target; a Durable Object that fails to answer shows as null and is logged. */
 
-/** A source: its document, counts and integrity status (the latest report; nothing is checked to show it). */
+/** A source: its document, counts, and archive, retention and integrity progress (stored state: nothing is checked to show it). */
 export interface SourceSummary {
   listed: Listed<SourceConfig>;
   stats: LedgerStats | null;
-  integrity: IntegrityStatus | null;
+  lifecycle: LedgerLifecycle | null;
 }
 
 /** A target: its document and health. */
@@ -21,17 +21,17 @@ export interface TargetSummary {
   health: OutboxHealth | null;
 }
 
-/** Every source with its ledger counts and stored integrity report: counters and stored rows only, never a check or a scan. */
+/** Every source with its ledger counts and lifecycle progress: counters and stored rows only, never a check or a scan. */
 export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> {
   const sources = await listConfigs(env.CONFIG, "source");
   return Promise.all(
     sources.map(async (listed) => {
       const ledger = ledgerOf(env, listed.id);
-      const [stats, integrity] = await Promise.all([
+      const [stats, lifecycle] = await Promise.all([
         quietly(() => ledger.stats(), "stats", listed.id),
-        quietly(() => ledger.integrity(), "integrity", listed.id),
+        quietly(() => ledger.lifecycle(), "lifecycle", listed.id),
       ]);
-      return { listed, stats, integrity };
+      return { listed, stats, lifecycle };
     }),
   );
 }

@@ -86,6 +86,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <dt>Body</dt>
           <dd>
             {formatBytes(d.bodySize)}, SHA-256 <span class="mono small">{d.bodySha256}</span>
+            {d.bodyPrunedAt !== null && <span class="muted"> — pruned {formatTime(d.bodyPrunedAt)} (retention); the archive keeps it</span>}
           </dd>
           <dt>Ledger record</dt>
           <dd>
@@ -94,29 +95,41 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
         </dl>
       </section>
 
-      <section class="card" aria-labelledby="body-h">
-        <div class="head">
-          <h2 id="body-h">Raw body</h2>
-          <span class="muted small">byte-exact as received</span>
-        </div>
-        <pre tabindex={0} aria-labelledby="body-h">
-          {new TextDecoder().decode(d.body)}
-        </pre>
-        <details>
-          <summary>Base64</summary>
-          <pre class="small">{toBase64(d.body)}</pre>
-        </details>
-      </section>
+      {d.bodyPrunedAt !== null ? (
+        <section class="card" aria-labelledby="body-h">
+          <h2 id="body-h">Body and envelope</h2>
+          <Notice tone="info">
+            Pruned {formatTime(d.bodyPrunedAt)} under the source's retention. Their SHA-256 stays in the hash chain; the R2 archive keeps the original, and a
+            replay reads it back from there.
+          </Notice>
+        </section>
+      ) : (
+        <>
+          <section class="card" aria-labelledby="body-h">
+            <div class="head">
+              <h2 id="body-h">Raw body</h2>
+              <span class="muted small">byte-exact as received</span>
+            </div>
+            <pre tabindex={0} aria-labelledby="body-h">
+              {new TextDecoder().decode(d.body)}
+            </pre>
+            <details>
+              <summary>Base64</summary>
+              <pre class="small">{toBase64(d.body)}</pre>
+            </details>
+          </section>
 
-      <section class="card" aria-labelledby="envelope-h">
-        <div class="head">
-          <h2 id="envelope-h">Envelope</h2>
-          <span class="muted small">CloudEvents 1.0, as sent to targets</span>
-        </div>
-        <pre tabindex={0} aria-labelledby="envelope-h">
-          {JSON.stringify(d.envelope, null, 2)}
-        </pre>
-      </section>
+          <section class="card" aria-labelledby="envelope-h">
+            <div class="head">
+              <h2 id="envelope-h">Envelope</h2>
+              <span class="muted small">CloudEvents 1.0, as sent to targets</span>
+            </div>
+            <pre tabindex={0} aria-labelledby="envelope-h">
+              {JSON.stringify(d.envelope, null, 2)}
+            </pre>
+          </section>
+        </>
+      )}
 
       <section class="card flush" aria-labelledby="headers-h">
         <div class="head">

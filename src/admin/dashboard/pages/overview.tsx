@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
 import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
+import type { IntegrityStatus } from "../../../ledger/queries";
 import type { SourceSummary, TargetSummary } from "../../service/overview";
 import { formatDuration, plural, truncate } from "../format";
 import { BreakerBadge, TargetStateBadge } from "./parts";
@@ -60,17 +61,19 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
         href: `${href}?state=pending`,
       });
   }
-  for (const { listed, stats, integrity } of sources) {
+  for (const { listed, stats, lifecycle } of sources) {
     const href = `/admin/ui/sources/${listed.id}`;
     if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
-    const report = integrity?.report;
+    if (lifecycle?.archive.halted) issues.push({ tone: "bad", text: `Source ${listed.id}: archiving to R2 is halted: ${lifecycle.archive.halted}`, href });
+    if (lifecycle?.retention.error) issues.push({ tone: "bad", text: `Source ${listed.id}: retention stopped: ${lifecycle.retention.error}`, href });
+    const report = lifecycle?.integrity.report;
     if (report && !report.ok)
       issues.push({
         tone: "bad",
         text: `Source ${listed.id}: ledger integrity broken at record ${report.firstBroken?.seq ?? "?"} (${report.firstBroken?.reason ?? "unknown"}).`,
         href,
       });
-    if (!stats || !integrity) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
+    if (!stats || !lifecycle) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
     if (stats && stats.attention > 0)
       issues.push({
         tone: "warn",
@@ -233,7 +236,7 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                 </tr>
               </thead>
               <tbody>
-                {sources.map(({ listed, stats, integrity }) => (
+                {sources.map(({ listed, stats, lifecycle }) => (
                   <tr>
                     <th scope="row">
                       <a href={`/admin/ui/sources/${listed.id}`}>{listed.id}</a>
@@ -262,7 +265,7 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                       <Time ms={stats?.lastReceivedAt} now={page.now} />
                     </td>
                     <td>
-                      <IntegrityBadge integrity={integrity} />
+                      <IntegrityBadge integrity={lifecycle?.integrity ?? null} />
                     </td>
                   </tr>
                 ))}
@@ -276,7 +279,7 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
 };
 
 /** The stored report (the overview never runs a check): intact through a record, broken at one, or not checked yet; and a run under way. */
-const IntegrityBadge: FC<{ integrity: SourceSummary["integrity"] }> = ({ integrity }) => {
+const IntegrityBadge: FC<{ integrity: IntegrityStatus | null }> = ({ integrity }) => {
   if (!integrity) return <Badge tone="bad">unreadable</Badge>;
   const { report, running, head, verifiedThrough } = integrity;
   const underWay = running && (

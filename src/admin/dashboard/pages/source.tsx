@@ -1,24 +1,24 @@
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
-import type { HandshakeEntry, IntegrityStatus, LedgerStats } from "../../../ledger/queries";
-import { formatTime, plural } from "../format";
+import type { HandshakeEntry, IntegrityStatus, LedgerLifecycle, LedgerStats } from "../../../ledger/queries";
+import { formatBytes, formatTime, plural } from "../format";
 import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
 
-/** A source: configuration (secret names only), counts, integrity (stored report, progress, full re-verification on request), recent handshakes. */
+/** A source: configuration (secret names only), counts, integrity (stored report, progress, full re-verification on request), archive and retention, recent handshakes. */
 export const SourcePage: FC<{
   page: PageContext;
   id: string;
   webhookUrl: string;
   listed: Listed<SourceConfig> | null;
   stats: LedgerStats;
-  integrity: IntegrityStatus;
+  lifecycle: LedgerLifecycle;
   handshakes: (HandshakeEntry & { id: number })[];
   /** Older handshakes the log's bound has dropped. */
   handshakesDropped: number;
   notice: Flash;
-}> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes, handshakesDropped, notice }) => (
+}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, notice }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -66,7 +66,8 @@ export const SourcePage: FC<{
       <Stat value={<Time ms={stats.lastReceivedAt} now={page.now} />} label="last received" />
     </div>
 
-    <IntegritySection id={id} page={page} integrity={integrity} />
+    <IntegritySection id={id} page={page} integrity={lifecycle.integrity} />
+    <ArchiveSection lifecycle={lifecycle} retention={listed?.valid ? listed.config.retention : undefined} />
 
     {listed?.valid && (
       <section class="card" aria-labelledby="config-h">
@@ -167,6 +168,46 @@ const IntegritySection: FC<{ id: string; page: PageContext; integrity: Integrity
           before it are intact ({report.mode === "full" ? "full re-verification" : "incremental check"}, {formatTime(report.checkedAt)}).
         </Notice>
       )}
+    </section>
+  );
+};
+
+/** Archive to R2 and retention: how far each got, what was pruned and when, and why either stopped. */
+const ArchiveSection: FC<{ lifecycle: LedgerLifecycle; retention: SourceConfig["retention"] }> = ({ lifecycle, retention }) => {
+  const { archive, retention: pruned, head } = lifecycle;
+  return (
+    <section class="card" aria-labelledby="archive-h">
+      <h2 id="archive-h">Archive and retention</h2>
+      {archive.halted && <Notice tone="bad">Archiving is halted: {archive.halted}. Nothing in R2 is overwritten; it is tried again every 6 hours.</Notice>}
+      {pruned.error && <Notice tone="bad">Retention stopped: {pruned.error}.</Notice>}
+      <dl class="kv">
+        <dt>Archived to R2</dt>
+        <dd>
+          {archive.archivedThrough === 0
+            ? "nothing yet"
+            : `records 1–${archive.archivedThrough} in ${plural(archive.segments, "segment")} (${formatBytes(archive.bytes)}), last ${formatTime(archive.lastArchivedAt)}`}
+          {head > archive.archivedThrough && `; ${plural(head - archive.archivedThrough, "record")} waiting for their segment to close`}
+        </dd>
+        <dt>Retention</dt>
+        <dd>
+          {!retention || (retention.bodyDays === undefined && retention.recordDays === undefined)
+            ? "keep everything (no retention configured)"
+            : [
+                retention.bodyDays !== undefined && `bodies kept ${plural(retention.bodyDays, "day")}`,
+                retention.recordDays !== undefined && `records kept ${plural(retention.recordDays, "day")}`,
+              ]
+                .filter(Boolean)
+                .join(", ") + " after receipt, pruned only once archived"}
+        </dd>
+        <dt>Pruned</dt>
+        <dd>
+          {pruned.prunedBodies + pruned.prunedRecords === 0
+            ? "nothing yet"
+            : `${plural(pruned.prunedBodies, "body", "bodies")} (through record #${pruned.bodiesPrunedThrough}; their digests stay in the chain), ${plural(pruned.prunedRecords, "whole record")}${
+                pruned.recordsPrunedThrough > 0 ? ` (records 1–${pruned.recordsPrunedThrough}, kept in the archive)` : ""
+              }; last ${formatTime(pruned.lastPrunedAt)}`}
+        </dd>
+      </dl>
     </section>
   );
 };
