@@ -1,6 +1,6 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { bumpCounter } from "../lib/counters";
-import { placeholders } from "../lib/sql";
+import { inChunks, placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../outbox/backoff";
 import type { OutboxItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
@@ -65,12 +65,12 @@ export function dueHandoffs(sql: SqlStorage, now: number): DueHandoff[] {
 /** The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error for its target's push. */
 export function buildItems(sql: SqlStorage, source: string, due: readonly DueHandoff[]): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
   const bySeq = new Map<number, Record<string, SqlStorageValue>>();
-  const seqs = [...new Set(due.map((d) => d.seq))];
-  for (const row of sql.exec(
-    `SELECT seq, delivery_id, kind, subject, received_at, headers, body, envelope FROM deliveries WHERE seq IN (${seqs.map(() => "?").join(",")})`,
-    ...seqs,
-  ))
-    bySeq.set(row.seq as number, row);
+  for (const seqs of inChunks([...new Set(due.map((d) => d.seq))]))
+    for (const row of sql.exec(
+      `SELECT seq, delivery_id, kind, subject, received_at, headers, body, envelope FROM deliveries WHERE seq IN (${placeholders(seqs)})`,
+      ...seqs,
+    ))
+      bySeq.set(row.seq as number, row);
   const out = new Map<string, { rows: DueHandoff[]; items: OutboxItem[] }>();
   for (const d of due) {
     const r = bySeq.get(d.seq)!;
@@ -103,20 +103,24 @@ export function outboxItem(
 }
 
 /**
- * Marks pushed rows (all of one target) handed, in one statement. Rows another push marked
+ * Marks pushed rows (all of one target) handed, one statement per 98 rows. Rows another push marked
  * meanwhile (the alarm and a push after a commit may take the same due rows) are left as they are.
  */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
   if (rows.length === 0) return;
-  const ids = rows.map((r) => r.deliveryId);
-  const marked = sql
-    .exec(
-      `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND handed_at IS NULL AND delivery_id IN (${placeholders(ids)}) RETURNING target_id`,
-      at,
-      rows[0]!.targetId,
-      ...ids,
-    )
-    .toArray().length;
+  let marked = 0;
+  for (const ids of inChunks(
+    rows.map((r) => r.deliveryId),
+    2,
+  ))
+    marked += sql
+      .exec(
+        `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND handed_at IS NULL AND delivery_id IN (${placeholders(ids)}) RETURNING target_id`,
+        at,
+        rows[0]!.targetId,
+        ...ids,
+      )
+      .toArray().length;
   bumpCounter(sql, COUNTER.pendingHandoffs, -marked);
 }
 

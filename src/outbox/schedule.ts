@@ -1,5 +1,5 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
-import { type Fragment, fragment, placeholders } from "../lib/sql";
+import { type Fragment, fragment, inChunks, placeholders } from "../lib/sql";
 import { pruneDueAt } from "./retention";
 import { breakerOf, type MetaRow, type PayloadRow } from "./views";
 
@@ -35,8 +35,8 @@ export function dueRows(sql: SqlStorage, now: number, limit: number, ordered: bo
     )
     .toArray();
   const seqs = takeByBytes(heads, (h) => h.size, BATCH_BYTES).map((h) => h.seq);
-  if (seqs.length === 0) return [];
-  return sql.exec<PayloadRow>(`SELECT * FROM dispatches WHERE seq IN (${placeholders(seqs)}) ORDER BY next_at, seq`, ...seqs).toArray();
+  const rows = inChunks(seqs).flatMap((chunk) => sql.exec<PayloadRow>(`SELECT * FROM dispatches WHERE seq IN (${placeholders(chunk)})`, ...chunk).toArray());
+  return rows.sort((a, b) => (a.next_at ?? 0) - (b.next_at ?? 0) || a.seq - b.seq);
 }
 
 /** When the alarm should next run (to send, recover, re-check a hold or prune), or null when nothing waits. `running`: a run of this instance is sending now. */

@@ -1,7 +1,7 @@
 import type { RetryPolicy, TargetConfig } from "../config/schemas";
 import { addDelta, bumpCounters, type Deltas } from "../lib/counters";
 import type { Fragment } from "../lib/sql";
-import { placeholders } from "../lib/sql";
+import { inChunks, placeholders } from "../lib/sql";
 import { planRetry } from "./backoff";
 import type { BreakerPolicy } from "../config/schemas";
 import { breakerFailure, type BreakerState, CLOSED_BREAKER } from "./breaker";
@@ -82,19 +82,22 @@ export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], 
 
 /**
  * pending → delivering for each row still pending, each with an `in_flight` attempt row; returns
- * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches).
+ * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches; one
+ * statement per 99 rows, SQLite's bound-parameter limit).
  */
 export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Map<number, number> {
   const claimed = new Map<number, number>();
   if (seqs.length === 0) return claimed;
-  const rows = sql
-    .exec<{ seq: number; n: number }>(
-      `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
-       WHERE seq IN (${placeholders(seqs)}) AND state = 'pending' RETURNING seq, attempt_count AS n`,
-      now,
-      ...seqs,
-    )
-    .toArray();
+  const rows = inChunks(seqs, 1).flatMap((chunk) =>
+    sql
+      .exec<{ seq: number; n: number }>(
+        `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
+         WHERE seq IN (${placeholders(chunk)}) AND state = 'pending' RETURNING seq, attempt_count AS n`,
+        now,
+        ...chunk,
+      )
+      .toArray(),
+  );
   for (const { seq, n } of rows) claimed.set(seq, insertAttempt(sql, seq, n, now, "in_flight"));
   const deltas: Deltas = new Map();
   moveState(deltas, "pending", "delivering", rows.length);

@@ -256,3 +256,22 @@ describe("counters", () => {
     await expectLedgerCountersMatchRows(ledger);
   });
 });
+
+describe("large batches", () => {
+  it("hands over more due rows than SQLite's 100 bound parameters in one alarm run", async () => {
+    const source = freshId("l");
+    const target = freshId("t");
+    const ledger = ledgerOf(source);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    await runInDurableObject(ledger, (instance) => {
+      (instance as unknown as PushSeam).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
+    });
+    for (let i = 0; i < 150; i++) await ledger.record(recordInput({ source, deliveryId: `big-${i}`, targets: [target] }));
+    await runDurableObjectAlarm(ledger); // waits for the failing pushes
+    await evictDurableObject(ledger); // the outbox answers again
+    vi.setSystemTime(Date.now() + 10 * 60_000); // every retry is due
+    await runDurableObjectAlarm(ledger);
+    expect((await ledger.stats()).pendingHandoffs).toBe(0);
+    expect((await env.OUTBOX.get(env.OUTBOX.idFromName(target)).health()).counts.pending).toBe(150);
+  });
+});

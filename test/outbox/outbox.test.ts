@@ -134,6 +134,20 @@ describe("sending", () => {
   });
 });
 
+describe("large batches", () => {
+  it("claims and sends a batch larger than SQLite's 100 bound parameters", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ concurrency: 50 }); // batches of 200
+    await stub.enqueue(
+      id,
+      Array.from({ length: 210 }, () => makeItem()),
+    );
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(210);
+    expect((await stub.health()).counts.delivered).toBe(210);
+  });
+});
+
 describe("retries", () => {
   it("reschedules a failed attempt with jittered backoff and records the answer", async () => {
     fakeTarget(fail(500));
