@@ -156,7 +156,7 @@ export const exportQuery = z.strictObject({
   to: time.optional().meta({ description: "end of the received times (exclusive); the newest record without it" }),
 });
 
-/** `GET /admin/sources/:id/lifecycle`: archive and retention progress (times ISO 8601). */
+/** `GET /admin/sources/:id/lifecycle`: archive, retention and integrity progress (times ISO 8601). */
 export const lifecycleSchema = z.object({
   source: z.string(),
   head: z.number().int().meta({ description: "the newest record's seq" }),
@@ -179,6 +179,7 @@ export const lifecycleSchema = z.object({
     nextAt: isoTime.nullable(),
     error: z.string().nullable(),
   }),
+  integrity: integritySchema.omit({ source: true }).meta({ description: "as GET /admin/sources/:id/integrity answers, without starting anything" }),
 });
 
 /** `POST /admin/sources/:id/integrity` body. */

@@ -21,19 +21,22 @@ lifecycleRoutes.get(
   "/sources/:id/lifecycle",
   describeAdmin({
     tag: "sources",
-    summary: "Archive to R2 and retention of a source's ledger: how far each got, what was pruned and when, why either stopped",
+    summary:
+      "Archive to R2, retention and integrity of a source's ledger: how far each got, what was pruned and when, why either stopped; stored progress only (nothing is checked)",
     responses: { 200: { schema: lifecycleSchema, description: "stored progress (nothing is checked)" }, 404: unknownSource },
   }),
   valid("param", sourceParam),
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
-    const { head, archive, retention } = await ledgerOf(c.env, id).lifecycle();
+    const { head, archive, retention, integrity } = await ledgerOf(c.env, id).lifecycle();
+    const { source: _source, ...report } = integrityAnswer(id, integrity);
     return c.json({
       source: id,
       head,
       archive: { ...archive, lastArchivedAt: iso(archive.lastArchivedAt), nextAt: iso(archive.nextAt) },
       retention: { ...retention, lastPrunedAt: iso(retention.lastPrunedAt), nextAt: iso(retention.nextAt) },
+      integrity: report,
     });
   },
 );
@@ -45,7 +48,7 @@ lifecycleRoutes.get(
     summary:
       "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive`",
     responses: {
-      200: { description: "application/x-ndjson: a contiguous run of records, oldest first (empty when none)" },
+      200: { mediaType: "application/x-ndjson", description: "a contiguous run of records, oldest first, one per line (empty when none)" },
       400: { schema: errorBodySchema, description: "invalid range" },
       404: unknownSource,
     },
