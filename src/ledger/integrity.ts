@@ -1,6 +1,7 @@
 import { takeByBytes } from "../lib/batch";
 import { sha256Hex } from "../lib/crypto";
 import { type ChainFields, checkLink, GENESIS } from "./chain";
+import { INTEGRITY_SLICE as PACED_SLICE } from "./pacing";
 import type { IntegrityReport } from "./queries";
 
 /**
@@ -29,8 +30,8 @@ export interface SliceLimits {
   bytes: number;
 }
 
-/** Records and payload bytes of one slice: a few milliseconds of hashing. */
-export const INTEGRITY_SLICE: SliceLimits = { rows: 256, bytes: 2 * 1024 * 1024 };
+/** Records and payload bytes of one slice: a few milliseconds of hashing (pacing.ts). */
+export const INTEGRITY_SLICE: SliceLimits = PACED_SLICE;
 
 /** A run in progress: what it verifies (after `from`, through `upTo`) and how far it got (`at`). */
 export interface IntegrityRun {

@@ -50,6 +50,7 @@ import {
   rejectedCounter,
   writeMeta,
 } from "./queries";
+import { JOB_PACE_MS } from "./pacing";
 import { PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
@@ -102,8 +103,6 @@ const PUSH_ROUNDS = 100;
 const DAY_MS = 86_400_000;
 /** Wait before a job whose slice failed runs again. */
 const JOB_RETRY_MS = 5 * 60_000;
-/** Pause after each alarm run that did a slice of background work (docs/benchmarks.md: record() during a full re-verification). */
-const JOB_PACE_MS = 10;
 /** What one page of an export carries at most (rows, and bytes of stored payload). */
 const EXPORT_PAGE = { rows: 500, bytes: 1024 * 1024 };
 
