@@ -116,6 +116,8 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     SETTLE_MS,
     async () => (await adminGet<{ counts: { dead: number } }>("/targets/warehouse/health")).counts.dead === 1,
   );
+  // The overview shows the stored integrity report and never checks itself: run the check, as the daily cron or an operator would.
+  assert.equal((await adminGet<{ ok: boolean | null; checked: number }>(`/sources/${SOURCE}/integrity`)).ok, true);
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
