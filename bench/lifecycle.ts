@@ -15,20 +15,21 @@
  * every wait has a limit and the whole run is guarded.
  */
 import autocannon from "autocannon";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { centrepointHeaders, WIRE_NAME } from "../harness/centrepoint/headers.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
 import { adminClient, http } from "../harness/http/client.ts";
-import { cleanupNow, makeTempDir } from "../harness/process/groups.ts";
+import { cleanupNow, makeTempDir, runAndExit } from "../harness/process/groups.ts";
 import { type DevServer, PROJECT_ROOT, snapshotProjectWorker, startDev } from "../harness/process/wrangler-dev.ts";
 import { percentile } from "../harness/stats.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
 import { INTEGRITY_SLICE, JOB_PACE_MS } from "../src/ledger/pacing.ts";
 import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { writeSection } from "./report.ts";
 import { dirBytes, findDo, pageUse } from "./storage.ts";
 
 const ADMIN_TOKEN = "bench-dev-only-admin-token";
@@ -349,24 +350,18 @@ async function main(): Promise<void> {
     "",
     END,
   ];
-  const existing = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
   const generated = lines.join("\n");
-  const doc =
-    existing.includes(BEGIN) && existing.includes(END)
-      ? existing.slice(0, existing.indexOf(BEGIN)) + generated + existing.slice(existing.indexOf(END) + END.length)
-      : `${existing.trimEnd()}\n\n## Lifecycle (\`npm run bench:lifecycle\`)\n\n${generated}\n`;
-  writeFileSync(DOC, doc);
+  writeSection(
+    DOC,
+    BEGIN,
+    END,
+    generated,
+    (existing) => `${existing.trimEnd() || "# Benchmarks"}\n\n## Lifecycle (\`npm run bench:lifecycle\`)\n\n${generated}\n`,
+  );
   for (const g of goals) log(`goal: ${g.goal}: ${g.value} → ${g.pass ? "pass" : "MISS"}`);
   log(`wrote ${DOC}; ${round((performance.now() - started) / 1000)} s`);
   await sleep(100);
   cleanupNow();
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    cleanupNow();
-    process.exit(1);
-  },
-);
+runAndExit(main);

@@ -12,29 +12,16 @@ import { fromBase64, sha256Hex } from "../lib/crypto.ts";
 /** Names the format in every manifest. */
 export const ARCHIVE_FORMAT = "centrepoint-edge-relay.archive/1";
 
-/** One record, as a line of a segment or of an export. Times are epoch ms, exactly as hashed. */
-export interface ArchiveRecord {
-  seq: number;
-  deliveryId: string;
-  idDerived: boolean;
-  event: string | null;
-  kind: string;
-  subject: string | null;
-  attention: string | null;
-  receivedAt: number;
-  sourceIp: string | null;
-  /** The stored JSON text of the request headers (hashed as text). */
-  headers: string;
+/**
+ * One record, as a line of a segment or of an export: every field the chain covers (times epoch
+ * ms and headers the stored JSON text, exactly as hashed), and what is needed to check it.
+ */
+export interface ArchiveRecord extends ChainFields {
   /** The raw body, base64; null when retention pruned it (exports only: archived segments always have it). */
   body: string | null;
-  bodySha256: string;
   /** The CloudEvents envelope, as stored; null when pruned. */
   envelope: string | null;
-  envelopeSha256: string;
-  provenance: string;
-  sameBodyAs: string | null;
   chainVersion: number;
-  prevHash: string;
   recordHash: string;
   /** When retention pruned body and envelope, or null. */
   bodyPrunedAt: number | null;
@@ -121,27 +108,6 @@ export function parseRecordLine(line: string): { ok: true; value: ArchiveRecord 
   return { ok: true, value: value as ArchiveRecord };
 }
 
-/** The chain fields of a line. */
-export function chainFieldsOfRecord(r: ArchiveRecord): ChainFields {
-  return {
-    prevHash: r.prevHash,
-    seq: r.seq,
-    deliveryId: r.deliveryId,
-    idDerived: r.idDerived,
-    event: r.event,
-    kind: r.kind,
-    subject: r.subject,
-    attention: r.attention,
-    receivedAt: r.receivedAt,
-    sourceIp: r.sourceIp,
-    headers: r.headers,
-    bodySha256: r.bodySha256,
-    envelopeSha256: r.envelopeSha256,
-    provenance: r.provenance,
-    sameBodyAs: r.sameBodyAs,
-  };
-}
-
 /**
  * Why a record does not verify after `expected` (the previous record's seq + 1 and hash), or
  * null: its link, its record hash under its chain version, and the digests of the body and the
@@ -158,7 +124,7 @@ export function checkRecord(r: ArchiveRecord, expected: { seq: number; prevHash:
     {
       version: r.chainVersion,
       recordHash: r.recordHash,
-      fields: chainFieldsOfRecord(r),
+      fields: r,
       bodyDigest,
       envelopeDigest: r.envelope === null ? null : sha256Hex(r.envelope),
     },

@@ -15,7 +15,6 @@ import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./ch
 import { buildItems, dueHandoffs, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
 import {
   advanceRun,
-  CHAIN_START,
   type ChainPoint,
   INTEGRITY_SLICE,
   isPruned,

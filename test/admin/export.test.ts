@@ -1,18 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type ArchiveRecord, verifyLines } from "../../src/ledger/archive-format";
 import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { T0, useClock } from "../outbox/fixtures";
+import { clockForEachTest, T0 } from "../outbox/fixtures";
 
-let clock: ReturnType<typeof useClock>;
-beforeEach(() => {
-  clock = useClock();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const clock = clockForEachTest();
 
 const MINUTE = 60_000;
 const iso = (ms: number) => new Date(ms).toISOString();

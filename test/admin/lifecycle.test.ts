@@ -1,21 +1,12 @@
 import { exports } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
 import { runDue } from "../ledger/fixtures";
-import { fakeTarget, outboxOf, T0, useClock } from "../outbox/fixtures";
+import { clockForEachTest, DAY, fakeTarget, outboxOf, T0 } from "../outbox/fixtures";
 
-beforeEach(() => {
-  useClock();
-  clearConfigCache();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
-
-const DAY = 86_400_000;
+clockForEachTest();
+beforeEach(() => clearConfigCache());
 
 /** A page of the dashboard, as a bearer caller. */
 async function page(path: string): Promise<string> {

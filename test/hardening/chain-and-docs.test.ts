@@ -3,10 +3,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import dashboardDoc from "../../docs/dashboard.md?raw";
 import storageDoc from "../../docs/storage.md?raw";
-import { GENESIS, linkHash } from "../../src/ledger/chain";
-import { sha256Hex } from "../../src/lib/crypto";
 import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { verifyFully } from "../ledger/fixtures";
+import { insertVersion1Records, verifyFully } from "../ledger/fixtures";
 import { useClock } from "../outbox/fixtures";
 
 /**
@@ -55,45 +53,10 @@ describe("hash chain version 2", () => {
     await putSource(source);
     const ledger = ledgerOf(source);
     await runInDurableObject(ledger, (_i, state) => {
-      let prev = GENESIS;
-      for (const seq of [1, 2]) {
-        const body = new TextEncoder().encode(`{"n":${seq}}`);
-        const envelope = `{"id":"old-${seq}"}`;
-        const headers = "{}";
-        const fields = {
-          prevHash: prev,
-          seq,
-          deliveryId: `old-${seq}`,
-          idDerived: false,
-          event: "upload",
-          kind: "unknown",
-          subject: null,
-          attention: null,
-          receivedAt: Date.now(),
-          sourceIp: "13.82.60.74",
-          headers,
-          bodySha256: sha256Hex(body),
-          envelopeSha256: sha256Hex(envelope),
-          provenance: "webhook",
-          sameBodyAs: null,
-        };
-        const hash = linkHash(1, fields);
-        state.storage.sql.exec(
-          `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256, envelope, prev_hash, record_hash, last_seen_at, chain_version)
-           VALUES (?, ?, 0, 'upload', 'unknown', NULL, NULL, ?, '13.82.60.74', ?, ?, ?, ?, ?, ?, ?, 1)`,
-          seq,
-          fields.deliveryId,
-          fields.receivedAt,
-          headers,
-          body,
-          fields.bodySha256,
-          envelope,
-          prev,
-          hash,
-          fields.receivedAt,
-        );
-        prev = hash;
-      }
+      insertVersion1Records(state.storage.sql, [
+        { deliveryId: "old-1", body: '{"n":1}', envelope: '{"id":"old-1"}' },
+        { deliveryId: "old-2", body: '{"n":2}', envelope: '{"id":"old-2"}' },
+      ]);
     });
     await postWebhook(source, { deliveryId: "new-3" });
     expect(await verifyFully(ledger)).toMatchObject({ ok: true, checked: 3 });

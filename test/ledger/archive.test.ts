@@ -1,25 +1,14 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ARCHIVE_INITIAL } from "../../src/ledger/archive";
 import { type SegmentManifest, segmentKeys, verifyLines } from "../../src/ledger/archive-format";
 import { GENESIS } from "../../src/ledger/chain";
 import { sha256Hex } from "../../src/lib/crypto";
 import { freshId, ledgerOf } from "../helpers";
-import { T0, useClock } from "../outbox/fixtures";
+import { clockForEachTest, DAY, HOUR, T0 } from "../outbox/fixtures";
 import { recordInput } from "./fixtures";
 
-let clock: ReturnType<typeof useClock>;
-beforeEach(() => {
-  clock = useClock();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
+const clock = clockForEachTest();
 
 /** A ledger whose archive segments close at `records` records. */
 async function smallSegments(source: string, records = 3) {

@@ -1,6 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
+import { GENESIS, linkHash } from "../../src/ledger/chain";
 import type { IntegrityReport, RecordInput } from "../../src/ledger/ledger";
+import { sha256Hex } from "../../src/lib/crypto";
 import type { ledgerOf } from "../helpers";
 
 /** A factory for what ingress hands to the ledger. */
@@ -72,4 +74,49 @@ export async function runDue(stub: DurableObjectStub): Promise<void> {
 /** Makes a ledger's archive segments close at `records` records. */
 export async function useSmallSegments(ledger: ReturnType<typeof ledgerOf>, records = 3): Promise<void> {
   await runInDurableObject(ledger, (instance) => void ((instance as unknown as { segmentLimits: object }).segmentLimits = { records, bytes: 1 << 20 }));
+}
+
+/**
+ * Writes records as a ledger did before chain version 2 (no envelope digest stored, version 1
+ * links, kind `unknown`, event `upload`), seq 1.. from the chain's start, received now; returns
+ * their record hashes.
+ */
+export function insertVersion1Records(sql: SqlStorage, records: readonly { deliveryId: string; body: string; envelope: string }[]): string[] {
+  let prev = GENESIS;
+  return records.map(({ deliveryId, body, envelope }, i) => {
+    const bytes = new TextEncoder().encode(body);
+    const fields = {
+      prevHash: prev,
+      seq: i + 1,
+      deliveryId,
+      idDerived: false,
+      event: "upload",
+      kind: "unknown",
+      subject: null,
+      attention: null,
+      receivedAt: Date.now(),
+      sourceIp: "13.82.60.74",
+      headers: "{}",
+      bodySha256: sha256Hex(bytes),
+      envelopeSha256: sha256Hex(envelope),
+      provenance: "webhook",
+      sameBodyAs: null,
+    };
+    const hash = linkHash(1, fields);
+    sql.exec(
+      `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body, body_sha256, envelope, prev_hash, record_hash, last_seen_at, chain_version)
+       VALUES (?, ?, 0, 'upload', 'unknown', NULL, NULL, ?, '13.82.60.74', '{}', ?, ?, ?, ?, ?, ?, 1)`,
+      fields.seq,
+      deliveryId,
+      fields.receivedAt,
+      bytes,
+      fields.bodySha256,
+      envelope,
+      prev,
+      hash,
+      fields.receivedAt,
+    );
+    prev = hash;
+    return hash;
+  });
 }

@@ -1,22 +1,13 @@
 import { env } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { segmentKeys } from "../../src/ledger/archive-format";
 import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, uploadBody } from "../helpers";
-import { fakeTarget, outboxOf, T0, useClock } from "../outbox/fixtures";
+import { clockForEachTest, DAY, fakeTarget, outboxOf, T0 } from "../outbox/fixtures";
 import { runDue } from "./fixtures";
 
-beforeEach(() => {
-  useClock();
-  clearConfigCache();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
-
-const DAY = 86_400_000;
+clockForEachTest();
+beforeEach(() => clearConfigCache());
 
 /** Lets everything due by now run: the ledger's hand-off, archive and pruning, the outbox's sends and pruning. */
 async function settle(source: string, target: string) {

@@ -1,25 +1,13 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { verifyLines } from "../../src/ledger/archive-format";
-import { segmentKeys } from "../../src/ledger/archive-format";
-import { GENESIS, linkHash } from "../../src/ledger/chain";
+import { describe, expect, it, vi } from "vitest";
+import { segmentKeys, verifyLines } from "../../src/ledger/archive-format";
+import { GENESIS } from "../../src/ledger/chain";
 import { sha256Hex } from "../../src/lib/crypto";
 import { freshId, ledgerOf, putSource } from "../helpers";
-import { T0, useClock } from "../outbox/fixtures";
-import { recordInput, runDue, useSmallSegments, verifyFully } from "./fixtures";
+import { clockForEachTest, DAY, HOUR, T0 } from "../outbox/fixtures";
+import { insertVersion1Records, recordInput, runDue, useSmallSegments, verifyFully } from "./fixtures";
 
-let clock: ReturnType<typeof useClock>;
-beforeEach(() => {
-  clock = useClock();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
+const clock = clockForEachTest();
 
 /** A source whose ledger has 3-record segments and records d-1..d-n, a second apart from T0. */
 async function sourceWithRecords(n: number, retention: Record<string, number>) {
@@ -99,36 +87,7 @@ describe("retention of a ledger", () => {
     await putSource(source, { retention: { bodyDays: 1 } });
     const ledger = ledgerOf(source);
     await runInDurableObject(ledger, (_i, state) => {
-      const body = new TextEncoder().encode('{"v":1}');
-      const envelope = '{"id":"old-1"}';
-      const fields = {
-        prevHash: GENESIS,
-        seq: 1,
-        deliveryId: "old-1",
-        idDerived: false,
-        event: "upload",
-        kind: "unknown",
-        subject: null,
-        attention: null,
-        receivedAt: Date.now(),
-        sourceIp: null,
-        headers: "{}",
-        bodySha256: sha256Hex(body),
-        envelopeSha256: sha256Hex(envelope),
-        provenance: "webhook",
-        sameBodyAs: null,
-      };
-      state.storage.sql.exec(
-        `INSERT INTO deliveries (seq, delivery_id, id_derived, event, kind, received_at, headers, body, body_sha256, envelope, prev_hash, record_hash, last_seen_at, chain_version)
-         VALUES (1, 'old-1', 0, 'upload', 'unknown', ?, '{}', ?, ?, ?, ?, ?, ?, 1)`,
-        fields.receivedAt,
-        body,
-        fields.bodySha256,
-        envelope,
-        GENESIS,
-        linkHash(1, fields),
-        fields.receivedAt,
-      );
+      insertVersion1Records(state.storage.sql, [{ deliveryId: "old-1", body: '{"v":1}', envelope: '{"id":"old-1"}' }]);
       state.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('source', ?)", source);
     });
     await ledger.record(recordInput({ source, deliveryId: "new-2" }));

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { expect, vi } from "vitest";
+import { afterEach, beforeEach, expect, vi } from "vitest";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, putTarget } from "../helpers";
 
@@ -17,6 +17,26 @@ export function useClock() {
   return {
     advance: (ms: number) => vi.setSystemTime(Date.now() + ms),
   };
+}
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+
+/**
+ * The controlled clock for every test of the calling file: faked at T0 before each test (info log
+ * lines silenced: archive and pruning log them), real timers and mocks restored after each. Call
+ * once at the top of a test file; `advance` moves the clock.
+ */
+export function clockForEachTest(): { advance: (ms: number) => void } {
+  beforeEach(() => {
+    useClock();
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+  return { advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
 }
 
 /** TEST_SIGNING_SECRET of vitest.config.ts (not in the generated Env type). */
