@@ -8,7 +8,7 @@ export { Outbox } from "./outbox/outbox";
 
 export default {
   fetch: app.fetch,
-  /** Cron Trigger (wrangler.toml): the daily full integrity check of every ledger. */
+  /** Cron Trigger (wrangler.toml): starts the daily integrity check of every ledger (ledger/scheduled.ts). */
   async scheduled(_controller, env, ctx) {
     ctx.waitUntil(checkAllLedgers(env));
   },
