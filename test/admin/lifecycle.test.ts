@@ -72,6 +72,8 @@ describe("archive, retention and integrity as the operator sees them", () => {
     const deliveryPage = await page(`/admin/ui/deliveries/${source}/l-1`);
     expect(deliveryPage).toContain("Pruned 2100-01-03");
     expect(deliveryPage).not.toContain("Raw body");
+    expect(deliveryPage).toContain("pruned after delivery");
+    expect(deliveryPage).toContain(`Replay to ${target}`);
     expect(await page("/admin/")).toContain("intact");
   });
 });

@@ -9,7 +9,8 @@ import { deliveryHref } from "./deliveries";
 /** One delivery: what arrived, and per target every attempt, with replay. */
 export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash }> = ({ page, d, notice }) => {
   const self = deliveryHref(d.source, d.deliveryId);
-  const replayable = d.targets.some((t) => t.dispatch !== null);
+  // A handed-over event whose dispatch retention pruned is replayable too (the ledger hands it again).
+  const replayable = d.targets.some((t) => t.dispatch !== null || t.handoff.handedAt !== null);
   return (
     <Layout title={`Delivery ${d.deliveryId}`} page={page} nav="deliveries" signedIn>
       <p class="small">
@@ -160,6 +161,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
 /** One target's part: hand-off, outbox state, every attempt oldest first, and its replay button. */
 const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: string }> = ({ t, page, replayAction }) => {
   const view = t.dispatch;
+  const pruned = view === null && t.handoff.handedAt !== null;
   const attempts = t.attempts;
   const headingId = `target-${t.target}`;
   return (
@@ -169,9 +171,17 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
           <h3 id={headingId}>
             <a href={`/admin/ui/targets/${t.target}`}>{t.target}</a>
           </h3>
-          {view ? <StateBadge state={view.state} /> : <Badge tone="info">not handed over yet</Badge>}
+          {view ? (
+            <StateBadge state={view.state} />
+          ) : pruned ? (
+            <Badge tone="muted">pruned after delivery</Badge>
+          ) : (
+            <Badge tone="info">not handed over yet</Badge>
+          )}
         </div>
-        {view && <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />}
+        {(view || pruned) && (
+          <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />
+        )}
       </div>
       <dl class="kv small">
         <dt>Hand-off</dt>
@@ -185,6 +195,12 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
             <>handed to the target's outbox {formatTime(t.handoff.handedAt)}</>
           )}
         </dd>
+        {pruned && (
+          <>
+            <dt>Status</dt>
+            <dd>its dispatch and attempts were pruned after the target's retention; a replay hands it to the target again</dd>
+          </>
+        )}
         {view && (
           <>
             <dt>Status</dt>
