@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { centrepointHeaders } from "../harness/centrepoint/headers.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
 import { adminClient, http } from "../harness/http/client.ts";
-import { cleanupNow, makeTempDir } from "../harness/process/groups.ts";
+import { cleanupNow, makeTempDir, runAndExit } from "../harness/process/groups.ts";
 import { snapshotProjectWorker, startDev } from "../harness/process/wrangler-dev.ts";
 import { startTarget } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
@@ -230,11 +230,4 @@ function stages(
   console.log(`  first attempt started → delivered:    ${fmt(series.attempt)}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    cleanupNow();
-    process.exit(1);
-  },
-);
+runAndExit(main);

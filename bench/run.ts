@@ -17,13 +17,14 @@ import { fileURLToPath } from "node:url";
 import { centrepointHeaders, WIRE_NAME } from "../harness/centrepoint/headers.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
 import { adminClient, http } from "../harness/http/client.ts";
-import { cleanupNow, makeTempDir } from "../harness/process/groups.ts";
+import { cleanupNow, makeTempDir, runAndExit } from "../harness/process/groups.ts";
 import { type DevServer, PROJECT_ROOT, snapshotProjectWorker, startDev } from "../harness/process/wrangler-dev.ts";
 import { percentile } from "../harness/stats.ts";
 import { startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
 import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { writeSection } from "./report.ts";
 import { dirBytes, findDo, tableStats } from "./storage.ts";
 
 const ADMIN_TOKEN = "bench-dev-only-admin-token";
@@ -729,12 +730,13 @@ async function main(): Promise<void> {
     END,
   ];
   const generated = lines.join("\n");
-  const existing = existsSync(DOC) ? readFileSync(DOC, "utf8") : "";
-  const doc =
-    existing.includes(BEGIN) && existing.includes(END)
-      ? existing.slice(0, existing.indexOf(BEGIN)) + generated + existing.slice(existing.indexOf(END) + END.length)
-      : `# Benchmarks\n\nFigures from \`npm run bench\` (bench/run.ts). Not part of CI. What is measured and how: bench/run.ts.\n\n${generated}\n`;
-  writeFileSync(DOC, doc);
+  writeSection(
+    DOC,
+    BEGIN,
+    END,
+    generated,
+    () => `# Benchmarks\n\nFigures from \`npm run bench\` (bench/run.ts). Not part of CI. What is measured and how: bench/run.ts.\n\n${generated}\n`,
+  );
   for (const g of goals) log(`goal: ${g.goal}: ${g.value} → ${g.pass ? "pass" : `MISS (${g.miss})`}`);
   log(`wrote ${DOC}; ${round((performance.now() - started) / 1000)} s`);
 
@@ -743,11 +745,4 @@ async function main(): Promise<void> {
   cleanupNow();
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    cleanupNow();
-    process.exit(1);
-  },
-);
+runAndExit(main);

@@ -62,3 +62,24 @@ export function findDo(persistTo: string, className: string, probe: string): str
   }
   return null;
 }
+
+/** How a DO database's pages are used (read-only): pages in the file, on the freelist, and the live bytes (cell payload) of every table and index. */
+export function pageUse(file: string): { pageSize: number; pages: number; freePages: number; payloadBytes: number; usedPageBytes: number } {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const pragma = (name: string) => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name]);
+    const stat = db.prepare("SELECT COALESCE(SUM(payload), 0) AS payload, COALESCE(SUM(pgsize), 0) AS used FROM dbstat").get() as {
+      payload: number;
+      used: number;
+    };
+    return {
+      pageSize: pragma("page_size"),
+      pages: pragma("page_count"),
+      freePages: pragma("freelist_count"),
+      payloadBytes: Number(stat.payload),
+      usedPageBytes: Number(stat.used),
+    };
+  } finally {
+    db.close();
+  }
+}

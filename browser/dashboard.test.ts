@@ -116,6 +116,8 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     SETTLE_MS,
     async () => (await adminGet<{ counts: { dead: number } }>("/targets/warehouse/health")).counts.dead === 1,
   );
+  // The overview shows the stored integrity report and never checks itself: run the check, as the daily cron or an operator would.
+  assert.equal((await adminGet<{ ok: boolean | null; checked: number }>(`/sources/${SOURCE}/integrity`)).ok, true);
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -185,10 +187,10 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   assert.ok(await page.getByRole("button", { name: "Replay 1 dead delivery" }).isVisible());
   await page.screenshot({ path: join(SCREENSHOTS, "target.png"), fullPage: true });
 
-  // The source's page runs the integrity check on request and lists the handshake.
+  // The source's page starts a full re-verification on request, shows its report, and lists the handshake.
   await page.goto(`${base}/admin/ui/sources/${SOURCE}`);
-  await page.getByRole("button", { name: "Run integrity check" }).click();
-  await page.getByText("Intact: 4 records checked").waitFor();
+  await page.getByRole("button", { name: "Re-verify the whole chain" }).click();
+  await page.getByText("Intact: 4 records checked (full re-verification").waitFor();
   assert.ok(await page.getByRole("cell", { name: "echoed" }).isVisible());
   await page.screenshot({ path: join(SCREENSHOTS, "source.png"), fullPage: true });
 
@@ -198,7 +200,7 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     "/admin/ui/deliveries",
     `/admin/ui/deliveries/${SOURCE}/${deliveryId}`,
     "/admin/ui/targets/edc-main",
-    `/admin/ui/sources/${SOURCE}?verify=1`,
+    `/admin/ui/sources/${SOURCE}?done=verify`,
   ]) {
     await page.goto(`${base}${path}`);
     const html = await page.content();

@@ -4,6 +4,7 @@ import { dashboard } from "./admin/dashboard/routes";
 import { openApiDocument } from "./admin/openapi";
 import { deliveryRoutes } from "./admin/routes/deliveries";
 import { documentRoutes } from "./admin/routes/documents";
+import { lifecycleRoutes } from "./admin/routes/lifecycle";
 import { metricsRoutes } from "./admin/routes/metrics";
 import { pullRoutes } from "./admin/routes/pull";
 import { reconcileRoutes } from "./admin/routes/reconcile";
@@ -43,6 +44,7 @@ admin.route("/", targetRoutes);
 admin.route("/", reconcileRoutes);
 admin.route("/", pullRoutes);
 admin.route("/", metricsRoutes);
+admin.route("/", lifecycleRoutes);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);

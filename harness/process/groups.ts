@@ -129,6 +129,18 @@ export function removeTempDir(dir: string): void {
   tempDirs.delete(dir);
 }
 
+/** Runs a script's `main` to its end and exits: 0 when it resolves; when it throws, prints the error, stops every group and exits 1. */
+export function runAndExit(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      cleanupNow();
+      process.exit(1);
+    },
+  );
+}
+
 /** Kills every group still registered and removes every temp dir. Synchronous: safe in an exit handler. */
 export function cleanupNow(): void {
   for (const pid of groups) signalGroup(pid, "SIGKILL");

@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, type Group, groupAlive, killGroup, spawnGroup, stopGroup } from "./groups.ts";
 import { sleep } from "../wait.ts";
@@ -90,21 +90,34 @@ export async function wrangler(args: string[], opts: { cwd: string; workDir: str
   return group.output();
 }
 
+/** A variant of the project's Worker: another entry module (a path from the project root) and edits of its configuration. */
+export interface WorkerVariant {
+  entry: string;
+  edit: (toml: string) => string;
+}
+
 /**
- * Bundles the project's Worker into `<workDir>/dist` and writes `<workDir>/wrangler.toml`: the
- * project's own configuration with `main` pointing at the bundle and `no_bundle = true`.
- * Returns the config path.
+ * Bundles the project's Worker (or a variant of it) into `<workDir>/dist` and writes
+ * `<workDir>/wrangler.toml`: the project's own configuration with `main` pointing at the bundle
+ * and `no_bundle = true`. Returns the config path.
  */
-export async function snapshotProjectWorker(workDir: string): Promise<string> {
-  await wrangler(["deploy", "--dry-run", "--outdir", join(workDir, "dist"), "-c", join(PROJECT_ROOT, "wrangler.toml")], {
-    cwd: PROJECT_ROOT,
-    workDir,
-    timeoutMs: 120_000,
-  });
-  const toml = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8")
-    .replace(/^#:schema.*$/m, "")
-    .replace(/^main\s*=.*$/m, 'main = "dist/index.js"\nno_bundle = true');
-  if (!toml.includes('main = "dist/index.js"')) throw new Error("wrangler.toml has no top-level main = ... line to rewrite");
+export async function snapshotProjectWorker(workDir: string, variant?: WorkerVariant): Promise<string> {
+  const project = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
+  let source = join(PROJECT_ROOT, "wrangler.toml");
+  if (variant) {
+    // Beside the project's own, so that paths in it resolve the same way.
+    source = join(PROJECT_ROOT, `.wrangler-variant-${process.pid}.toml`);
+    writeFileSync(source, variant.edit(project).replace(/^main\s*=.*$/m, `main = ${JSON.stringify(variant.entry)}`));
+  }
+  try {
+    await wrangler(["deploy", "--dry-run", "--outdir", join(workDir, "dist"), "-c", source], { cwd: PROJECT_ROOT, workDir, timeoutMs: 120_000 });
+  } finally {
+    if (variant) rmSync(source, { force: true });
+  }
+  // The bundle is named after the entry module.
+  const bundle = `dist/${basename(variant?.entry ?? "index.ts").replace(/\.[mc]?[jt]s$/, "")}.js`;
+  const toml = (variant ? variant.edit(project) : project).replace(/^#:schema.*$/m, "").replace(/^main\s*=.*$/m, `main = "${bundle}"\nno_bundle = true`);
+  if (!toml.includes(`main = "${bundle}"`)) throw new Error("wrangler.toml has no top-level main = ... line to rewrite");
   const configPath = join(workDir, "wrangler.toml");
   writeFileSync(configPath, toml);
   return configPath;

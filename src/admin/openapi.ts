@@ -34,9 +34,19 @@ const adminErrors = {
  * Describes an admin route for the OpenAPI document: tag, summary and answers. Request bodies,
  * queries and paths are documented by the same `valid(...)` validators that check them.
  */
-export function describeAdmin(opts: { tag: string; summary: string; responses: Record<number, { schema?: z.ZodType; description: string }> }) {
+export function describeAdmin(opts: {
+  tag: string;
+  summary: string;
+  /** A JSON answer's schema, or the media type of an answer that is not JSON (a text or NDJSON stream). */
+  responses: Record<number, { schema?: z.ZodType; mediaType?: string; description: string }>;
+}) {
   const responses: Record<string, unknown> = { ...adminErrors };
-  for (const [status, r] of Object.entries(opts.responses)) responses[status] = r.schema ? json(r.schema, r.description) : { description: r.description };
+  for (const [status, r] of Object.entries(opts.responses))
+    responses[status] = r.schema
+      ? json(r.schema, r.description)
+      : r.mediaType
+        ? { description: r.description, content: { [r.mediaType]: { schema: { type: "string" } } } }
+        : { description: r.description };
   return describeRoute({ tags: [opts.tag], summary: opts.summary, security: [{ adminToken: [] }], responses: responses as never });
 }
 

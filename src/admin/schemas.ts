@@ -79,6 +79,7 @@ export const deliverySchema = z.object({
   duplicateCount: z.number().int(),
   provenance: z.enum(PROVENANCES).meta({ description: "webhook: pushed by CentrePoint; centrepoint-history: backfilled from its delivery history" }),
   sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
+  bodyPrunedAt: isoTime.nullable().meta({ description: "when retention pruned the body and the envelope (digests kept; the archive has them), or null" }),
 });
 
 /** A dispatch: one event for one target, in that target's outbox. Times are epoch ms. */
@@ -248,14 +249,61 @@ export const deliveryDetailSchema = deliverySchema.extend({
   pull: deliveryPullSchema.meta({ description: "the pull side (docs/pull.md): enrichment, raw-data requests, file downloads" }),
 });
 
-/** `GET /admin/sources/:id/integrity`. */
+/** `GET` and `POST /admin/sources/:id/integrity`: the latest finished run's report (null fields until one finished) and the run under way. */
 export const integritySchema = z.object({
   source: z.string(),
-  ok: z.boolean(),
-  checked: z.number().int(),
-  headHash: z.string(),
+  ok: z.boolean().nullable().meta({ description: "the latest finished run's verdict; null until a run finished" }),
+  mode: z.enum(["incremental", "full"]).nullable(),
+  checked: z.number().int().meta({ description: "records the latest run verified" }),
+  fromSeq: z.number().int().nullable(),
+  headHash: z.string().nullable().meta({ description: "record_hash of the last verified record: keep it outside the relay" }),
   firstBroken: z.object({ seq: z.number().int(), deliveryId: z.string(), reason: z.string() }).nullable(),
-  checkedAt: isoTime,
+  prunedBodies: z.number().int().meta({ description: "records of the latest run whose body retention pruned: link verified, body digest not recomputed" }),
+  startedAt: isoTime.nullable(),
+  checkedAt: isoTime.nullable(),
+  verifiedThrough: z.number().int().meta({ description: "every record through this seq has been verified" }),
+  head: z.number().int().meta({ description: "the newest record's seq" }),
+  running: z
+    .object({ mode: z.enum(["incremental", "full"]), through: z.number().int(), upTo: z.number().int(), startedAt: isoTime, checked: z.number().int() })
+    .nullable()
+    .meta({ description: "a run under way (it goes on from the ledger's alarm, one slice at a time), or null" }),
+});
+
+/** `GET /admin/sources/:id/export` query: received times, ISO 8601 with an offset, `from` inclusive, `to` exclusive; both optional. */
+export const exportQuery = z.strictObject({
+  from: time.optional().meta({ description: "first received time (inclusive); the ledger's start without it" }),
+  to: time.optional().meta({ description: "end of the received times (exclusive); the newest record without it" }),
+});
+
+/** `GET /admin/sources/:id/lifecycle`: archive, retention and integrity progress (times ISO 8601). */
+export const lifecycleSchema = z.object({
+  source: z.string(),
+  head: z.number().int().meta({ description: "the newest record's seq" }),
+  archive: z.object({
+    archivedThrough: z.number().int().meta({ description: "every record through this seq is in R2" }),
+    lagRecords: z.number().int(),
+    segments: z.number().int(),
+    records: z.number().int(),
+    bytes: z.number().int(),
+    lastArchivedAt: isoTime.nullable(),
+    nextAt: isoTime.nullable(),
+    halted: z.string().nullable().meta({ description: "why archiving is halted (it waits for an operator), or null" }),
+  }),
+  retention: z.object({
+    bodiesPrunedThrough: z.number().int(),
+    recordsPrunedThrough: z.number().int(),
+    prunedBodies: z.number().int(),
+    prunedRecords: z.number().int(),
+    lastPrunedAt: isoTime.nullable(),
+    nextAt: isoTime.nullable(),
+    error: z.string().nullable(),
+  }),
+  integrity: integritySchema.omit({ source: true }).meta({ description: "as GET /admin/sources/:id/integrity answers, without starting anything" }),
+});
+
+/** `POST /admin/sources/:id/integrity` body. */
+export const integrityRequestBody = z.strictObject({
+  full: z.boolean().default(false).meta({ description: "re-verify the whole chain (a background job) instead of the records after the checkpoint" }),
 });
 
 /** `GET /admin/targets/:id/health`. */
@@ -280,7 +328,16 @@ export const resumeSchema = z.object({ target: z.string(), resumed: z.number().i
 export const replayOneSchema = z.object({
   source: z.string(),
   deliveryId: z.string(),
-  targets: z.array(z.object({ target: z.string(), replayed: z.boolean().meta({ description: "false: it was still pending, in flight or held" }) })),
+  targets: z.array(
+    z.object({
+      target: z.string(),
+      replayed: z.boolean().meta({ description: "false: it was still pending, in flight or held" }),
+      payloadFrom: z.enum(["outbox", "ledger", "archive"]).meta({
+        description:
+          "where the payload came from: the target's outbox, or (its dispatch pruned after delivery) the ledger, or the R2 archive once retention pruned the body",
+      }),
+    }),
+  ),
 });
 
 /** `POST /admin/replay`. */

@@ -86,10 +86,29 @@ export const centrepointApiSchema = z.strictObject({
 });
 export type CentrePointApiConfig = z.infer<typeof centrepointApiSchema>;
 
+/**
+ * How long a source's ledger keeps what it recorded (default: everything, forever). Only records
+ * already archived to R2 are pruned: `bodyDays` after receipt the body and the envelope go (their
+ * digests stay, so the hash chain still verifies), `recordDays` after receipt the whole record
+ * (it lives on in the archive). Deduplication only knows the records kept, so `recordDays` is at
+ * least 7 (CentrePoint retries for 48 h; a resend from the portal may come later).
+ */
+export const retentionSchema = z
+  .strictObject({
+    bodyDays: z.number().int().min(1).max(36_500).optional(),
+    recordDays: z.number().int().min(7).max(36_500).optional(),
+  })
+  .refine((r) => r.bodyDays === undefined || r.recordDays === undefined || r.recordDays >= r.bodyDays, {
+    path: ["recordDays"],
+    message: "must be at least bodyDays (a record goes with its body)",
+  });
+export type Retention = z.infer<typeof retentionSchema>;
+
 /** A configured sender: one CentrePoint study webhook. */
 export const sourceSchema = z.strictObject({
   provider: z.literal("centrepoint").default("centrepoint"),
   description: z.string().max(500).optional(),
+  retention: retentionSchema.optional(),
   auth: sourceAuthSchema,
   allowedIps: z.array(cidrOrKeyword).min(1).max(256).default(["actigraph"]),
   enabled: z.boolean().default(true),
@@ -176,6 +195,8 @@ export const targetSchema = z
     retry: retrySchema.default(retrySchema.parse({})),
     breaker: breakerSchema.default(breakerSchema.parse({})),
     ordered: z.boolean().default(false),
+    /** Days a delivered event's dispatch and its attempts are kept in the outbox; dead, held and not_wanted ones are kept until replayed or resolved. */
+    retentionDays: z.number().int().min(1).max(3_650).default(30),
     enabled: z.boolean().default(true),
     /** Facts looked up once per event and added under `data.enrichment` (docs/pull.md); none by default. */
     enrich: z

@@ -1,4 +1,5 @@
-import { sha256Hex } from "../lib/crypto";
+// Explicit extension: Node loads this file too (scripts/verify-archive.ts); esbuild and vitest accept it.
+import { sha256Hex } from "../lib/crypto.ts";
 
 /**
  * The ledger's hash chain, pure. Each record's link is SHA-256 over the previous link and the

@@ -1,8 +1,10 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
-import { placeholders } from "../lib/sql";
+import { bumpCounter } from "../lib/counters";
+import { inChunks, placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../outbox/backoff";
 import type { OutboxItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
+import { COUNTER } from "./queries";
 
 /**
  * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
@@ -41,6 +43,7 @@ const HANDOFF_ROWS = 200;
 /**
  * Plans one hand-off per target; `unfiltered` targets' filters decide later (their document was
  * invalid). A target in `plans` is first due at its plan's time and keeps its plan (enrichment).
+ * Returns how many rows it planned.
  */
 export function planHandoffs(
   sql: SqlStorage,
@@ -49,7 +52,7 @@ export function planHandoffs(
   targets: readonly string[],
   unfiltered: readonly string[],
   plans: Readonly<Record<string, HandoffPlan>> = {},
-): void {
+): number {
   const rows = new Map<string, boolean>();
   for (const t of unfiltered) rows.set(t, true);
   for (const t of targets) rows.set(t, false);
@@ -65,6 +68,7 @@ export function planHandoffs(
       plan?.enrich ?? null,
     );
   }
+  return rows.size;
 }
 
 /** Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due). */
@@ -102,44 +106,64 @@ export function buildItems(
   decorate?: (item: OutboxItem, row: DueHandoff) => OutboxItem,
 ): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
   const bySeq = new Map<number, Record<string, SqlStorageValue>>();
-  const seqs = [...new Set(due.map((d) => d.seq))];
-  for (const row of sql.exec(
-    `SELECT seq, delivery_id, kind, subject, received_at, headers, body, envelope FROM deliveries WHERE seq IN (${seqs.map(() => "?").join(",")})`,
-    ...seqs,
-  ))
-    bySeq.set(row.seq as number, row);
+  for (const seqs of inChunks([...new Set(due.map((d) => d.seq))]))
+    for (const row of sql.exec(
+      `SELECT seq, delivery_id, kind, subject, received_at, headers, body, envelope FROM deliveries WHERE seq IN (${placeholders(seqs)})`,
+      ...seqs,
+    ))
+      bySeq.set(row.seq as number, row);
   const out = new Map<string, { rows: DueHandoff[]; items: OutboxItem[] }>();
   for (const d of due) {
     const r = bySeq.get(d.seq)!;
     const group = out.get(d.targetId) ?? { rows: [], items: [] };
     group.rows.push(d);
-    const item: OutboxItem = {
-      source,
-      deliveryId: d.deliveryId,
-      kind: r.kind as string,
-      subject: r.subject as string | null,
-      receivedAt: r.received_at as number,
-      envelope: r.envelope as string,
-      body: new Uint8Array(r.body as ArrayBuffer),
-      headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
-      ...(d.unfiltered && { unfiltered: true }),
-    };
+    const item = outboxItem(source, r, { body: new Uint8Array(r.body as ArrayBuffer), envelope: r.envelope as string }, d.unfiltered);
     group.items.push(d.enrich !== null && decorate ? decorate(item, d) : item);
     out.set(d.targetId, group);
   }
   return out;
 }
 
-/** Marks pushed rows (all of one target) handed, in one statement. */
+/** The outbox item of a stored delivery row, with its payload (the row's own, or the archive's once retention pruned it). */
+export function outboxItem(
+  source: string,
+  r: Record<string, SqlStorageValue>,
+  payload: { body: Uint8Array; envelope: string },
+  unfiltered = false,
+): OutboxItem {
+  return {
+    source,
+    deliveryId: r.delivery_id as string,
+    kind: r.kind as string,
+    subject: r.subject as string | null,
+    receivedAt: r.received_at as number,
+    envelope: payload.envelope,
+    body: payload.body,
+    headers: forwardableHeaders(JSON.parse(r.headers as string) as Record<string, string>),
+    ...(unfiltered && { unfiltered: true }),
+  };
+}
+
+/**
+ * Marks pushed rows (all of one target) handed, one statement per 98 rows. Rows another push marked
+ * meanwhile (the alarm and a push after a commit may take the same due rows) are left as they are.
+ */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
   if (rows.length === 0) return;
-  const ids = rows.map((r) => r.deliveryId);
-  sql.exec(
-    `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND delivery_id IN (${placeholders(ids)})`,
-    at,
-    rows[0]!.targetId,
-    ...ids,
-  );
+  let marked = 0;
+  for (const ids of inChunks(
+    rows.map((r) => r.deliveryId),
+    2,
+  ))
+    marked += sql
+      .exec(
+        `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND handed_at IS NULL AND delivery_id IN (${placeholders(ids)}) RETURNING target_id`,
+        at,
+        rows[0]!.targetId,
+        ...ids,
+      )
+      .toArray().length;
+  bumpCounter(sql, COUNTER.pendingHandoffs, -marked);
 }
 
 /** Schedules failed rows again with backoff and records why. */

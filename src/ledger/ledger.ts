@@ -1,15 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../config/store";
 import type { Bindings } from "../env";
-import { BATCH_BYTES, takeByBytes } from "../lib/batch";
-import { sha256Hex } from "../lib/crypto";
+import { takeByBytes } from "../lib/batch";
+import { bumpCounter, bumpCounters, readCounter } from "../lib/counters";
+import { fromBase64, sha256Hex } from "../lib/crypto";
 import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import type { OutboxItem } from "../outbox/types";
-import { CURRENT_CHAIN_VERSION, type ChainFields, checkLink, GENESIS, linkHash } from "./chain";
 import { PULL_HANDOFF } from "../pull/plan";
 import type { StoredEnrichment } from "../pull/facts";
+import { ARCHIVE_INITIAL, type ArchiveState, archiveSlice, nextHour, readArchived, rowToArchiveRecord, SEGMENT_LIMITS, type SegmentLimits } from "./archive";
+import { recordLine } from "./archive-format";
+import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./chain";
 import {
   decorateItem,
   type DownloadEntry,
@@ -24,16 +28,32 @@ import {
   releaseEnrichment,
   storeEnrichment,
 } from "./enrichment";
-import { buildItems, dueHandoffs, type HandoffPlan, markFailed, markHanded, nextHandoffAt, planHandoffs } from "./handoff";
+import { buildItems, dueHandoffs, type HandoffPlan, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
 import {
-  bumpCounter,
+  advanceRun,
+  type ChainPoint,
+  INTEGRITY_SLICE,
+  isPruned,
+  nextFrom,
+  type SliceLimits,
+  startRun,
+  VERIFY_INITIAL,
+  type VerifyState,
+  verifySlice,
+} from "./integrity";
+import { dueJobs, type JobKind, nextJobAt, readJob, scheduleJob, writeJob } from "./jobs";
+import {
+  acceptedCounter,
+  COUNTER,
   type DeliveryRecord,
   type DeliveryWithPayload,
+  duplicatesCounter,
   getDelivery,
-  HANDSHAKES_DROPPED,
   knownDeliveries,
   type HandshakeEntry,
   type IntegrityReport,
+  type IntegrityStatus,
+  type LedgerLifecycle,
   ledgerMetrics,
   ledgerSource,
   ledgerStats,
@@ -43,11 +63,14 @@ import {
   listHandshakes,
   type Provenance,
   readMeta,
+  rejectedCounter,
   writeMeta,
 } from "./queries";
+import { JOB_PACE_MS } from "./pacing";
+import { PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
-export type { DeliveryRecord, HandshakeEntry, IntegrityReport, LedgerStats, ListFilter, Provenance };
+export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
@@ -72,6 +95,11 @@ export type RecordInput = Pick<
   handoffPlans?: Record<string, HandoffPlan>;
 };
 
+/** Outcome of `resend`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
+export type ResendResult =
+  | { ok: true; payloadFrom: "ledger" | "archive"; targets: { target: string; replayed: boolean }[] }
+  | { ok: false; error: "not_found" | "archive_missing"; message: string };
+
 /** Outcome of `record`. */
 export interface RecordResult {
   status: "accepted" | "duplicate";
@@ -89,8 +117,12 @@ const ERROR_RETRY_MS = 30_000;
 const FALLBACK_ALARM_MS = 5_000;
 /** Rounds of one background push at most (each takes what is due, bounded by rows and bytes). */
 const PUSH_ROUNDS = 100;
-/** Rows read per integrity-check page, before the byte budget cuts it. */
-const INTEGRITY_PAGE = 500;
+/** A day in ms: the incremental integrity check runs at least this often (and from the daily Cron Trigger). */
+const DAY_MS = 86_400_000;
+/** Wait before a job whose slice failed runs again. */
+const JOB_RETRY_MS = 5 * 60_000;
+/** What one page of an export carries at most (rows, and bytes of stored payload). */
+const EXPORT_PAGE = { rows: 500, bytes: 1024 * 1024 };
 
 /**
  * The ledger of one source (Durable Object named by source id). `record` stores a delivery, its
@@ -105,6 +137,16 @@ export class Ledger extends DurableObject<Bindings> {
   private readonly meter: ReturnType<typeof meterSql>;
   /** Newest handshake rows kept; a field so tests can show the trimming with a smaller log. */
   protected handshakeCap = HANDSHAKE_LOG_CAP;
+  /** What one slice of the integrity check reads at most; a field so tests can make slices small. */
+  protected integritySlice: SliceLimits = INTEGRITY_SLICE;
+  /** Pause after an alarm run that did background work, ms (the next slice waits at least this long). */
+  protected jobPaceMs = JOB_PACE_MS;
+  /** Bounds of an archive segment; a field so tests can make segments small. */
+  protected segmentLimits: SegmentLimits = SEGMENT_LIMITS;
+  /** Bounds of an export page; a field so tests can show an export of many pages. */
+  protected exportPageLimits = EXPORT_PAGE;
+  /** Whether this instance knows the archive job to be scheduled (null: not known yet), so a record schedules it at most once. */
+  private archiveScheduled: boolean | null = null;
   /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
   protected outboxFor = (targetId: string, source = ""): { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } =>
     targetId === PULL_HANDOFF ? this.env.PULLER.get(this.env.PULLER.idFromName(source)) : this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
@@ -127,9 +169,10 @@ export class Ledger extends DurableObject<Bindings> {
   async record(input: RecordInput): Promise<RecordResult> {
     this.meter.usage.requests++;
     const result = this.ctx.storage.transactionSync((): RecordResult & { hash?: string } => {
-      const existing = this.sql.exec("SELECT seq, duplicate_count FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
+      const existing = this.sql.exec("SELECT seq, duplicate_count, kind FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
       if (existing) {
         this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
+        bumpCounter(this.sql, duplicatesCounter(existing.kind as string));
         return { status: "duplicate", seq: existing.seq as number, duplicateCount: (existing.duplicate_count as number) + 1 };
       }
       const head = this.chainHead();
@@ -188,14 +231,18 @@ export class Ledger extends DurableObject<Bindings> {
         sameBodyAs,
       );
       for (const key of new Set(input.searchKeys ?? [])) this.sql.exec("INSERT OR IGNORE INTO search_keys (value, seq) VALUES (?, ?)", key, seq);
-      planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? [], input.handoffPlans);
+      const planned = planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? [], input.handoffPlans);
+      bumpCounters(this.sql, { [acceptedCounter(input.kind)]: 1, [COUNTER.attention]: attention === null ? 0 : 1, [COUNTER.pendingHandoffs]: planned });
       if (!this.sourceStored) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
+      // A record waits for its archive segment: the archive job looks again within the hour (once per idle spell).
+      if (this.archiveScheduled !== true) scheduleJob(this.sql, "archive", nextHour(input.receivedAt));
       return { status: "accepted", seq, duplicateCount: 0, hash: recordHash };
     });
     if (result.status === "accepted") {
       // Committed: only now does this instance's view of the head move on.
       this.head = { seq: result.seq, hash: result.hash! };
       this.sourceStored = true;
+      this.archiveScheduled = true;
     }
     if (result.status === "accepted" && input.targets.length + (input.unfilteredTargets?.length ?? 0) > 0) {
       // Hand over at once, off the response path; the alarm stays armed as the at-least-once fallback.
@@ -233,8 +280,8 @@ export class Ledger extends DurableObject<Bindings> {
         )
         .one().id;
       // Ids only grow, so in steady state this removes the one oldest row: O(1) per stranger's request.
-      const removed = this.sql.exec("DELETE FROM handshakes WHERE id <= ?", id - this.handshakeCap).rowsWritten;
-      if (removed > 0) bumpCounter(this.sql, HANDSHAKES_DROPPED, removed);
+      const removed = this.sql.exec("DELETE FROM handshakes WHERE id <= ? RETURNING id", id - this.handshakeCap).toArray().length;
+      bumpCounters(this.sql, { [COUNTER.handshakesKept]: 1 - removed, [COUNTER.handshakesDropped]: removed });
     });
   }
 
@@ -258,33 +305,126 @@ export class Ledger extends DurableObject<Bindings> {
     return getDelivery(this.sql, deliveryId);
   }
 
-  /** Recomputes every body hash and chain link; names the first broken record; keeps the report. */
-  async verifyIntegrity(): Promise<IntegrityReport> {
-    const report = { ...this.checkChain(), checkedAt: Date.now() };
-    writeMeta(this.sql, "integrity", report);
-    return report;
+  /**
+   * The records an export of received times [from, to) covers, as a contiguous seq range: from the
+   * first record received at or after `from` to the last received before `to` (either bound
+   * optional); null when none. Contiguous, so the export's chain can be checked on its own.
+   */
+  async exportRange(from?: number, to?: number): Promise<{ firstSeq: number; lastSeq: number } | null> {
+    const first =
+      from === undefined
+        ? this.sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM deliveries").one().seq
+        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at >= ? ORDER BY received_at, seq LIMIT 1", from).toArray()[0]?.seq ??
+          null);
+    const last =
+      to === undefined
+        ? this.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM deliveries").one().seq
+        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at < ? ORDER BY received_at DESC, seq DESC LIMIT 1", to).toArray()[0]
+            ?.seq ?? null);
+    return first === null || last === null || first > last ? null : { firstSeq: first, lastSeq: last };
+  }
+
+  /** NDJSON of records `firstSeq`.. (at most `lastSeq`), one page bounded by rows and bytes; `next` continues, null at the end. */
+  async exportPage(firstSeq: number, lastSeq: number): Promise<{ text: string; next: number | null }> {
+    const sizes = this.sql
+      .exec<{ seq: number; size: number }>(
+        "SELECT seq, length(body) + length(envelope) + length(headers) AS size FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+        firstSeq,
+        lastSeq,
+        this.exportPageLimits.rows,
+      )
+      .toArray();
+    if (sizes.length === 0) return { text: "", next: null };
+    const last = takeByBytes(sizes, (r) => r.size, this.exportPageLimits.bytes).at(-1)!.seq;
+    let text = "";
+    for (const r of this.sql.exec("SELECT * FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq", firstSeq, last))
+      text += recordLine(rowToArchiveRecord(r));
+    return { text, next: last < lastSeq ? last + 1 : null };
   }
 
   /**
-   * The latest full check when it ran less than `maxAgeMs` ago, else a new full check. Lets the
-   * dashboard show integrity on every page load at the cost of at most one check per interval.
+   * Hands a delivery to these targets' outboxes again, as a new dispatch (for targets whose outbox
+   * pruned it after delivery). The payload is the ledger's own, or, once retention pruned it, the
+   * archived record's, checked against the ledger's digests; a clear error when neither has it.
    */
-  async recentIntegrity(maxAgeMs: number): Promise<IntegrityReport> {
-    const last = readMeta<IntegrityReport>(this.sql, "integrity");
-    return last && Date.now() - last.checkedAt < maxAgeMs ? last : this.verifyIntegrity();
+  async resend(deliveryId: string, targets: string[]): Promise<ResendResult> {
+    const row = this.sql.exec("SELECT * FROM deliveries WHERE delivery_id = ?", deliveryId).toArray()[0];
+    if (!row)
+      return { ok: false, error: "not_found", message: `Delivery ${deliveryId} is not in the ledger (retention may have removed it; the archive keeps it).` };
+    let payload: { body: Uint8Array; envelope: string } = { body: new Uint8Array(row.body as ArrayBuffer), envelope: row.envelope as string };
+    const pruned = isPruned(row);
+    if (pruned) {
+      const archived = await readArchived(this.sql, this.env.ARCHIVE, row);
+      if (!archived.ok) {
+        const when = new Date(row.body_pruned_at as number).toISOString();
+        return {
+          ok: false,
+          error: "archive_missing",
+          message: `The body of delivery ${deliveryId} was pruned on ${when} and cannot be read back from the archive: ${archived.error}.`,
+        };
+      }
+      payload = { body: fromBase64(archived.record.body!)!, envelope: archived.record.envelope! };
+    }
+    const item = outboxItem(ledgerSource(this.sql), row, payload);
+    // A target that enriches this delivery gets it enriched again, from the stored enrichment, as its hand-off did.
+    const plans = new Map(
+      this.sql
+        .exec<{ target_id: string; enrich: string }>("SELECT target_id, enrich FROM handoffs WHERE delivery_id = ? AND enrich IS NOT NULL", deliveryId)
+        .toArray()
+        .map((h) => [h.target_id, h.enrich]),
+    );
+    const decorate = plans.size > 0 ? this.decorate() : null;
+    const itemFor = (target: string): OutboxItem => {
+      const enrich = plans.get(target);
+      if (enrich === undefined || decorate === null) return item;
+      return decorate(item, { seq: row.seq as number, deliveryId, targetId: target, tries: 0, unfiltered: false, enrich, size: 0 });
+    };
+    const results = await Promise.all(
+      targets.map(async (target) => ({
+        target,
+        replayed: ((await this.outboxFor(target).enqueue(target, [itemFor(target)])) as { inserted: number }).inserted > 0,
+      })),
+    );
+    return { ok: true, payloadFrom: pruned ? "archive" : "ledger", targets: results };
+  }
+
+  /** The latest integrity report and the run in progress; checks nothing (the overview and metrics read this). */
+  async integrity(): Promise<IntegrityStatus> {
+    return this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state);
+  }
+
+  /**
+   * Starts an incremental integrity run (from the checkpoint through the newest record), or a full
+   * one (`full`, or `fullIfOlderThanMs` since the last full run finished), unless one is running:
+   * a full request turns a running incremental run into a full one. Verifies one slice now and
+   * leaves the rest to the alarm, so it never blocks the ledger for long; the answer says how far
+   * it got. A finished run's report is kept and logged (an `error` line when the chain is broken).
+   */
+  async checkIntegrity(options: { full?: boolean; fullIfOlderThanMs?: number } = {}): Promise<IntegrityStatus> {
+    const now = Date.now();
+    const last = readJob(this.sql, "verify", VERIFY_INITIAL).state.lastFullAt;
+    const full = options.full === true || (options.fullIfOlderThanMs !== undefined && (last === null || now - last >= options.fullIfOlderThanMs));
+    const state = this.verifyStep(now, full ? "full" : "incremental");
+    await this.ensureAlarm();
+    return this.integrityStatus(state);
   }
 
   /** Counts a request refused before it could be recorded (metrics); `reason` is a short code from a fixed set. */
   async countRejection(reason: string): Promise<void> {
     this.meter.usage.requests++;
-    bumpCounter(this.sql, `rejected:${reason}`);
+    bumpCounter(this.sql, rejectedCounter(reason));
   }
 
-  /** Accepted and duplicate counts per kind, rejections per reason, and this instance's billing units (hot path: record, hand-off, handshakes, rejections). */
-  async metrics(): Promise<ReturnType<typeof ledgerMetrics> & { usage: Usage }> {
-    const m = ledgerMetrics(this.sql);
+  /** Accepted and duplicate counts per kind, rejections per reason, archive, retention and integrity, and this instance's billing units (hot path: record, hand-off, handshakes, rejections). */
+  async metrics(): Promise<ReturnType<typeof ledgerMetrics> & { lifecycle: LedgerLifecycle; usage: Usage }> {
+    const m = { ...ledgerMetrics(this.sql), lifecycle: this.lifecycleStatus() };
     this.meter.settle();
     return { ...m, usage: { ...this.meter.usage } };
+  }
+
+  /** Archive, retention and integrity progress, from the jobs' stored state and the counters. */
+  async lifecycle(): Promise<LedgerLifecycle> {
+    return this.lifecycleStatus();
   }
 
   /** Counts for the dashboard and metrics. */
@@ -293,7 +433,8 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /**
-   * Pushes due hand-offs to their targets' outboxes and re-arms for the rest. Never throws (the
+   * Pushes due hand-offs to their targets' outboxes, then runs one slice of each due background
+   * job (jobs.ts), and re-arms for the rest. Never throws (the
    * platform retries a throwing alarm only a few times, then never again): an unexpected error is
    * logged and the alarm re-armed ERROR_RETRY_MS later. Safe to run twice.
    */
@@ -302,6 +443,7 @@ export class Ledger extends DurableObject<Bindings> {
     try {
       if (this.pushing) await this.pushing;
       await this.handOff(Date.now());
+      await this.runDueJobs(Date.now());
       await this.ensureAlarm();
     } catch (e) {
       log("error", "ledger alarm failed; retrying later", { source: ledgerSource(this.sql), error: e instanceof Error ? e.message : String(e) });
@@ -414,13 +556,178 @@ export class Ledger extends DurableObject<Bindings> {
     return pullLedgerStats(this.sql);
   }
 
-  /** Arms the alarm at the earliest pending hand-off (not before `notBefore`) unless it is armed earlier already. */
+  /**
+   * Arms the alarm at the earliest pending hand-off (not before `notBefore`) or due job, unless it
+   * is armed earlier already.
+   */
   private async ensureAlarm(notBefore = 0): Promise<void> {
-    const due = nextHandoffAt(this.sql);
-    if (due === null) return;
-    const next = Math.max(due, notBefore);
+    const handoff = nextHandoffAt(this.sql);
+    const job = nextJobAt(this.sql);
+    if (handoff === null && job === null) return;
+    const next = Math.min(handoff === null ? Infinity : Math.max(handoff, notBefore), job ?? Infinity);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** One slice of every due job, earliest first; a failing slice is recorded on its job and retried later, the others still run. */
+  private async runDueJobs(now: number): Promise<void> {
+    const due = dueJobs(this.sql, now);
+    for (const kind of due) {
+      try {
+        await this.runJob(kind, now);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        log("error", "ledger job failed; retrying later", { source: ledgerSource(this.sql), job: kind, error: message });
+        const job = readJob<unknown>(this.sql, kind, {});
+        writeJob(this.sql, { ...job, dueAt: now + JOB_RETRY_MS, lastRunAt: now, lastError: message });
+      }
+    }
+    // A pause before the next alarm run, so that a long job (a full re-verification) takes a bounded share of the object's time.
+    if (due.length > 0) await new Promise((resolve) => setTimeout(resolve, this.jobPaceMs));
+  }
+
+  /** One slice of a job. */
+  private async runJob(kind: JobKind, now: number): Promise<void> {
+    if (kind === "verify") this.verifyStep(now, null);
+    else if (kind === "archive") await this.archiveStep(now);
+    else await this.pruneStep(now);
+  }
+
+  /**
+   * One slice of retention (retention.ts) under the source's `retention`, read from KV each run:
+   * never beyond the archived records. Without retention it looks again daily (the document may change).
+   */
+  private async pruneStep(now: number): Promise<void> {
+    const source = ledgerSource(this.sql);
+    const loaded = source === "" ? null : await loadConfig(this.env.CONFIG, "source", source);
+    const retention = loaded?.state === "valid" ? loaded.config.retention : undefined;
+    // After the await: read the jobs' rows again.
+    const job = readJob(this.sql, "prune", PRUNE_INITIAL);
+    if (!retention) {
+      writeJob(this.sql, { ...job, dueAt: now + DAY_MS, lastRunAt: now, lastError: null });
+      return;
+    }
+    const archivedThrough = readJob(this.sql, "archive", ARCHIVE_INITIAL).state.through.seq;
+    const outcome = this.ctx.storage.transactionSync(() => {
+      const o = pruneSlice(this.sql, retention, job.state, archivedThrough, now);
+      writeJob(this.sql, {
+        ...job,
+        state: o.state,
+        dueAt: o.error ? now + DAY_MS : Math.min(o.dueAt ?? Infinity, now + DAY_MS),
+        lastRunAt: now,
+        lastError: o.error,
+      });
+      return o;
+    });
+    if (outcome.error) log("error", "ledger pruning stopped", { source, error: outcome.error });
+    else if (outcome.bodies + outcome.records > 0) log("info", "ledger pruned", { source, bodies: outcome.bodies, records: outcome.records });
+  }
+
+  /** One segment to R2 (archive.ts), or nothing when the tail is still open. */
+  private async archiveStep(now: number): Promise<void> {
+    const before = readJob(this.sql, "archive", ARCHIVE_INITIAL);
+    const save = (state: ArchiveState) => writeJob(this.sql, { ...readJob(this.sql, "archive", ARCHIVE_INITIAL), state });
+    const deps = {
+      sql: this.sql,
+      bucket: this.env.ARCHIVE,
+      source: ledgerSource(this.sql),
+      now,
+      limits: this.segmentLimits,
+      pause: () => new Promise<void>((resolve) => setTimeout(resolve, 0)),
+    };
+    const outcome = await archiveSlice(deps, before.state, save);
+    // After the awaits: keep a due time a record set meanwhile, if earlier than the outcome's.
+    const current = readJob(this.sql, "archive", ARCHIVE_INITIAL);
+    const setMeanwhile = current.dueAt !== before.dueAt ? current.dueAt : null;
+    const dueAt = outcome.dueAt === null ? setMeanwhile : Math.min(outcome.dueAt, setMeanwhile ?? Infinity);
+    writeJob(this.sql, { ...current, state: outcome.state, dueAt, lastRunAt: now, lastError: outcome.halted });
+    this.archiveScheduled = dueAt !== null;
+    // Newly archived records may be old enough for retention.
+    if (outcome.archived) scheduleJob(this.sql, "prune", now);
+    if (outcome.halted) log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
+  }
+
+  /**
+   * One slice of the integrity check: of the run in progress, or of a new one (`start`; null, from
+   * the alarm: the daily incremental run). Stores the progress, and the report when the run ends.
+   */
+  private verifyStep(now: number, start: "incremental" | "full" | null): VerifyState {
+    const job = readJob(this.sql, "verify", VERIFY_INITIAL);
+    let state = job.state;
+    const anchor = this.chainAnchor();
+    const head = this.headSeq();
+    if (state.run === null || (start === "full" && state.run.mode !== "full")) {
+      const mode = start ?? "incremental";
+      // An incremental run with nothing after the checkpoint has nothing to do: the report stays as it is.
+      if (mode === "incremental" && Math.max(state.checkpoint?.seq ?? 0, anchor.seq) >= head) {
+        writeJob(this.sql, { ...job, dueAt: now + DAY_MS, lastRunAt: now, lastError: null });
+        return state;
+      }
+      state = startRun(state, mode, anchor, head, now);
+    }
+    const run = state.run!;
+    const slice = verifySlice(this.sql, nextFrom(run, anchor), run.upTo, this.integritySlice);
+    const advanced = advanceRun(state, slice, now);
+    writeJob(this.sql, { ...job, state: advanced.state, dueAt: advanced.state.run ? now : now + DAY_MS, lastRunAt: now, lastError: null });
+    const report = advanced.report;
+    if (report) {
+      writeMeta(this.sql, "integrity", report);
+      const fields = { source: ledgerSource(this.sql), mode: report.mode, checked: report.checked, verifiedThrough: report.verifiedThrough };
+      if (report.ok) log("info", "ledger integrity intact", { ...fields, headHash: report.headHash });
+      else log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
+    }
+    return advanced.state;
+  }
+
+  private lifecycleStatus(): LedgerLifecycle {
+    const head = this.headSeq();
+    const archive = readJob(this.sql, "archive", ARCHIVE_INITIAL);
+    const prune = readJob(this.sql, "prune", PRUNE_INITIAL);
+    const { through, segments, records, bytes, lastArchivedAt } = archive.state;
+    return {
+      head,
+      archive: {
+        archivedThrough: through.seq,
+        lagRecords: head - through.seq,
+        segments,
+        records,
+        bytes,
+        lastArchivedAt,
+        nextAt: archive.dueAt,
+        halted: archive.lastError,
+      },
+      retention: {
+        bodiesPrunedThrough: prune.state.bodiesThrough,
+        recordsPrunedThrough: prune.state.recordsThrough.seq,
+        prunedBodies: readCounter(this.sql, COUNTER.prunedBodies),
+        prunedRecords: readCounter(this.sql, COUNTER.prunedRecords),
+        lastPrunedAt: prune.state.lastPrunedAt,
+        nextAt: prune.dueAt,
+        error: prune.lastError,
+      },
+      integrity: this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state),
+    };
+  }
+
+  /** The status the admin API and the dashboard show. */
+  private integrityStatus(state: VerifyState): IntegrityStatus {
+    const run = state.run;
+    return {
+      report: storedReport(readMeta(this.sql, "integrity")),
+      running: run && { mode: run.mode, through: run.at.seq, upTo: run.upTo, startedAt: run.startedAt, checked: run.checked },
+      verifiedThrough: state.checkpoint?.seq ?? 0,
+      head: this.headSeq(),
+    };
+  }
+
+  /** The newest record's seq (0 for an empty ledger). */
+  private headSeq(): number {
+    return this.chainHead()?.seq ?? 0;
+  }
+
+  /** Where the chain starts in this ledger: before record 1, or at the last record retention removed. */
+  private chainAnchor(): ChainPoint {
+    return readJob(this.sql, "prune", PRUNE_INITIAL).state.recordsThrough;
   }
 
   /** The earliest delivery within the horizon whose body has this hash, or null. */
@@ -434,63 +741,14 @@ export class Ledger extends DurableObject<Bindings> {
       .toArray()[0];
     return row?.delivery_id ?? null;
   }
-
-  private checkChain(): Omit<IntegrityReport, "checkedAt"> {
-    let prevHash = GENESIS;
-    let expectedSeq = 1;
-    let checked = 0;
-    for (let page = 0; page < 1_000_000; page++) {
-      const sizes = this.sql
-        .exec<{ seq: number; size: number }>(
-          "SELECT seq, COALESCE(length(body), 0) + COALESCE(length(envelope), 0) AS size FROM deliveries WHERE seq >= ? ORDER BY seq LIMIT ?",
-          expectedSeq,
-          INTEGRITY_PAGE,
-        )
-        .toArray();
-      if (sizes.length === 0) break;
-      const last = takeByBytes(sizes, (r) => r.size, BATCH_BYTES).at(-1)!.seq;
-      const rows = this.sql.exec("SELECT * FROM deliveries WHERE seq >= ? AND seq <= ? ORDER BY seq", expectedSeq, last).toArray();
-      for (const r of rows) {
-        const fields = chainFieldsOf(r);
-        const reason = checkLink(
-          {
-            version: r.chain_version as number,
-            recordHash: r.record_hash as string,
-            fields,
-            bodyDigest: r.body === null ? null : sha256Hex(new Uint8Array(r.body as ArrayBuffer)),
-            envelopeDigest: r.envelope === null || r.envelope_sha256 === null ? null : sha256Hex(r.envelope as string),
-          },
-          { seq: expectedSeq, prevHash },
-        );
-        if (reason !== null) return { ok: false, checked, headHash: prevHash, firstBroken: { seq: fields.seq, deliveryId: fields.deliveryId, reason } };
-        prevHash = r.record_hash as string;
-        expectedSeq++;
-        checked++;
-      }
-    }
-    return { ok: true, checked, headHash: prevHash, firstBroken: null };
-  }
 }
 
-/** A stored row's chain fields; a version 1 row without a stored envelope digest hashes its envelope text. */
-function chainFieldsOf(r: Record<string, SqlStorageValue>): ChainFields {
-  return {
-    prevHash: r.prev_hash as string,
-    seq: r.seq as number,
-    deliveryId: r.delivery_id as string,
-    idDerived: r.id_derived === 1,
-    event: r.event as string | null,
-    kind: r.kind as string,
-    subject: r.subject as string | null,
-    attention: r.attention as string | null,
-    receivedAt: r.received_at as number,
-    sourceIp: r.source_ip as string | null,
-    headers: r.headers as string,
-    bodySha256: r.body_sha256 as string,
-    envelopeSha256: (r.envelope_sha256 as string | null) ?? sha256Hex(r.envelope as string),
-    provenance: r.provenance as string,
-    sameBodyAs: r.same_body_as as string | null,
-  };
+/** The stored report; one kept before incremental checks (a full check, fewer fields) reads as a full run from record 1. */
+function storedReport(
+  stored: (Pick<IntegrityReport, "ok" | "checked" | "headHash" | "firstBroken" | "checkedAt"> & Partial<IntegrityReport>) | null,
+): IntegrityReport | null {
+  if (!stored) return null;
+  return { mode: "full", fromSeq: 1, verifiedThrough: stored.checked, prunedBodies: 0, startedAt: stored.checkedAt, ...stored };
 }
 
 /** Adds a CloudEvents extension attribute to a serialized envelope, keeping `data` last. */

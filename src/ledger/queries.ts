@@ -1,3 +1,6 @@
+import { readCounter, readCounters } from "../lib/counters";
+import { inChunks, placeholders } from "../lib/sql";
+
 /**
  * The ledger's read model: plain functions over a ledger's SqlStorage, the row types the admin
  * API and the dashboard see, and their limits. Nothing here writes.
@@ -28,6 +31,8 @@ export interface DeliveryRecord {
   provenance: Provenance;
   /** An earlier delivery of this source with the same body under another id (a possible replay), or null. */
   sameBodyAs: string | null;
+  /** When retention pruned the body and the envelope (digests kept; the archive has them), or null. */
+  bodyPrunedAt: number | null;
 }
 
 /** One target's hand-off of a delivery. */
@@ -39,7 +44,7 @@ export interface HandoffView {
   lastError: string | null;
 }
 
-/** A delivery with its body, envelope and hand-off rows. */
+/** A delivery with its body, envelope and hand-off rows (body and envelope empty once pruned: `bodyPrunedAt`). */
 export interface DeliveryWithPayload extends DeliveryRecord {
   body: Uint8Array;
   envelope: string;
@@ -63,14 +68,66 @@ export interface ListFilter {
   limit: number;
 }
 
-/** Result of an integrity check of the hash chain. */
+/** Result of a finished integrity run over the hash chain (integrity.ts). Times are epoch ms. */
 export interface IntegrityReport {
   ok: boolean;
+  /** incremental: the records after the last checkpoint; full: the whole chain (from the pruned anchor, when retention removed records). */
+  mode: "incremental" | "full";
+  /** Records this run verified: fromSeq..verifiedThrough (none when fromSeq > verifiedThrough: nothing new). */
   checked: number;
+  fromSeq: number;
+  verifiedThrough: number;
+  /** record_hash of record `verifiedThrough`: the head as verified. */
   headHash: string;
   firstBroken: { seq: number; deliveryId: string; reason: string } | null;
-  /** When the check ran, epoch ms. */
+  /** Records of this run whose body retention pruned: their links verified, their bodies' digests not recomputed (nothing left to hash). */
+  prunedBodies: number;
+  startedAt: number;
+  /** When the run finished. */
   checkedAt: number;
+}
+
+/** What a ledger knows about its integrity, without checking anything: the latest report and the run in progress. */
+export interface IntegrityStatus {
+  report: IntegrityReport | null;
+  running: { mode: IntegrityReport["mode"]; through: number; upTo: number; startedAt: number; checked: number } | null;
+  /** Every record through this seq has been verified (0: none yet). */
+  verifiedThrough: number;
+  /** The newest record's seq. */
+  head: number;
+}
+
+/** Archive, retention and integrity of one ledger, from stored progress and counters (nothing is scanned). Times are epoch ms. */
+export interface LedgerLifecycle {
+  /** The newest record's seq. */
+  head: number;
+  archive: {
+    /** Every record through this seq is in R2. */
+    archivedThrough: number;
+    /** Records not archived yet (the open tail, and closed segments waiting for the job). */
+    lagRecords: number;
+    segments: number;
+    records: number;
+    bytes: number;
+    lastArchivedAt: number | null;
+    /** When the job looks again, or null. */
+    nextAt: number | null;
+    /** Why archiving is halted (it waits for an operator), or null. */
+    halted: string | null;
+  };
+  retention: {
+    /** Bodies of every kept record through this seq are pruned. */
+    bodiesPrunedThrough: number;
+    /** Every record through this seq was removed (the archive keeps them). */
+    recordsPrunedThrough: number;
+    prunedBodies: number;
+    prunedRecords: number;
+    lastPrunedAt: number | null;
+    nextAt: number | null;
+    /** Why pruning stopped, or null. */
+    error: string | null;
+  };
+  integrity: IntegrityStatus;
 }
 
 /** Counts of one ledger, for the dashboard and metrics. */
@@ -97,7 +154,7 @@ export interface HandshakeEntry {
 export const MAX_LIST = 500;
 
 const RECORD_COLUMNS =
-  "seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body_sha256, length(body) AS body_size, record_hash, duplicate_count, last_seen_at, provenance, same_body_as";
+  "seq, delivery_id, id_derived, event, kind, subject, attention, received_at, source_ip, headers, body_sha256, COALESCE(body_bytes, length(body)) AS body_size, record_hash, duplicate_count, last_seen_at, provenance, same_body_as, body_pruned_at";
 
 /** Deliveries matching a filter, newest first. */
 export function listDeliveries(sql: SqlStorage, filter: ListFilter): DeliveryRecord[] {
@@ -146,41 +203,63 @@ export const MAX_KNOWN_LOOKUP = 500;
 export function knownDeliveries(sql: SqlStorage, ids: readonly string[]): { deliveryId: string; provenance: Provenance }[] {
   if (ids.length > MAX_KNOWN_LOOKUP) throw new Error(`knownDeliveries: at most ${MAX_KNOWN_LOOKUP} ids per call, got ${ids.length}`);
   if (ids.length === 0) return [];
-  return sql
-    .exec<{ delivery_id: string; provenance: string }>(
-      `SELECT delivery_id, provenance FROM deliveries WHERE delivery_id IN (${ids.map(() => "?").join(",")})`,
-      ...ids,
-    )
-    .toArray()
-    .map((r) => ({ deliveryId: r.delivery_id, provenance: r.provenance as Provenance }));
+  return inChunks(ids).flatMap((chunk) =>
+    sql
+      .exec<{ delivery_id: string; provenance: string }>(
+        `SELECT delivery_id, provenance FROM deliveries WHERE delivery_id IN (${placeholders(chunk)})`,
+        ...chunk,
+      )
+      .toArray()
+      .map((r) => ({ deliveryId: r.delivery_id, provenance: r.provenance as Provenance })),
+  );
 }
 
-/** Counts for the dashboard and metrics. */
+/**
+ * Names of the ledger's counters (lib/counters.ts), maintained by the writes (ledger.ts, handoff.ts)
+ * and read by stats() and metrics(), which never scan history. Counts of deliveries are since the
+ * ledger began: pruning a record does not lower them.
+ */
+export const COUNTER = {
+  /** Deliveries recorded with an attention note. */
+  attention: "attention",
+  /** Hand-off rows not yet acknowledged by their outbox. */
+  pendingHandoffs: "handoffs:pending",
+  /** Rows in the handshake log. */
+  handshakesKept: "handshakes:kept",
+  /** Handshake rows the log's bound removed. */
+  handshakesDropped: "handshakes:dropped",
+  /** Records whose body and envelope retention removed (digests kept). */
+  prunedBodies: "pruned:bodies",
+  /** Records retention removed from the ledger (they live on in the archive). */
+  prunedRecords: "pruned:records",
+} as const;
+/** Deliveries of a kind recorded (prefix `accepted:`), copies of them received again (`duplicates:`), requests refused (`rejected:`). */
+export const acceptedCounter = (kind: string) => `accepted:${kind}`;
+export const duplicatesCounter = (kind: string) => `duplicates:${kind}`;
+export const rejectedCounter = (reason: string) => `rejected:${reason}`;
+
+/** Counts for the dashboard and metrics, from the counters (and the newest received time, from its index). */
 export function ledgerStats(sql: SqlStorage): LedgerStats {
-  const d = sql
-    .exec(
-      "SELECT COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS dups, COALESCE(SUM(attention IS NOT NULL), 0) AS att, MAX(received_at) AS last FROM deliveries",
-    )
-    .one();
-  const h = sql.exec("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one();
-  const s = sql.exec("SELECT COUNT(*) AS n FROM handshakes").one();
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const last = sql.exec<{ last: number | null }>("SELECT MAX(received_at) AS last FROM deliveries").one().last;
   return {
-    deliveries: d.n as number,
-    duplicates: d.dups as number,
-    attention: d.att as number,
-    pendingHandoffs: h.n as number,
-    handshakes: s.n as number,
-    lastReceivedAt: (d.last as number | null) ?? null,
+    deliveries: sum(readCounters(sql, "accepted:")),
+    duplicates: sum(readCounters(sql, "duplicates:")),
+    attention: readCounter(sql, COUNTER.attention),
+    pendingHandoffs: readCounter(sql, COUNTER.pendingHandoffs),
+    handshakes: readCounter(sql, COUNTER.handshakesKept),
+    lastReceivedAt: last,
   };
 }
 
-/** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began. */
+/** Accepted and duplicate counts per kind, and rejections per reason, since the ledger began (from the counters). */
 export function ledgerMetrics(sql: SqlStorage): { kinds: { kind: string; accepted: number; duplicates: number }[]; rejected: Record<string, number> } {
-  const kinds = sql.exec("SELECT kind, COUNT(*) AS n, COALESCE(SUM(duplicate_count), 0) AS d FROM deliveries GROUP BY kind ORDER BY kind").toArray();
-  const rejected = sql.exec("SELECT name, value FROM counters WHERE name LIKE 'rejected:%'").toArray();
+  const accepted = readCounters(sql, "accepted:");
+  const duplicates = readCounters(sql, "duplicates:");
+  const kinds = [...new Set([...accepted.keys(), ...duplicates.keys()])].sort();
   return {
-    kinds: kinds.map((r) => ({ kind: r.kind as string, accepted: r.n as number, duplicates: r.d as number })),
-    rejected: Object.fromEntries(rejected.map((r) => [(r.name as string).slice("rejected:".length), r.value as number])),
+    kinds: kinds.map((kind) => ({ kind, accepted: accepted.get(kind) ?? 0, duplicates: duplicates.get(kind) ?? 0 })),
+    rejected: Object.fromEntries(readCounters(sql, "rejected:")),
   };
 }
 
@@ -198,20 +277,7 @@ export function listHandshakes(sql: SqlStorage, limit: number): { items: (Handsh
       authenticated: r.authenticated === 1,
       outcome: r.outcome as string,
     }));
-  return { items, dropped: readCounter(sql, HANDSHAKES_DROPPED) };
-}
-
-/** Counter of handshake rows the log's bound removed. */
-export const HANDSHAKES_DROPPED = "handshakes:dropped";
-
-/** A counter's value, 0 when never written. */
-export function readCounter(sql: SqlStorage, name: string): number {
-  return (sql.exec("SELECT value FROM counters WHERE name = ?", name).toArray()[0]?.value as number | undefined) ?? 0;
-}
-
-/** Adds `by` to a counter. */
-export function bumpCounter(sql: SqlStorage, name: string, by = 1): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+  return { items, dropped: readCounter(sql, COUNTER.handshakesDropped) };
 }
 
 /** A value kept in the meta table (JSON text), or null. */
@@ -249,6 +315,7 @@ function rowToDelivery(r: Row): DeliveryRecord {
     lastSeenAt: r.last_seen_at as number,
     provenance: r.provenance as Provenance,
     sameBodyAs: r.same_body_as as string | null,
+    bodyPrunedAt: r.body_pruned_at as number | null,
   };
 }
 

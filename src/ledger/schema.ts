@@ -104,4 +104,38 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
      outcome TEXT NOT NULL                 -- redirected | upstream_error: <status>
    );
    CREATE INDEX downloads_by_delivery ON downloads (delivery_id, id);`,
+  // Counters maintained on write (queries.ts COUNTER), so stats() and metrics() never scan history;
+  // filled here from the rows so far.
+  `INSERT OR REPLACE INTO counters (name, value) SELECT 'accepted:' || kind, COUNT(*) FROM deliveries GROUP BY kind;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'duplicates:' || kind, SUM(duplicate_count) FROM deliveries GROUP BY kind;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'attention', COUNT(*) FROM deliveries WHERE attention IS NOT NULL;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'handoffs:pending', COUNT(*) FROM handoffs WHERE handed_at IS NULL;
+   INSERT OR REPLACE INTO counters (name, value) SELECT 'handshakes:kept', COUNT(*) FROM handshakes;`,
+  // Background work of the alarm (jobs.ts), one row per kind: archive, prune, verify.
+  `CREATE TABLE jobs (
+     kind TEXT PRIMARY KEY,                -- archive | prune | verify
+     due_at INTEGER,                       -- epoch ms the alarm runs its next slice; NULL = nothing scheduled
+     state TEXT NOT NULL DEFAULT '{}',     -- JSON progress (archive.ts, retention.ts, integrity.ts)
+     last_run_at INTEGER,
+     last_error TEXT                       -- why its last slice failed, NULL when it did not
+   );`,
+  // The ledger's archive in R2 (archive.ts): one row per segment written, with its manifest's figures.
+  `CREATE TABLE segments (
+     first_seq INTEGER PRIMARY KEY,
+     last_seq INTEGER NOT NULL,
+     key TEXT NOT NULL,                    -- R2 key of the NDJSON; the manifest's key ends in .manifest.json
+     records INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,                 -- of the segment file
+     head_hash TEXT NOT NULL,              -- record_hash of last_seq
+     archived_at INTEGER NOT NULL
+   );`,
+  // Retention (retention.ts) prunes a record's body and envelope once it is archived and old enough:
+  // the NOT NULL columns keep an empty value and the digests stay, so the chain still verifies.
+  //   body_pruned_at  epoch ms when body and envelope were pruned; NULL while they are stored
+  //   body_bytes      the body's length before it was pruned
+  // search_keys_by_seq: a removed record's keys go with it (retention).
+  `ALTER TABLE deliveries ADD COLUMN body_pruned_at INTEGER;
+   ALTER TABLE deliveries ADD COLUMN body_bytes INTEGER;
+   CREATE INDEX search_keys_by_seq ON search_keys (seq);`,
 ];

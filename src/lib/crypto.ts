@@ -1,4 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
+
+// Loaded by the Worker and by Node (scripts/verify-archive.ts through ledger/chain.ts): node:crypto
+// is its only import, and it uses nothing of either runtime beyond what both have.
 
 const encoder = new TextEncoder();
 
@@ -13,7 +16,7 @@ export function sha256Hex(data: Uint8Array | string): string {
 /** Constant-time equality of two byte strings (length is not secret). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
-  return crypto.subtle.timingSafeEqual(a, b);
+  return timingSafeEqual(a, b);
 }
 
 /** Constant-time equality of two strings of any length (compares their SHA-256). */
@@ -22,7 +25,7 @@ export function stringsEqual(a: string, b: string): boolean {
 }
 
 /** Imported HMAC keys by their bytes (hex), so a key is imported once per isolate, not once per request. */
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+const hmacKeys = new Map<string, ReturnType<typeof crypto.subtle.importKey>>();
 /** Keys kept at most; the relay uses a handful (one per configured secret). */
 const HMAC_KEY_CACHE = 256;
 

@@ -27,3 +27,14 @@ export function execFragment<T extends Record<string, SqlStorageValue>>(sql: Sql
 export function placeholders(values: readonly unknown[]): string {
   return values.map(() => "?").join(", ");
 }
+
+/** Bound parameters one Durable Object SQLite statement takes at most (SQLITE_MAX_VARIABLE_NUMBER there is 100). */
+export const MAX_BOUND_PARAMETERS = 100;
+
+/** `values` in chunks that fit one statement's `IN (...)` beside `reserved` other parameters. */
+export function inChunks<T>(values: readonly T[], reserved = 0): T[][] {
+  const size = MAX_BOUND_PARAMETERS - reserved;
+  const out: T[][] = [];
+  for (let i = 0; i < values.length; i += size) out.push(values.slice(i, i + size));
+  return out;
+}

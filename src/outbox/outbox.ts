@@ -3,6 +3,7 @@ import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
+import { bumpCounters, type Deltas } from "../lib/counters";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
@@ -10,6 +11,7 @@ import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAllows, CLOSED_BREAKER } from "./breaker";
 import { type AttemptResult, buildRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { dueRows, nextWake } from "./schedule";
 import { OUTBOX_MIGRATIONS } from "./schema";
 import {
@@ -188,6 +190,7 @@ export class Outbox extends DurableObject<Bindings> {
     try {
       const started = Date.now();
       for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
+      this.pruneIfDue(Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       log("error", "outbox alarm failed", { target: readMeta(this.sql).target_id, error: message });
@@ -231,6 +234,7 @@ export class Outbox extends DurableObject<Bindings> {
     // event whose attempts keep dying with the instance still ends dead instead of looping.
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
     if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
+    if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
     const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true");
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
@@ -274,6 +278,15 @@ export class Outbox extends DurableObject<Bindings> {
     return allowance === "probe" || run.paused ? 0 : sends.length;
   }
 
+  /** One slice of retention (retention.ts) when delivered dispatches are older than the target's retentionDays; the alarm re-arms at once while more are. */
+  private pruneIfDue(now: number): void {
+    const meta = readMeta(this.sql);
+    const due = pruneDueAt(this.sql, meta);
+    if (due === null || due > now) return;
+    const pruned = this.ctx.storage.transactionSync(() => pruneDelivered(this.sql, now - retentionMs(meta), now));
+    if (pruned.dispatches > 0) log("info", "outbox pruned", { target: meta.target_id, ...pruned });
+  }
+
   /**
    * Writes the finished attempts of a batch in one transaction. Nothing is written between the
    * batch's fetches, so none of them waits for a storage commit (the output gate); an instance that
@@ -284,7 +297,9 @@ export class Outbox extends DurableObject<Bindings> {
     if (run.done.length === 0) return;
     const batch = run.done.splice(0);
     this.ctx.storage.transactionSync(() => {
-      for (const c of batch) complete(this.sql, c, run.policy);
+      const deltas: Deltas = new Map();
+      for (const c of batch) complete(this.sql, c, run.policy, deltas);
+      bumpCounters(this.sql, deltas);
     });
   }
 

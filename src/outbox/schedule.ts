@@ -1,5 +1,6 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
-import { type Fragment, fragment, placeholders } from "../lib/sql";
+import { type Fragment, fragment, inChunks, placeholders } from "../lib/sql";
+import { pruneDueAt } from "./retention";
 import { breakerOf, type MetaRow, type PayloadRow } from "./views";
 
 /**
@@ -34,12 +35,20 @@ export function dueRows(sql: SqlStorage, now: number, limit: number, ordered: bo
     )
     .toArray();
   const seqs = takeByBytes(heads, (h) => h.size, BATCH_BYTES).map((h) => h.seq);
-  if (seqs.length === 0) return [];
-  return sql.exec<PayloadRow>(`SELECT * FROM dispatches WHERE seq IN (${placeholders(seqs)}) ORDER BY next_at, seq`, ...seqs).toArray();
+  const rows = inChunks(seqs).flatMap((chunk) => sql.exec<PayloadRow>(`SELECT * FROM dispatches WHERE seq IN (${placeholders(chunk)})`, ...chunk).toArray());
+  return rows.sort((a, b) => (a.next_at ?? 0) - (b.next_at ?? 0) || a.seq - b.seq);
 }
 
-/** When the alarm should next run, or null when nothing waits. `running`: a run of this instance is sending now. */
+/** When the alarm should next run (to send, recover, re-check a hold or prune), or null when nothing waits. `running`: a run of this instance is sending now. */
 export function nextWake(sql: SqlStorage, meta: MetaRow, now: number, running: boolean): number | null {
+  const send = nextSend(sql, meta, now, running);
+  const due = pruneDueAt(sql, meta);
+  const prune = due === null ? null : Math.max(due, now);
+  return send === null ? prune : prune === null ? send : Math.min(send, prune);
+}
+
+/** When the alarm should next run to send, recover or re-check a hold, or null. */
+function nextSend(sql: SqlStorage, meta: MetaRow, now: number, running: boolean): number | null {
   const exists = (where: string) => sql.exec(`SELECT 1 FROM dispatches WHERE ${where} LIMIT 1`).toArray().length > 0;
   if (meta.held_by === "gone") return exists("state = 'pending'") ? now : null; // the alarm holds them
   if (!running && exists("state = 'delivering'")) return now; // left by an instance that stopped: recover

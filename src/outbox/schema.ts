@@ -1,3 +1,5 @@
+import { latencyBucketSql } from "./counters";
+
 /**
  * Outbox SQLite schema, one database per target. Migrations are append-only: the index of a
  * migration is its version (src/lib/migrate.ts). Times are epoch ms. See docs/delivery.md.
@@ -70,4 +72,22 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   // Attempts per dispatch kept on the row, so numbering an attempt is no COUNT over the attempt log.
   `ALTER TABLE dispatches ADD COLUMN attempt_count INTEGER NOT NULL DEFAULT 0;
    UPDATE dispatches SET attempt_count = (SELECT COUNT(*) FROM attempts WHERE attempts.seq = dispatches.seq);`,
+  // Counters maintained on write (counters.ts), so health() and metrics() never scan history;
+  // filled here from the rows so far. The latency buckets are those of views.ts LATENCY_BUCKETS_S:
+  // changing those needs a migration that rebuilds the latency counters.
+  `CREATE TABLE counters (
+     name TEXT PRIMARY KEY,                  -- state:<state>, attempts:<outcome>:<error class>, latency:<bucket>, latency:sum_ms, pruned:*
+     value INTEGER NOT NULL
+   );
+   INSERT INTO counters (name, value) SELECT 'state:' || state, COUNT(*) FROM dispatches GROUP BY state;
+   INSERT INTO counters (name, value) SELECT 'attempts:' || outcome || ':' || COALESCE(error_class, ''), COUNT(*) FROM attempts GROUP BY outcome, error_class;
+   INSERT INTO counters (name, value)
+     SELECT 'latency:' || (${latencyBucketSql("lat")}), COUNT(*) FROM (SELECT MAX(0, delivered_at - received_at) AS lat FROM dispatches WHERE state = 'delivered') GROUP BY 1;
+   INSERT INTO counters (name, value) SELECT 'latency:sum_ms', COALESCE(SUM(MAX(0, delivered_at - received_at)), 0) FROM dispatches WHERE state = 'delivered';`,
+  // Retention (retention.ts): delivered dispatches by delivery time, and what the alarm last read.
+  //   meta.retention_days  the target's retentionDays as last read by the alarm (NULL: the default)
+  //   meta.last_pruned_at  when retention last removed rows
+  `CREATE INDEX dispatches_delivered ON dispatches (delivered_at) WHERE state = 'delivered';
+   ALTER TABLE meta ADD COLUMN retention_days INTEGER;
+   ALTER TABLE meta ADD COLUMN last_pruned_at INTEGER;`,
 ];

@@ -1,13 +1,15 @@
 import type { RetryPolicy, TargetConfig } from "../config/schemas";
+import { addDelta, bumpCounters, type Deltas } from "../lib/counters";
 import type { Fragment } from "../lib/sql";
-import { placeholders } from "../lib/sql";
+import { inChunks, placeholders } from "../lib/sql";
 import { planRetry } from "./backoff";
 import type { BreakerPolicy } from "../config/schemas";
 import { breakerFailure, type BreakerState } from "./breaker";
 import type { AttemptResult } from "./deliver";
+import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
 import { targetWants } from "./match";
 import type { OutboxItem } from "./types";
-import { type AttemptView, breakerOf, type HeldBy, readMeta } from "./views";
+import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta } from "./views";
 
 /**
  * Every change of a dispatch's state, as plain synchronous functions over an outbox's SqlStorage
@@ -26,7 +28,8 @@ import { type AttemptView, breakerOf, type HeldBy, readMeta } from "./views";
  *   pending, held, planned while the document was invalid ── filter says no ──▶ not_wanted
  *
  * A dispatch is claimed only while pending and completed only while delivering, so running any
- * step twice changes nothing twice.
+ * step twice changes nothing twice. Every change also updates the counters (counters.ts) in the
+ * same synchronous step: dispatches per state and attempts per outcome, and the latency histogram.
  */
 
 /** What an attempt's completion needs to know about the target and the run. */
@@ -73,25 +76,33 @@ export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], 
       )
       .toArray().length;
   }
+  bumpCounters(sql, { [stateCounter(paused ? "held" : "pending")]: inserted });
   return inserted;
 }
 
 /**
  * pending → delivering for each row still pending, each with an `in_flight` attempt row; returns
- * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches).
+ * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches; one
+ * statement per 99 rows, SQLite's bound-parameter limit).
  */
 export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Map<number, number> {
   const claimed = new Map<number, number>();
   if (seqs.length === 0) return claimed;
-  const rows = sql
-    .exec<{ seq: number; n: number }>(
-      `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
-       WHERE seq IN (${placeholders(seqs)}) AND state = 'pending' RETURNING seq, attempt_count AS n`,
-      now,
-      ...seqs,
-    )
-    .toArray();
+  const rows = inChunks(seqs, 1).flatMap((chunk) =>
+    sql
+      .exec<{ seq: number; n: number }>(
+        `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
+         WHERE seq IN (${placeholders(chunk)}) AND state = 'pending' RETURNING seq, attempt_count AS n`,
+        now,
+        ...chunk,
+      )
+      .toArray(),
+  );
   for (const { seq, n } of rows) claimed.set(seq, insertAttempt(sql, seq, n, now, "in_flight"));
+  const deltas: Deltas = new Map();
+  moveState(deltas, "pending", "delivering", rows.length);
+  addDelta(deltas, attemptCounter("in_flight", null), rows.length);
+  bumpCounters(sql, deltas);
   return claimed;
 }
 
@@ -99,9 +110,16 @@ export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Ma
  * Records a finished attempt and moves its row on: delivered, pending (retry), dead or held. A
  * row that is no longer delivering (held by a sibling's 410, recovered) only gets its attempt
  * recorded. Updates the breaker, the last error or success, and pauses the target on a 410.
+ * Its counter changes are added to `deltas`, which the caller applies once for a whole batch.
  */
-export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolicy): void {
+export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolicy, deltas: Deltas): void {
   const { result, at } = c;
+  const outcome = result.ok ? "success" : "failure";
+  const before = sql.exec<{ outcome: string; error_class: string | null }>("SELECT outcome, error_class FROM attempts WHERE id = ?", c.attemptId).toArray()[0];
+  if (before) {
+    addDelta(deltas, attemptCounter(before.outcome, before.error_class), -1);
+    addDelta(deltas, attemptCounter(outcome, result.errorClass));
+  }
   sql.exec(
     "UPDATE attempts SET duration_ms = ?, status = ?, response_headers = ?, response_body = ?, error_class = ?, error = ?, outcome = ? WHERE id = ?",
     result.durationMs,
@@ -110,20 +128,24 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
     result.body,
     result.errorClass,
     result.error,
-    result.ok ? "success" : "failure",
+    outcome,
     c.attemptId,
   );
   if (result.ok) {
     // One statement moves the row (only if still delivering); one closes the breaker and notes the success.
     const moved = sql
-      .exec(
-        "UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ? AND state = 'delivering' RETURNING seq",
+      .exec<{ received_at: number }>(
+        "UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ? AND state = 'delivering' RETURNING received_at",
         at,
         at,
         c.seq,
       )
-      .toArray().length;
-    if (moved > 0) sql.exec("UPDATE meta SET last_success_at = ?, breaker_failures = 0, breaker_probe_at = NULL, breaker_cooldown_ms = 0", at);
+      .toArray()[0];
+    if (moved) {
+      moveState(deltas, "delivering", "delivered");
+      observeLatency(deltas, at - moved.received_at);
+      sql.exec("UPDATE meta SET last_success_at = ?, breaker_failures = 0, breaker_probe_at = NULL, breaker_cooldown_ms = 0", at);
+    }
     return;
   }
   const row = retryState(sql, c.seq);
@@ -134,18 +156,25 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
   if (result.status === 410) hold(sql, "gone", `target answered 410 Gone at ${new Date(at).toISOString()}; paused until resumed`, at);
   if (readMeta(sql).held_by !== null) {
     sql.exec("UPDATE dispatches SET state = 'held', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
+    moveState(deltas, "delivering", "held");
     return;
   }
   const plan = planRetry(policy.retry, row, at, result.retryAfterMs, policy.random);
   if (plan.kind === "dead") sql.exec("UPDATE dispatches SET state = 'dead', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
   else sql.exec("UPDATE dispatches SET state = 'pending', next_at = ?, last_error = ?, updated_at = ? WHERE seq = ?", plan.at, message, at, c.seq);
+  moveState(deltas, "delivering", plan.kind === "dead" ? "dead" : "pending");
 }
 
 /** Holds every pending row (never drops it) and records why; a 410 pause keeps its reason over a config hold. */
 export function hold(sql: SqlStorage, by: HeldBy, reason: string, now: number): void {
   sql.exec("UPDATE meta SET held_by = ?, held_reason = ? WHERE held_by IS NOT 'gone'", by, reason);
   const why = readMeta(sql).held_reason;
-  sql.exec("UPDATE dispatches SET state = 'held', next_at = NULL, last_error = ?, updated_at = ? WHERE state = 'pending'", why, now);
+  const held = sql
+    .exec("UPDATE dispatches SET state = 'held', next_at = NULL, last_error = ?, updated_at = ? WHERE state = 'pending' RETURNING seq", why, now)
+    .toArray().length;
+  const deltas: Deltas = new Map();
+  moveState(deltas, "pending", "held", held);
+  bumpCounters(sql, deltas);
 }
 
 /** Held rows go back to pending with a fresh window and the hold is lifted; returns how many. */
@@ -155,9 +184,16 @@ export function release(sql: SqlStorage, now: number): number {
   return released;
 }
 
-/** Rows matching `where` go back to pending, due now, with a fresh window; returns how many. */
+/** Rows matching `where` (never pending ones) go back to pending, due now, with a fresh window; returns how many. */
 export function replan(sql: SqlStorage, where: Fragment, now: number): number {
-  return sql
+  // The states the rows leave, counted first (an UPDATE returns only the new values).
+  const deltas: Deltas = new Map();
+  for (const r of sql.exec<{ state: DispatchState; n: number }>(
+    `SELECT state, COUNT(*) AS n FROM dispatches WHERE ${where.sql} GROUP BY state`,
+    ...where.params,
+  ))
+    moveState(deltas, r.state, "pending", r.n);
+  const replanned = sql
     .exec(
       `UPDATE dispatches SET state = 'pending', next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = NULL, updated_at = ? WHERE ${where.sql} RETURNING seq`,
       now,
@@ -166,15 +202,29 @@ export function replan(sql: SqlStorage, where: Fragment, now: number): number {
       ...where.params,
     )
     .toArray().length;
+  bumpCounters(sql, deltas);
+  return replanned;
 }
 
 /** Rows left `delivering` by an instance that stopped mid-attempt go back to pending, due now; returns their seqs. */
 export function recoverInterrupted(sql: SqlStorage, now: number): number[] {
-  sql.exec("UPDATE attempts SET outcome = 'interrupted', error = 'the relay stopped before the attempt completed' WHERE outcome = 'in_flight'");
-  return sql
+  const interrupted = sql
+    .exec(
+      "UPDATE attempts SET outcome = 'interrupted', error = 'the relay stopped before the attempt completed' WHERE outcome = 'in_flight' RETURNING error_class",
+    )
+    .toArray() as { error_class: string | null }[];
+  const seqs = sql
     .exec<{ seq: number }>("UPDATE dispatches SET state = 'pending', next_at = ?, updated_at = ? WHERE state = 'delivering' RETURNING seq", now, now)
     .toArray()
     .map((r) => r.seq);
+  const deltas: Deltas = new Map();
+  for (const a of interrupted) {
+    addDelta(deltas, attemptCounter("in_flight", a.error_class), -1);
+    addDelta(deltas, attemptCounter("interrupted", a.error_class));
+  }
+  moveState(deltas, "delivering", "pending", seqs.length);
+  bumpCounters(sql, deltas);
+  return seqs;
 }
 
 /** A recovered row whose window or attempt budget is spent becomes dead (the dead rule of a failure). */
@@ -188,6 +238,9 @@ export function expireIfSpent(sql: SqlStorage, seq: number, retry: RetryPolicy, 
       now,
       seq,
     );
+    const deltas: Deltas = new Map();
+    moveState(deltas, "pending", "dead");
+    bumpCounters(sql, deltas);
   }
 }
 
@@ -196,17 +249,25 @@ export function expireIfSpent(sql: SqlStorage, seq: number, retry: RetryPolicy, 
  * wanted rows go on as usual, the rest become not_wanted (never sent, kept for the record).
  */
 export function applyFilter(sql: SqlStorage, config: Pick<TargetConfig, "events" | "sources">, now: number): void {
-  const rows = sql.exec<{ seq: number; source: string; kind: string }>("SELECT seq, source, kind FROM dispatches WHERE unfiltered = 1").toArray();
+  const rows = sql
+    .exec<{ seq: number; source: string; kind: string; state: DispatchState }>("SELECT seq, source, kind, state FROM dispatches WHERE unfiltered = 1")
+    .toArray();
+  const deltas: Deltas = new Map();
   for (const r of rows) {
     if (targetWants(config, r.source, r.kind)) sql.exec("UPDATE dispatches SET unfiltered = 0 WHERE seq = ?", r.seq);
-    else
-      sql.exec(
-        "UPDATE dispatches SET unfiltered = 0, state = 'not_wanted', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ? AND state IN ('pending', 'held')",
-        `not wanted by the target's filter (events ${JSON.stringify(config.events)}, sources ${JSON.stringify(config.sources)}): it arrived while the document was invalid`,
-        now,
-        r.seq,
-      );
+    else {
+      const moved = sql
+        .exec(
+          "UPDATE dispatches SET unfiltered = 0, state = 'not_wanted', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ? AND state IN ('pending', 'held') RETURNING seq",
+          `not wanted by the target's filter (events ${JSON.stringify(config.events)}, sources ${JSON.stringify(config.sources)}): it arrived while the document was invalid`,
+          now,
+          r.seq,
+        )
+        .toArray().length;
+      if (moved > 0) moveState(deltas, r.state, "not_wanted");
+    }
   }
+  bumpCounters(sql, deltas);
 }
 
 /** Logs a `config` failure for a row that was due but cannot be sent (a named secret is missing, ...). */
@@ -214,6 +275,7 @@ export function recordConfigFailure(sql: SqlStorage, seq: number, message: strin
   const n = sql.exec<{ n: number }>("UPDATE dispatches SET attempt_count = attempt_count + 1 WHERE seq = ? RETURNING attempt_count AS n", seq).one().n;
   const id = insertAttempt(sql, seq, n, now, "failure");
   sql.exec("UPDATE attempts SET duration_ms = 0, error_class = 'config', error = ? WHERE id = ?", message, id);
+  bumpCounters(sql, { [attemptCounter("failure", "config")]: 1 });
 }
 
 /** Stores the breaker state. */
@@ -243,14 +305,21 @@ function insertAttempt(sql: SqlStorage, seq: number, n: number, now: number, out
 
 /** A claimed row whose attempt was never sent (the run stopped first: a sibling's 410): back to pending, or held when the target now is. */
 export function unclaim(sql: SqlStorage, seq: number, attemptId: number, now: number): void {
-  sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight'", attemptId);
+  const deltas: Deltas = new Map();
+  const deleted = sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight' RETURNING id", attemptId).toArray().length;
+  addDelta(deltas, attemptCounter("in_flight", null), -deleted);
   const heldBy = readMeta(sql).held_by;
-  sql.exec(
-    `UPDATE dispatches SET state = ?, next_at = ?, window_attempts = MAX(0, window_attempts - 1), attempt_count = MAX(0, attempt_count - 1), updated_at = ?
-     WHERE seq = ? AND state = 'delivering'`,
-    heldBy === null ? "pending" : "held",
-    heldBy === null ? now : null,
-    now,
-    seq,
-  );
+  const to = heldBy === null ? "pending" : "held";
+  const moved = sql
+    .exec(
+      `UPDATE dispatches SET state = ?, next_at = ?, window_attempts = MAX(0, window_attempts - 1), attempt_count = MAX(0, attempt_count - 1), updated_at = ?
+       WHERE seq = ? AND state = 'delivering' RETURNING seq`,
+      to,
+      heldBy === null ? now : null,
+      now,
+      seq,
+    )
+    .toArray().length;
+  moveState(deltas, "delivering", to, moved);
+  bumpCounters(sql, deltas);
 }

@@ -1,3 +1,5 @@
+import { readCounters } from "../lib/counters";
+import { DEFAULT_RETENTION_DAYS } from "./retention";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
 import type { ErrorClass } from "./deliver";
 import { type Fragment, fragment, joinFragments } from "../lib/sql";
@@ -73,6 +75,8 @@ export interface OutboxHealth {
   breaker: { status: BreakerStatus; consecutiveFailures: number; probeAt: number | null };
   lastError: { at: number; message: string } | null;
   lastSuccessAt: number | null;
+  /** Delivered dispatches are kept `days`; how many rows retention removed, and when it last did. `counts.delivered` includes the pruned ones. */
+  retention: { days: number; prunedDispatches: number; prunedAttempts: number; lastPrunedAt: number | null };
 }
 
 /** Attempts by outcome and error class, and the accept-to-delivered latency histogram (metrics). */
@@ -103,6 +107,8 @@ export type MetaRow = {
   last_error: string | null;
   last_error_at: number | null;
   last_success_at: number | null;
+  retention_days: number | null;
+  last_pruned_at: number | null;
 };
 
 /** A `dispatches` row without its payload. */
@@ -193,8 +199,9 @@ export function listDispatches(sql: SqlStorage, filter: DispatchFilter & { curso
 /** Counts, backlog age, hold, breaker and last outcomes of this target at `now`. */
 export function outboxHealth(sql: SqlStorage, now: number): OutboxHealth {
   const meta = readMeta(sql);
-  const counts = Object.fromEntries(DISPATCH_STATES.map((s) => [s, 0])) as Record<DispatchState, number>;
-  for (const r of sql.exec<{ state: DispatchState; n: number }>("SELECT state, COUNT(*) AS n FROM dispatches GROUP BY state")) counts[r.state] = r.n;
+  const stored = readCounters(sql, "state:");
+  const pruned = readCounters(sql, "pruned:");
+  const counts = Object.fromEntries(DISPATCH_STATES.map((s) => [s, stored.get(s) ?? 0])) as Record<DispatchState, number>;
   const oldest = sql.exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM dispatches WHERE state IN ('pending', 'delivering')").one().at;
   const breaker = breakerOf(meta);
   return {
@@ -206,29 +213,33 @@ export function outboxHealth(sql: SqlStorage, now: number): OutboxHealth {
     breaker: { status: breakerStatus(breaker, now), consecutiveFailures: breaker.failures, probeAt: breaker.probeAt },
     lastError: meta.last_error === null ? null : { at: meta.last_error_at ?? 0, message: meta.last_error },
     lastSuccessAt: meta.last_success_at,
+    retention: {
+      days: meta.retention_days ?? DEFAULT_RETENTION_DAYS,
+      prunedDispatches: pruned.get("dispatches") ?? 0,
+      prunedAttempts: pruned.get("attempts") ?? 0,
+      lastPrunedAt: meta.last_pruned_at,
+    },
   };
 }
 
 /**
- * Counters for /admin/metrics: attempts by outcome and error class, and accept-to-delivered
- * latency of delivered dispatches as per-bucket counts. A replayed dispatch counts with its
- * latest delivery.
+ * Counters for /admin/metrics, read from the counters table (counters.ts), never from history:
+ * attempts by outcome and error class, and accept-to-delivered latency of each delivery as
+ * per-bucket counts.
  */
 export function outboxMetrics(sql: SqlStorage): OutboxMetrics {
-  const attempts = sql
-    .exec<{ outcome: string; error_class: string | null; n: number }>(
-      "SELECT outcome, error_class, COUNT(*) AS n FROM attempts GROUP BY outcome, error_class ORDER BY outcome, error_class",
-    )
-    .toArray()
-    .map((r) => ({ outcome: r.outcome, errorClass: r.error_class, count: r.n }));
-  const edges = [0, ...LATENCY_BUCKETS_S.map((b) => b * 1000)];
-  const columns = edges.map((lo, i) => (i < LATENCY_BUCKETS_S.length ? `SUM(lat > ${lo} AND lat <= ${edges[i + 1]})` : `SUM(lat > ${lo})`));
-  const row = sql
-    .exec(
-      `SELECT ${columns.map((c, i) => `COALESCE(${c}, 0) AS b${i}`).join(", ")}, COALESCE(SUM(lat), 0) AS total FROM (SELECT MAX(0, delivered_at - received_at) AS lat FROM dispatches WHERE state = 'delivered')`,
-    )
-    .one();
-  return { attempts, latency: { counts: edges.map((_, i) => row[`b${i}`] as number), sumSeconds: (row.total as number) / 1000 } };
+  // Outcomes at zero (in_flight once completed) are left out, as a GROUP BY over the rows would.
+  const attempts = [...readCounters(sql, "attempts:")]
+    .filter(([, count]) => count !== 0)
+    .map(([key, count]) => {
+      const [outcome = "", errorClass = ""] = key.split(":");
+      return { outcome, errorClass: errorClass === "" ? null : errorClass, count };
+    });
+  const latency = readCounters(sql, "latency:");
+  return {
+    attempts,
+    latency: { counts: [...LATENCY_BUCKETS_S, Infinity].map((_, i) => latency.get(String(i)) ?? 0), sumSeconds: (latency.get("sum_ms") ?? 0) / 1000 },
+  };
 }
 
 /** A row as the admin API shows it. */

@@ -1,8 +1,9 @@
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
-import { admin, freshId, postWebhook, putSource } from "../helpers";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { useClock } from "../outbox/fixtures";
 
 describe("admin authentication", () => {
   it("answers 401 without a token and with a wrong one", async () => {
@@ -159,5 +160,37 @@ describe("integrity", () => {
     await putSource(id);
     for (let i = 0; i < 3; i++) await postWebhook(id, { deliveryId: `i-${i}` });
     expect(await (await admin(`/sources/${id}/integrity`)).json()).toMatchObject({ ok: true, checked: 3, firstBroken: null });
+  });
+});
+
+describe("integrity runs in the background", () => {
+  // Controlled clock: the ledger's alarm runs only when the test fires it.
+  beforeEach(() => void useClock());
+  afterEach(() => vi.useRealTimers());
+
+  it("answers the report without waiting for a long run, which goes on in the background; POST starts a full re-verification", async () => {
+    const id = freshId();
+    await putSource(id);
+    for (let i = 0; i < 3; i++) await postWebhook(id, { deliveryId: `j-${i}` });
+    await runInDurableObject(
+      ledgerOf(id),
+      (instance) => void ((instance as unknown as { integritySlice: object }).integritySlice = { rows: 2, bytes: 1 << 20 }),
+    );
+    const first = await admin(`/sources/${id}/integrity`);
+    expect(await first.json()).toMatchObject({ ok: null, checkedAt: null, verifiedThrough: 0, head: 3, running: { mode: "incremental", through: 2, upTo: 3 } });
+    await runDurableObjectAlarm(ledgerOf(id));
+    expect(await (await admin(`/sources/${id}/integrity`)).json()).toMatchObject({
+      ok: true,
+      mode: "incremental",
+      checked: 3,
+      verifiedThrough: 3,
+      running: null,
+    });
+    const full = await admin(`/sources/${id}/integrity`, { method: "POST", body: JSON.stringify({ full: true }) });
+    expect(full.status).toBe(202);
+    expect(await full.json()).toMatchObject({ ok: true, mode: "incremental", running: { mode: "full", through: 2, upTo: 3 } });
+    await runDurableObjectAlarm(ledgerOf(id));
+    expect(await (await admin(`/sources/${id}/integrity`, { method: "POST", body: "{}" })).json()).toMatchObject({ ok: true, mode: "full", checked: 3 });
+    expect((await admin(`/sources/${id}/integrity`, { method: "POST", body: JSON.stringify({ full: "yes" }) })).status).toBe(400);
   });
 });

@@ -284,19 +284,26 @@ describe("pages", () => {
   it("shows the overview with sources, targets and what needs attention", async () => {
     const { source, target } = await seedDelivery();
     const cookie = await signIn();
+    // The overview shows the stored report and never runs a check itself.
+    expect(await (await get("/admin/", cookie)).text()).toContain("not checked yet");
+    expect((await ledgerOf(source).integrity()).report).toBeNull();
+    await ledgerOf(source).checkIntegrity();
     const html = await (await get("/admin/", cookie)).text();
     expect(html).toContain(`/admin/ui/sources/${source}`);
     expect(html).toContain(`/admin/ui/targets/${target}`);
     expect(html).toContain("intact");
   });
 
-  it("runs a source's integrity check on request and lists its handshakes", async () => {
+  it("starts a full re-verification of a source's chain on request and shows its report", async () => {
     const { source } = await seedDelivery();
     const cookie = await signIn();
     const before = await (await get(`/admin/ui/sources/${source}`, cookie)).text();
-    expect(before).toContain("Run integrity check");
-    const after = await (await get(`/admin/ui/sources/${source}?verify=1`, cookie)).text();
-    expect(after).toContain("Intact: 1 record checked");
+    expect(before).toContain("Re-verify the whole chain");
+    expect(before).toContain("No check has finished yet.");
+    const started = await postForm(`/admin/ui/sources/${source}/verify`, { _csrf: csrfOf(before) }, { cookie });
+    expect(started.headers.get("location")).toBe(`/admin/ui/sources/${source}?done=verify`);
+    const after = await (await get(started.headers.get("location")!, cookie)).text();
+    expect(after).toContain("Intact: 1 record checked (full re-verification");
   });
 
   it("answers 404 pages for unknown deliveries, targets and sources", async () => {
@@ -314,7 +321,7 @@ describe("pages", () => {
       "/admin/ui/deliveries",
       `/admin/ui/deliveries/${source}/${deliveryId}`,
       `/admin/ui/targets/${target}`,
-      `/admin/ui/sources/${source}?verify=1`,
+      `/admin/ui/sources/${source}?done=verify`,
     ];
     const html = (await Promise.all(pages.map(async (p) => (await get(p, cookie)).text()))).join("\n");
     for (const secret of SECRET_VALUES) expect(html).not.toContain(secret);

@@ -18,6 +18,8 @@ describe("OpenAPI document", () => {
         "/admin/deliveries",
         "/admin/deliveries/{source}/{id}",
         "/admin/sources/{id}/integrity",
+        "/admin/sources/{id}/export",
+        "/admin/sources/{id}/lifecycle",
         "/admin/replay",
         "/admin/deliveries/{source}/{id}/replay",
         "/admin/targets/{id}/dead",
@@ -33,6 +35,8 @@ describe("OpenAPI document", () => {
     expect(bodySchema).toContain("actigraph");
     expect(Object.keys(putSource.responses)).toEqual(expect.arrayContaining(["201", "400", "401"]));
     expect(doc.paths["/webhooks/{source}"]).toBeUndefined();
+    expect(Object.keys(doc.paths["/admin/sources/{id}/export"]!.get.responses["200"].content)).toEqual(["application/x-ndjson"]);
+    expect(Object.keys(doc.paths["/admin/sources/{id}/integrity"]!)).toEqual(expect.arrayContaining(["get", "post"]));
   });
 });
 

@@ -40,6 +40,7 @@ describe("reads of unknown ids", () => {
     for (const path of [
       "/sources/no-such-source/integrity",
       "/sources/no-such-source/handshakes",
+      "/sources/no-such-source/export",
       "/deliveries/no-such-source/some-id",
       "/targets/no-such-target/health",
       "/targets/no-such-target/dead",
@@ -47,6 +48,7 @@ describe("reads of unknown ids", () => {
       expect((await admin(path)).status, path).toBe(404);
     }
     expect((await admin("/targets/no-such-target/resume", { method: "POST" })).status).toBe(404);
+    expect((await admin("/sources/no-such-source/integrity", { method: "POST" })).status).toBe(404);
     for (const path of ["/admin/ui/sources/no-such-source", "/admin/ui/targets/no-such-target", "/admin/ui/deliveries/no-such-source/some-id"]) {
       const res = await exports.default.fetch(`http://relay.test${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect(res.status, path).toBe(404);

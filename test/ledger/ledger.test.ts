@@ -1,9 +1,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RecordInput } from "../../src/ledger/ledger";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, ledgerOf } from "../helpers";
 import { useClock } from "../outbox/fixtures";
+import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "./fixtures";
 
 // Controlled clock: alarms armed at test time (year 2100) never fire on their own; tests fire them.
 beforeEach(() => void useClock());
@@ -14,25 +14,6 @@ afterEach(() => {
 
 /** The ledger's push seam (src/ledger/ledger.ts `outboxFor`). */
 type PushSeam = { outboxFor: (targetId: string) => { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } };
-
-function recordInput(overrides: Partial<RecordInput> = {}): RecordInput {
-  return {
-    source: "src-1",
-    deliveryId: crypto.randomUUID(),
-    idDerived: false,
-    event: "upload",
-    kind: "upload.completed",
-    subject: "studies/1/subjects/2",
-    attention: null,
-    receivedAt: Date.now(),
-    sourceIp: "13.82.60.74",
-    headers: { "x-actigraph-event": "upload", "x-actigraph-signature": "sig", authorization: "[redacted]" },
-    body: new TextEncoder().encode('{"status":"completed"}'),
-    envelope: '{"specversion":"1.0"}',
-    targets: [],
-    ...overrides,
-  };
-}
 
 describe("hash chain", () => {
   it("links each record to the previous one", async () => {
@@ -54,7 +35,7 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'b'", new TextEncoder().encode('{"status":"error"}'));
     });
-    expect(await ledger.verifyIntegrity()).toMatchObject({
+    expect(await verifyFully(ledger)).toMatchObject({
       ok: false,
       checked: 1,
       firstBroken: { seq: 2, deliveryId: "b", reason: "body does not match its SHA-256" },
@@ -67,7 +48,7 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE delivery_id = 'a'");
     });
-    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 1, reason: "record_hash does not match the record's contents" });
+    expect((await verifyFully(ledger)).firstBroken).toMatchObject({ seq: 1, reason: "record_hash does not match the record's contents" });
   });
 
   it("detects a deleted record", async () => {
@@ -76,15 +57,15 @@ describe("hash chain", () => {
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("DELETE FROM deliveries WHERE delivery_id = 'b'");
     });
-    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ seq: 3, reason: "record 2 is missing" });
+    expect((await verifyFully(ledger)).firstBroken).toMatchObject({ seq: 3, reason: "record 2 is missing" });
   });
 
   it("leaves the chain unchanged when a duplicate arrives", async () => {
     const ledger = ledgerOf(freshId("l"));
     await ledger.record(recordInput({ deliveryId: "a" }));
-    const before = await ledger.verifyIntegrity();
+    const before = await verifyFully(ledger);
     expect(await ledger.record(recordInput({ deliveryId: "a" }))).toMatchObject({ status: "duplicate", duplicateCount: 1 });
-    expect({ ...(await ledger.verifyIntegrity()), checkedAt: 0 }).toEqual({ ...before, checkedAt: 0 });
+    expect({ ...(await verifyFully(ledger)), checkedAt: 0 }).toEqual({ ...before, checkedAt: 0 });
   });
 });
 
@@ -147,15 +128,64 @@ describe("hand-off", () => {
 });
 
 describe("integrity reports", () => {
-  it("serves the latest report while it is recent, and checks again once it is older", async () => {
+  it("are read back without a check: integrity() shows the stored report, a new run finds what changed since", async () => {
     const ledger = ledgerOf(freshId("l"));
     for (const id of ["a", "b"]) await ledger.record(recordInput({ deliveryId: id }));
-    const first = await ledger.verifyIntegrity();
+    const first = await verifyFully(ledger);
     await runInDurableObject(ledger, (_i, state) => {
       state.storage.sql.exec("UPDATE deliveries SET kind = 'upload.error' WHERE delivery_id = 'b'");
     });
-    expect(await ledger.recentIntegrity(3_600_000)).toEqual(first);
-    expect(await ledger.recentIntegrity(0)).toMatchObject({ ok: false, firstBroken: { seq: 2 } });
+    expect((await ledger.integrity()).report).toEqual(first);
+    expect(await verifyFully(ledger)).toMatchObject({ ok: false, firstBroken: { seq: 2 } });
+  });
+
+  it("resume from the stored checkpoint: an incremental run verifies only the records after it, a full run everything", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    for (const id of ["a", "b", "c"]) await ledger.record(recordInput({ deliveryId: id }));
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: true, mode: "incremental", checked: 3, fromSeq: 1, verifiedThrough: 3 });
+    // Tamper with a record the checkpoint already covers, then add two: the incremental run starts after the checkpoint.
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'b'", new TextEncoder().encode("{}"));
+    });
+    for (const id of ["d", "e"]) await ledger.record(recordInput({ deliveryId: id }));
+    await evictDurableObject(ledger); // the checkpoint is stored, not held in memory
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: true, mode: "incremental", checked: 2, fromSeq: 4, verifiedThrough: 5 });
+    expect(await verifyFully(ledger)).toMatchObject({ ok: false, mode: "full", checked: 1, firstBroken: { seq: 2, deliveryId: "b" } });
+    // A break is sticky: the checkpoint moved back before it, so the next incremental run finds it again.
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: false, mode: "incremental", fromSeq: 2, firstBroken: { seq: 2 } });
+  });
+
+  it("resume a run cut into slices across alarm runs and evictions, each slice reading at most its limit", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { integritySlice: object }).integritySlice = { rows: 2, bytes: 1 << 20 }));
+    for (let i = 0; i < 5; i++) await ledger.record(recordInput({ deliveryId: `s-${i}` }));
+    expect((await ledger.checkIntegrity()).running).toMatchObject({ mode: "incremental", through: 2, upTo: 5, checked: 2 });
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect((await ledger.integrity()).running).toMatchObject({ through: 4, checked: 4 });
+    await evictDurableObject(ledger); // a fresh instance has the default slice: it finishes the run from where it got to
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect(await ledger.integrity()).toMatchObject({ running: null, verifiedThrough: 5, report: { ok: true, checked: 5, fromSeq: 1 } });
+  });
+
+  it("run a full re-verification in slices from the alarm while record() calls are accepted between them", async () => {
+    const ledger = ledgerOf(freshId("l"));
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { integritySlice: object }).integritySlice = { rows: 2, bytes: 1 << 20 }));
+    for (let i = 0; i < 5; i++) await ledger.record(recordInput({ deliveryId: `f-${i}` }));
+    const progress: number[] = [];
+    let status = await ledger.checkIntegrity({ full: true });
+    const accepted: number[] = [];
+    for (let i = 0; status.running && i < 10; i++) {
+      progress.push(status.running.through);
+      // Between two slices the ledger takes new deliveries at once.
+      accepted.push((await ledger.record(recordInput({ deliveryId: `between-${i}` }))).seq);
+      expect(await runDurableObjectAlarm(ledger)).toBe(true);
+      status = await ledger.integrity();
+    }
+    expect(progress).toEqual([2, 4]);
+    expect(accepted).toEqual([6, 7]);
+    // The full run covered the records there were when it started; the next incremental run takes the rest.
+    expect(status.report).toMatchObject({ ok: true, mode: "full", checked: 5, verifiedThrough: 5 });
+    expect((await ledger.checkIntegrity()).report).toMatchObject({ ok: true, mode: "incremental", fromSeq: 6, verifiedThrough: 7 });
   });
 
   it("checks every source's ledger from the Cron Trigger and logs a broken chain as an error", async () => {
@@ -172,16 +202,76 @@ describe("integrity reports", () => {
       state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'x'", new TextEncoder().encode("{}"));
     });
     const errors: string[] = [];
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
     const spy = vi.spyOn(console, "error").mockImplementation((line: unknown) => void errors.push(String(line)));
     const ctx = createExecutionContext();
     const before = Date.now();
     await worker.scheduled(createScheduledController({ cron: "17 3 * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
     spy.mockRestore();
-    expect((await ledgerOf(intact).recentIntegrity(3_600_000)).checkedAt).toBeGreaterThanOrEqual(before);
+    expect((await ledgerOf(intact).integrity()).report).toMatchObject({ ok: true, checked: 1 });
+    expect((await ledgerOf(intact).integrity()).report!.checkedAt).toBeGreaterThanOrEqual(before);
     expect(errors.map((l) => JSON.parse(l) as { msg: string; source: string })).toContainEqual(
       expect.objectContaining({ msg: "ledger integrity broken", source: broken }),
     );
     expect(errors.some((l) => l.includes(intact))).toBe(false);
+  });
+});
+
+describe("counters", () => {
+  it("are kept on write: stats and metrics read them, and they agree with a recount of the rows", async () => {
+    const source = freshId("l");
+    const target = freshId("t");
+    const ledger = ledgerOf(source);
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { handshakeCap: number }).handshakeCap = 2));
+    await ledger.record(recordInput({ source, deliveryId: "a", kind: "upload.completed", targets: [target] }));
+    await ledger.record(recordInput({ source, deliveryId: "b", kind: "unknown", attention: "unknown event", targets: [target] }));
+    await ledger.record(recordInput({ source, deliveryId: "a", kind: "upload.completed" }));
+    await ledger.record(recordInput({ source, deliveryId: "a", kind: "upload.completed" }));
+    for (let i = 0; i < 3; i++)
+      await ledger.recordHandshake({ receivedAt: Date.now(), sourceIp: null, webhookId: null, deliveryId: null, authenticated: true, outcome: "echoed" });
+    expect(await ledger.stats()).toMatchObject({ deliveries: 2, duplicates: 2, attention: 1, handshakes: 2 });
+    await expectLedgerCountersMatchRows(ledger);
+    await runDurableObjectAlarm(ledger); // hands both over
+    expect((await ledger.stats()).pendingHandoffs).toBe(0);
+    expect((await ledger.metrics()).kinds).toEqual([
+      { kind: "unknown", accepted: 1, duplicates: 0 },
+      { kind: "upload.completed", accepted: 1, duplicates: 2 },
+    ]);
+    await expectLedgerCountersMatchRows(ledger);
+  });
+
+  it("are filled from the rows by their migration, for ledgers that had data before", async () => {
+    const { LEDGER_MIGRATIONS } = await import("../../src/ledger/schema");
+    const ledger = ledgerOf(freshId("l"));
+    await ledger.record(recordInput({ deliveryId: "a", targets: ["t-1"] }));
+    await ledger.record(recordInput({ deliveryId: "a" }));
+    await ledger.record(recordInput({ deliveryId: "b", kind: "unknown", attention: "x" }));
+    const before = await ledger.stats();
+    await runInDurableObject(ledger, (_i, state) => {
+      state.storage.sql.exec("DELETE FROM counters");
+      state.storage.sql.exec(LEDGER_MIGRATIONS.find((m) => m.includes("'accepted:' || kind"))!);
+    });
+    expect(await ledger.stats()).toEqual(before);
+    await expectLedgerCountersMatchRows(ledger);
+  });
+});
+
+describe("large batches", () => {
+  it("hands over more due rows than SQLite's 100 bound parameters in one alarm run", async () => {
+    const source = freshId("l");
+    const target = freshId("t");
+    const ledger = ledgerOf(source);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    await runInDurableObject(ledger, (instance) => {
+      (instance as unknown as PushSeam).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
+    });
+    for (let i = 0; i < 150; i++) await ledger.record(recordInput({ source, deliveryId: `big-${i}`, targets: [target] }));
+    await runDurableObjectAlarm(ledger); // waits for the failing pushes
+    await evictDurableObject(ledger); // the outbox answers again
+    vi.setSystemTime(Date.now() + 10 * 60_000); // every retry is due
+    await runDurableObjectAlarm(ledger);
+    expect((await ledger.stats()).pendingHandoffs).toBe(0);
+    expect((await env.OUTBOX.get(env.OUTBOX.idFromName(target)).health()).counts.pending).toBe(150);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, T0, useClock } from "./fixtures";
+import { fakeTarget, fireAlarm, makeItem, newTarget, T0, useClock, expectCountersMatchRows } from "./fixtures";
 
 /** The admin routes of src/admin/outbox-routes.ts, end to end through the Worker. */
 
@@ -10,7 +10,8 @@ beforeEach(() => {
   clearConfigCache();
 });
 
-afterEach(() => {
+afterEach(async () => {
+  await expectCountersMatchRows();
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
@@ -33,7 +34,7 @@ describe("POST /admin/deliveries/:source/:id/replay", () => {
     const { id, stub, target } = await targetWithDead([item]);
     const res = await post(`/deliveries/${item.source}/${item.deliveryId}/replay`, { target: id });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ source: item.source, deliveryId: item.deliveryId, targets: [{ target: id, replayed: true }] });
+    expect(await res.json()).toEqual({ source: item.source, deliveryId: item.deliveryId, targets: [{ target: id, replayed: true, payloadFrom: "outbox" }] });
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(2);
   });

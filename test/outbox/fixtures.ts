@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
+import { afterEach, beforeEach, expect, vi } from "vitest";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, putTarget } from "../helpers";
 
@@ -17,6 +17,26 @@ export function useClock() {
   return {
     advance: (ms: number) => vi.setSystemTime(Date.now() + ms),
   };
+}
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+
+/**
+ * The controlled clock for every test of the calling file: faked at T0 before each test (info log
+ * lines silenced: archive and pruning log them), real timers and mocks restored after each. Call
+ * once at the top of a test file; `advance` moves the clock.
+ */
+export function clockForEachTest(): { advance: (ms: number) => void } {
+  beforeEach(() => {
+    useClock();
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+  return { advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
 }
 
 /** TEST_SIGNING_SECRET of vitest.config.ts (not in the generated Env type). */
@@ -42,6 +62,7 @@ export function makeItem(overrides: Partial<OutboxItem> = {}): OutboxItem {
 export async function newTarget(doc: Record<string, unknown> = {}) {
   const id = freshId("t");
   await putTarget(id, { url: "https://edc.example/hooks", ...doc });
+  madeThisTest.push(id);
   return { id, stub: outboxOf(id) };
 }
 
@@ -92,4 +113,43 @@ export function alarmAt(stub: ReturnType<typeof outboxOf>): Promise<number | nul
 /** Runs SQL inside the outbox (white-box checks and set-ups). */
 export function sqlIn(stub: ReturnType<typeof outboxOf>, query: string, ...params: SqlStorageValue[]): Promise<Record<string, SqlStorageValue>[]> {
   return runInDurableObject(stub, (_, state) => state.storage.sql.exec(query, ...params).toArray());
+}
+
+/** Outboxes made by `newTarget` in the current test, for `expectCountersMatchRows`. */
+const madeThisTest: string[] = [];
+
+/**
+ * The on-write counters of every outbox this test made agree with a recount of its rows:
+ * dispatches per state and attempts per outcome and error class. Rows retention removed are
+ * counted back in: every pruned dispatch was delivered, and the pruned attempts add to the total.
+ * Call in afterEach, then the list starts over.
+ */
+export async function expectCountersMatchRows(): Promise<void> {
+  for (const id of madeThisTest.splice(0)) {
+    // A fresh stub: the test may have aborted the objects its stubs pointed at.
+    const { counted, stored, pruned } = await runInDurableObject(outboxOf(id), (_, state) => {
+      const sql = state.storage.sql;
+      const rows = [
+        ...sql.exec("SELECT 'state:' || state AS name, COUNT(*) AS n FROM dispatches GROUP BY state"),
+        ...sql.exec("SELECT 'attempts:' || outcome || ':' || COALESCE(error_class, '') AS name, COUNT(*) AS n FROM attempts GROUP BY outcome, error_class"),
+      ];
+      const counters = sql.exec("SELECT name, value FROM counters WHERE (name LIKE 'state:%' OR name LIKE 'attempts:%') AND value != 0").toArray();
+      const prunedRows = sql.exec("SELECT name, value FROM counters WHERE name LIKE 'pruned:%'").toArray();
+      return {
+        counted: Object.fromEntries(rows.map((r) => [r.name, r.n as number])) as Record<string, number>,
+        stored: Object.fromEntries(counters.map((r) => [r.name, r.value as number])) as Record<string, number>,
+        pruned: Object.fromEntries(prunedRows.map((r) => [r.name, r.value as number])) as Record<string, number>,
+      };
+    });
+    const dispatches = pruned["pruned:dispatches"] ?? 0;
+    const attempts = pruned["pruned:attempts"] ?? 0;
+    if (dispatches === 0 && attempts === 0) {
+      expect(stored).toEqual(counted);
+      continue;
+    }
+    const states = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([k]) => k.startsWith("state:")));
+    const attemptTotal = (o: Record<string, number>) => Object.entries(o).reduce((n, [k, v]) => (k.startsWith("attempts:") ? n + v : n), 0);
+    expect(states(stored)).toEqual({ ...states(counted), "state:delivered": (counted["state:delivered"] ?? 0) + dispatches });
+    expect(attemptTotal(stored)).toBe(attemptTotal(counted) + attempts);
+  }
 }

@@ -4,8 +4,9 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { HOLD_RECHECK_MS } from "../../src/outbox/schedule";
+import { LATENCY_BUCKETS_S } from "../../src/outbox/views";
 import { putTarget } from "../helpers";
-import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock } from "./fixtures";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock, expectCountersMatchRows } from "./fixtures";
 
 let clock: ReturnType<typeof useClock>;
 
@@ -15,10 +16,13 @@ beforeEach(() => {
   vi.spyOn(Math, "random").mockReturnValue(0.5); // full jitter → exactly half of each cap
 });
 
-afterEach(() => {
+afterEach(async () => {
+  await expectCountersMatchRows();
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
+
+const DAY = 86_400_000;
 
 const fail =
   (status: number, headers: Record<string, string> = {}) =>
@@ -101,12 +105,12 @@ describe("sending", () => {
     expect(() => new Webhook(SIGNING_SECRET).verify(sent!.body, sent!.headers)).not.toThrow();
   });
 
-  it("leaves no alarm armed when nothing is left to do", async () => {
+  it("arms nothing but the retention prune when nothing is left to send", async () => {
     fakeTarget();
     const { id, stub } = await newTarget();
     await stub.enqueue(id, [makeItem()]);
     await fireAlarm(stub);
-    expect(await alarmAt(stub)).toBeNull();
+    expect(await alarmAt(stub)).toBe(T0 + 30 * DAY);
   });
 
   it("takes batches of at most 25 and keeps taking them in one alarm run while rows are due", async () => {
@@ -126,7 +130,21 @@ describe("sending", () => {
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(30);
     expect(most).toBeLessThanOrEqual(2);
-    expect(await alarmAt(stub)).toBeNull();
+    expect(await alarmAt(stub)).toBe(T0 + 30 * DAY); // only the retention prune of what it delivered
+  });
+});
+
+describe("large batches", () => {
+  it("claims and sends a batch larger than SQLite's 100 bound parameters", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ concurrency: 50 }); // batches of 200
+    await stub.enqueue(
+      id,
+      Array.from({ length: 210 }, () => makeItem()),
+    );
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(210);
+    expect((await stub.health()).counts.delivered).toBe(210);
   });
 });
 
@@ -564,6 +582,7 @@ describe("list and health", () => {
       breaker: { status: "closed", consecutiveFailures: 1, probeAt: null },
       lastError: { at: T0, message: "HTTP 500" },
       lastSuccessAt: T0,
+      retention: { days: 30, prunedDispatches: 0, prunedAttempts: 0, lastPrunedAt: null },
     });
   });
 });
@@ -579,5 +598,85 @@ describe("robustness", () => {
     const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(got?.dispatch.state).toBe("pending");
     expect(got?.attempts[0]).toMatchObject({ outcome: "failure", errorClass: "config", error: expect.stringContaining("could not build the request") });
+  });
+});
+
+describe("counters", () => {
+  it("observe each delivery's accept-to-delivered latency in its histogram bucket", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget();
+    await stub.enqueue(id, [makeItem()]);
+    clock.advance(2_000);
+    await fireAlarm(stub);
+    const { latency } = await stub.metrics();
+    expect(latency.sumSeconds).toBe(2);
+    expect(latency.counts.map((n, i) => (n ? i : -1)).filter((i) => i >= 0)).toEqual([LATENCY_BUCKETS_S.indexOf(2.5)]);
+  });
+
+  it("are filled from the rows by their migration, for outboxes that had data before", async () => {
+    fakeTarget((req) => (req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("ok")));
+    const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
+    await stub.enqueue(id, [makeItem({ deliveryId: "good" }), makeItem({ deliveryId: "bad" })]);
+    clock.advance(300);
+    await fireAlarm(stub);
+    const before = { health: await stub.health(), metrics: await stub.metrics() };
+    expect(before.health.counts).toMatchObject({ delivered: 1, dead: 1 });
+    const { OUTBOX_MIGRATIONS } = await import("../../src/outbox/schema");
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec("DELETE FROM counters");
+      state.storage.sql.exec(
+        OUTBOX_MIGRATIONS.find((m) => m.includes("CREATE TABLE counters"))!.replace("CREATE TABLE counters", "CREATE TABLE IF NOT EXISTS counters"),
+      );
+    });
+    const after = { health: await stub.health(), metrics: await stub.metrics() };
+    expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
+    expect(after.health).toEqual(before.health);
+  });
+});
+
+describe("retention", () => {
+  it("prunes delivered dispatches and their attempts after retentionDays, never dead or held ones, and keeps the counters", async () => {
+    fakeTarget((req) =>
+      req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("", { status: req.headers["webhook-id"] === "gone" ? 410 : 200 }),
+    );
+    const { id, stub } = await newTarget({ retentionDays: 2, retry: { maxAttempts: 1 } });
+    await stub.enqueue(id, [makeItem({ deliveryId: "old" }), makeItem({ deliveryId: "bad" })]);
+    await fireAlarm(stub);
+    clock.advance(DAY);
+    await stub.enqueue(id, [makeItem({ deliveryId: "young" })]);
+    await fireAlarm(stub);
+    await stub.enqueue(id, [makeItem({ deliveryId: "gone" })]); // a 410: the target pauses and holds it
+    await fireAlarm(stub);
+    const before = { health: await stub.health(), metrics: await stub.metrics() };
+    expect(before.health.counts).toMatchObject({ delivered: 2, dead: 1, held: 1 });
+    // The alarm wakes when the oldest delivered dispatch is two days old.
+    expect(await alarmAt(stub)).toBe(T0 + 2 * DAY);
+    vi.setSystemTime(T0 + 2 * DAY);
+    await fireAlarm(stub);
+    expect(await stub.getDispatch("study-189", "old")).toBeNull();
+    expect(await sqlIn(stub, "SELECT COUNT(*) AS n FROM attempts WHERE seq NOT IN (SELECT seq FROM dispatches)")).toEqual([{ n: 0 }]);
+    for (const kept of ["young", "bad", "gone"]) expect(await stub.getDispatch("study-189", kept), kept).not.toBeNull();
+    const after = { health: await stub.health(), metrics: await stub.metrics() };
+    expect(after.health.counts).toEqual(before.health.counts);
+    expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
+    expect(after.health.retention).toEqual({ days: 2, prunedDispatches: 1, prunedAttempts: 1, lastPrunedAt: T0 + 2 * DAY });
+    expect(await alarmAt(stub)).toBe(T0 + 3 * DAY);
+  });
+
+  it("removes a large backlog of old deliveries in bounded slices, one per alarm run", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget({ retentionDays: 1 });
+    await stub.enqueue(
+      id,
+      Array.from({ length: 600 }, () => makeItem()),
+    );
+    for (let i = 0; i < 30 && (await stub.health()).counts.pending > 0; i++) await fireAlarm(stub);
+    vi.setSystemTime(T0 + 2 * DAY);
+    await fireAlarm(stub);
+    expect((await stub.health()).retention.prunedDispatches).toBe(500);
+    expect(await alarmAt(stub)).toBe(T0 + 2 * DAY); // more is due: at once
+    await fireAlarm(stub);
+    expect((await stub.health()).retention).toMatchObject({ prunedDispatches: 600, prunedAttempts: 600 });
+    expect((await stub.health()).counts.delivered).toBe(600);
   });
 });

@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, useClock } from "./fixtures";
+import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, useClock, expectCountersMatchRows } from "./fixtures";
 
 /**
  * The object dies while an attempt is in flight (a deploy, an eviction, a crash), simulated with
@@ -18,6 +18,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   await abortAllDurableObjects(); // ends any attempt still hanging
+  await expectCountersMatchRows();
   vi.useRealTimers();
   vi.restoreAllMocks();
 });

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { admin, ledgerOf } from "../helpers";
+import { runDue, verifyFully } from "../ledger/fixtures";
 import { outboxOf } from "../outbox/fixtures";
 import { cpClientOf, envelopesTo, newPullSource, newTargetOf, pullerOf, push, settle, sqlOf, uploadBodyOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
@@ -71,7 +72,7 @@ describe("enrichment", () => {
     await settle(source, [t]);
     const record = await ledgerOf(source).get(id);
     expect(JSON.parse(record!.envelope).data.enrichment).toBeUndefined();
-    expect(await ledgerOf(source).verifyIntegrity()).toMatchObject({ ok: true, checked: 1 });
+    expect(await verifyFully(ledgerOf(source))).toMatchObject({ ok: true, checked: 1 });
     const stored = await sqlOf(ledgerOf(source), "SELECT result, settled FROM enrichments WHERE delivery_id = ?", id);
     expect(stored).toHaveLength(1);
     expect(JSON.parse(stored[0]!.result as string)).toMatchObject({ settled: true, found: { subject: { subjectIdentifier: "SUBJ-2002" } } });
@@ -221,6 +222,27 @@ describe("enrichment", () => {
     const bodies = sent.filter((s) => s.url.endsWith(`/${t}`)).map((s) => s.body);
     expect(bodies).toHaveLength(2);
     expect(bodies[1]).toBe(bodies[0]);
+    expect(fake.requests().length).toBe(before);
+  });
+
+  it("is reused by a replay after the target's outbox pruned the dispatch: the ledger hands it again, enriched as before", async () => {
+    const { fake, sent } = useFakeCentrePoint();
+    const source = await newPullSource();
+    const t = await newTargetOf(source, { enrich: ["subject"], retentionDays: 1 });
+    const id = await push(source, uploadBodyOf(2012, 2));
+    await settle(source, [t]);
+    advance(2 * 86_400_000);
+    await runDue(outboxOf(t)); // its retention prunes the delivered dispatch
+    expect(await outboxOf(t).getDispatch(source, id)).toBeNull();
+    const before = fake.requests().length;
+    const replay = await admin(`/deliveries/${source}/${id}/replay`, { method: "POST" });
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toMatchObject({ targets: [{ target: t, replayed: true, payloadFrom: "ledger" }] });
+    await runDue(outboxOf(t));
+    const [first, again] = envelopesTo(sent, t);
+    expect(again).toBeDefined();
+    expect(again!.data.enrichment).toEqual(first!.data.enrichment);
+    expect(again!.data.enrichment).toMatchObject({ status: "complete", subject: { subjectIdentifier: "SUBJ-2012" } });
     expect(fake.requests().length).toBe(before);
   });
 

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { Ledger } from "../../src/ledger/ledger";
 import type { ReconcileReport } from "../../src/reconcile/store";
 import { admin, ledgerOf, postWebhook } from "../helpers";
+import { verifyFully } from "../ledger/fixtures";
 import { outboxOf } from "../outbox/fixtures";
 import { historyDelivery, newReconciledSource, newSourceWithTarget, reconcilerOf, uploadBodyFor, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
@@ -159,12 +160,12 @@ describe("provenance", () => {
     expect(JSON.parse(received.body)).toMatchObject({ id: backfilled, provenance: "centrepoint-history", data: { uploadId: "90002" } });
 
     const ledger = ledgerOf(source);
-    expect(await ledger.verifyIntegrity()).toMatchObject({ ok: true, checked: 2 });
+    expect(await verifyFully(ledger)).toMatchObject({ ok: true, checked: 2 });
     await runInDurableObject(
       ledger,
       (_i, state) => void state.storage.sql.exec("UPDATE deliveries SET provenance = 'webhook' WHERE delivery_id = ?", backfilled),
     );
-    expect((await ledger.verifyIntegrity()).firstBroken).toMatchObject({ deliveryId: backfilled, reason: "record_hash does not match the record's contents" });
+    expect((await verifyFully(ledger)).firstBroken).toMatchObject({ deliveryId: backfilled, reason: "record_hash does not match the record's contents" });
   });
 });
 

@@ -220,8 +220,15 @@ dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdm
   const form = await c.req.parseBody();
   const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
   const outcome = await replayDelivery(c.env, source, id, target);
-  const replayed = outcome?.targets.filter((t) => t.replayed).length ?? 0;
-  const left = (outcome?.targets.length ?? 0) - replayed;
+  if (!outcome.ok && outcome.error.error === "archive_missing") {
+    // Shown on the delivery's page at once: the message names what is missing.
+    const d = await getDeliveryDetail(c.env, source, id);
+    log("warn", "replay from the dashboard refused", { requestId: c.var.requestId, source, deliveryId: id, reason: outcome.error.message });
+    if (d) return render(c, (page) => <DeliveryPage page={page} d={d} notice={{ tone: "bad", text: outcome.error.message }} />, 409);
+  }
+  const targets = outcome.ok ? outcome.value.targets : [];
+  const replayed = targets.filter((t) => t.replayed).length;
+  const left = targets.length - replayed;
   log("info", "replay from the dashboard", { requestId: c.var.requestId, source, deliveryId: id, target: target ?? "*", replayed });
   const query = new URLSearchParams({ done: "replay", replayed: String(replayed), left: String(left) });
   return c.redirect(`${deliveryHref(source, id)}?${query}`, 303);
@@ -379,11 +386,11 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
   if (loaded.state === "missing") return renderError(c, 404, `No source “${id}”.`);
   const ledger = ledgerOf(c.env, id);
   const listed = asListed(id, loaded)!;
-  const verify = c.req.query("verify") === "1";
-  const [stats, handshakes, integrity, reconcile] = await Promise.all([
+  // Stored state only: the page never runs a check (the button below starts one in the background).
+  const [stats, handshakes, lifecycle, reconcile] = await Promise.all([
     ledger.stats(),
     ledger.listHandshakes(HANDSHAKES_SHOWN),
-    verify ? ledger.verifyIntegrity() : Promise.resolve(null),
+    ledger.lifecycle(),
     reconcileSummary(c.env, listed),
   ]);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
@@ -396,7 +403,7 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
         webhookUrl={webhookUrl}
         listed={listed}
         stats={stats}
-        integrity={integrity}
+        lifecycle={lifecycle}
         handshakes={handshakes.items}
         handshakesDropped={handshakes.dropped}
         reconcile={reconcile}
@@ -415,6 +422,7 @@ dashboard.get("/admin/ui/sources/:id", requireAdminPage, async (c) => {
 
 /** The notices after a source's POSTs, by done code (a fixed set: nothing from the query string is rendered). */
 const SOURCE_FLASH: Record<string, NonNullable<Flash>> = {
+  verify: { tone: "ok", text: "Full re-verification started; it runs in small slices between deliveries. Its progress and result show below." },
   reconciled: { tone: "ok", text: "Reconciliation ran; its report is below." },
   reconciling: { tone: "ok", text: "Reconciliation started; the history is longer than one step, so it continues in the background. Reload to follow it." },
   "reconcile-failed": { tone: "bad", text: "The reconciliation failed; the report below says why." },
@@ -462,6 +470,18 @@ dashboard.post(
   }),
 );
 
+dashboard.post(
+  "/admin/ui/sources/:id/verify",
+  sameOrigin,
+  requireAdminPage,
+  checkCsrfToken,
+  sourceAction(async (c, id) => {
+    const status = await ledgerOf(c.env, id).checkIntegrity({ full: true });
+    log("info", "full integrity re-verification from the dashboard", { requestId: c.var.requestId, source: id, running: status.running !== null });
+    return ok("verify");
+  }),
+);
+
 // ---- rendering -------------------------------------------------------------------------------
 
 /** A loaded document as the pages show it (null when it is missing). */
@@ -482,7 +502,7 @@ async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
 async function render(
   c: Context<AdminEnv>,
   build: (page: PageContext) => JSX.Element,
-  status: 200 | 400 | 401 | 403 | 404 | 429 | 500 = 200,
+  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 = 200,
 ): Promise<Response> {
   const page = await pageContext(c);
   c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${page.nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);

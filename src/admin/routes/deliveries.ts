@@ -14,7 +14,6 @@ import {
   deliverySchema,
   handshakesQuery,
   handshakesSchema,
-  integritySchema,
   replayOneBody,
   replayOneSchema,
 } from "../schemas";
@@ -23,7 +22,7 @@ import { replayDelivery } from "../service/replay";
 import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 
-/** Admin routes over the ledgers: deliveries, detail, replay of one, integrity, handshakes. Mounted under /admin. */
+/** Admin routes over the ledgers: deliveries, detail, replay of one, handshakes. Mounted under /admin. */
 export const deliveryRoutes = new Hono<AppEnv>();
 
 const sourceParam = z.object({ id: idSchema });
@@ -76,6 +75,7 @@ deliveryRoutes.post(
     responses: {
       200: { schema: replayOneSchema, description: "per target: whether it was put back in the queue (a pending one is left alone)" },
       404: { schema: errorBodySchema, description: "no target has this delivery" },
+      409: { schema: errorBodySchema, description: "its body was pruned and the archive cannot give it back (the message says why)" },
     },
   }),
   valid("param", deliveryParams),
@@ -85,24 +85,11 @@ deliveryRoutes.post(
     const { source, id } = c.req.valid("param");
     const { target } = c.req.valid("json");
     const outcome = await replayDelivery(c.env, source, id, target);
-    if (!outcome) return errorResponse(c, 404, "not_found", target ? "That target never had this delivery." : "No target has this delivery.");
-    return c.json({ source, deliveryId: id, targets: outcome.targets });
-  },
-);
-
-deliveryRoutes.get(
-  "/sources/:id/integrity",
-  describeAdmin({
-    tag: "sources",
-    summary: "Recompute the ledger's hash chain; name the first broken record",
-    responses: { 200: { schema: integritySchema, description: "the report" }, 404: { schema: errorBodySchema, description: "no such source" } },
-  }),
-  valid("param", sourceParam),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
-    const report = await ledgerOf(c.env, id).verifyIntegrity();
-    return c.json({ source: id, ...report, checkedAt: new Date(report.checkedAt).toISOString() });
+    if (!outcome.ok)
+      return outcome.error.error === "archive_missing"
+        ? errorResponse(c, 409, "conflict", outcome.error.message)
+        : errorResponse(c, 404, "not_found", outcome.error.message);
+    return c.json({ source, deliveryId: id, targets: outcome.value.targets });
   },
 );
 
@@ -124,6 +111,11 @@ deliveryRoutes.get(
 );
 
 /** A delivery record with its times as ISO strings, as the API answers. */
-function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt">>(r: T) {
-  return { ...r, receivedAt: new Date(r.receivedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt).toISOString() };
+function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt" | "bodyPrunedAt">>(r: T) {
+  return {
+    ...r,
+    receivedAt: new Date(r.receivedAt).toISOString(),
+    lastSeenAt: new Date(r.lastSeenAt).toISOString(),
+    bodyPrunedAt: r.bodyPrunedAt === null ? null : new Date(r.bodyPrunedAt).toISOString(),
+  };
 }

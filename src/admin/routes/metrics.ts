@@ -8,6 +8,7 @@ import { describeAdmin } from "../openapi";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
+import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
@@ -136,6 +137,11 @@ metricsRoutes.get(
       ...pullFamilies(
         pull,
         reconcilers.flatMap(({ r }) => r?.apiCalls ?? []),
+      ),
+      // Archive, retention and integrity (lifecycle-metrics.ts).
+      ...lifecycleFamilies(
+        ledgers.map(({ id, m }) => ({ id, lifecycle: m.lifecycle })),
+        outboxes,
       ),
     ];
     return c.body(renderPrometheus(families), 200, {

@@ -2,7 +2,7 @@ import type { SourceConfig, TargetConfig } from "../../config/schemas";
 import { type Listed, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
-import type { IntegrityReport, LedgerStats } from "../../ledger/queries";
+import type { LedgerLifecycle, LedgerStats } from "../../ledger/queries";
 import type { OutboxHealth } from "../../outbox/views";
 import type { ReconcileSummary } from "../../reconcile/reconciler";
 import { reconcileSummary } from "./reconcile";
@@ -10,11 +10,11 @@ import { ledgerOf, outboxOf } from "./stubs";
 
 /** What the overview shows of every source and target; a Durable Object that fails to answer shows as null and is logged. */
 
-/** A source: its document, counts, latest integrity report, and reconciliation state (null without a `centrepoint` block, or unreadable). */
+/** A source: its document, counts, archive, retention and integrity progress, and reconciliation state (stored state only: nothing is checked to show it; null without a `centrepoint` block, or unreadable). */
 export interface SourceSummary {
   listed: Listed<SourceConfig>;
   stats: LedgerStats | null;
-  integrity: IntegrityReport | null;
+  lifecycle: LedgerLifecycle | null;
   reconcile: ReconcileSummary | null;
 }
 
@@ -24,21 +24,18 @@ export interface TargetSummary {
   health: OutboxHealth | null;
 }
 
-/** How old an integrity report the overview may show before it runs a new check. */
-export const OVERVIEW_INTEGRITY_MAX_AGE_MS = 10 * 60_000;
-
-/** Every source with its ledger counts, a recent integrity check and its stored reconciliation state (never a call to CentrePoint). */
+/** Every source with its ledger counts, lifecycle progress and stored reconciliation state: counters and stored rows only, never a check, a scan or a call to CentrePoint. */
 export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> {
   const sources = await listConfigs(env.CONFIG, "source");
   return Promise.all(
     sources.map(async (listed) => {
       const ledger = ledgerOf(env, listed.id);
-      const [stats, integrity, reconcile] = await Promise.all([
+      const [stats, lifecycle, reconcile] = await Promise.all([
         quietly(() => ledger.stats(), "stats", listed.id),
-        quietly(() => ledger.recentIntegrity(OVERVIEW_INTEGRITY_MAX_AGE_MS), "integrity", listed.id),
+        quietly(() => ledger.lifecycle(), "lifecycle", listed.id),
         quietly(() => reconcileSummary(env, listed), "reconciliation", listed.id),
       ]);
-      return { listed, stats, integrity, reconcile };
+      return { listed, stats, lifecycle, reconcile };
     }),
   );
 }

@@ -1,14 +1,18 @@
 import { configExists, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import type { DispatchFilter } from "../../outbox/views";
-import { outboxOf } from "./stubs";
+import { err, ok, type Result } from "../../lib/result";
+import { ledgerOf, outboxOf } from "./stubs";
 
 /** Replay and resume, one path for the JSON API and the dashboard. */
 
-/** Per target: whether the dispatch went back to the queue (false: it was still pending, delivering or held). */
+/** Per target: whether the dispatch went back to the queue (false: it was still pending, delivering or held), and where its payload came from. */
 export interface ReplayOutcome {
-  targets: { target: string; replayed: boolean }[];
+  targets: { target: string; replayed: boolean; payloadFrom: "outbox" | "ledger" | "archive" }[];
 }
+
+/** Why a delivery cannot be replayed: no target has it, or its body was pruned and the archive cannot give it back. */
+export type ReplayError = { error: "not_found"; message: string } | { error: "archive_missing"; message: string };
 
 /** The target ids to act on: the one named (when its document exists), else every target document, valid or not. */
 async function targetIds(env: Bindings, target: string | undefined): Promise<string[]> {
@@ -16,12 +20,31 @@ async function targetIds(env: Bindings, target: string | undefined): Promise<str
   return (await listConfigs(env.CONFIG, "target")).map((t) => t.id);
 }
 
-/** Sends one delivery again to every target that has it, or to one; null when no such target has it. */
-export async function replayDelivery(env: Bindings, source: string, id: string, target?: string): Promise<ReplayOutcome | null> {
+/**
+ * Sends one delivery again to every target that has it, or to one. A target whose outbox still
+ * has the dispatch replays it from there; one whose outbox pruned it after delivery (the ledger's
+ * hand-off says it had it) gets it again from the ledger, whose payload comes from the archive
+ * once retention pruned the body.
+ */
+export async function replayDelivery(env: Bindings, source: string, id: string, target?: string): Promise<Result<ReplayOutcome, ReplayError>> {
   const ids = await targetIds(env, target);
   const results = await Promise.all(ids.map(async (t) => ({ target: t, ...(await outboxOf(env, t).replay(source, id)) })));
-  const found = results.filter((r) => r.found).map(({ target: t, replayed }) => ({ target: t, replayed }));
-  return found.length === 0 ? null : { targets: found };
+  const found: ReplayOutcome["targets"] = results.filter((r) => r.found).map(({ target: t, replayed }) => ({ target: t, replayed, payloadFrom: "outbox" }));
+  const notFound = new Set(results.filter((r) => !r.found).map((r) => r.target));
+  if (notFound.size > 0 && (await configExists(env.CONFIG, "source", source))) {
+    const ledger = ledgerOf(env, source);
+    const handed = ((await ledger.get(id))?.handoffs ?? []).filter((h) => h.handedAt !== null && notFound.has(h.targetId)).map((h) => h.targetId);
+    if (handed.length > 0) {
+      const resent = await ledger.resend(id, handed);
+      if (!resent.ok)
+        return err(
+          resent.error === "archive_missing" ? { error: "archive_missing", message: resent.message } : { error: "not_found", message: resent.message },
+        );
+      found.push(...resent.targets.map((t) => ({ ...t, payloadFrom: resent.payloadFrom })));
+    }
+  }
+  if (found.length === 0) return err({ error: "not_found", message: target ? "That target never had this delivery." : "No target has this delivery." });
+  return ok({ targets: found.sort((a, b) => a.target.localeCompare(b.target)) });
 }
 
 /**

@@ -10,7 +10,8 @@ import { deliveryHref } from "./deliveries";
 /** One delivery: what arrived, and per target every attempt, with replay. */
 export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash }> = ({ page, d, notice }) => {
   const self = deliveryHref(d.source, d.deliveryId);
-  const replayable = d.targets.some((t) => t.dispatch !== null);
+  // A handed-over event whose dispatch retention pruned is replayable too (the ledger hands it again).
+  const replayable = d.targets.some((t) => t.dispatch !== null || t.handoff.handedAt !== null);
   return (
     <Layout title={`Delivery ${d.deliveryId}`} page={page} nav="deliveries" signedIn>
       <p class="small">
@@ -100,6 +101,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <dt>Body</dt>
           <dd>
             {formatBytes(d.bodySize)}, SHA-256 <span class="mono small">{d.bodySha256}</span>
+            {d.bodyPrunedAt !== null && <span class="muted"> — pruned {formatTime(d.bodyPrunedAt)} (retention); the archive keeps it</span>}
           </dd>
           <dt>Ledger record</dt>
           <dd>
@@ -108,29 +110,41 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
         </dl>
       </section>
 
-      <section class="card" aria-labelledby="body-h">
-        <div class="head">
-          <h2 id="body-h">Raw body</h2>
-          <span class="muted small">byte-exact as received</span>
-        </div>
-        <pre tabindex={0} aria-labelledby="body-h">
-          {new TextDecoder().decode(d.body)}
-        </pre>
-        <details>
-          <summary>Base64</summary>
-          <pre class="small">{toBase64(d.body)}</pre>
-        </details>
-      </section>
+      {d.bodyPrunedAt !== null ? (
+        <section class="card" aria-labelledby="body-h">
+          <h2 id="body-h">Body and envelope</h2>
+          <Notice tone="info">
+            Pruned {formatTime(d.bodyPrunedAt)} under the source's retention. Their SHA-256 stays in the hash chain; the R2 archive keeps the original, and a
+            replay reads it back from there.
+          </Notice>
+        </section>
+      ) : (
+        <>
+          <section class="card" aria-labelledby="body-h">
+            <div class="head">
+              <h2 id="body-h">Raw body</h2>
+              <span class="muted small">byte-exact as received</span>
+            </div>
+            <pre tabindex={0} aria-labelledby="body-h">
+              {new TextDecoder().decode(d.body)}
+            </pre>
+            <details>
+              <summary>Base64</summary>
+              <pre class="small">{toBase64(d.body)}</pre>
+            </details>
+          </section>
 
-      <section class="card" aria-labelledby="envelope-h">
-        <div class="head">
-          <h2 id="envelope-h">Envelope</h2>
-          <span class="muted small">CloudEvents 1.0, as sent to targets</span>
-        </div>
-        <pre tabindex={0} aria-labelledby="envelope-h">
-          {JSON.stringify(d.envelope, null, 2)}
-        </pre>
-      </section>
+          <section class="card" aria-labelledby="envelope-h">
+            <div class="head">
+              <h2 id="envelope-h">Envelope</h2>
+              <span class="muted small">CloudEvents 1.0, as sent to targets</span>
+            </div>
+            <pre tabindex={0} aria-labelledby="envelope-h">
+              {JSON.stringify(d.envelope, null, 2)}
+            </pre>
+          </section>
+        </>
+      )}
 
       <section class="card flush" aria-labelledby="headers-h">
         <div class="head">
@@ -161,6 +175,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
 /** One target's part: hand-off, outbox state, every attempt oldest first, and its replay button. */
 const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: string }> = ({ t, page, replayAction }) => {
   const view = t.dispatch;
+  const pruned = view === null && t.handoff.handedAt !== null;
   const attempts = t.attempts;
   const headingId = `target-${t.target}`;
   return (
@@ -170,9 +185,17 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
           <h3 id={headingId}>
             <a href={`/admin/ui/targets/${t.target}`}>{t.target}</a>
           </h3>
-          {view ? <StateBadge state={view.state} /> : <Badge tone="info">not handed over yet</Badge>}
+          {view ? (
+            <StateBadge state={view.state} />
+          ) : pruned ? (
+            <Badge tone="muted">pruned after delivery</Badge>
+          ) : (
+            <Badge tone="info">not handed over yet</Badge>
+          )}
         </div>
-        {view && <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />}
+        {(view || pruned) && (
+          <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />
+        )}
       </div>
       <dl class="kv small">
         <dt>Hand-off</dt>
@@ -186,6 +209,12 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
             <>handed to the target's outbox {formatTime(t.handoff.handedAt)}</>
           )}
         </dd>
+        {pruned && (
+          <>
+            <dt>Status</dt>
+            <dd>its dispatch and attempts were pruned after the target's retention; a replay hands it to the target again</dd>
+          </>
+        )}
         {view && (
           <>
             <dt>Status</dt>

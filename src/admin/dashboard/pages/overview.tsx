@@ -1,6 +1,7 @@
 import type { FC } from "hono/jsx";
 import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
+import type { IntegrityStatus } from "../../../ledger/queries";
 import type { SourceSummary, TargetSummary } from "../../service/overview";
 import type { PullSummary } from "../../service/pull";
 import { pullIssues, pullTotals } from "./pull";
@@ -64,16 +65,19 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
         href: `${href}?state=pending`,
       });
   }
-  for (const { listed, stats, integrity, reconcile } of sources) {
+  for (const { listed, stats, lifecycle, reconcile } of sources) {
     const href = `/admin/ui/sources/${listed.id}`;
     if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
-    if (integrity && !integrity.ok)
+    if (lifecycle?.archive.halted) issues.push({ tone: "bad", text: `Source ${listed.id}: archiving to R2 is halted: ${lifecycle.archive.halted}`, href });
+    if (lifecycle?.retention.error) issues.push({ tone: "bad", text: `Source ${listed.id}: retention stopped: ${lifecycle.retention.error}`, href });
+    const report = lifecycle?.integrity.report;
+    if (report && !report.ok)
       issues.push({
         tone: "bad",
-        text: `Source ${listed.id}: ledger integrity broken at record ${integrity.firstBroken?.seq ?? "?"} (${integrity.firstBroken?.reason ?? "unknown"}).`,
+        text: `Source ${listed.id}: ledger integrity broken at record ${report.firstBroken?.seq ?? "?"} (${report.firstBroken?.reason ?? "unknown"}).`,
         href,
       });
-    if (!stats || !integrity) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
+    if (!stats || !lifecycle) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
     if (stats && stats.attention > 0)
       issues.push({
         tone: "warn",
@@ -280,7 +284,7 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                 </tr>
               </thead>
               <tbody>
-                {sources.map(({ listed, stats, integrity }) => (
+                {sources.map(({ listed, stats, lifecycle }) => (
                   <tr>
                     <th scope="row">
                       <a href={`/admin/ui/sources/${listed.id}`}>{listed.id}</a>
@@ -309,7 +313,7 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
                       <Time ms={stats?.lastReceivedAt} now={page.now} />
                     </td>
                     <td>
-                      <IntegrityBadge integrity={integrity} />
+                      <IntegrityBadge integrity={lifecycle?.integrity ?? null} />
                     </td>
                   </tr>
                 ))}
@@ -322,16 +326,33 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
   );
 };
 
-const IntegrityBadge: FC<{ integrity: SourceSummary["integrity"] }> = ({ integrity }) =>
-  !integrity ? (
-    <Badge tone="bad">unreadable</Badge>
-  ) : integrity.ok ? (
-    <span title={`head ${integrity.headHash}, checked ${new Date(integrity.checkedAt).toISOString()}`}>
-      <Badge tone="ok">intact</Badge> <span class="muted small">{plural(integrity.checked, "record")}</span>
+/** The stored report (the overview never runs a check): intact through a record, broken at one, or not checked yet; and a run under way. */
+const IntegrityBadge: FC<{ integrity: IntegrityStatus | null }> = ({ integrity }) => {
+  if (!integrity) return <Badge tone="bad">unreadable</Badge>;
+  const { report, running, head, verifiedThrough } = integrity;
+  const underWay = running && (
+    <span class="muted small">
+      {" "}
+      {running.mode} check at #{running.through} of {running.upTo}
     </span>
-  ) : (
-    <Badge tone="bad">broken at #{integrity.firstBroken?.seq ?? "?"}</Badge>
   );
+  if (!report)
+    return (
+      <span>
+        <Badge tone="muted">not checked yet</Badge>
+        {underWay}
+      </span>
+    );
+  if (!report.ok) return <Badge tone="bad">broken at #{report.firstBroken?.seq ?? "?"}</Badge>;
+  const newer = head - verifiedThrough;
+  return (
+    <span title={`head ${report.headHash}, checked ${new Date(report.checkedAt).toISOString()}`}>
+      <Badge tone="ok">intact</Badge> <span class="muted small">through #{verifiedThrough}</span>
+      {newer > 0 && !running && <span class="muted small"> ({plural(newer, "newer record")} not yet checked)</span>}
+      {underWay}
+    </span>
+  );
+};
 
 function hostOf(url: string): string {
   try {

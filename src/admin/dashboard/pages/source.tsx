@@ -1,17 +1,17 @@
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
-import type { HandshakeEntry, IntegrityReport, LedgerStats } from "../../../ledger/queries";
+import type { HandshakeEntry, IntegrityStatus, LedgerLifecycle, LedgerStats } from "../../../ledger/queries";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
-import { formatTime, plural } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, Stat, Time } from "../layout";
+import { formatBytes, formatTime, plural } from "../format";
+import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
 import { CentrePointApiSection } from "./reconciliation";
 
 /**
- * A source: configuration (secret names only), counts, the integrity check on request, the
- * CentrePoint API part (registration check, reconciliation; runs only from its POST buttons), recent
- * handshakes.
+ * A source: configuration (secret names only), counts, integrity (stored report, progress, full
+ * re-verification on request), archive and retention, the CentrePoint API part (registration check,
+ * reconciliation; runs only from its POST buttons), recent handshakes.
  */
 export const SourcePage: FC<{
   page: PageContext;
@@ -19,14 +19,14 @@ export const SourcePage: FC<{
   webhookUrl: string;
   listed: Listed<SourceConfig> | null;
   stats: LedgerStats;
-  integrity: IntegrityReport | null;
+  lifecycle: LedgerLifecycle;
   handshakes: (HandshakeEntry & { id: number })[];
   /** Older handshakes the log's bound has dropped. */
   handshakesDropped: number;
   /** Stored reconciliation state; null without a `centrepoint` block. */
   reconcile: ReconcileSummary | null;
   notice: Flash;
-}> = ({ page, id, webhookUrl, listed, stats, integrity, handshakes, handshakesDropped, reconcile, notice }) => (
+}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -74,28 +74,8 @@ export const SourcePage: FC<{
       <Stat value={<Time ms={stats.lastReceivedAt} now={page.now} />} label="last received" />
     </div>
 
-    <section class="card" aria-labelledby="integrity-h">
-      <div class="head">
-        <h2 id="integrity-h">Ledger integrity</h2>
-        <form method="get" action={`/admin/ui/sources/${id}`}>
-          <input type="hidden" name="verify" value="1" />
-          <button type="submit">{integrity ? "Run the check again" : "Run integrity check"}</button>
-        </form>
-      </div>
-      {!integrity ? (
-        <p class="muted">Recomputes every body hash and every link of the hash chain, and names the first broken record.</p>
-      ) : integrity.ok ? (
-        <Notice tone="ok">
-          Intact: {plural(integrity.checked, "record")} checked, {formatTime(page.now)}. Head hash <span class="mono small">{integrity.headHash}</span> — keep
-          it somewhere else (a ticket, the EDC) to detect a rebuilt chain later.
-        </Notice>
-      ) : (
-        <Notice tone="bad">
-          Broken at record #{integrity.firstBroken?.seq} (<span class="mono">{integrity.firstBroken?.deliveryId}</span>): {integrity.firstBroken?.reason}.{" "}
-          {plural(integrity.checked, "record")} before it are intact.
-        </Notice>
-      )}
-    </section>
+    <IntegritySection id={id} page={page} integrity={lifecycle.integrity} />
+    <ArchiveSection lifecycle={lifecycle} retention={listed?.valid ? listed.config.retention : undefined} />
 
     <CentrePointApiSection page={page} id={id} block={listed?.valid ? listed.config.centrepoint : undefined} summary={reconcile} />
 
@@ -159,3 +139,85 @@ export const SourcePage: FC<{
     </section>
   </Layout>
 );
+
+/** The stored report, the run under way and the button that starts a full re-verification (a background job, never a long request). */
+const IntegritySection: FC<{ id: string; page: PageContext; integrity: IntegrityStatus }> = ({ id, page, integrity }) => {
+  const { report, running, head, verifiedThrough } = integrity;
+  return (
+    <section class="card" aria-labelledby="integrity-h">
+      <div class="head">
+        <h2 id="integrity-h">Ledger integrity</h2>
+        {running?.mode !== "full" && (
+          <PostForm action={`/admin/ui/sources/${id}/verify`} csrf={page.csrf} label="Re-verify the whole chain" describedBy="integrity-help" />
+        )}
+      </div>
+      <p id="integrity-help" class="muted small">
+        A daily check verifies the records added since the last one (from a stored checkpoint); a full re-verification recomputes every body hash and every link
+        from the start, in small slices between deliveries, and names the first broken record.
+      </p>
+      {running && (
+        <Notice tone="info">
+          {running.mode === "full" ? "Full re-verification" : "Incremental check"} under way: at record #{running.through} of {running.upTo} (
+          {plural(running.checked, "record")} verified so far, started {formatTime(running.startedAt)}). Reload the page to follow it.
+        </Notice>
+      )}
+      {!report ? (
+        !running && <p class="muted">No check has finished yet.</p>
+      ) : report.ok ? (
+        <Notice tone="ok">
+          Intact: {plural(report.checked, "record")} checked ({report.mode === "full" ? "full re-verification" : "incremental, from the checkpoint"},{" "}
+          {formatTime(report.checkedAt)}); the chain is verified through record #{verifiedThrough}
+          {head > verifiedThrough && `, ${plural(head - verifiedThrough, "newer record")} not yet`}. Head hash <span class="mono small">{report.headHash}</span>{" "}
+          — keep it somewhere else (a ticket, the EDC) to detect a rebuilt chain later.
+          {report.prunedBodies > 0 &&
+            ` ${plural(report.prunedBodies, "record")} had their body pruned: their links were verified, their bodies are in the archive.`}
+        </Notice>
+      ) : (
+        <Notice tone="bad">
+          Broken at record #{report.firstBroken?.seq} (<span class="mono">{report.firstBroken?.deliveryId}</span>): {report.firstBroken?.reason}. The records
+          before it are intact ({report.mode === "full" ? "full re-verification" : "incremental check"}, {formatTime(report.checkedAt)}).
+        </Notice>
+      )}
+    </section>
+  );
+};
+
+/** Archive to R2 and retention: how far each got, what was pruned and when, and why either stopped. */
+const ArchiveSection: FC<{ lifecycle: LedgerLifecycle; retention: SourceConfig["retention"] }> = ({ lifecycle, retention }) => {
+  const { archive, retention: pruned, head } = lifecycle;
+  return (
+    <section class="card" aria-labelledby="archive-h">
+      <h2 id="archive-h">Archive and retention</h2>
+      {archive.halted && <Notice tone="bad">Archiving is halted: {archive.halted}. Nothing in R2 is overwritten; it is tried again every 6 hours.</Notice>}
+      {pruned.error && <Notice tone="bad">Retention stopped: {pruned.error}.</Notice>}
+      <dl class="kv">
+        <dt>Archived to R2</dt>
+        <dd>
+          {archive.archivedThrough === 0
+            ? "nothing yet"
+            : `records 1–${archive.archivedThrough} in ${plural(archive.segments, "segment")} (${formatBytes(archive.bytes)}), last ${formatTime(archive.lastArchivedAt)}`}
+          {head > archive.archivedThrough && `; ${plural(head - archive.archivedThrough, "record")} waiting for their segment to close`}
+        </dd>
+        <dt>Retention</dt>
+        <dd>
+          {!retention || (retention.bodyDays === undefined && retention.recordDays === undefined)
+            ? "keep everything (no retention configured)"
+            : [
+                retention.bodyDays !== undefined && `bodies kept ${plural(retention.bodyDays, "day")}`,
+                retention.recordDays !== undefined && `records kept ${plural(retention.recordDays, "day")}`,
+              ]
+                .filter(Boolean)
+                .join(", ") + " after receipt, pruned only once archived"}
+        </dd>
+        <dt>Pruned</dt>
+        <dd>
+          {pruned.prunedBodies + pruned.prunedRecords === 0
+            ? "nothing yet"
+            : `${plural(pruned.prunedBodies, "body", "bodies")} (through record #${pruned.bodiesPrunedThrough}; their digests stay in the chain), ${plural(pruned.prunedRecords, "whole record")}${
+                pruned.recordsPrunedThrough > 0 ? ` (records 1–${pruned.recordsPrunedThrough}, kept in the archive)` : ""
+              }; last ${formatTime(pruned.lastPrunedAt)}`}
+        </dd>
+      </dl>
+    </section>
+  );
+};

@@ -109,6 +109,13 @@ export const TargetPage: FC<{
               </dd>
             </>
           )}
+          <dt>Retention</dt>
+          <dd>
+            delivered events kept {plural(health.retention.days, "day")} (dead and held ones until resolved);{" "}
+            {health.retention.prunedDispatches === 0
+              ? "nothing pruned yet"
+              : `${plural(health.retention.prunedDispatches, "delivered event")} and ${plural(health.retention.prunedAttempts, "attempt")} pruned, last ${formatTime(health.retention.lastPrunedAt)} (still counted as delivered)`}
+          </dd>
         </dl>
       </section>
 

@@ -1,0 +1,40 @@
+import { bumpCounters } from "../lib/counters";
+import { PRUNED_ATTEMPTS, PRUNED_DISPATCHES } from "./counters";
+import type { MetaRow } from "./views";
+
+/**
+ * Retention of an outbox: dispatches delivered more than the target's `retentionDays` ago go,
+ * with their attempts, a bounded slice per alarm run. Dead, held, not_wanted, pending and
+ * delivering ones are never pruned. The counters stay right: `state:delivered`, the attempt
+ * counts and the latency histogram count what happened, so they keep the pruned rows; the
+ * `pruned:*` counters say how many rows went.
+ */
+
+/** Retention days when the alarm has not read the target's document yet (the schema's default). */
+export const DEFAULT_RETENTION_DAYS = 30;
+/** Dispatches removed per alarm run at most (each with its attempts). */
+export const PRUNE_ROWS = 500;
+const DAY_MS = 86_400_000;
+
+/** The retention the alarm last read from the target's document. */
+export function retentionMs(meta: Pick<MetaRow, "retention_days">): number {
+  return (meta.retention_days ?? DEFAULT_RETENTION_DAYS) * DAY_MS;
+}
+
+/** When the oldest delivered dispatch is due to be pruned, or null when none is delivered. */
+export function pruneDueAt(sql: SqlStorage, meta: Pick<MetaRow, "retention_days">): number | null {
+  const oldest = sql.exec<{ at: number | null }>("SELECT MIN(delivered_at) AS at FROM dispatches WHERE state = 'delivered'").one().at;
+  return oldest === null ? null : oldest + retentionMs(meta);
+}
+
+/** Removes up to `maxRows` dispatches delivered at or before `cutoff`, oldest first, with their attempts. */
+export function pruneDelivered(sql: SqlStorage, cutoff: number, now: number, maxRows = PRUNE_ROWS): { dispatches: number; attempts: number } {
+  // The same rows twice in one transaction (an IN list would exceed SQLite's 100 bound parameters).
+  const chosen = "SELECT seq FROM dispatches WHERE state = 'delivered' AND delivered_at <= ? ORDER BY delivered_at LIMIT ?";
+  const attempts = sql.exec(`DELETE FROM attempts WHERE seq IN (${chosen}) RETURNING id`, cutoff, maxRows).toArray().length;
+  const dispatches = sql.exec(`DELETE FROM dispatches WHERE seq IN (${chosen}) RETURNING seq`, cutoff, maxRows).toArray().length;
+  if (dispatches === 0) return { dispatches: 0, attempts };
+  bumpCounters(sql, { [PRUNED_DISPATCHES]: dispatches, [PRUNED_ATTEMPTS]: attempts });
+  sql.exec("UPDATE meta SET last_pruned_at = ?", now);
+  return { dispatches, attempts };
+}
