@@ -563,7 +563,13 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     });
 
     await sleep(2_500);
-    // What the SIGKILL interrupts: attempts in flight, retries pending, acceptances under way.
+    // What the SIGKILL interrupts: attempts in flight, retries pending, acceptances under way (waited
+    // for, bounded: on a loaded machine the first ones come later).
+    await waitFor(
+      "an attempt in flight at crash-slow and a 503 at crash-flaky",
+      () => target("crash-slow").arrivals.some((a) => a.status === null) && target("crash-flaky").arrivals.some((a) => a.status === 503),
+      { timeoutMs: 5_000, intervalMs: 20 },
+    ).catch(() => undefined); // the assertions below say which is missing
     const inFlight = target("crash-slow").arrivals.filter((a) => a.status === null).length;
     const refused503 = target("crash-flaky").arrivals.filter((a) => a.status === 503).length;
     const t0 = performance.now();
@@ -575,6 +581,7 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     phase = "crash:after";
     const downMs = performance.now() - t0;
     await sleep(1_500);
+    await waitFor("acceptances after the restart", () => acceptedAfterRestart >= 3, { timeoutMs: 20_000, intervalMs: 50 }).catch(() => undefined);
     sending = false;
     await Promise.all(senders);
     console.log(

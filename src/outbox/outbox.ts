@@ -64,6 +64,14 @@ const ERROR_RETRY_MS = 30_000;
 const RUN_BUDGET_MS = 30_000;
 /** Batches per alarm invocation at most. */
 const MAX_BATCHES = 200;
+/**
+ * While a batch runs the alarm is a watchdog: should the instance die mid-batch, it fires at most
+ * an attempt's timeout plus WATCHDOG_REFRESH_MS plus this margin after the last sign of life, and
+ * the next instance recovers the claimed rows. It is pushed forward every WATCHDOG_REFRESH_MS (one
+ * alarm write each), so the wait after a crash does not grow with the batch.
+ */
+export const WATCHDOG_MARGIN_MS = 15_000;
+export const WATCHDOG_REFRESH_MS = 10_000;
 /** Items per enqueue call at most (the ledger pushes far fewer). */
 const MAX_ENQUEUE = 1000;
 
@@ -259,8 +267,10 @@ export class Outbox extends DurableObject<Bindings> {
       ),
     );
     // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows. Its
-    // write and the claim's are made durable together, before the first fetch goes out (output gate).
-    await this.ctx.storage.setAlarm(now + Math.ceil(due.length / config.concurrency) * config.timeoutMs + 60_000);
+    // first write and the claim's are made durable together, before the first fetch goes out (output gate).
+    const watchdog = () => this.ctx.storage.setAlarm(Date.now() + config.timeoutMs + WATCHDOG_REFRESH_MS + WATCHDOG_MARGIN_MS);
+    await watchdog();
+    const refresh = setInterval(() => void watchdog().catch(() => undefined), WATCHDOG_REFRESH_MS);
     const run: Run = {
       targetId,
       target: resolved.value,
@@ -272,6 +282,7 @@ export class Outbox extends DurableObject<Bindings> {
     try {
       await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
     } finally {
+      clearInterval(refresh);
       this.flush(run);
     }
     // A probe goes alone, and a 410 stops the run: the next batch waits for the alarm.

@@ -1,6 +1,7 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
+import { WATCHDOG_MARGIN_MS, WATCHDOG_REFRESH_MS } from "../../src/outbox/outbox";
 import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, useClock, expectCountersMatchRows } from "./fixtures";
 
 /**
@@ -28,11 +29,11 @@ afterEach(async () => {
  * object's storage (bounded) rather than awaiting a promise resolved inside the object, whose
  * continuation would run in the object's I/O context.
  */
-async function hangMidAttempt(doc: Record<string, unknown> = {}) {
+async function hangMidAttempt(doc: Record<string, unknown> = {}, queued = 0) {
   const target = fakeTarget(() => new Promise<Response>(() => {}));
   const t = await newTarget(doc);
   const item = makeItem();
-  await t.stub.enqueue(t.id, [item]);
+  await t.stub.enqueue(t.id, [item, ...Array.from({ length: queued }, () => makeItem())]);
   // As the platform does: the alarm is consumed when its handler starts. The handler is started
   // inside the object and not awaited, so the test's request ends while the attempt hangs.
   await runInDurableObject(t.stub, async (outbox, state) => {
@@ -61,6 +62,14 @@ describe("an object that dies mid-delivery", () => {
     expect(got?.dispatch.state).toBe("dead");
     expect(got?.attempts.map((a) => a.outcome)).toEqual(["interrupted"]);
     expect(target.sent).toHaveLength(1);
+  });
+
+  it("is woken by a watchdog one attempt's timeout (plus a margin) away, however large the claimed batch", async () => {
+    // 40 claimed with one slot of 5 s each: the whole batch would take 200 s, the watchdog must not wait for it.
+    const { stub } = await hangMidAttempt({ concurrency: 1, timeoutMs: 5_000 }, 39);
+    expect(await sqlIn(stub, "SELECT COUNT(*) AS n FROM dispatches WHERE state = 'delivering'")).toEqual([{ n: 40 }]);
+    const alarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(alarm).toBe(Date.now() + 5_000 + WATCHDOG_REFRESH_MS + WATCHDOG_MARGIN_MS);
   });
 
   it("delivers the event on the next alarm and marks the lost attempt interrupted", async () => {
