@@ -83,7 +83,8 @@ export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], 
 /**
  * pending → delivering for each row still pending, each with an `in_flight` attempt row; returns
  * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches; one
- * statement per 99 rows, SQLite's bound-parameter limit).
+ * statement per 99 rows, SQLite's bound-parameter limit). `+state` keeps the planner on the primary key:
+ * with a plain `state = 'pending'` it walks dispatches_by_state over the whole pending backlog.
  */
 export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Map<number, number> {
   const claimed = new Map<number, number>();
@@ -92,7 +93,7 @@ export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Ma
     sql
       .exec<{ seq: number; n: number }>(
         `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
-         WHERE seq IN (${placeholders(chunk)}) AND state = 'pending' RETURNING seq, attempt_count AS n`,
+         WHERE seq IN (${placeholders(chunk)}) AND +state = 'pending' RETURNING seq, attempt_count AS n`,
         now,
         ...chunk,
       )

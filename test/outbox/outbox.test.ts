@@ -680,3 +680,47 @@ describe("retention", () => {
     expect((await stub.health()).counts.delivered).toBe(600);
   });
 });
+
+describe("billing units", () => {
+  it("reads a bounded number of rows per event, however many delivered dispatches the outbox keeps", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget();
+    /** Rows read by enqueueing one event and delivering it. */
+    const rowsReadByOneEvent = async () => {
+      const before = (await stub.metrics()).usage.rowsRead;
+      await stub.enqueue(id, [makeItem()]);
+      await fireAlarm(stub);
+      return (await stub.metrics()).usage.rowsRead - before;
+    };
+    const few = await rowsReadByOneEvent();
+    await stub.enqueue(
+      id,
+      Array.from({ length: 600 }, () => makeItem()),
+    );
+    for (let i = 0; i < 30 && (await stub.health()).counts.pending > 0; i++) await fireAlarm(stub);
+    expect((await stub.health()).counts.delivered).toBe(601);
+    // The same work beside 600 delivered dispatches: no statement on the hot path scans them.
+    expect(await rowsReadByOneEvent()).toBeLessThanOrEqual(few + 5);
+  });
+
+  it("claims a batch by primary key, however many dispatches are pending", async () => {
+    fakeTarget();
+    /** Rows read per dispatch delivered by the first alarm after `n` events were enqueued at once. */
+    const rowsReadPerDelivered = async (n: number) => {
+      const { id, stub } = await newTarget();
+      for (let i = 0; i < n; i += 500)
+        await stub.enqueue(
+          id,
+          Array.from({ length: Math.min(500, n - i) }, () => makeItem()),
+        );
+      const before = (await stub.metrics()).usage.rowsRead;
+      await fireAlarm(stub);
+      const delivered = (await stub.health()).counts.delivered;
+      expect(delivered).toBeGreaterThan(0);
+      return ((await stub.metrics()).usage.rowsRead - before) / delivered;
+    };
+    const small = await rowsReadPerDelivered(60);
+    const large = await rowsReadPerDelivered(1200);
+    expect(large).toBeLessThanOrEqual(small * 1.5);
+  });
+});
