@@ -3,10 +3,11 @@
  * `wrangler dev --inspector-port` exposes, Chrome DevTools Protocol). Not part of CI.
  * Run: `node bench/profile.ts [rate] [seconds]` (default 200 events/s for 10 s, three targets:
  * two receivers on 127.0.0.1 and one that never answers). Prints the top frames by self time and
- * by total time, and writes the raw profile (.cpuprofile, loadable in Chrome DevTools) to a temp
+ * by total time, and writes the raw profile (.cpuprofile, loadable in Chrome DevTools) to the system temp
  * directory. Everything runs on 127.0.0.1; every process started is stopped; bounded in time.
  */
 import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { centrepointHeaders } from "../harness/centrepoint/headers.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
@@ -158,7 +159,8 @@ async function main(): Promise<void> {
   });
   const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
   cdp.close();
-  const file = join(workDir, "relay.cpuprofile");
+  // Outside workDir, which is removed on exit.
+  const file = join(tmpdir(), `relay-${Date.now()}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
   const ranked = rank(profile);
   console.log(

@@ -591,7 +591,7 @@ async function main(): Promise<void> {
   const hangAdds = round(by("hang-200").p99 - by("clean-200").p99);
   /** Whether every receiver got events about as fast as they were offered (no growing backlog). */
   const keepsUp = (f: FanResult) => Object.values(f.perTarget).every((t) => t.rate >= 0.95 * f.rate);
-  const goals = [
+  const goals: { goal: string; pass: boolean; value: string; miss: string; verdict?: string }[] = [
     {
       goal: "ingest ≥ 70 % of the bare Worker's throughput",
       pass: ratio >= 0.7,
@@ -636,6 +636,8 @@ async function main(): Promise<void> {
     {
       goal: "billing units per accepted event with 3 targets (measured: Durable Object requests, SQLite rows read and written)",
       pass: true,
+      // A measurement the issue asks for, with no threshold: reported, not passed or missed.
+      verdict: "measured",
       value: `${units.requests} DO requests, ${units.rowsRead} rows read, ${units.rowsWritten} rows written = $${round(perMillion, 2)} per million events (plus duration); ${GATEWAY_PER_MILLION.name}: $${GATEWAY_PER_MILLION.usd} per million`,
       miss: "",
     },
@@ -660,7 +662,7 @@ async function main(): Promise<void> {
     "",
     "| goal | measured | result |",
     "|---|---|---|",
-    ...goals.map((g) => `| ${g.goal} | ${g.value} | ${g.pass ? "pass" : `**miss** (${g.miss})`} |`),
+    ...goals.map((g) => `| ${g.goal} | ${g.value} | ${g.verdict ?? (g.pass ? "pass" : `**miss** (${g.miss})`)} |`),
     "",
     `### Ingest (autocannon, ${CONNECTIONS} connections, ${INGEST_ROUNDS} alternating rounds of ${roundSeconds} s per Worker, distinct delivery id per request)`,
     "",
@@ -737,7 +739,7 @@ async function main(): Promise<void> {
     generated,
     () => `# Benchmarks\n\nFigures from \`npm run bench\` (bench/run.ts). Not part of CI. What is measured and how: bench/run.ts.\n\n${generated}\n`,
   );
-  for (const g of goals) log(`goal: ${g.goal}: ${g.value} → ${g.pass ? "pass" : `MISS (${g.miss})`}`);
+  for (const g of goals) log(`goal: ${g.goal}: ${g.value} → ${g.verdict ?? (g.pass ? "pass" : `MISS (${g.miss})`)}`);
   log(`wrote ${DOC}; ${round((performance.now() - started) / 1000)} s`);
 
   await Promise.all([relay.stop(), bare.stop()]);
