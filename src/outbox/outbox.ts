@@ -9,7 +9,7 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
-import { breakerAllows, CLOSED_BREAKER } from "./breaker";
+import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { type AttemptResult, buildRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { dueRows, nextWake } from "./schedule";
@@ -121,10 +121,14 @@ export class Outbox extends DurableObject<Bindings> {
       if (meta.target_id === null) this.sql.exec("UPDATE meta SET target_id = ?", targetId);
       return insertDispatches(this.sql, items, now, meta.held_by === "gone" ? { reason: meta.held_reason } : null);
     });
-    // New rows are due now. A running alarm takes them in its next batch; otherwise wake it now.
-    if (inserted > 0 && !this.running) {
+    // New rows are due now. A running alarm takes them in its next batch; otherwise wake it: now, or
+    // at the probe time while the breaker is open (woken earlier it would only find it may send
+    // nothing, once per event). Rows enqueued during a 410 pause are held: resume() wakes it.
+    const breaker = breakerOf(meta);
+    const wakeAt = meta.held_by === "gone" ? null : breakerStatus(breaker, now) === "open" ? breaker.probeAt! : now;
+    if (inserted > 0 && !this.running && wakeAt !== null) {
       const current = await this.ctx.storage.getAlarm();
-      if (current === null || current > now) await this.ctx.storage.setAlarm(now);
+      if (current === null || current > wakeAt) await this.ctx.storage.setAlarm(wakeAt);
     }
     return { inserted, duplicates: items.length - inserted };
   }

@@ -429,6 +429,37 @@ describe("circuit breaker", () => {
     expect((await stub.health()).counts.delivered).toBe(5);
   });
 
+  it("does not wake for new dispatches while open: they wait for the probe time", async () => {
+    const { id, stub, target } = await openBreaker();
+    clock.advance(1000);
+    await stub.enqueue(id, [makeItem()]);
+    // Woken now, the alarm would load the config and find nothing it may send, once per event.
+    expect(await alarmAt(stub)).toBe(T0 + 60_000);
+    clock.advance(59_000);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(6);
+  });
+
+  it("arms the probe time for dispatches enqueued while open with nothing else waiting", async () => {
+    vi.mocked(Math.random).mockReturnValue(0);
+    const target = fakeTarget(fail(500));
+    // Retries far off (no retry before the window ends), so once open no row is due and no alarm is set by the rows.
+    const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
+    await stub.enqueue(
+      id,
+      Array.from({ length: 5 }, () => makeItem()),
+    );
+    await fireAlarm(stub);
+    expect((await stub.health()).breaker.status).toBe("open");
+    expect((await stub.health()).counts.dead).toBe(5);
+    await stub.enqueue(id, [makeItem()]);
+    expect(await alarmAt(stub)).toBe(T0 + 60_000);
+    target.answer(() => new Response("ok"));
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    expect((await stub.health()).counts.delivered).toBe(1);
+  });
+
   it("stays open with a doubled cool-down when the probe fails", async () => {
     const { stub } = await openBreaker();
     clock.advance(60_000);
