@@ -48,3 +48,18 @@ export function breakerFailure(b: BreakerState, now: number, wasProbe: boolean, 
   const cooldownMs = Math.min(b.cooldownMs * 2, opts.maxCooldownMs);
   return { failures, probeAt: now + cooldownMs, cooldownMs };
 }
+
+/**
+ * The breaker after one attempt's result: a success closes it; a failure counts unless its class is
+ * `config` (the relay's own configuration, not the target, failed). Returns `b` itself when unchanged.
+ */
+export function breakerAfter(
+  b: BreakerState,
+  result: { ok: boolean; errorClass: string | null },
+  now: number,
+  wasProbe: boolean,
+  opts: BreakerPolicy = BREAKER_DEFAULTS,
+): BreakerState {
+  if (result.ok) return CLOSED_BREAKER;
+  return result.errorClass === "config" ? b : breakerFailure(b, now, wasProbe, opts);
+}

@@ -9,7 +9,7 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
-import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
+import { breakerAfter, breakerAllows, type BreakerState, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { type AttemptResult, buildRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { dueRows, nextWake } from "./schedule";
@@ -82,6 +82,12 @@ interface Run {
   policy: CompletionPolicy;
   /** Set when an attempt of this run got a 410: the rest of the run sends nothing. */
   paused: boolean;
+  /**
+   * The breaker as this run's finished attempts leave it (written with them at the end of the
+   * batch): once it is open, the run's rows not sent yet go back unsent instead of each waiting for
+   * a target that is down.
+   */
+  breaker: BreakerState;
   /** Finished attempts not yet written; written together (one transaction) at the end of the batch, or at once after a 410. */
   done: Completion[];
 }
@@ -280,6 +286,7 @@ export class Outbox extends DurableObject<Bindings> {
       target: resolved.value,
       policy: { retry: config.retry, breaker: config.breaker, probe: allowance === "probe", random: Math.random },
       paused: false,
+      breaker: breakerOf(meta),
       done: [],
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
@@ -320,7 +327,7 @@ export class Outbox extends DurableObject<Bindings> {
 
   /** Sends one claimed row and completes its attempt. */
   private async attempt(row: PayloadRow, attemptId: number, run: Run): Promise<void> {
-    if (run.paused) {
+    if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
       this.ctx.storage.transactionSync(() => unclaim(this.sql, row.seq, attemptId, Date.now()));
       return;
     }
@@ -338,7 +345,9 @@ export class Outbox extends DurableObject<Bindings> {
       const error = `could not build the request: ${e instanceof Error ? e.message : String(e)}`;
       result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
     }
-    run.done.push({ seq: row.seq, attemptId, result, at: Date.now() });
+    const at = Date.now();
+    run.done.push({ seq: row.seq, attemptId, result, at });
+    run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
     if (result.status === 410) run.paused = true;
     // A 410 is written at once (the pause must be durable before anything else goes out).
     if (run.paused) this.flush(run);

@@ -4,7 +4,7 @@ import type { Fragment } from "../lib/sql";
 import { inChunks, placeholders } from "../lib/sql";
 import { planRetry } from "./backoff";
 import type { BreakerPolicy } from "../config/schemas";
-import { breakerFailure, type BreakerState } from "./breaker";
+import { breakerAfter, type BreakerState } from "./breaker";
 import type { AttemptResult } from "./deliver";
 import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
 import { targetWants } from "./match";
@@ -153,7 +153,9 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
   if (row?.state !== "delivering") return;
   const message = result.error ?? "failed";
   noteError(sql, message, at);
-  if (result.errorClass !== "config") saveBreaker(sql, breakerFailure(breakerOf(readMeta(sql)), at, policy.probe, policy.breaker));
+  const breaker = breakerOf(readMeta(sql));
+  const next = breakerAfter(breaker, result, at, policy.probe, policy.breaker);
+  if (next !== breaker) saveBreaker(sql, next);
   if (result.status === 410) hold(sql, "gone", `target answered 410 Gone at ${new Date(at).toISOString()}; paused until resumed`, at);
   if (readMeta(sql).held_by !== null) {
     sql.exec("UPDATE dispatches SET state = 'held', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
@@ -304,7 +306,7 @@ function insertAttempt(sql: SqlStorage, seq: number, n: number, now: number, out
   return sql.exec<{ id: number }>("INSERT INTO attempts (seq, n, started_at, outcome) VALUES (?, ?, ?, ?) RETURNING id", seq, n, now, outcome).one().id;
 }
 
-/** A claimed row whose attempt was never sent (the run stopped first: a sibling's 410): back to pending, or held when the target now is. */
+/** A claimed row whose attempt was never sent (the run stopped first: a sibling's 410, or the breaker opened): back to pending, or held when the target now is. */
 export function unclaim(sql: SqlStorage, seq: number, attemptId: number, now: number): void {
   const deltas: Deltas = new Map();
   const deleted = sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight' RETURNING id", attemptId).toArray().length;

@@ -460,6 +460,32 @@ describe("circuit breaker", () => {
     expect((await stub.health()).counts.delivered).toBe(1);
   });
 
+  it("stops a batch once it opens: the rows not sent yet go back unsent, for the probe", async () => {
+    vi.mocked(Math.random).mockReturnValue(0);
+    const target = fakeTarget(fail(500));
+    const { id, stub } = await newTarget({ concurrency: 1 });
+    await stub.enqueue(
+      id,
+      Array.from({ length: 12 }, () => makeItem()),
+    );
+    await fireAlarm(stub);
+    // Five failures open it; the other seven rows of the batch are not sent to a target that is down.
+    expect(target.sent).toHaveLength(5);
+    const health = await stub.health();
+    expect(health.breaker).toMatchObject({ status: "open", consecutiveFailures: 5, probeAt: T0 + 60_000 });
+    expect(health.counts.pending).toBe(12);
+    expect(health.counts.delivering).toBe(0);
+    expect(await alarmAt(stub)).toBe(T0 + 60_000);
+    // Unsent rows have no attempt: their window is not charged.
+    const unsent = (await stub.list({ state: "pending", limit: 100 })).items.filter((d) => d.windowAttempts === 0);
+    expect(unsent).toHaveLength(7);
+    target.answer(() => new Response("ok"));
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    await fireAlarm(stub);
+    expect((await stub.health()).counts.delivered).toBe(12);
+  });
+
   it("stays open with a doubled cool-down when the probe fails", async () => {
     const { stub } = await openBreaker();
     clock.advance(60_000);
