@@ -1,7 +1,7 @@
 /**
  * CPU profile of the relay under fan-out load, from the runtime's V8 inspector (the one
  * `wrangler dev --inspector-port` exposes, Chrome DevTools Protocol). Not part of CI.
- * Run: `node bench/profile.ts [rate] [seconds]` (default 200 events/s for 10 s, three targets:
+ * Run: `node bench/profile.ts [rate] [seconds] [no-hang]` (default 200 events/s for 10 s, three targets:
  * two receivers on 127.0.0.1 and one that never answers). Prints the top frames by self time and
  * by total time, and writes the raw profile (.cpuprofile, loadable in Chrome DevTools) to the system temp
  * directory. Everything runs on 127.0.0.1; every process started is stopped; bounded in time.
@@ -23,6 +23,8 @@ import { findDo } from "./storage.ts";
 
 const RATE = Number(process.argv[2] ?? 200);
 const SECONDS = Number(process.argv[3] ?? 10);
+/** `node bench/profile.ts 50 10 no-hang`: without the target that never answers, to compare. */
+const HANG = process.argv[4] !== "no-hang";
 const ADMIN_TOKEN = "profile-dev-only-admin-token";
 const HMAC_SECRET = "profile-dev-only-hmac-secret";
 const GUARD_MS = 240_000;
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   const hanging = await startTarget("hanging", { kind: "hang" });
   await admin.call("PUT", "/sources/profile", { auth: { type: "hmac", secretEnv: "PROFILE_HMAC" }, allowedIps: ["127.0.0.1"] });
   for (const r of receivers) await admin.call("PUT", `/targets/${r.name}`, { url: r.url });
-  await admin.call("PUT", "/targets/hanging", { url: hanging.url, timeoutMs: 5_000 });
+  if (HANG) await admin.call("PUT", "/targets/hanging", { url: hanging.url, timeoutMs: 5_000 });
   // Warm up, so the profile shows steady state rather than compilation.
   for (let i = 0; i < 50; i++) {
     const body = uploadBody({ uploadId: `warm-${i}` });
@@ -164,7 +166,7 @@ async function main(): Promise<void> {
   writeFileSync(file, JSON.stringify(profile));
   const ranked = rank(profile);
   console.log(
-    `profile of ${cdp.title}: ${RATE} events/s for ${SECONDS} s, three targets; ${Math.round(ranked.totalMs)} ms sampled over ${Math.round(performance.now() - t0)} ms of wall time; raw: ${file}`,
+    `profile of ${cdp.title}: ${RATE} events/s for ${SECONDS} s, ${HANG ? "three targets" : "two targets (no-hang)"}; ${Math.round(ranked.totalMs)} ms sampled over ${Math.round(performance.now() - t0)} ms of wall time; raw: ${file}`,
   );
   console.log("\ntop frames by self time (ms):");
   for (const [l, ms] of ranked.self) console.log(`  ${ms.toFixed(0).padStart(6)}  ${l}`);

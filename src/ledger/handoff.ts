@@ -71,14 +71,18 @@ export function planHandoffs(
   return rows.size;
 }
 
-/** Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due). */
-export function dueHandoffs(sql: SqlStorage, now: number): DueHandoff[] {
+/**
+ * Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due),
+ * leaving out the targets in `busy` (a push to them is in flight).
+ */
+export function dueHandoffs(sql: SqlStorage, now: number, busy: readonly string[] = []): DueHandoff[] {
   const rows = sql
     .exec<{ seq: number; delivery_id: string; target_id: string; tries: number; unfiltered: number; enrich: string | null; size: number }>(
       `SELECT d.seq, h.delivery_id, h.target_id, h.tries, h.unfiltered, h.enrich, length(d.body) + length(d.envelope) + length(d.headers) AS size
        FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
-       WHERE h.handed_at IS NULL AND h.next_at <= ? ORDER BY h.next_at LIMIT ?`,
+       WHERE h.handed_at IS NULL AND h.next_at <= ? AND h.target_id NOT IN (SELECT value FROM json_each(?)) ORDER BY h.next_at LIMIT ?`,
       now,
+      JSON.stringify(busy),
       HANDOFF_ROWS,
     )
     .toArray()

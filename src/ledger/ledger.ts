@@ -28,7 +28,7 @@ import {
   releaseEnrichment,
   storeEnrichment,
 } from "./enrichment";
-import { buildItems, dueHandoffs, type HandoffPlan, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
+import { buildItems, type DueHandoff, dueHandoffs, type HandoffPlan, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
 import {
   advanceRun,
   type ChainPoint,
@@ -115,7 +115,7 @@ export const HANDSHAKE_LOG_CAP = 10_000;
 const ERROR_RETRY_MS = 30_000;
 /** When a record starts a push at once, the alarm is armed this much later, as the at-least-once fallback. */
 const FALLBACK_ALARM_MS = 5_000;
-/** Rounds of one background push at most (each takes what is due, bounded by rows and bytes). */
+/** Rounds of pushes the alarm waits for at most (each target's next push starts when its last one ends). */
 const PUSH_ROUNDS = 100;
 /** A day in ms: the incremental integrity check runs at least this often (and from the daily Cron Trigger). */
 const DAY_MS = 86_400_000;
@@ -154,9 +154,8 @@ export class Ledger extends DurableObject<Bindings> {
   private head: { seq: number; hash: string } | null = null;
   /** Whether this instance has seen the ledger's source id stored. */
   private sourceStored = false;
-  /** The push started after a commit, while it runs (the alarm waits for it); `pushAgain`: more was recorded meanwhile. */
-  private pushing: Promise<void> | null = null;
-  private pushAgain = false;
+  /** Pushes in flight, one per target at most (so a target's items go in order); other targets' rows do not wait for them. */
+  private readonly pushes = new Map<string, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -441,8 +440,10 @@ export class Ledger extends DurableObject<Bindings> {
   override async alarm(): Promise<void> {
     this.meter.usage.requests++;
     try {
-      if (this.pushing) await this.pushing;
-      await this.handOff(Date.now());
+      // Pushes in flight end first (their rows are not due twice); then the alarm hands over the rest.
+      await this.settlePushes();
+      this.startPushes(Date.now());
+      await this.settlePushes();
       await this.runDueJobs(Date.now());
       await this.ensureAlarm();
     } catch (e) {
@@ -456,34 +457,23 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /**
-   * Starts pushing due hand-offs in the background unless a push is running (which then takes
-   * the new rows too, so pushes batch up under load). Failures are retried by the alarm.
+   * Pushes due hand-offs in the background, off the response path. Every target has its own lane:
+   * one push in flight per target, and a push that is slow or never answered delays only its own
+   * target's rows, which go in the target's next push, started as soon as this one ends. Failures
+   * are retried with backoff by the alarm.
    */
   private pushSoon(): void {
-    if (this.pushing) {
-      this.pushAgain = true;
-      return;
+    try {
+      this.startPushes(Date.now());
+    } catch (e) {
+      log("error", "ledger push failed; the alarm retries", { source: ledgerSource(this.sql), error: e instanceof Error ? e.message : String(e) });
     }
-    const rounds = async () => {
-      for (let i = 0; i < PUSH_ROUNDS; i++) {
-        this.pushAgain = false;
-        const pushed = await this.handOff(Date.now());
-        if (pushed === 0 && !this.pushAgain) break;
-      }
-      await this.ensureAlarm();
-    };
-    this.pushing = rounds()
-      .catch((e) =>
-        log("error", "ledger push failed; the alarm retries", { source: ledgerSource(this.sql), error: e instanceof Error ? e.message : String(e) }),
-      )
-      .finally(() => (this.pushing = null));
-    this.ctx.waitUntil(this.pushing);
   }
 
-  /** Pushes the due hand-offs once; returns how many rows it took. */
-  private async handOff(now: number): Promise<number> {
-    const due = dueHandoffs(this.sql, now);
-    if (due.length === 0) return 0;
+  /** Starts one push for every target with due rows and no push in flight; returns the started pushes. */
+  private startPushes(now: number): Promise<void>[] {
+    const due = dueHandoffs(this.sql, now, [...this.pushes.keys()]);
+    if (due.length === 0) return [];
     const source = ledgerSource(this.sql);
     let groups: ReturnType<typeof buildItems>;
     try {
@@ -492,21 +482,36 @@ export class Ledger extends DurableObject<Bindings> {
       // A row that cannot be read: retry later with backoff, visible on the delivery's hand-offs.
       markFailed(this.sql, due, `could not read the delivery: ${e instanceof Error ? e.message : String(e)}`, now, Math.random);
       log("warn", "handoff failed", { source, count: due.length, error: e instanceof Error ? e.message : String(e) });
-      return due.length;
+      return [];
     }
-    await Promise.all(
-      [...groups].map(async ([targetId, { rows, items }]) => {
-        try {
-          await this.outboxFor(targetId, source).enqueue(targetId, items);
-          markHanded(this.sql, rows, Date.now());
-        } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
-          log("warn", "handoff failed", { source, target: targetId, count: rows.length, error: message });
-          markFailed(this.sql, rows, message, Date.now(), Math.random);
-        }
-      }),
-    );
-    return due.length;
+    return [...groups].map(([targetId, { rows, items }]) => {
+      const push = this.pushTo(source, targetId, rows, items).finally(() => {
+        this.pushes.delete(targetId);
+        // Rows recorded meanwhile: this target's waited for this push; the alarm covers the rest.
+        this.pushSoon();
+        if (this.pushes.size === 0) this.ensureAlarm().catch((e: unknown) => log("error", "ledger could not re-arm its alarm", { source, error: String(e) }));
+      });
+      this.pushes.set(targetId, push);
+      this.ctx.waitUntil(push);
+      return push;
+    });
+  }
+
+  /** Waits until no push is in flight, those started meanwhile included (at most PUSH_ROUNDS rounds). */
+  private async settlePushes(): Promise<void> {
+    for (let i = 0; i < PUSH_ROUNDS && this.pushes.size > 0; i++) await Promise.allSettled([...this.pushes.values()]);
+  }
+
+  /** Hands one target its rows' items; marks them handed, or failed with backoff. Never throws. */
+  private async pushTo(source: string, targetId: string, rows: DueHandoff[], items: OutboxItem[]): Promise<void> {
+    try {
+      await this.outboxFor(targetId, source).enqueue(targetId, items);
+      markHanded(this.sql, rows, Date.now());
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      log("warn", "handoff failed", { source, target: targetId, count: rows.length, error: message });
+      markFailed(this.sql, rows, message, Date.now(), Math.random);
+    }
   }
 
   /** How hand-off rows with a pull plan become items: a target's enriched envelope (links made now), or the Puller's job. */

@@ -127,6 +127,48 @@ describe("hand-off", () => {
   });
 });
 
+describe("hand-off lanes", () => {
+  it("pushes to each target on its own: an outbox that does not answer delays no other target", async () => {
+    const source = freshId("l");
+    const ledger = ledgerOf(source);
+    const fast: string[] = [];
+    const slow: string[] = [];
+    let answerSlow = () => {};
+    const slowAnswered = new Promise<void>((resolve) => (answerSlow = resolve));
+    await runInDurableObject(ledger, (instance) => {
+      (instance as unknown as PushSeam).outboxFor = (targetId) => ({
+        enqueue: async (_t, items) => {
+          const ids = items.map((i) => i.deliveryId);
+          if (targetId === "t-fast") return void fast.push(...ids);
+          slow.push(...ids);
+          await slowAnswered;
+        },
+      });
+    });
+    /** Waits (bounded) until `done()` holds, letting the ledger's background pushes run. */
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+      return done();
+    };
+    await ledger.record(recordInput({ source, deliveryId: "lane-1", targets: ["t-slow", "t-fast"] }));
+    expect(await until(() => fast.includes("lane-1") && slow.includes("lane-1"))).toBe(true);
+    // t-slow has not answered lane-1: t-fast still gets lane-2 and lane-3 at once.
+    await ledger.record(recordInput({ source, deliveryId: "lane-2", targets: ["t-slow", "t-fast"] }));
+    await ledger.record(recordInput({ source, deliveryId: "lane-3", targets: ["t-slow", "t-fast"] }));
+    expect(await until(() => fast.length === 3)).toBe(true);
+    expect(fast).toEqual(["lane-1", "lane-2", "lane-3"]);
+    // One push per target at a time: lane-2 and lane-3 wait for t-slow's answer, then go together, in order.
+    expect(slow).toEqual(["lane-1"]);
+    answerSlow();
+    expect(await until(() => slow.length === 3)).toBe(true);
+    expect(slow).toEqual(["lane-1", "lane-2", "lane-3"]);
+    const handed = async () =>
+      (await Promise.all(["lane-1", "lane-2", "lane-3"].map((id) => ledger.get(id)))).flatMap((d) => d!.handoffs.map((h) => h.handedAt));
+    for (let i = 0; i < 100 && (await handed()).includes(null); i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await handed()).every((at) => at !== null)).toBe(true);
+  });
+});
+
 describe("integrity reports", () => {
   it("are read back without a check: integrity() shows the stored report, a new run finds what changed since", async () => {
     const ledger = ledgerOf(freshId("l"));
