@@ -246,7 +246,7 @@ export class Ledger extends DurableObject<Bindings> {
     if (result.status === "accepted" && input.targets.length + (input.unfilteredTargets?.length ?? 0) > 0) {
       // Hand over at once, off the response path; the alarm stays armed as the at-least-once fallback.
       await this.ensureAlarm(input.receivedAt + FALLBACK_ALARM_MS);
-      this.pushSoon();
+      this.pushSoon([...input.targets, ...(input.unfilteredTargets ?? [])]);
     } else {
       // A duplicate too: CentrePoint's resend is a chance to restart a hand-off whose alarm was lost.
       await this.ensureAlarm();
@@ -460,9 +460,11 @@ export class Ledger extends DurableObject<Bindings> {
    * Pushes due hand-offs in the background, off the response path. Every target has its own lane:
    * one push in flight per target, and a push that is slow or never answered delays only its own
    * target's rows, which go in the target's next push, started as soon as this one ends. Failures
-   * are retried with backoff by the alarm.
+   * are retried with backoff by the alarm. `targets`: the only targets with new rows; when a push to
+   * each of them is in flight already, those pushes' successors take the rows (no query now).
    */
-  private pushSoon(): void {
+  private pushSoon(targets?: readonly string[]): void {
+    if (targets?.every((t) => this.pushes.has(t))) return;
     try {
       this.startPushes(Date.now());
     } catch (e) {
