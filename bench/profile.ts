@@ -1,7 +1,7 @@
 /**
  * CPU profile of the relay under fan-out load, from the runtime's V8 inspector (the one
  * `wrangler dev --inspector-port` exposes, Chrome DevTools Protocol). Not part of CI.
- * Run: `node bench/profile.ts [rate] [seconds] [no-hang]` (default 200 events/s for 10 s, three targets:
+ * Run: `npm run bench:profile -- [rate] [seconds] [no-hang]` (default 100 events/s for 10 s, three targets:
  * two receivers on 127.0.0.1 and one that never answers). Prints the top frames by self time and
  * by total time, and writes the raw profile (.cpuprofile, loadable in Chrome DevTools) to the system temp
  * directory. Everything runs on 127.0.0.1; every process started is stopped; bounded in time.
@@ -21,9 +21,9 @@ import { percentile } from "../harness/stats.ts";
 import { uploadBody } from "../test/fixtures/centrepoint.ts";
 import { findDo } from "./storage.ts";
 
-const RATE = Number(process.argv[2] ?? 200);
+const RATE = Number(process.argv[2] ?? 100);
 const SECONDS = Number(process.argv[3] ?? 10);
-/** `node bench/profile.ts 50 10 no-hang`: without the target that never answers, to compare. */
+/** `npm run bench:profile -- 50 10 no-hang`: without the target that never answers, to compare. */
 const HANG = process.argv[4] !== "no-hang";
 const ADMIN_TOKEN = "profile-dev-only-admin-token";
 const HMAC_SECRET = "profile-dev-only-hmac-secret";
