@@ -274,6 +274,27 @@ interface FanResult {
 }
 
 /** Open-loop sender at a fixed rate; latency = arrival at each receiver − send time of the POST. */
+/** Untimed events a fan-out run's source gets first, so that the objects the run involves have started (fewer than the breaker's threshold of 5). */
+const FAN_WARMUP_EVENTS = 3;
+
+/** Sends the warm-up events through `source` one by one and waits (bounded) until every receiver has them. */
+async function warmUp(relayUrl: string, source: string, receivers: Target[], label: string): Promise<void> {
+  const ids = Array.from({ length: FAN_WARMUP_EVENTS }, (_, i) => `${label}-warm-${i}`);
+  for (const id of ids) {
+    const body = uploadBody({ uploadId: id });
+    await http(`${relayUrl}/webhooks/${source}`, {
+      method: "POST",
+      headers: centrepointHeaders({ deliveryId: id, signature: signBody(HMAC_SECRET, body) }),
+      body,
+      timeoutMs: 10_000,
+    });
+  }
+  await waitFor(`${label}: warm-up events at every receiver`, () => receivers.every((t) => ids.every((id) => t.delivered().has(id))), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
+}
+
 async function fanOut(relay: DevServer, source: string, rate: number, seconds: number, receivers: Target[], label: string): Promise<FanResult> {
   const relayUrl = relay.url;
   const done = window([relay.group.pid]);
@@ -555,6 +576,7 @@ async function main(): Promise<void> {
       ] as const,
   )) {
     const involved = (o: string) => o === `ledger:${src}` || receivers.some((t) => o === `outbox:${t.name}`) || o === `outbox:hanging-${rate}`;
+    await warmUp(relay.url, src, receivers, label);
     const unitsBefore = await billingUnits(relay.url, involved);
     const r = await fanOut(relay, src, rate, FAN_SECONDS, receivers, label);
     const unitsAfter = await billingUnits(relay.url, involved);
