@@ -9,16 +9,14 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { centrepointHeaders } from "../harness/centrepoint/headers.ts";
-import { signBody } from "../harness/centrepoint/signing.ts";
-import { adminClient, http } from "../harness/http/client.ts";
+import { adminClient } from "../harness/http/client.ts";
 import { cleanupNow, makeTempDir, runAndExit } from "../harness/process/groups.ts";
 import { snapshotProjectWorker, startDev } from "../harness/process/wrangler-dev.ts";
 import { startTarget } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
 import { DatabaseSync } from "node:sqlite";
 import { percentile } from "../harness/stats.ts";
-import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { postUpload } from "./post.ts";
 import { findDo } from "./storage.ts";
 
 const RATE = Number(process.argv[2] ?? 100);
@@ -118,14 +116,7 @@ async function main(): Promise<void> {
   for (const r of receivers) await admin.call("PUT", `/targets/${r.name}`, { url: r.url });
   if (HANG) await admin.call("PUT", "/targets/hanging", { url: hanging.url, timeoutMs: 5_000 });
   // Warm up, so the profile shows steady state rather than compilation.
-  for (let i = 0; i < 50; i++) {
-    const body = uploadBody({ uploadId: `warm-${i}` });
-    await http(`${relay.url}/webhooks/profile`, {
-      method: "POST",
-      headers: centrepointHeaders({ deliveryId: `warm-${i}`, signature: signBody(HMAC_SECRET, body) }),
-      body,
-    });
-  }
+  for (let i = 0; i < 50; i++) await postUpload(relay.url, "profile", `warm-${i}`, HMAC_SECRET);
   await sleep(2_000);
 
   const cdp = await inspector(relay.inspectorPort);
@@ -142,17 +133,9 @@ async function main(): Promise<void> {
     if (wait > 1) await sleep(wait);
     const id = `p-${i}`;
     ids.push(id);
-    const body = uploadBody({ uploadId: id });
     const sent = performance.now();
     sentAt.set(id, Date.now());
-    posts.push(
-      http(`${relay.url}/webhooks/profile`, {
-        method: "POST",
-        headers: centrepointHeaders({ deliveryId: id, signature: signBody(HMAC_SECRET, body) }),
-        body,
-        timeoutMs: 10_000,
-      }).then(() => void ingestMs.push(performance.now() - sent)),
-    );
+    posts.push(postUpload(relay.url, "profile", id, HMAC_SECRET).then(() => void ingestMs.push(performance.now() - sent)));
   }
   await Promise.all(posts);
   await waitFor("every event at both receivers", () => receivers.every((t) => ids.every((id) => t.delivered().has(id))), {

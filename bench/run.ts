@@ -24,6 +24,7 @@ import { startTarget, type Target } from "../harness/targets/controllable-target
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
 import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { postUpload } from "./post.ts";
 import { writeSection } from "./report.ts";
 import { dirBytes, findDo, tableStats } from "./storage.ts";
 
@@ -280,15 +281,7 @@ const FAN_WARMUP_EVENTS = 3;
 /** Sends the warm-up events through `source` one by one and waits (bounded) until every receiver has them. */
 async function warmUp(relayUrl: string, source: string, receivers: Target[], label: string): Promise<void> {
   const ids = Array.from({ length: FAN_WARMUP_EVENTS }, (_, i) => `${label}-warm-${i}`);
-  for (const id of ids) {
-    const body = uploadBody({ uploadId: id });
-    await http(`${relayUrl}/webhooks/${source}`, {
-      method: "POST",
-      headers: centrepointHeaders({ deliveryId: id, signature: signBody(HMAC_SECRET, body) }),
-      body,
-      timeoutMs: 10_000,
-    });
-  }
+  for (const id of ids) await postUpload(relayUrl, source, id, HMAC_SECRET);
   await waitFor(`${label}: warm-up events at every receiver`, () => receivers.every((t) => ids.every((id) => t.delivered().has(id))), {
     timeoutMs: 30_000,
     intervalMs: 100,
@@ -311,16 +304,10 @@ async function fanOut(relay: DevServer, source: string, rate: number, seconds: n
     const wait = t0 + i * interval - performance.now();
     if (wait > 1) await sleep(wait);
     const id = `${label}-${i.toString(36).padStart(6, "0")}`;
-    const body = uploadBody({ uploadId: id });
     const started = performance.now();
     sentAt.set(id, started);
     inFlight.push(
-      http(`${relayUrl}/webhooks/${source}`, {
-        method: "POST",
-        headers: centrepointHeaders({ deliveryId: id, signature: signBody(HMAC_SECRET, body) }),
-        body,
-        timeoutMs: 10_000,
-      }).then(
+      postUpload(relayUrl, source, id, HMAC_SECRET).then(
         (r) => {
           ingestMs.push(performance.now() - started);
           if (r.json?.status !== "accepted") {

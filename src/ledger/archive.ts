@@ -1,4 +1,5 @@
 import { sha256Hex, toBase64, utf8 } from "../lib/crypto";
+import { DAY_MS } from "../lib/time";
 import {
   ARCHIVE_FORMAT,
   type ArchiveRecord,
@@ -41,7 +42,6 @@ export const ARCHIVE_EVERY_MS = 3_600_000;
 export const ARCHIVE_HALT_RETRY_MS = 6 * 3_600_000;
 /** Rows serialized between two pauses while a segment is built (the pauses let record() calls in). */
 const BUILD_CHUNK_ROWS = 100;
-const DAY_MS = 86_400_000;
 /** Bytes of a line besides body (base64), envelope and headers: field names, hashes, ids. */
 const LINE_OVERHEAD = 900;
 

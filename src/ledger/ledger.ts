@@ -8,6 +8,7 @@ import { clipHeaderValue } from "../lib/headers";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
+import { DAY_MS } from "../lib/time";
 import type { OutboxItem } from "../outbox/types";
 import { PULL_HANDOFF } from "../pull/plan";
 import type { StoredEnrichment } from "../pull/facts";
@@ -117,8 +118,6 @@ const ERROR_RETRY_MS = 30_000;
 const FALLBACK_ALARM_MS = 5_000;
 /** Rounds of pushes the alarm waits for at most (each target's next push starts when its last one ends). */
 const PUSH_ROUNDS = 100;
-/** A day in ms: the incremental integrity check runs at least this often (and from the daily Cron Trigger). */
-const DAY_MS = 86_400_000;
 /** Wait before a job whose slice failed runs again. */
 const JOB_RETRY_MS = 5 * 60_000;
 /** What one page of an export carries at most (rows, and bytes of stored payload). */

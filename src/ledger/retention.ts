@@ -2,6 +2,7 @@ import type { Retention } from "../config/schemas";
 import { takeByBytes } from "../lib/batch";
 import { bumpCounters } from "../lib/counters";
 import { sha256Hex } from "../lib/crypto";
+import { DAY_MS } from "../lib/time";
 import { CHAIN_START, type ChainPoint } from "./integrity";
 import { COUNTER } from "./queries";
 
@@ -33,7 +34,6 @@ export const PRUNE_INITIAL: PruneState = { bodiesThrough: 0, recordsThrough: CHA
 
 /** What one slice reads at most. */
 export const PRUNE_SLICE = { rows: 200, bytes: 2 * 1024 * 1024 };
-const DAY_MS = 86_400_000;
 /** A pending hand-off holds pruning back; look again this much later. */
 const HELD_BACK_RETRY_MS = 3_600_000;
 

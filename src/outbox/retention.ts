@@ -1,4 +1,5 @@
 import { bumpCounters } from "../lib/counters";
+import { DAY_MS } from "../lib/time";
 import { PRUNED_ATTEMPTS, PRUNED_DISPATCHES } from "./counters";
 import type { MetaRow } from "./views";
 
@@ -14,7 +15,6 @@ import type { MetaRow } from "./views";
 export const DEFAULT_RETENTION_DAYS = 30;
 /** Dispatches removed per alarm run at most (each with its attempts). */
 export const PRUNE_ROWS = 500;
-const DAY_MS = 86_400_000;
 
 /** The retention the alarm last read from the target's document. */
 export function retentionMs(meta: Pick<MetaRow, "retention_days">): number {
