@@ -52,7 +52,24 @@ describe("stranded hand-offs", () => {
     expect(await outboxOf(target).getDispatch(source, id)).not.toBeNull();
   });
 
-  it("keeps its alarm after an unexpected error and records it, instead of throwing", async () => {
+  it("catches an error the alarm's own steps throw: logs it and re-arms 30 s later instead of ending the alarm", async () => {
+    const { source, ledger } = await sourceWithTarget();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    expect((await postWebhook(source, { deliveryId: crypto.randomUUID() })).status).toBe(200);
+    // A step of the alarm that nothing below it catches: only the alarm's catch-all stands between it and the runtime.
+    await runInDurableObject(ledger, (instance) => {
+      (instance as unknown as { runDueJobs: () => Promise<void> }).runDueJobs = () => Promise.reject(new Error("job table unreadable"));
+    });
+    await runInDurableObject(ledger, (_i, state) => state.storage.setAlarm(Date.now()));
+    const ranAt = Date.now();
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect(errors.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringContaining("ledger alarm failed; retrying later"));
+    expect(errors.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringContaining("job table unreadable"));
+    expect(await runInDurableObject(ledger, (_i, state) => state.storage.getAlarm())).toBe(ranAt + 30_000);
+  });
+
+  it("keeps a hand-off whose row the push cannot read pending, with its alarm, and hands it off once readable", async () => {
     const { source, target, ledger } = await sourceWithTarget();
     const id = crypto.randomUUID();
     vi.spyOn(console, "error").mockImplementation(() => undefined);

@@ -42,10 +42,15 @@ async function seed(source: string) {
 }
 
 describe("search by long identifiers", () => {
-  it("finds a delivery by its CentrePoint delivery GUID through the API", async () => {
+  it("finds a delivery by its CentrePoint delivery GUID through the API, by equality", async () => {
     const source = freshId();
     await seed(source);
+    // Ids that contain the GUID, or that it is a prefix of: a pattern search (LIKE '%q%') would find them too.
+    for (const other of [`${GUID}-retry`, `resent-${GUID}`, GUID.toUpperCase()]) expect((await postWebhook(source, { deliveryId: other })).status).toBe(200);
     expect(await search(source, GUID)).toEqual([GUID]);
+    expect(await search(source, GUID.slice(0, 35))).toEqual([]);
+    expect(await search(source, `${GUID.slice(0, 8)}%`)).toEqual([]);
+    expect(await search(source, GUID.replace(/-/g, "_"))).toEqual([]);
   });
 
   it("finds deliveries by a tracking GUID, a long subject identifier and a 60-digit upload id, by equality", async () => {
