@@ -1,7 +1,9 @@
-import { createExecutionContext, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
-import { takeByBytes } from "../../src/lib/batch";
+import { BATCH_BYTES, takeByBytes } from "../../src/lib/batch";
+import { dueRows } from "../../src/outbox/schedule";
+import type { OutboxItem } from "../../src/outbox/types";
 import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
 import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
 
@@ -117,17 +119,47 @@ describe("size limits in bytes", () => {
     expect(detail.attention).toMatch(/original/);
   });
 
-  it("hands several near-limit bodies to a target and delivers each", async () => {
+  it("hands near-limit bodies over in pushes and batches cut by bytes, and delivers each", async () => {
     const source = freshId();
     const target = freshId("t");
     await putSource(source);
-    await putTarget(target, { url: "https://edc.example/hooks", format: "raw" });
+    await putTarget(target, { url: "https://edc.example/hooks", format: "raw", sources: [source] });
     vi.spyOn(console, "log").mockImplementation(() => undefined);
-    for (let i = 0; i < 6; i++) expect((await postWithEnv({ MAX_BODY_BYTES: "1048576" }, source, bigBody(1_000_000))).status).toBe(200);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    // Pushes fail while the bodies arrive, so ten 1 MB hand-offs (more than one BATCH_BYTES) wait for the alarm.
+    const ledger = ledgerOf(source);
+    const pushed: number[] = [];
+    await runInDurableObject(ledger, (instance) => {
+      const self = instance as unknown as {
+        outboxFor: (t: string, s?: string) => { enqueue(t: string, items: OutboxItem[]): Promise<unknown> };
+        open?: boolean;
+      };
+      const real = self.outboxFor;
+      self.outboxFor = (t, s) => ({
+        enqueue: (id, items) => {
+          if (!self.open) return Promise.reject(new Error("outbox unavailable"));
+          pushed.push(items.reduce((n, i) => n + i.body.length + i.envelope.length, 0));
+          return real(t, s).enqueue(id, items);
+        },
+      });
+    });
+    for (let i = 0; i < 10; i++) expect((await postWithEnv({ MAX_BODY_BYTES: "1048576" }, source, bigBody(1_000_000))).status).toBe(200);
+    await runInDurableObject(ledger, (instance) => void ((instance as unknown as { open: boolean }).open = true));
+    for (let i = 0; i < 10 && pushed.length === 0; i++) {
+      vi.setSystemTime(Date.now() + 10 * 60_000);
+      await runDurableObjectAlarm(ledger);
+    }
+    for (let i = 0; i < 10 && pushed.reduce((a, b) => a + b, 0) < 10_000_000; i++) await runDurableObjectAlarm(ledger);
+    expect(pushed.length).toBeGreaterThan(1);
+    expect(Math.max(...pushed)).toBeLessThanOrEqual(BATCH_BYTES);
+    // The outbox takes its batch by bytes too: ten rows are due, fewer than ten fit one batch.
+    const batch = await runInDurableObject(outboxOf(target), (_i, state) => dueRows(state.storage.sql, Date.now(), 50, false));
+    expect(batch.length).toBeGreaterThan(1);
+    expect(batch.length).toBeLessThan(10);
+    expect(batch.reduce((n, r) => n + (r.body as ArrayBuffer).byteLength + String(r.envelope).length, 0)).toBeLessThanOrEqual(BATCH_BYTES);
     const edc = fakeTarget();
-    for (let i = 0; i < 6 && (await runDurableObjectAlarm(ledgerOf(source))); i++);
-    for (let i = 0; i < 6 && (await fireAlarm(outboxOf(target))); i++);
-    expect(edc.sent).toHaveLength(6);
+    for (let i = 0; i < 10 && (await fireAlarm(outboxOf(target))); i++);
+    expect(edc.sent).toHaveLength(10);
     expect(edc.sent.every((s) => s.body.length === 1_000_000)).toBe(true);
   });
 
