@@ -113,23 +113,29 @@ describe("sending", () => {
     expect(await alarmAt(stub)).toBe(T0 + 30 * DAY);
   });
 
-  it("takes batches of at most 25 and keeps taking them in one alarm run while rows are due", async () => {
+  it("claims batches of max(50, 8 × concurrency) and keeps taking them in one alarm run while rows are due", async () => {
     let inFlight = 0;
     let most = 0;
+    const claimed: number[] = [];
+    const { id, stub } = await newTarget({ concurrency: 2 });
+    // While a fetch is out, the rows in `delivering` are the claimed batch (its claim is committed before the fetches).
+    const sql = await runInDurableObject(stub, (_i, state) => state.storage.sql); // the fetch runs in the object's own isolate
     const target = fakeTarget(async () => {
       most = Math.max(most, ++inFlight);
+      claimed.push(sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dispatches WHERE state = 'delivering'").one().n);
       await new Promise((r) => setTimeout(r, 1));
       inFlight--;
       return new Response("ok");
     });
-    const { id, stub } = await newTarget({ concurrency: 2 });
     await stub.enqueue(
       id,
-      Array.from({ length: 30 }, () => makeItem()),
+      Array.from({ length: 120 }, () => makeItem()),
     );
     await fireAlarm(stub);
-    expect(target.sent).toHaveLength(30);
+    expect(target.sent).toHaveLength(120);
     expect(most).toBeLessThanOrEqual(2);
+    // Batches of 50, 50 and 20 (completions are written together after each batch's fetches).
+    expect(claimed).toEqual([...Array<number>(100).fill(50), ...Array<number>(20).fill(20)]);
     expect(await alarmAt(stub)).toBe(T0 + 30 * DAY); // only the retention prune of what it delivered
   });
 });
