@@ -3,6 +3,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import dashboardDoc from "../../docs/dashboard.md?raw";
 import storageDoc from "../../docs/storage.md?raw";
+import { type ChainFields, linkHash } from "../../src/ledger/chain";
+import { sha256Hex } from "../../src/lib/crypto";
 import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";
 import { insertVersion1Records, verifyFully } from "../ledger/fixtures";
 import { useClock } from "../outbox/fixtures";
@@ -69,9 +71,45 @@ describe("hash chain version 2", () => {
 });
 
 describe("docs/storage.md", () => {
-  it("lists what each chain version covers", () => {
-    expect(storageDoc).toMatch(/version 1/i);
-    expect(storageDoc).toMatch(/version 2/i);
-    for (const column of ["source_ip", "id_derived", "subject", "attention", "provenance", "same_body_as"]) expect(storageDoc).toContain(column);
+  /** A record whose every field differs from the others, so a missing, extra or misplaced field changes the hash. */
+  const fields: ChainFields = {
+    prevHash: "a".repeat(64),
+    seq: 7,
+    deliveryId: "d-7",
+    idDerived: true,
+    event: "UploadEvent",
+    kind: "upload.completed",
+    subject: "studies/1/subjects/2",
+    attention: "unknown field",
+    receivedAt: 1_700_000_000_000,
+    sourceIp: "203.0.113.9",
+    headers: '{"x-actigraph-event":"UploadEvent"}',
+    bodySha256: "b".repeat(64),
+    envelopeSha256: "c".repeat(64),
+    provenance: "centrepoint-history",
+    sameBodyAs: "d-3",
+  };
+  const camel = (column: string) => column.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+
+  /** The hash docs/storage.md describes for `version`: its JSON.stringify([...]) list, column by column. */
+  function documentedHash(version: 1 | 2): string {
+    const bullet = storageDoc.split(/\n- /).find((b) => b.startsWith(`**Version ${version}**`));
+    expect(bullet, `docs/storage.md has a **Version ${version}** bullet`).toBeDefined();
+    const list = /SHA-256\(JSON\.stringify\(\[([^\]]+)\]\)\)/.exec(bullet!.replace(/`/g, "").replace(/\s+/g, " "));
+    expect(list, `the **Version ${version}** bullet shows SHA-256(JSON.stringify([...]))`).not.toBeNull();
+    const values = list![1]!.split(",").map((item) => {
+      const name = item.trim();
+      if (name === '"v2"') return "v2";
+      if (name === "SHA-256(envelope)") return fields.envelopeSha256; // version 1 hashed the envelope's digest too
+      const key = camel(name) as keyof ChainFields;
+      expect(fields, `${name} in docs/storage.md is a chain field`).toHaveProperty(key);
+      return fields[key];
+    });
+    return sha256Hex(JSON.stringify(values));
+  }
+
+  it("describes each chain version's hash exactly as src/ledger/chain.ts computes it", () => {
+    expect(documentedHash(1)).toBe(linkHash(1, fields));
+    expect(documentedHash(2)).toBe(linkHash(2, fields));
   });
 });
