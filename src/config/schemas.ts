@@ -54,7 +54,7 @@ const centrepointId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 /** How often and how far back a source is reconciled against CentrePoint's delivery history (docs/reconciliation.md). */
 export const reconcileScheduleSchema = z.strictObject({
-  /** Minutes between scheduled runs, rounded up to the 5-minute Cron Trigger; 0 turns scheduled runs off. */
+  /** Minutes between scheduled runs: 0 (off) or 5 to 10,080; runs start on the 5-minute Cron Trigger's ticks. */
   everyMinutes: z
     .number()
     .int()

@@ -55,9 +55,9 @@ import {
  * MIN_BATCH. A batch costs two storage commits (its claim before the fetches, its completions
  * after them), so larger batches mean fewer commits per event; memory is bounded by bytes too.
  */
-const BATCH_PER_SLOT = 8;
+export const BATCH_PER_SLOT = 8;
 /** Smallest batch. */
-const MIN_BATCH = 50;
+export const MIN_BATCH = 50;
 /** Wait before re-running after an unexpected error in the alarm. */
 const ERROR_RETRY_MS = 30_000;
 /** One alarm invocation keeps taking batches while rows are due, for at most this long (then it re-arms). */
