@@ -3,7 +3,8 @@
  * 127.0.0.1 bridged to `fake.fetch`, plus a webhook pump that sends the data_retrieval_complete
  * webhooks of completed raw requests to a relay, signed the way CentrePoint signs them.
  *
- * Contracts: listens on 127.0.0.1 only; request bodies are capped at 1 MiB (413 beyond); every
+ * Contracts: listens on 127.0.0.1 only; the rate limit counts per peer address (the socket's);
+ * request bodies are capped at 1 MiB (413 beyond); every
  * timer is bounded (`maxTicks`), unref'd, and cleared by `stop()` or the server's `close()`.
  */
 import { createHmac, randomUUID } from "node:crypto";
@@ -223,7 +224,7 @@ export async function startFakeCentrePoint(options: FakeCentrePointOptions & { p
       const method = (req.method ?? "GET").toUpperCase();
       const body = method === "GET" || method === "HEAD" ? undefined : Buffer.concat(chunks);
       fake
-        .fetch(new Request(`${base}${req.url ?? "/"}`, { method, headers, body }))
+        .fetch(new Request(`${base}${req.url ?? "/"}`, { method, headers, body }), undefined, req.socket.remoteAddress ?? "unknown")
         .then(async (response) => {
           const out = Buffer.from(await response.arrayBuffer());
           res.writeHead(response.status, Object.fromEntries(response.headers)).end(out);

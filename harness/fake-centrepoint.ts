@@ -12,10 +12,18 @@
  *   `^\d+$` (a route constraint), anything else is a 404.
  * - Time is the fake's clock (`options.now`, epoch ms): token expiry and raw-request completion
  *   follow it; nothing here sleeps or starts a timer.
- * - Wire dates: history `createdDate`/`lastSentDate` are ISO without an offset (UTC, as CentrePoint
- *   writes them); the data-retrieval API and webhook use `Z`.
+ * - Shapes follow ActiGraph's published V3 examples: history `createdDate`/`lastSentDate` are ISO
+ *   without an offset (UTC); the data-retrieval API writes seven fractional digits and `+00:00`
+ *   (`2019-07-11T18:36:38.2171641+00:00`) and leaves `startDateTimeUtc`/`completedDateTimeUtc` out
+ *   until they happen; the data_retrieval_complete webhook uses `Z` (files: `+00:00`). Data-file ids
+ *   are GUID strings; a download URL is valid for DOWNLOAD_URL_TTL_MS (about two minutes); a
+ *   subject's `timezone` is an IANA name and `dob` a plain date; an upload file's `fileType` is "RAW".
+ * - Rate limit, as published: `rateLimitPerMinute` (default 500) requests per client address in
+ *   any sliding 60 s, token requests included; past it a 429 `text/plain` with `Retry-After` in
+ *   whole seconds (counted by `rateLimited()`, not counted against the window). The address is
+ *   `fetch`'s third argument (default 127.0.0.1: every in-process caller is one address).
  * - The active-request cap answers **400** with CentrePoint's text (ASP.NET's BadRequest for a
- *   business rule; the docs give the text, not the status).
+ *   business rule; the docs give the text, not the status). Errors are `text/plain`.
  */
 
 /** One API client the token endpoint knows. */
@@ -50,6 +58,8 @@ export interface FakeCentrePointOptions {
   maxActiveRequests?: number;
   /** Answer a generated subject/upload for unknown ids of a known study (default true); false: 404. */
   generateMissing?: boolean;
+  /** Requests per client address in any 60 s before 429s (default 500, CentrePoint's); 0 or Infinity: no limit. */
+  rateLimitPerMinute?: number;
 }
 
 /** A webhook registration to create or replace. */
@@ -150,8 +160,8 @@ export interface FakeDataRetrievalWebhook {
 
 /** The fake: `fetch` plus set-up and inspection methods. */
 export interface FakeCentrePoint {
-  /** Answers one request; usable directly as an injected `fetch`. */
-  fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>;
+  /** Answers one request; usable directly as an injected `fetch`. `clientAddress` is the caller's address for the rate limit (default 127.0.0.1). */
+  fetch(input: Request | string | URL, init?: RequestInit, clientAddress?: string): Promise<Response>;
   /** Creates or replaces a webhook registration (and its study). */
   setWebhook(setup: FakeWebhookSetup): void;
   /** The webhook registrations, in creation order. */
@@ -182,6 +192,8 @@ export interface FakeCentrePoint {
   tokensIssued(): number;
   /** Every request answered, oldest first. */
   requests(): FakeRequestLogEntry[];
+  /** How many 429s the rate limit served. */
+  rateLimited(): number;
   /** Raw activity requests, oldest first. */
   rawRequests(): FakeRawRequest[];
   /** Moves due requests to completed (clock ≥ created + completionDelayMs) and returns their webhooks. */
@@ -211,6 +223,11 @@ const GT3X_MAX_RANGE_MS = 15 * DAY_MS;
 const CANCEL_MESSAGE = "Request cancelled after 6 hours of execution";
 const MAX_LIMIT = 100;
 const MAX_LOG_ENTRIES = 10_000;
+/** CentrePoint's published limit: requests per client address in any sliding minute. */
+export const FAKE_RATE_LIMIT_PER_MINUTE = 500;
+const RATE_WINDOW_MS = 60_000;
+/** How long a download URL is valid (the published example's SAS link: st=19:31:37Z, se=19:33:38Z). */
+export const DOWNLOAD_URL_TTL_MS = 121_000;
 
 interface Webhook {
   studyId: string;
@@ -277,7 +294,10 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
   const log: FakeRequestLogEntry[] = [];
   let tokenRequestCount = 0;
   let historyId = 1000;
-  let dataFileId = 5000;
+  const rateLimit = options.rateLimitPerMinute ?? FAKE_RATE_LIMIT_PER_MINUTE;
+  /** Per client address, the times of the requests it made in the window, oldest first. */
+  const windows = new Map<string, number[]>();
+  let rateLimitedCount = 0;
 
   const setWebhook = (setup: FakeWebhookSetup): void => {
     const key = `${setup.studyId}/${setup.webhookId}`;
@@ -348,9 +368,9 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
       siteId: 12,
       siteIdentifier: "Site A",
       subjectIdentifier: `SUBJ-${subjectId}`,
-      dob: "1980-01-01T00:00:00",
+      dob: "1980-01-01",
       gender: n % 2 === 0 ? "Female" : "Male",
-      timezone: "Eastern Standard Time",
+      timezone: "America/New_York",
       wearPosition: "Left Wrist",
       weight: 150,
       weightUnit: "Pounds",
@@ -377,7 +397,7 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
       activityMonitorFirmware: "1.7.2",
       activityMonitorSampleRateHz: 30,
       uploadFiles: [
-        { id: n * 10, fileType: "gt3x", totalRecords: 1800, recordsInserted: 1800, beginOfData: "2016-06-14T20:46:00Z", endOfData: "2016-06-14T20:47:00Z" },
+        { id: n * 10, fileType: "RAW", totalRecords: 1800, recordsInserted: 1800, beginOfData: "2016-06-14T20:46:00Z", endOfData: "2016-06-14T20:47:00Z" },
       ],
       ...set,
     };
@@ -416,7 +436,7 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
   };
 
   const addDataFile = (r: FakeRawRequest, fileName: string, size: number, at: number): void => {
-    const id = String(dataFileId++);
+    const id = guidOf(`${r.id}/${fileName}`);
     dataFiles.set(id, { id, trackingId: r.id, fileName, fileSizeBytes: size, createdAt: at, expiresAt: at + 30 * DAY_MS });
     r.dataFileIds.push(id);
   };
@@ -480,24 +500,25 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
     webhookEvents: FAKE_WEBHOOK_EVENTS.filter((e) => w.events.includes(e.name)),
   });
 
+  /** As the published example: times not yet reached are left out, not null. */
   const rawRequestView = (r: FakeRawRequest): Record<string, unknown> => ({
-    id: r.id,
-    status: r.status,
     fileFormat: r.fileFormat,
+    id: r.id,
     studyId: r.studyId,
     subjectId: r.subjectId,
+    status: r.status,
     beginTimestampUtc: r.beginTimestampUtc,
     endTimestampUtc: r.endTimestampUtc,
-    createdDateTimeUtc: isoZ(r.createdAt),
-    startDateTimeUtc: r.startedAt === null ? null : isoZ(r.startedAt),
-    completedDateTimeUtc: r.completedAt === null ? null : isoZ(r.completedAt),
-    errorMessage: r.errorMessage,
+    createdDateTimeUtc: isoTicks(r.createdAt),
+    ...(r.startedAt === null ? {} : { startDateTimeUtc: isoTicks(r.startedAt) }),
+    ...(r.completedAt === null ? {} : { completedDateTimeUtc: isoTicks(r.completedAt) }),
+    ...(r.errorMessage === null ? {} : { errorMessage: r.errorMessage }),
   });
 
   const dataFileView = (f: DataFile): Record<string, unknown> => ({
-    id: Number(f.id),
+    id: f.id,
     fileName: f.fileName,
-    expirationDateUtc: isoZ(f.expiresAt),
+    expirationDateUtc: isoTicks(f.expiresAt),
     fileSizeBytes: f.fileSizeBytes,
   });
 
@@ -626,21 +647,38 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
       }
       if (at(2, "datafiles") && (n === 4 || (n === 5 && at(4, "downloadurl")))) {
         if (!get) return methodNotAllowed();
-        const f = dataFiles.get(s[3]!);
+        const f = dataFiles.get(s[3]!.toLowerCase());
         if (!f || time >= f.expiresAt) return text(404, `Data file ${s[3]} not found.`);
-        if (n === 4) return json(200, { ...dataFileView(f), trackingId: f.trackingId });
+        if (n === 4) return json(200, dataFileView(f));
         const sig = crypto.randomUUID().replace(/-/g, "");
-        const expiresAt = time + 15 * 60_000;
+        const expiresAt = time + DOWNLOAD_URL_TTL_MS;
+        const sas = new URLSearchParams({ sv: "2018-03-28", sr: "b", sig, st: isoZ(time), se: isoZ(expiresAt), sp: "r" });
         return json(200, {
-          downloadUrl: `https://blob.fake.invalid/datafiles/${encodeURIComponent(f.fileName)}?se=${encodeURIComponent(isoZ(expiresAt))}&sig=${sig}`,
-          expirationDateUtc: isoZ(expiresAt),
+          downloadUrl: `https://blob.fake.invalid/datafiles/${encodeURIComponent(f.fileName)}?${sas}`,
+          expirationDateUtc: isoTicks(expiresAt),
         });
       }
     }
     return null;
   };
 
-  const handle = async (request: Request, entry: FakeRequestLogEntry): Promise<Answer> => {
+  /** Counts a request of `address` at `at`; a 429 when its window is full. */
+  const limited = (address: string, at: number): Answer | null => {
+    if (!(rateLimit > 0 && Number.isFinite(rateLimit))) return null;
+    const times = (windows.get(address) ?? []).filter((t) => t > at - RATE_WINDOW_MS);
+    windows.set(address, times);
+    if (times.length < rateLimit) {
+      times.push(at);
+      return null;
+    }
+    rateLimitedCount++;
+    const waitS = Math.max(1, Math.ceil((times[0]! + RATE_WINDOW_MS - at) / 1000));
+    return { ...text(429, `Rate limit exceeded. Try again in ${waitS} seconds.`), headers: { "retry-after": String(waitS) } };
+  };
+
+  const handle = async (request: Request, entry: FakeRequestLogEntry, address: string): Promise<Answer> => {
+    const over = limited(address, now());
+    if (over) return over;
     const url = new URL(request.url);
     const segments = url.pathname.split("/").filter((x) => x.length > 0);
     const isToken = segments.length === 2 && segments[0]!.toLowerCase() === "connect" && segments[1]!.toLowerCase() === "token";
@@ -673,7 +711,7 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
     return answer ?? text(404, "Not Found");
   };
 
-  const fetchFake = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
+  const fetchFake = async (input: Request | string | URL, init?: RequestInit, clientAddress = "127.0.0.1"): Promise<Response> => {
     const request = input instanceof Request && init === undefined ? input : new Request(input, init);
     const url = new URL(request.url);
     const entry: FakeRequestLogEntry = {
@@ -687,7 +725,7 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
     };
     let answer: Answer;
     try {
-      answer = await handle(request, entry);
+      answer = await handle(request, entry, clientAddress);
     } catch (e) {
       answer = text(500, `fake CentrePoint bug: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -726,6 +764,7 @@ export function createFakeCentrePoint(options: FakeCentrePointOptions = {}): Fak
     tokenRequests: () => tokenRequestCount,
     tokensIssued: () => tokens.size,
     requests: () => log.map((e) => ({ ...e, query: { ...e.query } })),
+    rateLimited: () => rateLimitedCount,
     rawRequests: () => [...rawRequests.values()].map((r) => ({ ...r, dataFileIds: [...r.dataFileIds] })),
     completeDue: () => {
       const at = now();
@@ -779,6 +818,17 @@ function isoWithoutOffset(ms: number): string {
 /** `2019-07-17T18:18:20Z`. */
 function isoZ(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** `2019-07-11T18:36:38.2170000+00:00`: seven fractional digits and an offset, as the data-retrieval API writes dates. */
+function isoTicks(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, (_, millis: string) => `.${millis}0000+00:00`);
+}
+
+/** A stable GUID-shaped id derived from `text` (data-file ids are GUID strings). */
+function guidOf(text: string): string {
+  const hex = [0, 1, 2, 3].map((i) => hash32(`${i}:${text}`).toString(16).padStart(8, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** `2019-07-17T16:52:53+00:00`, as data_retrieval_complete file timestamps are written. */

@@ -90,6 +90,32 @@ test("the fake CentrePoint serves tokens, history pages and injected 429s over H
   await assert.rejects(fetch(`${server.url}/connect/token`, { method: "POST", signal: AbortSignal.timeout(2_000) }));
 });
 
+test("over HTTP the fake limits each peer address to its rate per minute: 429 text/plain with Retry-After in seconds, counted", async () => {
+  const clock = { t: Date.UTC(2030, 0, 1) };
+  const server = await startFakeCentrePoint({ clients: [CLIENT], rateLimitPerMinute: 3, now: () => clock.t });
+  try {
+    const bearer = await token(server.url, "CentrePoint"); // 1
+    for (let i = 0; i < 2; i++) {
+      clock.t += 1_000;
+      const res = await get(server.url, "/centrepoint/v3/Studies/189/Subjects/44732", bearer); // 2, 3
+      assert.equal(res.status, 200);
+      const subject = (await res.json()) as { timezone: string; dob: string };
+      assert.match(subject.timezone, /^[A-Za-z_]+\/[A-Za-z_]+$/);
+      assert.match(subject.dob, /^\d{4}-\d{2}-\d{2}$/);
+    }
+    const limited = await get(server.url, "/centrepoint/v3/Studies/189/Subjects/44732", bearer);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), "58");
+    assert.match(limited.headers.get("content-type") ?? "", /^text\/plain/);
+    assert.match(await limited.text(), /rate limit/i);
+    assert.equal(server.fake.rateLimited(), 1);
+    clock.t += 58_000;
+    assert.equal((await get(server.url, "/centrepoint/v3/Studies/189/Subjects/44732", bearer)).status, 200);
+  } finally {
+    await server.close();
+  }
+});
+
 test("the webhook pump sends data_retrieval_complete signed like CentrePoint and records it in history", async () => {
   let clock = Date.UTC(2030, 0, 1);
   const server = await startFakeCentrePoint({ clients: [CLIENT], now: () => clock, completionDelayMs: 60_000 });

@@ -12,6 +12,7 @@
  * A row is unique per (study, subject, format, range): a duplicate or replayed trigger adds only a
  * row to `raw_triggers`. Times are epoch ms.
  */
+import { inChunks, placeholders } from "../lib/sql";
 import { GT3X_MAX_RANGE_MS } from "../providers/centrepoint/api/schemas";
 import { parseTimestamp } from "../providers/centrepoint/normalize";
 import type { RawFileFormat } from "./plan";
@@ -28,6 +29,8 @@ export const LOST_AFTER_MS = 24 * 3_600_000;
 export const LIMIT_RETRY_MS = 60_000;
 /** A `submitting` row older than this (its instance died mid-request) is queued again. */
 export const SUBMIT_RECOVERY_MS = 5 * 60_000;
+/** Most requests one trigger makes; a longer split (a device clock reset) leaves the rest as one `invalid` request. */
+export const MAX_SPLIT_PARTS = 100;
 /** Finished requests kept this long. */
 export const FINISHED_KEPT_MS = 90 * 86_400_000;
 
@@ -87,9 +90,10 @@ export function splitRange(begin: number, end: number, maxMs: number): { begin: 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * Queues the requests of one trigger: its range (split for gt3x past 15 days), idempotent on
- * (study, subject, format, range). A trigger without a subject or a usable range becomes one
- * `invalid` row, reported. Returns the requests it names.
+ * Queues the requests of one trigger: its range (split for gt3x past 15 days, at most
+ * MAX_SPLIT_PARTS parts), idempotent on (study, subject, format, range). A trigger without a subject
+ * or a usable range becomes one `invalid` row, reported; so does the rest of a split past
+ * MAX_SPLIT_PARTS parts. Returns the requests it names.
  */
 export function enqueueTrigger(sql: SqlStorage, source: string, t: RawTrigger, now: number): RawRequestView[] {
   const begin = t.minEventTimestamp === null ? null : parseTimestamp(t.minEventTimestamp);
@@ -111,10 +115,19 @@ export function enqueueTrigger(sql: SqlStorage, source: string, t: RawTrigger, n
       t.fileFormat === "gt3x"
         ? splitRange(begin.value.epochMs, end.value.epochMs, GT3X_MAX_RANGE_MS)
         : [{ begin: begin.value.epochMs, end: end.value.epochMs }];
-    ranges.forEach((r, i) => ids.push(insertRequest(sql, source, t, { begin: iso(r.begin), end: iso(r.end) }, i + 1, ranges.length, now, null)));
+    const made = ranges.slice(0, MAX_SPLIT_PARTS);
+    const parts = ranges.length > MAX_SPLIT_PARTS ? MAX_SPLIT_PARTS + 1 : ranges.length;
+    made.forEach((r, i) => ids.push(insertRequest(sql, source, t, { begin: iso(r.begin), end: iso(r.end) }, i + 1, parts, now, null)));
+    if (ranges.length > MAX_SPLIT_PARTS) {
+      const rest = { begin: iso(made[made.length - 1]!.end), end: iso(end.value.epochMs) };
+      const error =
+        `not requested: the range splits into ${ranges.length} parts of 15 days and at most ${MAX_SPLIT_PARTS} are requested per event ` +
+        `(a device clock reset?); ${rest.begin} to ${rest.end} was not requested`;
+      ids.push(insertRequest(sql, source, t, rest, parts, parts, now, { state: "invalid", error }));
+    }
   }
   for (const id of ids) sql.exec("INSERT OR IGNORE INTO raw_triggers (source, delivery_id, request_id, at) VALUES (?, ?, ?, ?)", source, t.deliveryId, id, now);
-  return viewsOf(sql, `WHERE r.id IN (${ids.map(() => "?").join(",")}) ORDER BY r.id`, ids);
+  return inChunks([...new Set(ids)].sort((a, b) => a - b)).flatMap((chunk) => viewsOf(sql, `WHERE r.id IN (${placeholders(chunk)}) ORDER BY r.id`, chunk));
 }
 
 /** Inserts one request (or finds the one for the same subject, format and range); returns its id. */
@@ -307,10 +320,12 @@ export function pruneRequests(sql: SqlStorage, now: number, limit = 500): number
     )
     .toArray()
     .map((r) => r.id);
-  if (old.length === 0) return 0;
-  const list = old.map(() => "?").join(",");
-  sql.exec(`DELETE FROM raw_triggers WHERE request_id IN (${list})`, ...old);
-  return sql.exec(`DELETE FROM raw_requests WHERE id IN (${list})`, ...old).rowsWritten;
+  let deleted = 0;
+  for (const chunk of inChunks(old)) {
+    sql.exec(`DELETE FROM raw_triggers WHERE request_id IN (${placeholders(chunk)})`, ...chunk);
+    deleted += sql.exec(`DELETE FROM raw_requests WHERE id IN (${placeholders(chunk)})`, ...chunk).rowsWritten;
+  }
+  return deleted;
 }
 
 /** Adds `by` to a counter. */

@@ -4,6 +4,7 @@
  * counters. Times are epoch ms. Bounds: REPORTS_KEPT reports, BACKFILLED_IDS_KEPT ids per report,
  * run items only while a run is in progress (docs/storage.md).
  */
+import { inChunks, placeholders } from "../lib/sql";
 import { countItems, type ItemCounts, type ItemGroup, type ItemState } from "./history";
 
 /** Newest reports kept; older ones are deleted when a run ends (counters keep the totals). */
@@ -101,15 +102,12 @@ export function countPause(sql: SqlStorage): void {
 /** The states the run in progress already knows of some delivery ids. */
 export function itemStates(sql: SqlStorage, ids: readonly string[]): Map<string, ItemState> {
   const out = new Map<string, ItemState>();
-  // 100 ids per query keeps the statement far below SQLite's bound-parameter limit.
-  for (let i = 0; i < ids.length; i += 100) {
-    const chunk = ids.slice(i, i + 100);
+  for (const chunk of inChunks(ids))
     for (const r of sql.exec<{ delivery_id: string; state: string }>(
-      `SELECT delivery_id, state FROM run_items WHERE delivery_id IN (${chunk.map(() => "?").join(",")})`,
+      `SELECT delivery_id, state FROM run_items WHERE delivery_id IN (${placeholders(chunk)})`,
       ...chunk,
     ))
       out.set(r.delivery_id, r.state as ItemState);
-  }
   return out;
 }
 

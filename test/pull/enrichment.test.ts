@@ -51,13 +51,21 @@ describe("enrichment", () => {
     expect(a!.data.enrichment).toEqual({
       status: "complete",
       reasons: [],
-      subject: { subjectId: "2001", subjectIdentifier: "SUBJ-2001", siteId: "12", siteIdentifier: "Site A", timezone: "Eastern Standard Time" },
+      subject: { subjectId: "2001", subjectIdentifier: "SUBJ-2001", siteId: "12", siteIdentifier: "Site A", timezone: "America/New_York" },
     });
     // datafiles does not apply to an upload event: the target gets the two facts that do.
     expect(b!.data.enrichment).toMatchObject({
       status: "complete",
       subject: { subjectIdentifier: "SUBJ-2001" },
-      upload: { uploadId: "90001", deviceSerial: "TAS1F39160337", firmware: "1.7.2", batteryVoltage: 4.12, sampleRateHz: 30 },
+      upload: {
+        uploadId: "90001",
+        deviceSerial: "TAS1F39160337",
+        firmware: "1.7.2",
+        batteryVoltage: 4.12,
+        sampleRateHz: 30,
+        dateUploadedUtc: "2016-06-14T20:50:00.000Z",
+        files: [{ id: "900010", fileType: "RAW", beginOfData: "2016-06-14T20:46:00.000Z", endOfData: "2016-06-14T20:47:00.000Z" }],
+      },
     });
     expect(b!.data.enrichment.dataFiles).toBeUndefined();
     expect(c!.data.enrichment).toBeUndefined();

@@ -1,6 +1,7 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { RawRequestView } from "../../src/pull/requests";
+import { FINISHED_KEPT_MS, MAX_SPLIT_PARTS, enqueueTrigger, markFinished, pruneRequests, type RawRequestView } from "../../src/pull/requests";
 import { admin, ledgerOf } from "../helpers";
 import { verifyFully } from "../ledger/fixtures";
 import { outboxOf } from "../outbox/fixtures";
@@ -29,8 +30,8 @@ const { advance, lines } = useTestHooks(["log", "warn"]);
 const DAY = 86_400_000;
 
 /** The source's raw-data requests through the admin API, oldest first. */
-async function requestsOf(source: string): Promise<RawRequestView[]> {
-  const res = await admin(`/sources/${source}/raw-requests`);
+async function requestsOf(source: string, limit = 50): Promise<RawRequestView[]> {
+  const res = await admin(`/sources/${source}/raw-requests?limit=${limit}`);
   expect(res.status).toBe(200);
   return ((await res.json()) as { items: RawRequestView[] }).items.reverse();
 }
@@ -73,6 +74,53 @@ describe("automatic raw-data requests", () => {
     ]);
     expect((await requestsOf(source)).map((r) => `${r.part}/${r.parts} ${r.state}`)).toEqual(["1/3 active", "2/3 active", "3/3 active"]);
     await completeRequests(fake, source, advance);
+  });
+
+  it("cap a gt3x split at 100 parts (a device clock reset): the rest is one invalid request with the reason, and the event still goes out", async () => {
+    const { fake, sent } = useFakeCentrePoint();
+    // A client of its own: this test leaves 100 requests in its queue.
+    const block = { autoRequest: { fileFormat: "gt3x" }, clientIdEnv: "TEST_CP_CLIENT_ID_2" };
+    const source = await newPullSource(block);
+    const target = await newTargetOf(source);
+    const begin = Date.UTC(2094, 5, 1);
+    const end = begin + 2_000 * DAY;
+    const trigger = await push(source, rawProcessingBody(4009, new Date(begin).toISOString(), new Date(end).toISOString()), "raw_processing_complete");
+    await runDurableObjectAlarm(ledgerOf(source));
+    await runQueue(block);
+    await runDurableObjectAlarm(outboxOf(target));
+    expect(envelopesTo(sent, target).map((e) => e.id)).toEqual([trigger]);
+    const requests = await requestsOf(source, 500);
+    expect(requests).toHaveLength(MAX_SPLIT_PARTS + 1);
+    const made = requests.slice(0, MAX_SPLIT_PARTS);
+    expect(made.map((r) => [r.part, r.parts, Date.parse(r.beginUtc), Date.parse(r.endUtc)])).toEqual(
+      made.map((_, i) => [i + 1, MAX_SPLIT_PARTS + 1, begin + i * 15 * DAY, begin + (i + 1) * 15 * DAY]),
+    );
+    expect(new Set(made.map((r) => r.state))).toEqual(new Set(["active", "queued"]));
+    const rest = requests[MAX_SPLIT_PARTS]!;
+    expect(rest).toMatchObject({ state: "invalid", part: MAX_SPLIT_PARTS + 1, parts: MAX_SPLIT_PARTS + 1 });
+    expect([Date.parse(rest.beginUtc), Date.parse(rest.endUtc)]).toEqual([begin + 1_500 * DAY, end]);
+    expect(rest.error).toMatch(/not requested: .*134 parts of 15 days.*at most 100/);
+    expect(fake.rawRequests()).toHaveLength(10); // CentrePoint's 10 active; the other 90 wait in the queue
+    expect((await pullOf(source, trigger)).rawRequests).toHaveLength(MAX_SPLIT_PARTS + 1);
+    expect(lines.some((l) => l.includes("raw-data request not made") && l.includes("134 parts"))).toBe(true);
+  });
+
+  it("prune more than 100 finished requests at once, with their triggers", async () => {
+    const client = env.CP_CLIENT.get(env.CP_CLIENT.idFromName(`prune-${crypto.randomUUID()}`));
+    const left = await runInDurableObject(client, (_, state) => {
+      const sql = state.storage.sql;
+      const start = Date.now();
+      for (let i = 0; i < 150; i++) {
+        const at = new Date(Date.UTC(2090, 0, 1) + i * 3_600_000).toISOString();
+        const trigger = { deliveryId: `d-${i}`, studyId: "189", subjectId: "4010", fileFormat: "csv" as const, minEventTimestamp: at, maxEventTimestamp: at };
+        const [view] = enqueueTrigger(sql, "s", trigger, start);
+        markFinished(sql, view!.id, "completed", start, {});
+      }
+      const pruned = pruneRequests(sql, start + FINISHED_KEPT_MS + 1);
+      const count = (table: string) => sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+      return { pruned, requests: count("raw_requests"), triggers: count("raw_triggers") };
+    });
+    expect(left).toEqual({ pruned: 150, requests: 0, triggers: 0 });
   });
 
   it("ignore a duplicate trigger: CentrePoint's retry, a resend under a new id, a replay, the ledger's push repeated", async () => {

@@ -7,7 +7,10 @@
  * - Ids arrive as JSON numbers or strings; every id comes out as a string (the relay's convention).
  * - Objects are parsed with zod's default "strip": fields not named here are dropped, so nothing
  *   the relay did not ask for travels further (see `subjectSchema`).
- * - Dates stay strings as sent; history dates without an offset are read as UTC (`createdAtMs`).
+ * - History dates stay strings as sent; without an offset they are read as UTC (`createdAtMs`).
+ *   The `*Utc` dates of subjects, uploads and data retrieval come out as UTC with Z
+ *   (`utcInstant`): CentrePoint writes `2019-07-11T18:36:38.2171641+00:00` (seven fractional
+ *   digits), the relay `2019-07-11T18:36:38.217Z`.
  * - Tolerant where the docs are vague (optional descriptions, null vs absent), strict where the
  *   relay acts on the value (ids, urls, counts).
  */
@@ -33,6 +36,18 @@ const optionalNumber = z
 
 /** A date-time string that must parse as ISO-8601; without an offset it is read as UTC. */
 const utcDate = z.string().refine((text) => parseTimestamp(text).ok, "not an ISO-8601 date-time");
+
+/**
+ * A `*Utc` date CentrePoint may send as null or leave out, as `YYYY-MM-DDTHH:mm:ss.sssZ` (any
+ * offset converted, no offset read as UTC, fractions past milliseconds dropped); text that is no
+ * date is kept as sent (where the relay uses a date, e.g. a file's expiry, it then counts as
+ * absent); comes out as string | null.
+ */
+const utcInstant = optionalString.transform((text) => {
+  if (text === null) return null;
+  const parsed = parseTimestamp(text.trim());
+  return parsed.ok ? new Date(parsed.value.epochMs).toISOString() : text;
+});
 
 /** Epoch ms of a CentrePoint date-time; text without an offset is read as UTC. Null when unparseable. */
 export function parseUtcDate(text: string | null | undefined): number | null {
@@ -130,8 +145,8 @@ export const uploadFileSchema = z.object({
   fileType: optionalString,
   totalRecords: optionalNumber,
   recordsInserted: optionalNumber,
-  beginOfData: optionalString,
-  endOfData: optionalString,
+  beginOfData: utcInstant,
+  endOfData: utcInstant,
 });
 
 /** `GET /centrepoint/v3/Studies/{studyId}/Subjects/{subjectId}/Uploads/{uploadId}`. */
@@ -143,7 +158,7 @@ export const uploadSchema = z.object({
   activityMonitorFirmware: optionalString,
   activityMonitorBatteryVoltage: optionalNumber,
   activityMonitorSampleRateHz: optionalNumber,
-  dateUploadedUtc: optionalString,
+  dateUploadedUtc: utcInstant,
   uploadFiles: z
     .array(uploadFileSchema)
     .nullish()
@@ -201,9 +216,10 @@ export const RAW_REQUEST_STATUSES = ["pending", "processing", "completed", "erro
 export const rawActivityRequestSchema = z.object({
   id: z.string().trim().min(1).max(128),
   status: z.string().transform((s) => s.trim().toLowerCase()),
-  createdDateTimeUtc: optionalString,
-  startDateTimeUtc: optionalString,
-  completedDateTimeUtc: optionalString,
+  createdDateTimeUtc: utcInstant,
+  /** Left out until processing starts (pending), as `completedDateTimeUtc` until it ends: null then. */
+  startDateTimeUtc: utcInstant,
+  completedDateTimeUtc: utcInstant,
   /** Why a request ended in error (e.g. CentrePoint's 6-hour cancel); not in the docs' example, sent by the API. */
   errorMessage: optionalString,
 });
@@ -215,11 +231,11 @@ export function isActiveRequestStatus(status: string): boolean {
   return s === "pending" || s === "processing";
 }
 
-/** One entry of `GET .../RawActivityRequests/{trackingId}/datafiles`. */
+/** One entry of `GET .../RawActivityRequests/{trackingId}/datafiles`; `id` is a GUID string (numbers accepted too). */
 export const dataFileSchema = z.object({
   id: apiIdSchema,
   fileName: z.string(),
-  expirationDateUtc: optionalString,
+  expirationDateUtc: utcInstant,
   fileSizeBytes: optionalNumber,
 });
 export type DataFile = z.infer<typeof dataFileSchema>;
@@ -230,7 +246,8 @@ export const dataFilesSchema = z.union([z.array(dataFileSchema), pageSchema(data
 /** `GET /dataretrieval/v3/DataFiles/{dataFileId}/downloadurl`: a short-lived signed URL; never log it. */
 export const downloadUrlSchema = z.object({
   downloadUrl: z.url({ protocol: /^https?$/ }),
-  expirationDateUtc: optionalString,
+  /** About two minutes after the call. */
+  expirationDateUtc: utcInstant,
 });
 export type DownloadUrl = z.infer<typeof downloadUrlSchema>;
 

@@ -124,12 +124,12 @@ describe("fake: registrations and history", () => {
 describe("fake: subjects and uploads", () => {
   it("serves dob, gender, weight and height, which the relay's schema drops; counts lookups", async () => {
     const h = createHarness();
-    h.fake.setSubject("189", "44732", { subjectIdentifier: "TEST123", dob: "1990-02-03T00:00:00" });
+    h.fake.setSubject("189", "44732", { subjectIdentifier: "TEST123", dob: "1990-02-03" });
     const token = await tokenFor(h, "CentrePoint");
     const raw = (await (
       await h.fake.fetch("http://x/centrepoint/v3/Studies/189/Subjects/44732", { headers: { authorization: `Bearer ${token}` } })
     ).json()) as Record<string, unknown>;
-    expect(raw).toMatchObject({ dob: "1990-02-03T00:00:00", gender: expect.any(String), weight: 150, height: 65 });
+    expect(raw).toMatchObject({ dob: "1990-02-03", gender: expect.any(String), weight: 150, height: 65 });
     const r = await getSubject(h.api, 189, 44732);
     expect(r.ok && r.value).toEqual({
       id: "44732",
@@ -137,7 +137,7 @@ describe("fake: subjects and uploads", () => {
       siteId: "12",
       siteIdentifier: "Site A",
       subjectIdentifier: "TEST123",
-      timezone: "Eastern Standard Time",
+      timezone: "America/New_York",
     });
     expect(JSON.stringify(r)).not.toMatch(/dob|gender|weight|height|1990/);
     expect(h.fake.subjectLookups("189", "44732")).toBe(2);
@@ -153,7 +153,7 @@ describe("fake: subjects and uploads", () => {
     const h = createHarness();
     h.fake.setUpload("189", "44732", "85045", { activityMonitorSerial: "TAS1Z12345678" });
     const r = await getUpload(h.api, 189, 44732, 85045);
-    expect(r.ok && r.value).toMatchObject({ id: "85045", subjectId: "44732", activityMonitorSerial: "TAS1Z12345678", uploadFiles: [{ fileType: "gt3x" }] });
+    expect(r.ok && r.value).toMatchObject({ id: "85045", subjectId: "44732", activityMonitorSerial: "TAS1Z12345678", uploadFiles: [{ fileType: "RAW" }] });
   });
 });
 
@@ -189,7 +189,8 @@ describe("fake: raw activity requests and data files", () => {
     const b = await getDownloadUrl(h.api, files.value[0]!.id);
     expect(a.ok && b.ok && a.value.downloadUrl !== b.value.downloadUrl).toBe(true);
     expect(a.ok && a.value.downloadUrl).toMatch(/^https:\/\/blob\.fake\.invalid\/.+\?.*sig=[0-9a-f]{32}/);
-    const missing = await getDownloadUrl(h.api, 999_999);
+    expect(files.value.map((f) => f.id)).toEqual([expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/), expect.any(String)]);
+    const missing = await getDownloadUrl(h.api, "00000000-0000-0000-0000-000000000000");
     expect(!missing.ok && missing.error).toMatchObject({ kind: "http", status: 404 });
   });
 

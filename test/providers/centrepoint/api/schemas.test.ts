@@ -217,8 +217,9 @@ describe("other shapes", () => {
 
   it("data files: a bare array or an envelope", () => {
     const file = { id: 9, fileName: "f.avro", expirationDateUtc: "2019-08-16T18:18:23Z", fileSizeBytes: 4570 };
-    expect(dataFilesSchema.parse([file])).toEqual([{ ...file, id: "9" }]);
-    expect(dataFilesSchema.parse({ items: [file], totalCount: 1 })).toEqual([{ ...file, id: "9" }]);
+    const parsed = { ...file, id: "9", expirationDateUtc: "2019-08-16T18:18:23.000Z" };
+    expect(dataFilesSchema.parse([file])).toEqual([parsed]);
+    expect(dataFilesSchema.parse({ items: [file], totalCount: 1 })).toEqual([parsed]);
   });
 
   it("download url: must be an http(s) URL", () => {
