@@ -41,6 +41,21 @@ export function embeddedIPv4(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipa
   return compatible ? ipaddr.fromByteArray(v6.toByteArray().slice(12)) : addr;
 }
 
+/**
+ * The group a client address is rate-limited in: an IPv4 address (IPv4-mapped IPv6 included) on
+ * its own, an IPv6 address by its /64 (one subscriber's usual allocation: its addresses are one
+ * client), e.g. "2001:db8:1:2::/64". Absent: "unknown"; unparseable: the text itself.
+ */
+export function addressGroup(ip: string | undefined): string {
+  if (!ip) return "unknown";
+  if (!ipaddr.isValid(ip)) return ip;
+  const addr = ipaddr.parse(ip);
+  if (addr.kind() === "ipv4") return addr.toString();
+  const v6 = addr as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+  return `${new ipaddr.IPv6([...v6.parts.slice(0, 4), 0, 0, 0, 0]).toString()}/64`;
+}
+
 /** Whether an allow-list entry is well-formed: an address, a CIDR, `*`, or one of `keywords`. */
 export function isAllowListEntry(entry: string, keywords: AddressKeywords = {}): boolean {
   if (entry === "*" || Object.hasOwn(keywords, entry)) return true;
