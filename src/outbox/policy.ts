@@ -35,6 +35,11 @@ export function checkTargetUrl(url: string, allowHttp: boolean): Result<void, st
   return ok(undefined);
 }
 
+/** Whether a URL's hostname is loopback (127.0.0.0/8, ::1 and its IPv4-embedding forms, localhost). */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostClass(hostname) === "loopback";
+}
+
 /** What a URL host is: a name or public address, loopback, or a description of the internal range it names. */
 function hostClass(hostname: string): "public" | "loopback" | string {
   const host = hostname.toLowerCase();
