@@ -21,6 +21,9 @@ const envName = z
 /** Ids used in KV keys, URLs and Durable Object names. */
 export const idSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 chars of a-z, 0-9, '-' or '_', starting with a letter or digit");
 
+/** Whether `id` is one the API could have written: only such a document ever has Durable Objects (listings skip the rest). */
+export const isValidId = (id: string): boolean => idSchema.safeParse(id).success;
+
 const cidrOrKeyword = z
   .string()
   .max(64)

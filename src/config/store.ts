@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { err, ok, type Result } from "../lib/result";
 import { type FieldError, idSchema, sourceSchema, targetSchema, toFieldErrors, type SourceConfig, type TargetConfig } from "./schemas";
-import { roleConflicts } from "./secrets";
+import { roleConflicts, type StoredDocuments } from "./secrets";
 
 /**
  * Reads and writes the KV configuration documents. Reads are cached per isolate for
@@ -53,27 +53,40 @@ async function cached<T>(key: string, maxAgeMs: number, load: () => Promise<T>):
   return value;
 }
 
-/** The other type of document: the one whose secrets must not overlap this type's. */
-const otherType = (type: ConfigType): ConfigType => (type === "source" ? "target" : "source");
+/**
+ * The documents a document of `type` is checked against for secret roles (config/secrets.ts): a
+ * source against sources (webhook vs API-client secrets) and targets, a target against sources
+ * (targets share one role).
+ */
+async function storedFor(kv: KVNamespace, type: ConfigType, maxAgeMs: number): Promise<StoredDocuments> {
+  const [sources, targets] = await Promise.all([parsedList(kv, "source", maxAgeMs), type === "source" ? parsedList(kv, "target", maxAgeMs) : []]);
+  return { sources, targets };
+}
 
-/** A parsed document whose secrets a document of the other type also names becomes invalid, with a field error per overlap. */
-async function withRoleCheck<K extends ConfigType>(kv: KVNamespace, type: K, loaded: Loaded<ConfigOf<K>>, maxAgeMs: number): Promise<Loaded<ConfigOf<K>>> {
+/** A parsed document naming a secret in a role another document (or itself) gives that name becomes invalid, with a field error per overlap. */
+async function withRoleCheck<K extends ConfigType>(
+  kv: KVNamespace,
+  type: K,
+  id: string,
+  loaded: Loaded<ConfigOf<K>>,
+  maxAgeMs: number,
+): Promise<Loaded<ConfigOf<K>>> {
   if (loaded.state !== "valid") return loaded;
-  const conflicts = roleConflicts(type, loaded.config, await parsedList(kv, otherType(type), maxAgeMs));
+  const conflicts = roleConflicts(type, id, loaded.config, await storedFor(kv, type, maxAgeMs));
   return conflicts.length === 0 ? loaded : { state: "invalid", errors: conflicts };
 }
 
 /**
  * Loads one document, from this isolate's cache when it is younger than `maxAgeMs` (pass 0 to
  * read KV now, as the admin API does). Invalid documents are reported, never treated as absent;
- * a document naming a secret that a document of the other type names is invalid (config/secrets.ts).
+ * a document naming a secret in a role another document gives that name is invalid (config/secrets.ts).
  */
 export async function loadConfig<K extends ConfigType>(kv: KVNamespace, type: K, id: string, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Loaded<ConfigOf<K>>> {
   const loaded = await cached(configKey(type, id), maxAgeMs, async (): Promise<Loaded<ConfigOf<K>>> => {
     const text = await kv.get(configKey(type, id), "text");
     return text === null ? { state: "missing" } : parseText(type, text);
   });
-  return withRoleCheck(kv, type, loaded, maxAgeMs);
+  return withRoleCheck(kv, type, id, loaded, maxAgeMs);
 }
 
 /**
@@ -82,10 +95,10 @@ export async function loadConfig<K extends ConfigType>(kv: KVNamespace, type: K,
  * listed as invalid, with an error on `id`, and is never a source or target.
  */
 export async function listConfigs<K extends ConfigType>(kv: KVNamespace, type: K, maxAgeMs = CONFIG_CACHE_TTL_MS): Promise<Listed<ConfigOf<K>>[]> {
-  const [mine, others] = await Promise.all([parsedList(kv, type, maxAgeMs), parsedList(kv, otherType(type), maxAgeMs)]);
+  const [mine, stored] = await Promise.all([parsedList(kv, type, maxAgeMs), storedFor(kv, type, maxAgeMs)]);
   return mine.map((l) => {
     if (!l.valid) return l;
-    const conflicts = roleConflicts(type, l.config, others);
+    const conflicts = roleConflicts(type, l.id, l.config, stored);
     return conflicts.length === 0 ? l : { id: l.id, valid: false, errors: conflicts };
   });
 }
@@ -123,9 +136,9 @@ function parsedList<K extends ConfigType>(kv: KVNamespace, type: K, maxAgeMs: nu
   });
 }
 
-/** Field errors for secrets of `config` that documents of the other type already name (checked on write). */
-export async function secretRoleConflicts<K extends ConfigType>(kv: KVNamespace, type: K, config: ConfigOf<K>): Promise<FieldError[]> {
-  return roleConflicts(type, config, await parsedList(kv, otherType(type), 0));
+/** Field errors for secrets `config` (to be stored as `type:id`) names in a role other stored documents, or itself, give them (checked on write). */
+export async function secretRoleConflicts<K extends ConfigType>(kv: KVNamespace, type: K, id: string, config: ConfigOf<K>): Promise<FieldError[]> {
+  return roleConflicts(type, id, config, await storedFor(kv, type, 0));
 }
 
 /** Stores a validated document and clears this isolate's cache for it. */

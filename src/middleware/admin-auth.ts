@@ -3,7 +3,9 @@ import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Bindings } from "../env";
 import { hmacSha256, stringsEqual, utf8 } from "../lib/crypto";
+import { checkAdminToken } from "../admin/sign-in-guard";
 import { errorResponse } from "../lib/errors";
+import { log } from "../lib/log";
 
 /**
  * Admin authentication, one place for both doors:
@@ -11,7 +13,9 @@ import { errorResponse } from "../lib/errors";
  *   dashboard session cookie for reads (GET/HEAD) only, so a cookie alone can never change state
  *   through the API;
  * - the dashboard takes the session cookie (or the bearer) and sends the signed-out to the sign-in page.
- * With ADMIN_TOKEN unset everything under /admin answers 503 (off), never open.
+ * Every bearer token is counted by the sign-in guard before it is compared (admin/sign-in-guard.ts):
+ * past 10 wrong ones from one address group in 5 minutes, bearer requests from it answer 429 with
+ * Retry-After. With ADMIN_TOKEN unset everything under /admin answers 503 (off), never open.
  *
  * A session is `<sid>.<expires>` (random 128-bit id, epoch ms) in a cookie signed with
  * HMAC-SHA256 under a key derived from ADMIN_TOKEN: the token itself never leaves the server,
@@ -51,6 +55,7 @@ export const requireAdmin = createMiddleware<AdminEnv>(async (c, next) => {
   const token = c.env.ADMIN_TOKEN;
   if (!token) return adminOff(c);
   const who = await identify(c, token, SAFE_METHOD.test(c.req.method));
+  if (who && "locked" in who) return tooManyGuesses(c, who.locked);
   if (!who) {
     c.header("WWW-Authenticate", 'Bearer realm="admin"');
     return errorResponse(c, 401, "unauthorized", "A valid admin bearer token is required.");
@@ -64,6 +69,7 @@ export const requireAdminPage = createMiddleware<AdminEnv>(async (c, next) => {
   const token = c.env.ADMIN_TOKEN;
   if (!token) return adminOff(c);
   const who = await identify(c, token, true);
+  if (who && "locked" in who) return tooManyGuesses(c, who.locked);
   if (!who) {
     const url = new URL(c.req.url);
     const back = SAFE_METHOD.test(c.req.method) ? url.pathname + url.search : "/admin/";
@@ -78,11 +84,6 @@ export const requireAdminEnabled = createMiddleware<AdminEnv>(async (c, next) =>
   if (!c.env.ADMIN_TOKEN) return adminOff(c);
   await next();
 });
-
-/** Constant-time check of a submitted admin token. */
-export function isAdminToken(env: Bindings, candidate: string): boolean {
-  return !!env.ADMIN_TOKEN && stringsEqual(candidate, env.ADMIN_TOKEN);
-}
 
 /** Starts a session: sets the signed cookie (HttpOnly, Secure, SameSite=Strict, Path=/admin). */
 export async function startSession(c: Context<AdminEnv>, now = Date.now()): Promise<AdminSession> {
@@ -115,9 +116,17 @@ export async function isCsrfToken(env: Bindings, session: AdminSession, candidat
   return stringsEqual(candidate, await csrfToken(env, session));
 }
 
-async function identify(c: Context<AdminEnv>, token: string, acceptCookie: boolean): Promise<AdminIdentity | null> {
+/** The caller's identity; null when there is none; `locked` (seconds to wait) when a bearer token was not compared because its address group is locked out. */
+async function identify(c: Context<AdminEnv>, token: string, acceptCookie: boolean): Promise<AdminIdentity | { locked: number } | null> {
   const bearer = /^Bearer\s+(.+)$/i.exec((c.req.header("authorization") ?? "").trim());
-  if (bearer) return stringsEqual(bearer[1]!, token) ? { via: "bearer" } : null;
+  if (bearer) {
+    const address = c.req.header("cf-connecting-ip");
+    const checked = await checkAdminToken(c.env, address, bearer[1]!);
+    if (checked.result === "right") return { via: "bearer" };
+    if (checked.result === "locked") return { locked: checked.retryAfterSeconds };
+    log("warn", "admin bearer token refused", { requestId: c.var.requestId, ip: address ?? "unknown", path: c.req.path });
+    return null;
+  }
   if (!acceptCookie) return null;
   const session = await readSession(c, token, Date.now());
   return session ? { via: "session", session } : null;
@@ -142,6 +151,12 @@ async function deriveKeys(token: string): Promise<{ session: Uint8Array; csrf: U
     hmacSha256(secret, utf8("centrepoint-edge-relay/dashboard/csrf/v1")),
   ]);
   return { session, csrf };
+}
+
+function tooManyGuesses(c: Context<AdminEnv>, retryAfterSeconds: number) {
+  log("warn", "admin bearer token rate-limited", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? "unknown", retryAfterSeconds });
+  c.header("Retry-After", String(retryAfterSeconds));
+  return errorResponse(c, 429, "rate_limited", `Too many wrong admin tokens from this address; try again in ${retryAfterSeconds} s.`);
 }
 
 function adminOff(c: Context) {

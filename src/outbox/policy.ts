@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { embeddedIPv4 } from "../lib/ip";
 import { err, ok, type Result } from "../lib/result";
 
 /**
@@ -6,7 +7,7 @@ import { err, ok, type Result } from "../lib/result";
  * ALLOW_HTTP_TARGETS is "true" (local development and tests). A host written as an IP literal must
  * be a public unicast address: private, loopback, link-local, unique-local, shared (CGNAT),
  * unspecified, multicast and reserved ranges are refused, v4 and v6, including v4 addresses
- * embedded in v6 (mapped, 6to4, NAT64, Teredo). Loopback (127.0.0.0/8, ::1, localhost) is allowed
+ * embedded in v6 (mapped, IPv4-compatible `::a.b.c.d`: lib/ip.ts `embeddedIPv4`; 6to4, NAT64, Teredo). Loopback (127.0.0.0/8, ::1, localhost) is allowed
  * only with ALLOW_HTTP_TARGETS. Names are not resolved here: a name that resolves to an internal
  * address is the DNS owner's choice, and Workers' outbound fetch does not reach private networks.
  */
@@ -34,17 +35,18 @@ export function checkTargetUrl(url: string, allowHttp: boolean): Result<void, st
   return ok(undefined);
 }
 
+/** Whether a URL's hostname is loopback (127.0.0.0/8, ::1 and its IPv4-embedding forms, localhost). */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostClass(hostname) === "loopback";
+}
+
 /** What a URL host is: a name or public address, loopback, or a description of the internal range it names. */
 function hostClass(hostname: string): "public" | "loopback" | string {
   const host = hostname.toLowerCase();
   if (host === "localhost" || host.endsWith(".localhost")) return "loopback";
   const literal = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   if (!ipaddr.isValid(literal)) return "public"; // a name (the URL parser already turned every IPv4 spelling into dotted decimal)
-  let addr = ipaddr.parse(literal);
-  if (addr.kind() === "ipv6") {
-    const v6 = addr as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress()) addr = v6.toIPv4Address();
-  }
+  const addr = embeddedIPv4(ipaddr.parse(literal));
   const range = addr.range();
   if (range === "loopback") return "loopback";
   if (range === "unicast") return "public";

@@ -67,13 +67,22 @@ const SUBMIT_RETRY = { baseDelayMs: 30_000, maxDelayMs: 30 * 60_000 } as const;
 /** Polls and submissions per alarm run at most. */
 const PER_RUN = MAX_ACTIVE_REQUESTS;
 
-/** The Durable Object name of a source's API client: the auth server and the *name* of the client-id secret (never its value). */
-export function clientName(block: Pick<CentrePointApiConfig, "authUrl" | "clientIdEnv">): string {
-  return `${block.authUrl.replace(/\/+$/, "").toLowerCase()} ${block.clientIdEnv}`;
+/** The fields of a `centrepoint` block that name its API client. */
+export type ClientBlock = Pick<CentrePointApiConfig, "authUrl" | "apiUrl" | "clientIdEnv" | "clientSecretEnv">;
+
+/**
+ * The Durable Object name of a source's API client: the auth server, the API, and the *names* of
+ * both client secrets (never their values). Blocks sharing one object name the same secrets, so hold
+ * the same credentials for the same hosts: what one reads (the subject cache) the others could read
+ * themselves. Names, not values, so rotating a secret keeps the object and its queue of raw-data requests.
+ */
+export function clientName(block: ClientBlock): string {
+  const base = (url: string) => url.replace(/\/+$/, "").toLowerCase();
+  return `${base(block.authUrl)} ${base(block.apiUrl)} ${block.clientIdEnv} ${block.clientSecretEnv}`;
 }
 
 /** The CentrePointClient stub of a source's `centrepoint` block. */
-export function clientFor(env: Bindings, block: Pick<CentrePointApiConfig, "authUrl" | "clientIdEnv">) {
+export function clientFor(env: Bindings, block: ClientBlock) {
   return env.CP_CLIENT.get(env.CP_CLIENT.idFromName(clientName(block)));
 }
 

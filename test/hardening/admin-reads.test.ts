@@ -57,6 +57,36 @@ describe("reads of unknown ids", () => {
   });
 });
 
+describe("the overview and metrics with documents stored under an invalid id", () => {
+  // Issue 16, item 10 (d): every listed document got its Durable Objects opened, whatever its id.
+  it("list them as invalid without opening any Durable Object for them", async () => {
+    const badSource = "Bad.Source";
+    const badTarget = "Bad.Target2";
+    const block = { studyId: 1, webhookId: 2, clientIdEnv: "TEST_CP_CLIENT_ID", clientSecretEnv: "TEST_CP_CLIENT_SECRET" };
+    await env.CONFIG.put(`source:${badSource}`, JSON.stringify({ auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET" }, centrepoint: block }));
+    await env.CONFIG.put(`target:${badTarget}`, JSON.stringify({ url: "https://edc.example/hooks" }));
+    clearConfigCache();
+    const overview = await exports.default.fetch("http://relay.test/admin/", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(overview.status).toBe(200);
+    const page = await overview.text();
+    expect(page).toContain(badSource);
+    expect(page).toContain(badTarget);
+    expect((await admin("/metrics")).status).toBe(200);
+    expect((await admin("/deliveries")).status).toBe(200);
+    expect((await admin(`/deliveries?q=${crypto.randomUUID()}`)).status).toBe(200);
+    const search = await exports.default.fetch(`http://relay.test/admin/ui/deliveries?q=${crypto.randomUUID()}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(search.status).toBe(200);
+    const opened = async <T extends Rpc.DurableObjectBranded>(ns: DurableObjectNamespace<T>, name: string) =>
+      (await listDurableObjectIds(ns)).some((id) => id.equals(ns.idFromName(name)));
+    expect(await opened(env.LEDGER, badSource)).toBe(false);
+    expect(await opened(env.RECONCILER, badSource)).toBe(false);
+    expect(await opened(env.PULLER, badSource)).toBe(false);
+    expect(await opened(env.OUTBOX, badTarget)).toBe(false);
+  });
+});
+
 describe("admin JSON", () => {
   it("is sent with Cache-Control: no-store", async () => {
     for (const path of ["/sources", "/targets", "/deliveries", "/metrics", "/openapi.json"]) {

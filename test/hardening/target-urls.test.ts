@@ -17,6 +17,16 @@ const CLASSES: Record<string, string[]> = {
   "other encodings of an IPv4 literal": ["https://2130706433/", "https://0x7f.0.0.1/", "https://0251.0376.0251.0376/"],
   unspecified: ["https://0.0.0.0/", "https://[::]/"],
   "shared address space (carrier-grade NAT)": ["https://100.64.0.1/"],
+  // Issue 16, item 9: an address whose first 96 bits are zero is its last 32 bits as IPv4.
+  "IPv4-compatible IPv6": [
+    "https://[::a9fe:a9fe]/",
+    "https://[::169.254.169.254]/",
+    "https://[::7f00:1]/",
+    "https://[::a00:5]/",
+    "https://[::c0a8:10a]/",
+    "https://[0:0:0:0:0:0:6440:1]/",
+    "https://[::ffff:a9fe:a9fe]/",
+  ],
 };
 
 describe("target URLs that name internal addresses", () => {
@@ -33,8 +43,20 @@ describe("target URLs that name internal addresses", () => {
     for (const url of ["https://10.0.0.5/", "https://169.254.169.254/", "https://[fd00::1]/"]) expect(checkTargetUrl(url, true).ok, url).toBe(false);
   });
 
+  it("reads an IPv4-compatible IPv6 loopback as loopback: refused, or allowed only with ALLOW_HTTP_TARGETS", () => {
+    expect(checkTargetUrl("https://[::7f00:1]/", false)).toMatchObject({ ok: false, error: expect.stringContaining("loopback") });
+    expect(checkTargetUrl("https://[::7f00:1]/", true).ok).toBe(true);
+    expect(checkTargetUrl("https://[::a9fe:a9fe]/", true).ok).toBe(false);
+  });
+
   it("still accepts public addresses and names", () => {
-    for (const url of ["https://edc.example.org/hooks", "https://93.184.215.14/x", "https://[2606:4700:4700::1111]/", "https://10.example.org/"]) {
+    for (const url of [
+      "https://edc.example.org/hooks",
+      "https://93.184.215.14/x",
+      "https://[2606:4700:4700::1111]/",
+      "https://10.example.org/",
+      "https://[::5db8:d70e]/",
+    ]) {
       expect(checkTargetUrl(url, false).ok, url).toBe(true);
     }
   });

@@ -80,7 +80,9 @@ describe("admin API", () => {
     expect(metrics).toContain(`relay_enrichments_total{source="${source}",outcome="complete"} 2`);
     expect(metrics).toContain(`relay_enrichments_total{source="${source}",outcome="failed"} 1`);
     expect(metrics).toContain(`relay_enrichment_held{source="${source}"} 1`);
-    expect(metrics).toMatch(/relay_raw_requests\{client="http:\/\/127\.0\.0\.1:9 TEST_CP_CLIENT_ID",state="active"\} 1/);
+    expect(metrics).toMatch(
+      /relay_raw_requests\{client="http:\/\/127\.0\.0\.1:9 http:\/\/127\.0\.0\.1:9 TEST_CP_CLIENT_ID TEST_CP_CLIENT_SECRET",state="active"\} 1/,
+    );
     expect(metrics).toMatch(/relay_raw_requests\{client="[^"]+",state="queued"\} 0/);
     expect(metrics).toMatch(/relay_subject_lookups_total\{client="[^"]+",result="lookup"\} \d+/);
     expect(metrics).not.toContain("relay_file_downloads_total{");

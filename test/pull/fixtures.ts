@@ -39,7 +39,7 @@ export function pullerOf(source: string) {
 
 /** The CentrePointClient stub of the test block (or one with other fields). */
 export function cpClientOf(block: Record<string, unknown> = {}) {
-  const b = centrepointBlock(block) as { authUrl: string; clientIdEnv: string };
+  const b = centrepointBlock(block) as Parameters<typeof clientName>[0];
   return env.CP_CLIENT.get(env.CP_CLIENT.idFromName(clientName(b)));
 }
 

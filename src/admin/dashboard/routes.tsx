@@ -13,13 +13,12 @@ import {
   type AdminIdentity,
   csrfToken,
   endSession,
-  isAdminToken,
   isCsrfToken,
   requireAdminEnabled,
   requireAdminPage,
   startSession,
 } from "../../middleware/admin-auth";
-import { SIGN_IN_GUARD_NAME } from "../sign-in-guard";
+import { checkAdminToken } from "../sign-in-guard";
 import { MAX_REPLAY } from "../../outbox/views";
 import { deliveryListQuery } from "../schemas";
 import { findDeliveryById, getDeliveryDetail, listDeliveries } from "../service/deliveries";
@@ -86,18 +85,16 @@ dashboard.post("/admin/login", requireAdminEnabled, sameOrigin, async (c) => {
   const form = await c.req.parseBody();
   const next = safeNext(typeof form.next === "string" ? form.next : undefined);
   const token = typeof form.token === "string" ? form.token : "";
-  const address = c.req.header("cf-connecting-ip") ?? "unknown";
-  const guard = c.env.SIGN_IN_GUARD.get(c.env.SIGN_IN_GUARD.idFromName(SIGN_IN_GUARD_NAME));
-  const allowance = await guard.check(address);
-  if (!allowance.allowed) {
-    log("warn", "dashboard sign-in rate-limited", { requestId: c.var.requestId, ip: address, retryAfterSeconds: allowance.retryAfterSeconds });
-    c.header("Retry-After", String(allowance.retryAfterSeconds));
-    const wait = `Too many failed sign-ins from this address. Try again in ${Math.ceil(allowance.retryAfterSeconds / 60)} min.`;
+  const address = c.req.header("cf-connecting-ip");
+  const checked = await checkAdminToken(c.env, address, token);
+  if (checked.result === "locked") {
+    log("warn", "dashboard sign-in rate-limited", { requestId: c.var.requestId, ip: address ?? "unknown", retryAfterSeconds: checked.retryAfterSeconds });
+    c.header("Retry-After", String(checked.retryAfterSeconds));
+    const wait = `Too many failed sign-ins from this address. Try again in ${Math.ceil(checked.retryAfterSeconds / 60)} min.`;
     return render(c, (page) => <LoginPage page={page} next={next} error={wait} notice={null} />, 429);
   }
-  if (!isAdminToken(c.env, token)) {
-    await guard.recordFailure(address);
-    log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: address });
+  if (checked.result === "wrong") {
+    log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: address ?? "unknown" });
     return render(c, (page) => <LoginPage page={page} next={next} error="That is not the admin token." notice={null} />, 401);
   }
   await startSession(c);

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { isValidId } from "../../config/schemas";
 import { listConfigs } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
@@ -18,7 +19,9 @@ metricsRoutes.get(
   "/metrics",
   describeAdmin({ tag: "operations", summary: "Prometheus metrics (text exposition format 0.0.4)", responses: { 200: { description: "metrics text" } } }),
   async (c) => {
-    const [sources, targets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
+    // Only documents under ids the API could have written have Durable Objects; opening one for any other would create it.
+    const [allSources, allTargets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
+    const [sources, targets] = [allSources.filter((s) => isValidId(s.id)), allTargets.filter((t) => isValidId(t.id))];
     const ledgerIds = sources.map((s) => s.id);
     const [ledgers, outboxes, reconcilers, pull] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),

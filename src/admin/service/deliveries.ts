@@ -1,3 +1,4 @@
+import { isValidId } from "../../config/schemas";
 import { configExists, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import type { DeliveryRecord, HandoffView, ListFilter } from "../../ledger/queries";
@@ -51,7 +52,7 @@ export async function listDeliveries(
     ? (await configExists(env.CONFIG, "source", q.source))
       ? [q.source]
       : []
-    : (await listConfigs(env.CONFIG, "source")).map((s) => s.id);
+    : (await listConfigs(env.CONFIG, "source")).map((s) => s.id).filter(isValidId);
   // Each ledger returns its newest `limit + 1` rows after the cursor; the merge keeps the newest `limit` overall.
   const perSource = await Promise.all(
     sources.map(async (source) => {
@@ -92,7 +93,7 @@ export async function getDeliveryDetail(env: Bindings, source: string, id: strin
 
 /** The sources whose ledger holds a delivery with exactly this id (a delivery id is unique within a source only). */
 export async function findDeliveryById(env: Bindings, id: string, source?: string): Promise<string[]> {
-  const sources = source ? [source] : (await listConfigs(env.CONFIG, "source")).map((s) => s.id);
+  const sources = source ? [source] : (await listConfigs(env.CONFIG, "source")).map((s) => s.id).filter(isValidId);
   const hits = await Promise.all(sources.map(async (s) => ((await configExists(env.CONFIG, "source", s)) && (await ledgerOf(env, s).get(id)) ? s : null)));
   return hits.filter((s): s is string => s !== null);
 }

@@ -33,11 +33,11 @@ export async function saveDocument<T extends ConfigType>(
   }
   const block = type === "source" ? (parsed.value as SourceConfig).centrepoint : undefined;
   if (block) {
-    // The API's base URLs follow the outbound URL policy too (checked again before every use).
-    const urls = centrepointUrlErrors(block, env.ALLOW_HTTP_TARGETS === "true");
+    // The API's base URLs follow the outbound URL policy and the API host rule (checked again before every use).
+    const urls = centrepointUrlErrors(block, env);
     if (urls.length > 0) return err(urls);
   }
-  const conflicts = await secretRoleConflicts(env.CONFIG, type, parsed.value);
+  const conflicts = await secretRoleConflicts(env.CONFIG, type, id, parsed.value);
   if (conflicts.length > 0) return err(conflicts);
   const created = !(await configExists(env.CONFIG, type, id));
   await saveConfig(env.CONFIG, type, id, parsed.value);

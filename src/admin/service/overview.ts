@@ -1,4 +1,4 @@
-import type { SourceConfig, TargetConfig } from "../../config/schemas";
+import { isValidId, type SourceConfig, type TargetConfig } from "../../config/schemas";
 import { type Listed, listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
@@ -8,7 +8,11 @@ import type { ReconcileSummary } from "../../reconcile/reconciler";
 import { reconcileSummary } from "./reconcile";
 import { ledgerOf, outboxOf } from "./stubs";
 
-/** What the overview shows of every source and target; a Durable Object that fails to answer shows as null and is logged. */
+/**
+ * What the overview shows of every source and target; a Durable Object that fails to answer shows
+ * as null and is logged. A document stored under an id the API refuses is listed (invalid) with no
+ * counts: its Durable Objects are never opened (opening one would create it).
+ */
 
 /** A source: its document, counts, archive, retention and integrity progress, and reconciliation state (stored state only: nothing is checked to show it; null without a `centrepoint` block, or unreadable). */
 export interface SourceSummary {
@@ -29,6 +33,7 @@ export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> 
   const sources = await listConfigs(env.CONFIG, "source");
   return Promise.all(
     sources.map(async (listed) => {
+      if (!isValidId(listed.id)) return { listed, stats: null, lifecycle: null, reconcile: null };
       const ledger = ledgerOf(env, listed.id);
       const [stats, lifecycle, reconcile] = await Promise.all([
         quietly(() => ledger.stats(), "stats", listed.id),
@@ -43,7 +48,12 @@ export async function summarizeSources(env: Bindings): Promise<SourceSummary[]> 
 /** Every target with its outbox health. */
 export async function summarizeTargets(env: Bindings): Promise<TargetSummary[]> {
   const targets = await listConfigs(env.CONFIG, "target");
-  return Promise.all(targets.map(async (listed) => ({ listed, health: await quietly(() => outboxOf(env, listed.id).health(), "health", listed.id) })));
+  return Promise.all(
+    targets.map(async (listed) => ({
+      listed,
+      health: isValidId(listed.id) ? await quietly(() => outboxOf(env, listed.id).health(), "health", listed.id) : null,
+    })),
+  );
 }
 
 async function quietly<T>(read: () => Promise<T>, what: string, id: string): Promise<T | null> {

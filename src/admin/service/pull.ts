@@ -1,4 +1,4 @@
-import type { CentrePointApiConfig, SourceConfig, TargetConfig } from "../../config/schemas";
+import { type CentrePointApiConfig, isValidId, type SourceConfig, type TargetConfig } from "../../config/schemas";
 import { type Listed, loadConfig } from "../../config/store";
 import type { Bindings } from "../../env";
 import { err, ok, type Result } from "../../lib/result";
@@ -147,11 +147,13 @@ export async function summarizePull(env: Bindings, sources: readonly Listed<Sour
   }
   const [perSource, clients] = await Promise.all([
     Promise.all(
-      sources.map(async (s) => ({
-        id: s.id,
-        ledger: await ledgerOf(env, s.id).pullStats(),
-        jobs: s.valid && s.config.centrepoint ? await env.PULLER.get(env.PULLER.idFromName(s.id)).summary() : null,
-      })),
+      sources
+        .filter((s) => isValidId(s.id))
+        .map(async (s) => ({
+          id: s.id,
+          ledger: await ledgerOf(env, s.id).pullStats(),
+          jobs: s.valid && s.config.centrepoint ? await env.PULLER.get(env.PULLER.idFromName(s.id)).summary() : null,
+        })),
     ),
     Promise.all([...blocks].map(async ([name, { block, sources: ids }]) => ({ name, sources: ids, summary: await clientFor(env, block).summary() }))),
   ]);

@@ -293,8 +293,12 @@ export function createCentrePointApi(options: CentrePointApiOptions): CentrePoin
     return ok(createCredential(decoded.value.access_token, issuedAt, decoded.value.expires_in));
   };
 
+  /** The cache key of this client's token for `scope` (token.ts: token URL, API URL, client id, secret fingerprint, scope). */
+  const keyOf = (scope: string) =>
+    tokenKey({ authUrl: options.authUrl, apiUrl: options.apiUrl, clientId: options.clientId, clientSecret: options.clientSecret, scope });
+
   const credentialFor = (scope: string, state: CallState): Promise<Result<Credential, ApiError>> =>
-    tokens.acquire(tokenKey({ authUrl: options.authUrl, clientId: options.clientId, scope }), options.now(), () => issueToken(scope, state));
+    tokens.acquire(keyOf(scope), options.now(), () => issueToken(scope, state));
 
   const send = async (call: Call, state: CallState): Promise<Result<Answer, ApiError>> => {
     const { endpoint } = call;
@@ -343,7 +347,7 @@ export function createCentrePointApi(options: CentrePointApiOptions): CentrePoin
         return err({ kind: "auth", status: answer.status, reason, endpoint });
       }
       if (answer.status === 401 && call.scope !== null) {
-        tokens.invalidate(tokenKey({ authUrl: options.authUrl, clientId: options.clientId, scope: call.scope }), credential ?? undefined);
+        tokens.invalidate(keyOf(call.scope), credential ?? undefined);
         if (refreshed) return err({ kind: "auth", status: 401, reason, endpoint });
         refreshed = true;
         continue;

@@ -2,7 +2,10 @@
  * OAuth2 client-credentials tokens of the CentrePoint V3 API, cached in isolate memory.
  *
  * Contracts:
- * - One cache entry per (auth URL, client id, scope string); the key holds no secret.
+ * - One cache entry per (auth URL, API URL, client id, client secret, scope string): a token is
+ *   only ever sent to the API URL of a client holding the same credentials as the one it was issued
+ *   to. The key holds no secret: the client secret enters it as a fingerprint (16 hex digits of a
+ *   labelled SHA-256).
  * - A token is handed out until `refreshMarginMs` before it expires: 60 s or 10 % of its
  *   lifetime, whichever is smaller (3600 s → refreshed after 3540 s; 300 s → after 270 s).
  *   Expiry counts from when the token request was sent, so a slow answer errs early, not late.
@@ -15,6 +18,7 @@
  *   is "[credential]".
  * - At most MAX_ENTRIES keys; past that the oldest entry is evicted.
  */
+import { sha256Hex } from "../../../lib/crypto";
 import type { Result } from "../../../lib/result";
 
 /** Path of the token endpoint below the auth base URL. */
@@ -37,18 +41,31 @@ export interface Credential {
   toJSON(): string;
 }
 
-/** What identifies a cached token. */
-export interface TokenKeyParts {
+/** What a token is requested with. */
+export interface TokenRequestParts {
   authUrl: string;
   clientId: string;
+  /** Secret material: only in the token request body, and as a fingerprint in the cache key. */
+  clientSecret: string;
   /** Space-separated scopes, e.g. "CentrePoint" or "DataRetrieval". */
   scope: string;
 }
 
-/** The cache key of a (auth URL, client id, scope): base URL without trailing slashes, scopes sorted. */
+/** What identifies a cached token: how it was requested, and the API it is sent to. */
+export interface TokenKeyParts extends TokenRequestParts {
+  apiUrl: string;
+}
+
+/** A fingerprint of a client secret for cache keys: 16 hex digits (64 bits) of a labelled SHA-256; never the secret. */
+export function secretFingerprint(secret: string): string {
+  return sha256Hex(`centrepoint-edge-relay/token-cache/v1\n${secret}`).slice(0, 16);
+}
+
+/** The cache key of a token: base URLs without trailing slashes, client id, secret fingerprint, scopes sorted. */
 export function tokenKey(parts: TokenKeyParts): string {
   const scope = parts.scope.split(/\s+/).filter(Boolean).sort().join(" ");
-  return JSON.stringify([parts.authUrl.replace(/\/+$/, ""), parts.clientId, scope]);
+  const base = (url: string) => url.replace(/\/+$/, "");
+  return JSON.stringify([base(parts.authUrl), base(parts.apiUrl), parts.clientId, secretFingerprint(parts.clientSecret), scope]);
 }
 
 /** How long before expiry a token is refreshed, ms: min(60 s, 10 % of its lifetime). */
@@ -71,7 +88,7 @@ export function createCredential(accessToken: string, issuedAt: number, expiresI
 }
 
 /** The token request: URL and form body. The body holds the client secret; send it, never log it. */
-export function buildTokenRequest(parts: TokenKeyParts & { clientSecret: string }): { url: string; body: string; contentType: string } {
+export function buildTokenRequest(parts: TokenRequestParts): { url: string; body: string; contentType: string } {
   const form = new URLSearchParams({ client_id: parts.clientId, client_secret: parts.clientSecret, grant_type: "client_credentials", scope: parts.scope });
   return { url: `${parts.authUrl.replace(/\/+$/, "")}${TOKEN_PATH}`, body: form.toString(), contentType: "application/x-www-form-urlencoded" };
 }

@@ -12,7 +12,7 @@ import {
 } from "../../../../src/providers/centrepoint/api/token";
 import { CLIENT, createHarness, T0 } from "./setup";
 
-const KEY = tokenKey({ authUrl: "https://auth.fake.test", clientId: CLIENT.clientId, scope: "CentrePoint" });
+const KEY = tokenKey({ authUrl: "https://auth.fake.test", apiUrl: "https://api.fake.test", ...CLIENT, scope: "CentrePoint" });
 
 describe("refreshMarginMs", () => {
   it("is 60 s for long-lived tokens and 10 % of the lifetime for short ones", () => {
@@ -22,14 +22,16 @@ describe("refreshMarginMs", () => {
 });
 
 describe("tokenKey", () => {
+  const client = { apiUrl: "https://api.a.test", clientSecret: "s" };
+
   it("ignores a trailing slash of the auth URL and the order of scopes", () => {
-    expect(tokenKey({ authUrl: "https://a.test/", clientId: "c", scope: "DataRetrieval CentrePoint" })).toBe(
-      tokenKey({ authUrl: "https://a.test", clientId: "c", scope: "CentrePoint  DataRetrieval" }),
+    expect(tokenKey({ ...client, authUrl: "https://a.test/", clientId: "c", scope: "DataRetrieval CentrePoint" })).toBe(
+      tokenKey({ ...client, authUrl: "https://a.test", clientId: "c", scope: "CentrePoint  DataRetrieval" }),
     );
   });
 
   it("differs per client and per scope", () => {
-    const base = { authUrl: "https://a.test", clientId: "c", scope: "CentrePoint" };
+    const base = { ...client, authUrl: "https://a.test", clientId: "c", scope: "CentrePoint" };
     expect(tokenKey({ ...base, clientId: "d" })).not.toBe(tokenKey(base));
     expect(tokenKey({ ...base, scope: "DataRetrieval" })).not.toBe(tokenKey(base));
   });
