@@ -382,6 +382,9 @@ export const reconcileReportSchema = z.object({
   scanned: count.meta({ description: "history rows read, repeats of one delivery id included" }),
   outsideLookback: count,
   matched: count.meta({ description: "delivery ids the ledger already had (earlier backfills included)" }),
+  knownPruned: count.meta({
+    description: "delivery ids the ledger recorded once and retention has removed since: known, never backfilled or sent again",
+  }),
   backfilled: count.meta({ description: "delivery ids missing from the ledger, recorded now and handed to the targets" }),
   recordedButFailedAtCentrePoint: count.meta({ description: "pushed deliveries the ledger has, for which CentrePoint logged only failures" }),
   skipped: count.meta({ description: "validation handshakes and the 2015 ping" }),

@@ -51,6 +51,7 @@ import {
   duplicatesCounter,
   getDelivery,
   knownDeliveries,
+  type KnownDelivery,
   type HandshakeEntry,
   type IntegrityReport,
   type IntegrityStatus,
@@ -71,7 +72,7 @@ import { JOB_PACE_MS } from "./pacing";
 import { PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
-export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
+export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, KnownDelivery, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
@@ -167,11 +168,20 @@ export class Ledger extends DurableObject<Bindings> {
   async record(input: RecordInput): Promise<RecordResult> {
     this.meter.usage.requests++;
     const result = this.ctx.storage.transactionSync((): RecordResult & { hash?: string } => {
-      const existing = this.sql.exec("SELECT seq, duplicate_count, kind FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
+      // A record kept, or one retention removed lately (its id is kept: a resend stays a duplicate). One statement, two index probes.
+      const existing = this.sql
+        .exec<{ seq: number; duplicate_count: number; kind: string; removed: number }>(
+          `SELECT seq, duplicate_count, kind, 0 AS removed FROM deliveries WHERE delivery_id = ?
+           UNION ALL SELECT seq, duplicate_count, kind, 1 AS removed FROM pruned_ids WHERE delivery_id = ?`,
+          input.deliveryId,
+          input.deliveryId,
+        )
+        .toArray()[0];
       if (existing) {
-        this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
-        bumpCounter(this.sql, duplicatesCounter(existing.kind as string));
-        return { status: "duplicate", seq: existing.seq as number, duplicateCount: (existing.duplicate_count as number) + 1 };
+        if (existing.removed) this.sql.exec("UPDATE pruned_ids SET duplicate_count = duplicate_count + 1 WHERE delivery_id = ?", input.deliveryId);
+        else this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
+        bumpCounter(this.sql, duplicatesCounter(existing.kind));
+        return { status: "duplicate", seq: existing.seq, duplicateCount: existing.duplicate_count + 1 };
       }
       const head = this.chainHead();
       const seq = head ? head.seq + 1 : 1;
@@ -293,8 +303,8 @@ export class Ledger extends DurableObject<Bindings> {
     return listDeliveries(this.sql, filter);
   }
 
-  /** Which of `ids` (at most 500) this ledger holds, with their provenance: reconciliation's lookup (src/reconcile/). */
-  async knownDeliveries(ids: string[]): Promise<{ deliveryId: string; provenance: Provenance }[]> {
+  /** Which of `ids` (at most 500) this ledger holds, with their provenance, or removed lately (retention): reconciliation's lookup (src/reconcile/). */
+  async knownDeliveries(ids: string[]): Promise<KnownDelivery[]> {
     return knownDeliveries(this.sql, ids);
   }
 
@@ -606,13 +616,10 @@ export class Ledger extends DurableObject<Bindings> {
   private async pruneStep(now: number): Promise<void> {
     const source = ledgerSource(this.sql);
     const loaded = source === "" ? null : await loadConfig(this.env.CONFIG, "source", source);
-    const retention = loaded?.state === "valid" ? loaded.config.retention : undefined;
+    // Without a retention nothing is pruned, but removed ids still expire; the job looks again daily (the document may change).
+    const retention = (loaded?.state === "valid" ? loaded.config.retention : undefined) ?? {};
     // After the await: read the jobs' rows again.
     const job = readJob(this.sql, "prune", PRUNE_INITIAL);
-    if (!retention) {
-      writeJob(this.sql, { ...job, dueAt: now + DAY_MS, lastRunAt: now, lastError: null });
-      return;
-    }
     const archivedThrough = readJob(this.sql, "archive", ARCHIVE_INITIAL).state.through.seq;
     const outcome = this.ctx.storage.transactionSync(() => {
       const o = pruneSlice(this.sql, retention, job.state, archivedThrough, now);

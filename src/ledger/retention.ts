@@ -18,7 +18,9 @@ import { COUNTER } from "./queries";
  *   its digest is checked: a body that does not match stops pruning (the archive has the original).
  * - `recordDays` after receipt the whole record goes, with its search keys and hand-off rows. The
  *   last removed record's seq and hash become the chain's anchor in this ledger: integrity runs
- *   start there (integrity.ts), the archive holds what came before.
+ *   start there (integrity.ts), the archive holds what came before. Its id stays in `pruned_ids`
+ *   until PRUNED_ID_KEEP_MS after its receipt, so a resend is still a duplicate and reconciliation
+ *   never backfills it again; expired ids go in batches, whether or not a retention is set.
  */
 
 /** The `prune` job's state: how far each kind of pruning got. */
@@ -34,6 +36,14 @@ export const PRUNE_INITIAL: PruneState = { bodiesThrough: 0, recordsThrough: CHA
 
 /** What one slice reads at most. */
 export const PRUNE_SLICE = { rows: 200, bytes: 2 * 1024 * 1024 };
+/**
+ * How long a removed record's id stays known after its receipt: the longest reconciliation
+ * look-back (`lookbackHours` ≤ 90 days, config/schemas.ts) and 10 days' margin (CentrePoint's
+ * clock against the relay's, a late resend).
+ */
+export const PRUNED_ID_KEEP_MS = 100 * DAY_MS;
+/** Expired removed ids go in batches at most this often. */
+const PRUNED_ID_BATCH_MS = 3_600_000;
 /** A pending hand-off holds pruning back; look again this much later. */
 const HELD_BACK_RETRY_MS = 3_600_000;
 
@@ -56,6 +66,8 @@ export function pruneSlice(sql: SqlStorage, retention: Retention, state: PruneSt
   let bodies = 0;
   let records = 0;
   const due: number[] = [];
+  const ids = expirePrunedIds(sql, now, limits.rows);
+  if (ids !== null) due.push(ids);
   if (retention.bodyDays !== undefined) {
     const keep = retention.bodyDays * DAY_MS;
     const r = pruneBodies(sql, Math.max(state.bodiesThrough, state.recordsThrough.seq), archivedThrough, keep, now, limits);
@@ -166,10 +178,31 @@ function pruneRecords(
   const last = chosen.at(-1);
   if (!last) return { through: after, pruned: 0, nextAt };
   // The chosen records are the contiguous run after `after` (ranges: an IN list would exceed SQLite's 100 bound parameters).
+  sql.exec(
+    `INSERT OR IGNORE INTO pruned_ids (delivery_id, seq, kind, received_at, duplicate_count)
+     SELECT delivery_id, seq, kind, received_at, duplicate_count FROM deliveries WHERE seq > ? AND seq <= ? AND received_at >= ?`,
+    after.seq,
+    last.seq,
+    now - PRUNED_ID_KEEP_MS,
+  );
   sql.exec("DELETE FROM search_keys WHERE seq > ? AND seq <= ?", after.seq, last.seq);
   for (const table of ["handoffs", "enrichments", "downloads"])
     sql.exec(`DELETE FROM ${table} WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE seq > ? AND seq <= ?)`, after.seq, last.seq);
   sql.exec("DELETE FROM deliveries WHERE seq > ? AND seq <= ?", after.seq, last.seq);
   if (nextAt === null && last.seq < archivedThrough) nextAt = now;
   return { through: { seq: last.seq, hash: last.record_hash }, pruned: chosen.length, nextAt };
+}
+
+/** Deletes at most `maxRows` removed ids older than PRUNED_ID_KEEP_MS; returns when to look again (null: none kept). */
+function expirePrunedIds(sql: SqlStorage, now: number, maxRows: number): number | null {
+  const expired = sql
+    .exec(
+      "DELETE FROM pruned_ids WHERE delivery_id IN (SELECT delivery_id FROM pruned_ids WHERE received_at < ? ORDER BY received_at LIMIT ?) RETURNING seq",
+      now - PRUNED_ID_KEEP_MS,
+      maxRows,
+    )
+    .toArray().length;
+  if (expired >= maxRows) return now;
+  const oldest = sql.exec<{ at: number | null }>("SELECT MIN(received_at) AS at FROM pruned_ids").one().at;
+  return oldest === null ? null : Math.max(oldest + PRUNED_ID_KEEP_MS, now + PRUNED_ID_BATCH_MS);
 }

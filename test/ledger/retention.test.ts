@@ -2,6 +2,8 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { segmentKeys, verifyLines } from "../../src/ledger/archive-format";
 import { GENESIS } from "../../src/ledger/chain";
+import { reconcileScheduleSchema } from "../../src/config/schemas";
+import { PRUNED_ID_KEEP_MS } from "../../src/ledger/retention";
 import { sha256Hex } from "../../src/lib/crypto";
 import { freshId, ledgerOf, putSource } from "../helpers";
 import { clockForEachTest, DAY, HOUR, T0 } from "../outbox/fixtures";
@@ -128,5 +130,39 @@ describe("retention of a ledger", () => {
     await runDue(ledger);
     expect((await ledger.list({ limit: 10 })).map((d) => d.bodyPrunedAt !== null)).toEqual([false, false, true]);
     expect(errors).toHaveBeenCalledWith(expect.stringContaining("record 2 (d-2) does not match its digests; pruning stopped"));
+  });
+
+  it("keeps a removed record's id longer than any look-back, then lets it go; a resend meanwhile is a duplicate", async () => {
+    const { source, ledger } = await sourceWithRecords(2, { recordDays: 7 });
+    const prunedIds = () =>
+      runInDurableObject(ledger, (_i, state) =>
+        state.storage.sql
+          .exec<{ delivery_id: string; seq: number; duplicate_count: number }>("SELECT delivery_id, seq, duplicate_count FROM pruned_ids ORDER BY seq")
+          .toArray(),
+      );
+    vi.setSystemTime(T0 + 8 * DAY);
+    await runDue(ledger);
+    expect(await ledger.list({ limit: 10 })).toEqual([]);
+    expect(await prunedIds()).toEqual([
+      { delivery_id: "d-1", seq: 1, duplicate_count: 0 },
+      { delivery_id: "d-2", seq: 2, duplicate_count: 0 },
+    ]);
+    expect(await ledger.knownDeliveries(["d-1", "d-3"])).toEqual([{ deliveryId: "d-1", provenance: null, pruned: true }]);
+    expect(await ledger.record(recordInput({ source, deliveryId: "d-2" }))).toEqual({ status: "duplicate", seq: 2, duplicateCount: 1 });
+    expect(await ledger.stats()).toMatchObject({ deliveries: 2, duplicates: 1 });
+
+    // The longest look-back (90 days) is inside the time an id is kept.
+    expect(reconcileScheduleSchema.safeParse({ lookbackHours: 90 * 24 }).success).toBe(true);
+    expect(reconcileScheduleSchema.safeParse({ lookbackHours: 90 * 24 + 1 }).success).toBe(false);
+    expect(PRUNED_ID_KEEP_MS).toBeGreaterThanOrEqual(90 * DAY + 7 * DAY);
+
+    // Kept that long after receipt, then gone (the job is due for it by itself).
+    vi.setSystemTime(T0 + PRUNED_ID_KEEP_MS - HOUR);
+    await runDue(ledger);
+    expect(await prunedIds()).toHaveLength(2);
+    vi.setSystemTime(T0 + PRUNED_ID_KEEP_MS + 2 * HOUR);
+    await runDue(ledger);
+    expect(await prunedIds()).toEqual([]);
+    expect(await ledger.knownDeliveries(["d-1"])).toEqual([]);
   });
 });
