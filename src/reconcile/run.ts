@@ -183,12 +183,21 @@ async function applyPage(ctx: InvocationContext, run: RunProgress, items: readon
     const row = firstRows.get(id) as Extract<HistoryRow, { kind: "delivery" }>;
     if (!wasStarted) addItem(sql, id, "backfilling");
     targets ??= await ctx.targets();
-    const built = buildDeliveryRecord(
-      { ...row.arrival, sourceId: ctx.sourceId, receivedAt: ctx.now(), sourceIp: null, provenance: "centrepoint-history" },
-      targets,
-      { autoRequest: ctx.block.autoRequest?.fileFormat ?? null },
-    );
-    const input = ctx.correlate ? await ctx.correlate(built) : built;
+    let input: RecordInput;
+    try {
+      // Built here, inside the item's error handling: one history item that cannot be built fails itself, not the run.
+      const built = buildDeliveryRecord(
+        { ...row.arrival, sourceId: ctx.sourceId, receivedAt: ctx.now(), sourceIp: null, provenance: "centrepoint-history" },
+        targets,
+        { autoRequest: ctx.block.autoRequest?.fileFormat ?? null },
+      );
+      input = ctx.correlate ? await ctx.correlate(built) : built;
+    } catch (e) {
+      setItemState(sql, id, "error");
+      errors.push(`delivery ${id}: its record could not be built (${e instanceof Error ? e.message : String(e)}); the next run tries again`);
+      log("error", "backfill record could not be built", { source: ctx.sourceId, deliveryId: id, error: e instanceof Error ? e.message : String(e) });
+      continue;
+    }
     try {
       const result = await ctx.ledger.record(input);
       // "duplicate": a push was recorded between the lookup and this backfill; the push stands.
