@@ -316,20 +316,26 @@ export class Ledger extends DurableObject<Bindings> {
   /**
    * The records an export of received times [from, to) covers, as a contiguous seq range: from the
    * first record received at or after `from` to the last received before `to` (either bound
-   * optional); null when none. Contiguous, so the export's chain can be checked on its own.
+   * optional); null when none. Contiguous, so the export's chain can be checked on its own: never
+   * before the chain's anchor (records retention removed, and any kept below it, are the
+   * archive's). `prunedThrough`: the anchor's seq (0 when nothing was removed), so a caller can
+   * say that a range asked from earlier starts later.
    */
-  async exportRange(from?: number, to?: number): Promise<{ firstSeq: number; lastSeq: number } | null> {
+  async exportRange(from?: number, to?: number): Promise<{ firstSeq: number; lastSeq: number; prunedThrough: number } | null> {
+    const anchor = this.chainAnchor().seq;
     const first =
       from === undefined
-        ? this.sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM deliveries").one().seq
-        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at >= ? ORDER BY received_at, seq LIMIT 1", from).toArray()[0]?.seq ??
-          null);
+        ? this.sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM deliveries WHERE seq > ?", anchor).one().seq
+        : (this.sql
+            .exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at >= ? AND seq > ? ORDER BY received_at, seq LIMIT 1", from, anchor)
+            .toArray()[0]?.seq ?? null);
     const last =
       to === undefined
         ? this.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM deliveries").one().seq
-        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at < ? ORDER BY received_at DESC, seq DESC LIMIT 1", to).toArray()[0]
-            ?.seq ?? null);
-    return first === null || last === null || first > last ? null : { firstSeq: first, lastSeq: last };
+        : (this.sql
+            .exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at < ? AND seq > ? ORDER BY received_at DESC, seq DESC LIMIT 1", to, anchor)
+            .toArray()[0]?.seq ?? null);
+    return first === null || last === null || first > last ? null : { firstSeq: first, lastSeq: last, prunedThrough: anchor };
   }
 
   /** NDJSON of records `firstSeq`.. (at most `lastSeq`), one page bounded by rows and bytes; `next` continues, null at the end. */
