@@ -297,6 +297,11 @@ export const lifecycleSchema = z.object({
     lastPrunedAt: isoTime.nullable(),
     nextAt: isoTime.nullable(),
     error: z.string().nullable(),
+    heldBack: z
+      .object({ records: z.number().int(), seqs: z.array(z.number().int()).meta({ description: "the first 20, ascending" }) })
+      .nullable()
+      .meta({ description: "records pruning passed over because a hand-off of theirs is pending: kept whole (body and record) until handed; null when none" }),
+    heldBackNote: z.string().nullable().meta({ description: 'the same as a sentence: "held back: N records held at seq …"' }),
   }),
   integrity: integritySchema.omit({ source: true }).meta({ description: "as GET /admin/sources/:id/integrity answers, without starting anything" }),
 });

@@ -69,7 +69,7 @@ import {
   writeMeta,
 } from "./queries";
 import { JOB_PACE_MS } from "./pacing";
-import { PRUNE_INITIAL, pruneSlice } from "./retention";
+import { heldBackStatus, PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
 export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, KnownDelivery, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
@@ -723,6 +723,7 @@ export class Ledger extends DurableObject<Bindings> {
         lastPrunedAt: prune.state.lastPrunedAt,
         nextAt: prune.dueAt,
         error: prune.lastError,
+        ...heldBackStatus(prune.state),
       },
       integrity: this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state),
     };

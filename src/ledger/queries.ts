@@ -126,6 +126,10 @@ export interface LedgerLifecycle {
     nextAt: number | null;
     /** Why pruning stopped, or null. */
     error: string | null;
+    /** Records passed over because a hand-off of theirs is pending (kept whole until handed): how many, and the first HELD_SHOWN seqs; null when none. */
+    heldBack: { records: number; seqs: number[] } | null;
+    /** `heldBack` as the sentence the lifecycle status shows ("held back: N records held at seq …"), or null. */
+    heldBackNote: string | null;
   };
   integrity: IntegrityStatus;
 }
