@@ -274,7 +274,6 @@ function pruneRecords(
   const last = passed.at(-1);
   if (!last) return { through: after, pruned: 0, nextAt };
   // The passed records are the contiguous run after `after`; the held ones stay, the runs between them go.
-  let pruned = 0;
   let runStart = after.seq;
   for (const c of passed) {
     if (!held.has(c.seq)) continue;
@@ -282,9 +281,8 @@ function pruneRecords(
     runStart = c.seq;
   }
   removeRecords(sql, runStart, last.seq, now);
-  pruned = passed.filter((c) => !held.has(c.seq)).length;
   if (nextAt === null && last.seq < archivedThrough) nextAt = now;
-  return { through: { seq: last.seq, hash: last.record_hash }, pruned, nextAt };
+  return { through: { seq: last.seq, hash: last.record_hash }, pruned: passed.filter((c) => !held.has(c.seq)).length, nextAt };
 }
 
 /**
