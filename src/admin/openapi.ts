@@ -37,16 +37,20 @@ const adminErrors = {
 export function describeAdmin(opts: {
   tag: string;
   summary: string;
-  /** A JSON answer's schema, or the media type of an answer that is not JSON (a text or NDJSON stream). */
-  responses: Record<number, { schema?: z.ZodType; mediaType?: string; description: string }>;
+  /** A JSON answer's schema, or the media type of an answer that is not JSON (a text or NDJSON stream); `headers`: response headers (integer values) and what they say. */
+  responses: Record<number, { schema?: z.ZodType; mediaType?: string; description: string; headers?: Record<string, string> }>;
 }) {
   const responses: Record<string, unknown> = { ...adminErrors };
-  for (const [status, r] of Object.entries(opts.responses))
-    responses[status] = r.schema
+  for (const [status, r] of Object.entries(opts.responses)) {
+    const answer = r.schema
       ? json(r.schema, r.description)
       : r.mediaType
         ? { description: r.description, content: { [r.mediaType]: { schema: { type: "string" } } } }
         : { description: r.description };
+    const headers =
+      r.headers && Object.fromEntries(Object.entries(r.headers).map(([name, description]) => [name, { description, schema: { type: "integer" } }]));
+    responses[status] = headers ? { ...answer, headers } : answer;
+  }
   return describeRoute({ tags: [opts.tag], summary: opts.summary, security: [{ adminToken: [] }], responses: responses as never });
 }
 

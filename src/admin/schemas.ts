@@ -297,6 +297,11 @@ export const lifecycleSchema = z.object({
     lastPrunedAt: isoTime.nullable(),
     nextAt: isoTime.nullable(),
     error: z.string().nullable(),
+    heldBack: z
+      .object({ records: z.number().int(), seqs: z.array(z.number().int()).meta({ description: "the first 20, ascending" }) })
+      .nullable()
+      .meta({ description: "records pruning passed over because a hand-off of theirs is pending: kept whole (body and record) until handed; null when none" }),
+    heldBackNote: z.string().nullable().meta({ description: 'the same as a sentence: "held back: N records held at seq …"' }),
   }),
   integrity: integritySchema.omit({ source: true }).meta({ description: "as GET /admin/sources/:id/integrity answers, without starting anything" }),
 });
@@ -382,6 +387,9 @@ export const reconcileReportSchema = z.object({
   scanned: count.meta({ description: "history rows read, repeats of one delivery id included" }),
   outsideLookback: count,
   matched: count.meta({ description: "delivery ids the ledger already had (earlier backfills included)" }),
+  knownPruned: count.meta({
+    description: "delivery ids the ledger recorded once and retention has removed since: known, never backfilled or sent again",
+  }),
   backfilled: count.meta({ description: "delivery ids missing from the ledger, recorded now and handed to the targets" }),
   recordedButFailedAtCentrePoint: count.meta({ description: "pushed deliveries the ledger has, for which CentrePoint logged only failures" }),
   skipped: count.meta({ description: "validation handshakes and the 2015 ping" }),

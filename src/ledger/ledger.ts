@@ -51,6 +51,7 @@ import {
   duplicatesCounter,
   getDelivery,
   knownDeliveries,
+  type KnownDelivery,
   type HandshakeEntry,
   type IntegrityReport,
   type IntegrityStatus,
@@ -68,10 +69,10 @@ import {
   writeMeta,
 } from "./queries";
 import { JOB_PACE_MS } from "./pacing";
-import { PRUNE_INITIAL, pruneSlice } from "./retention";
+import { heldBackStatus, PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
 
-export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
+export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, KnownDelivery, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
@@ -167,11 +168,20 @@ export class Ledger extends DurableObject<Bindings> {
   async record(input: RecordInput): Promise<RecordResult> {
     this.meter.usage.requests++;
     const result = this.ctx.storage.transactionSync((): RecordResult & { hash?: string } => {
-      const existing = this.sql.exec("SELECT seq, duplicate_count, kind FROM deliveries WHERE delivery_id = ?", input.deliveryId).toArray()[0];
+      // A record kept, or one retention removed lately (its id is kept: a resend stays a duplicate). One statement, two index probes.
+      const existing = this.sql
+        .exec<{ seq: number; duplicate_count: number; kind: string; removed: number }>(
+          `SELECT seq, duplicate_count, kind, 0 AS removed FROM deliveries WHERE delivery_id = ?
+           UNION ALL SELECT seq, duplicate_count, kind, 1 AS removed FROM pruned_ids WHERE delivery_id = ?`,
+          input.deliveryId,
+          input.deliveryId,
+        )
+        .toArray()[0];
       if (existing) {
-        this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
-        bumpCounter(this.sql, duplicatesCounter(existing.kind as string));
-        return { status: "duplicate", seq: existing.seq as number, duplicateCount: (existing.duplicate_count as number) + 1 };
+        if (existing.removed) this.sql.exec("UPDATE pruned_ids SET duplicate_count = duplicate_count + 1 WHERE delivery_id = ?", input.deliveryId);
+        else this.sql.exec("UPDATE deliveries SET duplicate_count = duplicate_count + 1, last_seen_at = ? WHERE seq = ?", input.receivedAt, existing.seq);
+        bumpCounter(this.sql, duplicatesCounter(existing.kind));
+        return { status: "duplicate", seq: existing.seq, duplicateCount: existing.duplicate_count + 1 };
       }
       const head = this.chainHead();
       const seq = head ? head.seq + 1 : 1;
@@ -293,8 +303,8 @@ export class Ledger extends DurableObject<Bindings> {
     return listDeliveries(this.sql, filter);
   }
 
-  /** Which of `ids` (at most 500) this ledger holds, with their provenance: reconciliation's lookup (src/reconcile/). */
-  async knownDeliveries(ids: string[]): Promise<{ deliveryId: string; provenance: Provenance }[]> {
+  /** Which of `ids` (at most 500) this ledger holds, with their provenance, or removed lately (retention): reconciliation's lookup (src/reconcile/). */
+  async knownDeliveries(ids: string[]): Promise<KnownDelivery[]> {
     return knownDeliveries(this.sql, ids);
   }
 
@@ -306,20 +316,26 @@ export class Ledger extends DurableObject<Bindings> {
   /**
    * The records an export of received times [from, to) covers, as a contiguous seq range: from the
    * first record received at or after `from` to the last received before `to` (either bound
-   * optional); null when none. Contiguous, so the export's chain can be checked on its own.
+   * optional); null when none. Contiguous, so the export's chain can be checked on its own: never
+   * before the chain's anchor (records retention removed, and any kept below it, are the
+   * archive's). `prunedThrough`: the anchor's seq (0 when nothing was removed), so a caller can
+   * say that a range asked from earlier starts later.
    */
-  async exportRange(from?: number, to?: number): Promise<{ firstSeq: number; lastSeq: number } | null> {
+  async exportRange(from?: number, to?: number): Promise<{ firstSeq: number; lastSeq: number; prunedThrough: number } | null> {
+    const anchor = this.chainAnchor().seq;
     const first =
       from === undefined
-        ? this.sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM deliveries").one().seq
-        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at >= ? ORDER BY received_at, seq LIMIT 1", from).toArray()[0]?.seq ??
-          null);
+        ? this.sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM deliveries WHERE seq > ?", anchor).one().seq
+        : (this.sql
+            .exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at >= ? AND seq > ? ORDER BY received_at, seq LIMIT 1", from, anchor)
+            .toArray()[0]?.seq ?? null);
     const last =
       to === undefined
         ? this.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM deliveries").one().seq
-        : (this.sql.exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at < ? ORDER BY received_at DESC, seq DESC LIMIT 1", to).toArray()[0]
-            ?.seq ?? null);
-    return first === null || last === null || first > last ? null : { firstSeq: first, lastSeq: last };
+        : (this.sql
+            .exec<{ seq: number }>("SELECT seq FROM deliveries WHERE received_at < ? AND seq > ? ORDER BY received_at DESC, seq DESC LIMIT 1", to, anchor)
+            .toArray()[0]?.seq ?? null);
+    return first === null || last === null || first > last ? null : { firstSeq: first, lastSeq: last, prunedThrough: anchor };
   }
 
   /** NDJSON of records `firstSeq`.. (at most `lastSeq`), one page bounded by rows and bytes; `next` continues, null at the end. */
@@ -606,13 +622,10 @@ export class Ledger extends DurableObject<Bindings> {
   private async pruneStep(now: number): Promise<void> {
     const source = ledgerSource(this.sql);
     const loaded = source === "" ? null : await loadConfig(this.env.CONFIG, "source", source);
-    const retention = loaded?.state === "valid" ? loaded.config.retention : undefined;
+    // Without a retention nothing is pruned, but removed ids still expire; the job looks again daily (the document may change).
+    const retention = (loaded?.state === "valid" ? loaded.config.retention : undefined) ?? {};
     // After the await: read the jobs' rows again.
     const job = readJob(this.sql, "prune", PRUNE_INITIAL);
-    if (!retention) {
-      writeJob(this.sql, { ...job, dueAt: now + DAY_MS, lastRunAt: now, lastError: null });
-      return;
-    }
     const archivedThrough = readJob(this.sql, "archive", ARCHIVE_INITIAL).state.through.seq;
     const outcome = this.ctx.storage.transactionSync(() => {
       const o = pruneSlice(this.sql, retention, job.state, archivedThrough, now);
@@ -710,6 +723,7 @@ export class Ledger extends DurableObject<Bindings> {
         lastPrunedAt: prune.state.lastPrunedAt,
         nextAt: prune.dueAt,
         error: prune.lastError,
+        ...heldBackStatus(prune.state),
       },
       integrity: this.integrityStatus(readJob(this.sql, "verify", VERIFY_INITIAL).state),
     };

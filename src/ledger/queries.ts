@@ -126,6 +126,10 @@ export interface LedgerLifecycle {
     nextAt: number | null;
     /** Why pruning stopped, or null. */
     error: string | null;
+    /** Records passed over because a hand-off of theirs is pending (kept whole until handed): how many, and the first HELD_SHOWN seqs; null when none. */
+    heldBack: { records: number; seqs: number[] } | null;
+    /** `heldBack` as the sentence the lifecycle status shows ("held back: N records held at seq …"), or null. */
+    heldBackNote: string | null;
   };
   integrity: IntegrityStatus;
 }
@@ -199,19 +203,36 @@ export function getDelivery(sql: SqlStorage, deliveryId: string): DeliveryWithPa
 /** Most ids `knownDeliveries` looks up in one call. */
 export const MAX_KNOWN_LOOKUP = 500;
 
-/** Which of `ids` the ledger holds, with their provenance (at most MAX_KNOWN_LOOKUP ids; more is a bug). */
-export function knownDeliveries(sql: SqlStorage, ids: readonly string[]): { deliveryId: string; provenance: Provenance }[] {
+/** A delivery id the ledger knows: a record it holds (with its provenance), or the id of one retention removed. */
+export interface KnownDelivery {
+  deliveryId: string;
+  /** How the record arrived; null for a removed one (only its id is kept). */
+  provenance: Provenance | null;
+  /** Retention removed the record (the archive keeps it); its id stays known PRUNED_ID_KEEP_MS after receipt (retention.ts). */
+  pruned: boolean;
+}
+
+/** Which of `ids` the ledger holds or retention removed lately (at most MAX_KNOWN_LOOKUP ids; more is a bug). */
+export function knownDeliveries(sql: SqlStorage, ids: readonly string[]): KnownDelivery[] {
   if (ids.length > MAX_KNOWN_LOOKUP) throw new Error(`knownDeliveries: at most ${MAX_KNOWN_LOOKUP} ids per call, got ${ids.length}`);
   if (ids.length === 0) return [];
-  return inChunks(ids).flatMap((chunk) =>
+  const held: KnownDelivery[] = inChunks(ids).flatMap((chunk) =>
     sql
       .exec<{ delivery_id: string; provenance: string }>(
         `SELECT delivery_id, provenance FROM deliveries WHERE delivery_id IN (${placeholders(chunk)})`,
         ...chunk,
       )
       .toArray()
-      .map((r) => ({ deliveryId: r.delivery_id, provenance: r.provenance as Provenance })),
+      .map((r) => ({ deliveryId: r.delivery_id, provenance: r.provenance as Provenance, pruned: false })),
   );
+  const found = new Set(held.map((k) => k.deliveryId));
+  const removed: KnownDelivery[] = inChunks(ids.filter((id) => !found.has(id))).flatMap((chunk) =>
+    sql
+      .exec<{ delivery_id: string }>(`SELECT delivery_id FROM pruned_ids WHERE delivery_id IN (${placeholders(chunk)})`, ...chunk)
+      .toArray()
+      .map((r) => ({ deliveryId: r.delivery_id, provenance: null, pruned: true })),
+  );
+  return [...held, ...removed];
 }
 
 /**

@@ -138,4 +138,15 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
   `ALTER TABLE deliveries ADD COLUMN body_pruned_at INTEGER;
    ALTER TABLE deliveries ADD COLUMN body_bytes INTEGER;
    CREATE INDEX search_keys_by_seq ON search_keys (seq);`,
+  // The ids of records retention removed (retention.ts), kept PRUNED_ID_KEEP_MS after receipt (longer
+  // than any reconciliation look-back): ingress answers a resend of one "duplicate", and reconciliation
+  // never backfills one again. `duplicate_count` goes on counting copies received after removal.
+  `CREATE TABLE pruned_ids (
+     delivery_id TEXT PRIMARY KEY,
+     seq INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     duplicate_count INTEGER NOT NULL DEFAULT 0
+   ) WITHOUT ROWID;
+   CREATE INDEX pruned_ids_by_time ON pruned_ids (received_at);`,
 ];

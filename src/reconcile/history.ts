@@ -88,8 +88,8 @@ function itemIdOf(raw: unknown): string {
   return typeof id === "number" || (typeof id === "string" && id.length <= 40) ? String(id) : "?";
 }
 
-/** What the run knows of one distinct delivery id. */
-export type ItemState = "known" | "backfilling" | "backfilled" | "skipped" | "error";
+/** What the run knows of one distinct delivery id (`pruned`: the ledger recorded it once, and retention has removed it since). */
+export type ItemState = "known" | "pruned" | "backfilling" | "backfilled" | "skipped" | "error";
 
 /** A group of a run's distinct delivery ids with the same facts, and how many there are. */
 export interface ItemGroup {
@@ -104,6 +104,8 @@ export interface ItemGroup {
 /** The classes of a run's report; each distinct delivery id is in exactly one. */
 export interface ItemCounts {
   matched: number;
+  /** Ids the ledger recorded once and retention has removed since: known, never backfilled again. */
+  knownPruned: number;
   backfilled: number;
   recordedButFailedAtCentrePoint: number;
   skipped: number;
@@ -115,13 +117,15 @@ export interface ItemCounts {
  * Counts a run's distinct delivery ids: `backfilled` (missing from the ledger before the run),
  * `recordedButFailedAtCentrePoint` (pushed, in the ledger, but every history row is a failure:
  * the relay's 200 never reached CentrePoint), `matched` (every other id the ledger had, earlier
- * backfills included), `skipped` (handshakes, the ping), `failed` (a backfill that did not happen).
+ * backfills included), `knownPruned` (recorded once, removed by retention since: never backfilled
+ * again), `skipped` (handshakes, the ping), `failed` (a backfill that did not happen).
  */
 export function countItems(groups: readonly ItemGroup[]): ItemCounts {
-  const counts: ItemCounts = { matched: 0, backfilled: 0, recordedButFailedAtCentrePoint: 0, skipped: 0, failed: 0 };
+  const counts: ItemCounts = { matched: 0, knownPruned: 0, backfilled: 0, recordedButFailedAtCentrePoint: 0, skipped: 0, failed: 0 };
   for (const g of groups) {
     if (g.state === "backfilled") counts.backfilled += g.count;
     else if (g.state === "skipped") counts.skipped += g.count;
+    else if (g.state === "pruned") counts.knownPruned += g.count;
     else if (g.state === "known") {
       if (g.provenance === "webhook" && !g.delivered) counts.recordedButFailedAtCentrePoint += g.count;
       else counts.matched += g.count;

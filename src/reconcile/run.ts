@@ -8,7 +8,8 @@
  *
  * Contracts:
  * - Nothing already in the ledger is recorded again, so nothing is sent again: a delivery id is
- *   backfilled only when the ledger does not have it.
+ *   backfilled only when the ledger does not have it, and never when retention removed its record
+ *   (the ledger keeps removed ids longer than any look-back: ledger/retention.ts).
  * - Crash-safe and resumable: a backfill is marked `backfilling` before the ledger is asked, and the
  *   page's offset advances only after its rows are applied; a page read again (after an invocation
  *   died) finds its ids known and asks the ledger again for the unconfirmed ones.
@@ -18,7 +19,7 @@ import type { CentrePointApiConfig, TargetConfig } from "../config/schemas";
 import type { Listed } from "../config/store";
 import { log } from "../lib/log";
 import type { RecordInput, RecordResult } from "../ledger/ledger";
-import type { Provenance } from "../ledger/queries";
+import type { KnownDelivery } from "../ledger/queries";
 import { apiErrorStatus, apiPath, describeApiError, MAX_PAGE_LIMIT, SCOPE, type CentrePointApi } from "../providers/centrepoint/api/client";
 import { ENDPOINT } from "../providers/centrepoint/api/endpoints";
 import { buildDeliveryRecord } from "../routes/ingress/record";
@@ -49,7 +50,7 @@ export const MAX_PAUSES_PER_RUN = 20;
 
 /** What the ledger must answer for reconciliation (the Ledger Durable Object's RPC methods). */
 export interface LedgerPort {
-  knownDeliveries(ids: string[]): Promise<{ deliveryId: string; provenance: Provenance }[]>;
+  knownDeliveries(ids: string[]): Promise<KnownDelivery[]>;
   record(input: RecordInput): Promise<RecordResult>;
 }
 
@@ -109,7 +110,7 @@ export async function advanceRun(ctx: InvocationContext): Promise<InvocationResu
 export function finished(ctx: Pick<InvocationContext, "storage" | "sourceId" | "now">, failure?: RunFailure): InvocationResult {
   const report = ctx.storage.transactionSync(() => finishRun(ctx.storage.sql, ctx.now(), failure));
   if (!report) throw new Error("finished: no run in progress");
-  const { id, outcome, pages, scanned, matched, backfilled, recordedButFailedAtCentrePoint, skipped, errors, firstError } = report;
+  const { id, outcome, pages, scanned, matched, knownPruned, backfilled, recordedButFailedAtCentrePoint, skipped, errors, firstError } = report;
   log(outcome === "failed" ? "error" : outcome === "errors" ? "warn" : "info", "reconciliation finished", {
     source: ctx.sourceId,
     run: id,
@@ -117,6 +118,7 @@ export function finished(ctx: Pick<InvocationContext, "storage" | "sourceId" | "
     pages,
     scanned,
     matched,
+    knownPruned,
     backfilled,
     recordedButFailedAtCentrePoint,
     skipped,
@@ -159,12 +161,19 @@ async function applyPage(ctx: InvocationContext, run: RunProgress, items: readon
   }
   if (toLookUp.length === 0) return applied;
 
-  const known = new Map((await ctx.ledger.knownDeliveries(toLookUp)).map((k) => [k.deliveryId, k.provenance]));
+  const known = new Map((await ctx.ledger.knownDeliveries(toLookUp)).map((k) => [k.deliveryId, k]));
   let targets: readonly Listed<TargetConfig>[] | null = null;
   for (const id of toLookUp) {
     const wasStarted = states.get(id) === "backfilling";
-    const provenance = known.get(id);
-    if (provenance !== undefined) {
+    const k = known.get(id);
+    if (k?.pruned) {
+      // Recorded once, removed by retention since: known, and never recorded or sent again.
+      if (wasStarted) setItemState(sql, id, "pruned");
+      else addItem(sql, id, "pruned");
+      continue;
+    }
+    const provenance = k?.provenance;
+    if (provenance !== undefined && provenance !== null) {
       // Known before this run, or (a backfill marked but not confirmed) recorded by it.
       const state = wasStarted && provenance === "centrepoint-history" ? "backfilled" : "known";
       if (wasStarted) setItemState(sql, id, state, provenance);
@@ -174,12 +183,21 @@ async function applyPage(ctx: InvocationContext, run: RunProgress, items: readon
     const row = firstRows.get(id) as Extract<HistoryRow, { kind: "delivery" }>;
     if (!wasStarted) addItem(sql, id, "backfilling");
     targets ??= await ctx.targets();
-    const built = buildDeliveryRecord(
-      { ...row.arrival, sourceId: ctx.sourceId, receivedAt: ctx.now(), sourceIp: null, provenance: "centrepoint-history" },
-      targets,
-      { autoRequest: ctx.block.autoRequest?.fileFormat ?? null },
-    );
-    const input = ctx.correlate ? await ctx.correlate(built) : built;
+    let input: RecordInput;
+    try {
+      // Built here, inside the item's error handling: one history item that cannot be built fails itself, not the run.
+      const built = buildDeliveryRecord(
+        { ...row.arrival, sourceId: ctx.sourceId, receivedAt: ctx.now(), sourceIp: null, provenance: "centrepoint-history" },
+        targets,
+        { autoRequest: ctx.block.autoRequest?.fileFormat ?? null },
+      );
+      input = ctx.correlate ? await ctx.correlate(built) : built;
+    } catch (e) {
+      setItemState(sql, id, "error");
+      errors.push(`delivery ${id}: its record could not be built (${e instanceof Error ? e.message : String(e)}); the next run tries again`);
+      log("error", "backfill record could not be built", { source: ctx.sourceId, deliveryId: id, error: e instanceof Error ? e.message : String(e) });
+      continue;
+    }
     try {
       const result = await ctx.ledger.record(input);
       // "duplicate": a push was recorded between the lookup and this backfill; the push stands.

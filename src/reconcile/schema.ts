@@ -31,7 +31,7 @@ export const RECONCILER_MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX one_running_run ON runs (outcome) WHERE outcome = 'running';
    CREATE TABLE run_items (
      delivery_id TEXT PRIMARY KEY,         -- one row per distinct delivery id of the run in progress
-     state TEXT NOT NULL,                  -- known | backfilling | backfilled | skipped | error
+     state TEXT NOT NULL,                  -- known | backfilling | backfilled | skipped | error (| pruned: migration 2)
      provenance TEXT,                      -- known: the ledger's provenance (webhook | centrepoint-history)
      delivered INTEGER NOT NULL DEFAULT 0  -- 1 once any history row of it shows a 2xx answer without errorMessage
    ) WITHOUT ROWID;
@@ -40,4 +40,6 @@ export const RECONCILER_MIGRATIONS: readonly string[] = [
      name TEXT PRIMARY KEY,                -- runs:ok | runs:errors | runs:failed | backfilled
      value INTEGER NOT NULL
    );`,
+  // Ids the ledger recorded once and retention removed since (state 'pruned' of run_items): known, never backfilled again.
+  `ALTER TABLE runs ADD COLUMN known_pruned INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -32,6 +32,8 @@ export interface ReconcileReport {
   /** Rows read that were created before `lookbackFrom` (not reconciled). */
   outsideLookback: number;
   matched: number;
+  /** Ids the ledger recorded once and retention has removed since (never backfilled again). */
+  knownPruned: number;
   backfilled: number;
   recordedButFailedAtCentrePoint: number;
   skipped: number;
@@ -178,11 +180,12 @@ export function finishRun(sql: SqlStorage, now: number, failure?: RunFailure): R
   const errors = sql.exec<{ errors: number }>("SELECT errors FROM runs WHERE outcome = 'running'").one().errors;
   const outcome: RunOutcome = failure ? "failed" : errors > 0 ? "errors" : "ok";
   sql.exec(
-    `UPDATE runs SET outcome = ?, finished_at = ?, matched = ?, backfilled = ?, recorded_but_failed = ?, skipped = ?, backfilled_ids = ?,
+    `UPDATE runs SET outcome = ?, finished_at = ?, matched = ?, known_pruned = ?, backfilled = ?, recorded_but_failed = ?, skipped = ?, backfilled_ids = ?,
        failure = ?, upstream_status = ?, upstream_endpoint = ? WHERE outcome = 'running'`,
     outcome,
     now,
     counts.matched,
+    counts.knownPruned,
     counts.backfilled,
     counts.recordedButFailedAtCentrePoint,
     counts.skipped,
@@ -269,6 +272,7 @@ function rowToReport(r: Row, live: ItemCounts | null, backfilledIds: string[] | 
     scanned: r.scanned as number,
     outsideLookback: r.outside_lookback as number,
     matched: live?.matched ?? (r.matched as number),
+    knownPruned: live?.knownPruned ?? (r.known_pruned as number),
     backfilled: live?.backfilled ?? (r.backfilled as number),
     recordedButFailedAtCentrePoint: live?.recordedButFailedAtCentrePoint ?? (r.recorded_but_failed as number),
     skipped: live?.skipped ?? (r.skipped as number),

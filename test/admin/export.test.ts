@@ -2,7 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type ArchiveRecord, verifyLines } from "../../src/ledger/archive-format";
 import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { clockForEachTest, T0 } from "../outbox/fixtures";
+import { runDue, useSmallSegments } from "../ledger/fixtures";
+import { clockForEachTest, DAY, T0 } from "../outbox/fixtures";
 
 const clock = clockForEachTest();
 
@@ -59,5 +60,45 @@ describe("GET /admin/sources/:id/export", () => {
     const bad = await admin(`/sources/${source}/export?from=yesterday`);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: "bad_request", fields: [{ path: "from" }] });
+  });
+
+  // Issue 16, item 10: a range that starts before what retention kept started silently later.
+  it("says where it starts, and through which record retention removed the rest, when `from` is before the records kept", async () => {
+    const source = freshId();
+    await putSource(source, { retention: { recordDays: 7 } });
+    await useSmallSegments(ledgerOf(source), 3);
+    for (let i = 1; i <= 3; i++) {
+      expect((await postWebhook(source, { deliveryId: `p-${i}` })).status).toBe(200);
+      clock.advance(MINUTE);
+    }
+    clock.advance(3 * DAY);
+    for (let i = 4; i <= 5; i++) {
+      expect((await postWebhook(source, { deliveryId: `p-${i}` })).status).toBe(200);
+      clock.advance(MINUTE);
+    }
+    clock.advance(5 * DAY);
+    await runDue(ledgerOf(source)); // archives 1-3 (and 4-5), removes 1-3 (older than 7 days)
+    expect((await ledgerOf(source).lifecycle()).retention.recordsPrunedThrough).toBe(3);
+
+    const res = await admin(`/sources/${source}/export?from=${iso(T0)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-export-start-seq")).toBe("4");
+    expect(res.headers.get("x-export-pruned-through")).toBe("3");
+    const lines = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as ArchiveRecord);
+    expect(lines.map((r) => r.seq)).toEqual([4, 5]);
+
+    // A ledger nothing was removed from names its start, and no pruned record.
+    const whole = await sourceWithDeliveries(2);
+    const all = await admin(`/sources/${whole}/export?from=${iso(T0)}`);
+    expect(all.headers.get("x-export-start-seq")).toBe("1");
+    expect(all.headers.get("x-export-pruned-through")).toBeNull();
+    const none = await admin(`/sources/${whole}/export?from=${iso(T0 + 365 * DAY)}`);
+    expect(none.headers.get("x-export-start-seq")).toBeNull();
+
+    const doc = (await (await admin("/openapi.json")).json()) as { paths: Record<string, Record<string, any>> };
+    expect(Object.keys(doc.paths["/admin/sources/{id}/export"]!.get.responses["200"].headers)).toEqual(["X-Export-Start-Seq", "X-Export-Pruned-Through"]);
   });
 });

@@ -1,9 +1,13 @@
 import { env, runInDurableObject } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { segmentKeys, verifyLines } from "../../src/ledger/archive-format";
 import { GENESIS } from "../../src/ledger/chain";
+import { reconcileScheduleSchema } from "../../src/config/schemas";
+import { PRUNED_ID_KEEP_MS } from "../../src/ledger/retention";
 import { sha256Hex } from "../../src/lib/crypto";
-import { freshId, ledgerOf, putSource } from "../helpers";
+import type { OutboxItem } from "../../src/outbox/types";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, putSource } from "../helpers";
 import { clockForEachTest, DAY, HOUR, T0 } from "../outbox/fixtures";
 import { insertVersion1Records, recordInput, runDue, useSmallSegments, verifyFully } from "./fixtures";
 
@@ -128,5 +132,96 @@ describe("retention of a ledger", () => {
     await runDue(ledger);
     expect((await ledger.list({ limit: 10 })).map((d) => d.bodyPrunedAt !== null)).toEqual([false, false, true]);
     expect(errors).toHaveBeenCalledWith(expect.stringContaining("record 2 (d-2) does not match its digests; pruning stopped"));
+  });
+
+  it("keeps a removed record's id longer than any look-back, then lets it go; a resend meanwhile is a duplicate", async () => {
+    const { source, ledger } = await sourceWithRecords(2, { recordDays: 7 });
+    const prunedIds = () =>
+      runInDurableObject(ledger, (_i, state) =>
+        state.storage.sql
+          .exec<{ delivery_id: string; seq: number; duplicate_count: number }>("SELECT delivery_id, seq, duplicate_count FROM pruned_ids ORDER BY seq")
+          .toArray(),
+      );
+    vi.setSystemTime(T0 + 8 * DAY);
+    await runDue(ledger);
+    expect(await ledger.list({ limit: 10 })).toEqual([]);
+    expect(await prunedIds()).toEqual([
+      { delivery_id: "d-1", seq: 1, duplicate_count: 0 },
+      { delivery_id: "d-2", seq: 2, duplicate_count: 0 },
+    ]);
+    expect(await ledger.knownDeliveries(["d-1", "d-3"])).toEqual([{ deliveryId: "d-1", provenance: null, pruned: true }]);
+    expect(await ledger.record(recordInput({ source, deliveryId: "d-2" }))).toEqual({ status: "duplicate", seq: 2, duplicateCount: 1 });
+    expect(await ledger.stats()).toMatchObject({ deliveries: 2, duplicates: 1 });
+
+    // The longest look-back (90 days) is inside the time an id is kept.
+    expect(reconcileScheduleSchema.safeParse({ lookbackHours: 90 * 24 }).success).toBe(true);
+    expect(reconcileScheduleSchema.safeParse({ lookbackHours: 90 * 24 + 1 }).success).toBe(false);
+    expect(PRUNED_ID_KEEP_MS).toBeGreaterThanOrEqual(90 * DAY + 7 * DAY);
+
+    // Kept that long after receipt, then gone (the job is due for it by itself).
+    vi.setSystemTime(T0 + PRUNED_ID_KEEP_MS - HOUR);
+    await runDue(ledger);
+    expect(await prunedIds()).toHaveLength(2);
+    vi.setSystemTime(T0 + PRUNED_ID_KEEP_MS + 2 * HOUR);
+    await runDue(ledger);
+    expect(await prunedIds()).toEqual([]);
+    expect(await ledger.knownDeliveries(["d-1"])).toEqual([]);
+  });
+
+  // Issue 16, item 3: one record with a hand-off that never completes stopped all pruning after it.
+  it("prunes past a record whose hand-off is pending, keeps that one whole until it is handed, and says so", async () => {
+    const source = freshId("ret");
+    await putSource(source, { retention: { bodyDays: 1, recordDays: 7 } });
+    const ledger = ledgerOf(source);
+    await useSmallSegments(ledger);
+    // The outbox of target "down" refuses every push until `up`; what it takes is kept.
+    let up = false;
+    const taken: OutboxItem[] = [];
+    await runInDurableObject(ledger, (instance) => {
+      (instance as unknown as { outboxFor: () => { enqueue(t: string, items: OutboxItem[]): Promise<unknown> } }).outboxFor = () => ({
+        enqueue: async (_t, items) => {
+          if (!up) throw new Error("outbox unavailable");
+          taken.push(...items);
+        },
+      });
+    });
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const body = (i: number) => new TextEncoder().encode(`{"n":${i}}`);
+    for (let i = 1; i <= 6; i++) {
+      await ledger.record(recordInput({ source, deliveryId: `d-${i}`, body: body(i), targets: i === 2 ? ["down"] : [] }));
+      clock.advance(1_000);
+    }
+    vi.setSystemTime(T0 + HOUR);
+    await runDue(ledger); // archives 1-3 and 4-6
+    expect((await ledger.lifecycle()).archive.archivedThrough).toBe(6);
+
+    vi.setSystemTime(T0 + 2 * DAY);
+    await runDue(ledger);
+    const pruned = async () => Object.fromEntries((await ledger.list({ limit: 10 })).map((d) => [d.deliveryId, d.bodyPrunedAt !== null]));
+    expect(await pruned()).toEqual({ "d-1": true, "d-2": false, "d-3": true, "d-4": true, "d-5": true, "d-6": true });
+    expect((await ledger.lifecycle()).retention.heldBack).toEqual({ records: 1, seqs: [2] });
+
+    vi.setSystemTime(T0 + 8 * DAY);
+    await runDue(ledger);
+    expect(await pruned()).toEqual({ "d-2": false });
+    expect((await ledger.get("d-2"))!.body).toEqual(body(2));
+    const lifecycle = (await (await admin(`/sources/${source}/lifecycle`)).json()) as { retention: Record<string, unknown> };
+    expect(lifecycle.retention).toMatchObject({ recordsPrunedThrough: 6, prunedRecords: 5, heldBack: { records: 1, seqs: [2] } });
+    expect(lifecycle.retention.heldBackNote).toBe("held back: 1 record held at seq 2 (a hand-off is pending; it keeps its body and record until it is handed)");
+    const sourcePage = await exports.default.fetch(`http://relay.test/admin/ui/sources/${source}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(await sourcePage.text()).toContain("held back: 1 record held at seq 2");
+    // The chain kept still verifies from the anchor, and an export starts there, not at the record held below it.
+    await ledger.record(recordInput({ source, deliveryId: "d-7" }));
+    expect(await verifyFully(ledger)).toMatchObject({ ok: true, fromSeq: 7, checked: 1 });
+    expect(await ledger.exportRange(T0)).toMatchObject({ firstSeq: 7, lastSeq: 7 });
+
+    // Handed at last: with its body; the next slice removes it too.
+    up = true;
+    vi.setSystemTime(T0 + 8 * DAY + 2 * HOUR);
+    await runDue(ledger);
+    expect(taken.map((i) => [i.deliveryId, new TextDecoder().decode(i.body)])).toEqual([["d-2", '{"n":2}']]);
+    expect(await ledger.get("d-2")).toBeNull();
+    expect(await ledger.knownDeliveries(["d-2"])).toEqual([{ deliveryId: "d-2", provenance: null, pruned: true }]);
+    expect((await ledger.lifecycle()).retention).toMatchObject({ heldBack: null, prunedRecords: 6, recordsPrunedThrough: 6 });
   });
 });

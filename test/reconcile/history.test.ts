@@ -86,9 +86,10 @@ describe("countItems", () => {
         { state: "known", provenance: "webhook", delivered: false, count: 2 },
         { state: "known", provenance: "centrepoint-history", delivered: false, count: 4 },
         { state: "skipped", provenance: null, delivered: false, count: 1 },
+        { state: "pruned", provenance: null, delivered: false, count: 6 },
         { state: "error", provenance: null, delivered: false, count: 1 },
         { state: "backfilling", provenance: null, delivered: true, count: 1 },
       ]),
-    ).toEqual({ backfilled: 3, matched: 9, recordedButFailedAtCentrePoint: 2, skipped: 1, failed: 2 });
+    ).toEqual({ backfilled: 3, matched: 9, knownPruned: 6, recordedButFailedAtCentrePoint: 2, skipped: 1, failed: 2 });
   });
 });

@@ -48,7 +48,15 @@ lifecycleRoutes.get(
     summary:
       "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive`",
     responses: {
-      200: { mediaType: "application/x-ndjson", description: "a contiguous run of records, oldest first, one per line (empty when none)" },
+      200: {
+        mediaType: "application/x-ndjson",
+        description: "a contiguous run of records, oldest first, one per line (empty when none)",
+        headers: {
+          "X-Export-Start-Seq": "seq of the first record (its line is the first); absent when the export is empty",
+          "X-Export-Pruned-Through":
+            "retention removed records through this seq (they are in the R2 archive): a range asked from earlier starts after it; absent when nothing was removed",
+        },
+      },
       400: { schema: errorBodySchema, description: "invalid range" },
       404: unknownSource,
     },
@@ -74,7 +82,14 @@ lifecycleRoutes.get(
       },
     });
     const name = `${id}-${from === undefined ? "start" : new Date(from).toISOString()}-${to === undefined ? "now" : new Date(to).toISOString()}.ndjson`;
-    return c.body(body, 200, { "content-type": "application/x-ndjson", "content-disposition": `attachment; filename="${name.replace(/:/g, "")}"` });
+    const headers: Record<string, string> = {
+      "content-type": "application/x-ndjson",
+      "content-disposition": `attachment; filename="${name.replace(/:/g, "")}"`,
+    };
+    if (range) headers["x-export-start-seq"] = String(range.firstSeq);
+    const prunedThrough = range?.prunedThrough ?? (await ledger.lifecycle()).retention.recordsPrunedThrough;
+    if (prunedThrough > 0) headers["x-export-pruned-through"] = String(prunedThrough);
+    return c.body(body, 200, headers);
   },
 );
 

@@ -133,10 +133,46 @@ function formatUtc(ms: number): string | null {
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
-/** Short printable form of a JSON value for attention messages. */
+/** Longest preview `show` writes. */
+const SHOW_MAX = 60;
+
+/**
+ * Short printable form of a JSON value for attention messages: its JSON text (as JSON.stringify
+ * writes it) cut to SHOW_MAX characters. Written from the value's first parts only, with an
+ * explicit stack instead of recursion, so no depth or size of value makes it throw (JSON.stringify
+ * overflows the stack on objects nested a few thousand levels deep).
+ */
 function show(value: unknown): string {
-  const text = typeof value === "number" ? String(value) : (JSON.stringify(value) ?? String(value));
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  if (typeof value === "number") return String(value);
+  let text = "";
+  const todo: ({ text: string } | { value: unknown })[] = [{ value }];
+  while (todo.length > 0 && text.length <= SHOW_MAX) {
+    const part = todo.pop()!;
+    if ("text" in part) {
+      text += part.text;
+      continue;
+    }
+    const v = part.value;
+    if (typeof v === "string") text += JSON.stringify(v.slice(0, SHOW_MAX + 1));
+    else if (typeof v === "number") text += Number.isFinite(v) ? String(v) : "null";
+    else if (typeof v !== "object" || v === null) text += String(v);
+    else {
+      // Each entry takes at least one character: no more than SHOW_MAX of them can show.
+      const entries: [string | null, unknown][] = Array.isArray(v)
+        ? v.slice(0, SHOW_MAX).map((item) => [null, item])
+        : Object.keys(v)
+            .slice(0, SHOW_MAX)
+            .map((key) => [key, (v as Record<string, unknown>)[key]]);
+      todo.push({ text: Array.isArray(v) ? "]" : "}" });
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i]!;
+        todo.push({ value: item });
+        todo.push({ text: `${i > 0 ? "," : ""}${key === null ? "" : `${JSON.stringify(key)}:`}` });
+      }
+      todo.push({ text: Array.isArray(v) ? "[" : "{" });
+    }
+  }
+  return text.length > SHOW_MAX ? `${text.slice(0, SHOW_MAX - 3)}...` : text;
 }
 
 /** The field as given, or null when absent. */

@@ -330,4 +330,31 @@ describe("body", () => {
   ])("never throws for malformed %s fields", (event, body) => {
     expect(() => normalizeDelivery(makeInput({ event, body: json(body) }))).not.toThrow();
   });
+
+  // Issue 16, item 7: V8's JSON.stringify recurses for objects with an index-like key ("0") or a
+  // "toJSON" key, and overflows its stack a few thousand levels down (about 2,430 for {"0":...} in
+  // workerd: a 12 KB body); arrays and other keys take an iterative path and do not throw.
+  it.each([
+    ["upload", "uploadId", '{"0":', "uploadId is not a usable id: "],
+    ["upload", "status", '{"0":', "upload with unknown status "],
+    ["upload", "firstEpochUTC", '{"toJSON":', "firstEpochUTC is not a valid timestamp: "],
+    ["upload", "firstEpochSubjectTZ", '[{"0":', "firstEpochSubjectTZ is not a valid timestamp: "],
+    ["raw_processing_complete", "subject_id", '{"0":', "subject_id is not a usable id: "],
+    ["daily_statistics_complete", "date", '{"0":', "date is not a valid timestamp: "],
+  ])("flags %s with %s nested 8,000 levels deep, with a short preview, and does not throw", (event, key, open, reason) => {
+    const close = open.startsWith("[") ? "}]" : "}";
+    const body = encode(`{"${key}":${open.repeat(8000)}1${close.repeat(8000)}}`);
+    const result = normalizeDelivery(makeInput({ event, body }));
+    expect(result.attention).toContain(reason + open + open.slice(0, 3));
+    const preview = result.attention!.slice(result.attention!.indexOf(reason) + reason.length).split(";")[0]!;
+    expect(preview.length).toBe(60);
+    expect(preview.endsWith("...")).toBe(true);
+  });
+
+  it("previews values as JSON.stringify writes them", () => {
+    const body = json({ status: "completed", uploadId: { a: [1, -0, true, null, 'x"y'], "0": { b: 1.5 } }, studyId: [1e21] });
+    expect(normalizeDelivery(makeInput({ body })).attention).toBe(
+      'studyId is not a usable id: [1e+21]; uploadId is not a usable id: {"0":{"b":1.5},"a":[1,0,true,null,"x\\"y"]}',
+    );
+  });
 });

@@ -112,6 +112,7 @@ const ReportView: FC<{ report: ReconcileReport; id: string; now: number }> = ({ 
     <div class="grid">
       <Stat value={r.scanned} label="history rows read" />
       <Stat value={r.matched} label="already recorded" />
+      {r.knownPruned > 0 && <Stat value={r.knownPruned} label="recorded, removed by retention" />}
       <Stat value={r.backfilled} label="backfilled" tone={r.backfilled > 0 ? "warn" : undefined} />
       <Stat value={r.recordedButFailedAtCentrePoint} label="recorded, failed at CentrePoint" />
       <Stat value={r.skipped} label="handshakes and pings" />
@@ -122,6 +123,12 @@ const ReportView: FC<{ report: ReconcileReport; id: string; now: number }> = ({ 
         {plural(r.recordedButFailedAtCentrePoint, "delivery", "deliveries")} reached the relay but CentrePoint logged only failures for{" "}
         {r.recordedButFailedAtCentrePoint === 1 ? "it" : "them"}: the relay's answer did not reach CentrePoint (a timeout or network problem on the way back).
         Nothing was lost, and CentrePoint's own retries will be answered "duplicate".
+      </p>
+    )}
+    {r.knownPruned > 0 && (
+      <p class="small muted">
+        {plural(r.knownPruned, "delivery", "deliveries")} of this history {r.knownPruned === 1 ? "was" : "were"} recorded and removed by the source's retention
+        since (the archive keeps {r.knownPruned === 1 ? "it" : "them"}): the ledger keeps removed ids 100 days, so they are never backfilled or sent again.
       </p>
     )}
     {r.backfilledIds.length > 0 && (

@@ -217,6 +217,12 @@ const ArchiveSection: FC<{ lifecycle: LedgerLifecycle; retention: SourceConfig["
                 pruned.recordsPrunedThrough > 0 ? ` (records 1–${pruned.recordsPrunedThrough}, kept in the archive)` : ""
               }; last ${formatTime(pruned.lastPrunedAt)}`}
         </dd>
+        {pruned.heldBackNote && (
+          <>
+            <dt>Held back</dt>
+            <dd>{pruned.heldBackNote}</dd>
+          </>
+        )}
       </dl>
     </section>
   );
