@@ -64,6 +64,8 @@ export interface LookupError {
 const PULL_LIMITS = { maxRetries: 0, maxWaitMs: 0 } as const;
 /** Backoff of a submission that failed for a retryable reason. */
 const SUBMIT_RETRY = { baseDelayMs: 30_000, maxDelayMs: 30 * 60_000 } as const;
+/** While a source is disabled, its Puller's jobs and its queued raw-data requests wait; they are looked at again this often. */
+export const PAUSED_RECHECK_MS = 5 * 60_000;
 /** Polls and submissions per alarm run at most. */
 const PER_RUN = MAX_ACTIVE_REQUESTS;
 
@@ -254,9 +256,17 @@ export class CentrePointClient extends DurableObject<Bindings> {
     pruneSubjects(this.sql, Date.now());
   }
 
-  /** Submits due queued requests while fewer than 10 hold a slot, one at a time in queue order. */
+  /**
+   * Submits due queued requests while fewer than 10 hold a slot, one at a time in queue order. A
+   * request of a disabled source is not submitted: it waits in the queue, looked at again every
+   * PAUSED_RECHECK_MS, until the source is enabled.
+   */
   private async submitFree(): Promise<void> {
     for (const r of dueQueued(this.sql, Date.now(), Math.min(PER_RUN, MAX_ACTIVE_REQUESTS - activeCount(this.sql)))) {
+      if (await this.disabled(r.source)) {
+        markRequeued(this.sql, r.id, Date.now() + PAUSED_RECHECK_MS, "the source is disabled: not submitted until it is enabled again");
+        continue;
+      }
       this.ctx.storage.transactionSync(() => markSubmitting(this.sql, r.id, Date.now()));
       const created = await this.submit(r);
       const now = Date.now();
@@ -331,6 +341,12 @@ export class CentrePointClient extends DurableObject<Bindings> {
     return r.allowed ? ok(undefined) : err({ retryAfterMs: r.waitMs });
   }
 
+  /** Whether the source's document is valid and disabled (`enabled: false`). */
+  private async disabled(source: string): Promise<boolean> {
+    const loaded = await loadConfig(this.env.CONFIG, "source", source);
+    return loaded.state === "valid" && !loaded.config.enabled;
+  }
+
   /** An API client for one source's block: its URLs and secrets, this object's budget, counted calls. */
   private async api(source: string): Promise<Result<CentrePointApi, LookupError>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
@@ -338,6 +354,8 @@ export class CentrePointClient extends DurableObject<Bindings> {
     if (loaded.state === "missing") return final(`there is no source document "${source}"`);
     if (loaded.state === "invalid") return final("the source document is invalid");
     if (!loaded.config.centrepoint) return final("the source has no centrepoint block (no API client to look up with)");
+    if (!loaded.config.enabled)
+      return err({ reason: "the source is disabled (enabled: false)", retryable: true, retryAfterMs: PAUSED_RECHECK_MS, status: null });
     const creds = resolveCredentials(this.env, loaded.config.centrepoint);
     if (!creds.ok) return err({ reason: creds.error, retryable: true, retryAfterMs: null, status: null });
     return ok(

@@ -9,7 +9,7 @@ import { err, ok, type Result } from "../lib/result";
 import { HOLD_AT } from "../ledger/handoff";
 import { backoffDelayMs } from "../outbox/backoff";
 import type { OutboxItem } from "../outbox/types";
-import { clientFor, type LookupError } from "./client";
+import { clientFor, type LookupError, PAUSED_RECHECK_MS } from "./client";
 import { envelopeData, type FoundFacts, keysOf, type StoredEnrichment } from "./facts";
 import {
   dueJobs,
@@ -54,6 +54,10 @@ export type PullItem = OutboxItem & { pull?: PullSpec };
  * calls, under its budget and cache), stores each attempt's result beside the record in the
  * ledger, which hands off the targets that waited for it, and passes raw-data triggers to the
  * client's queue. "One alarm, many rows": every job is a row with a due time.
+ *
+ * A disabled source (`enabled: false`) pauses its Puller: no lookup is made, pending jobs neither
+ * run nor use up their retries, and once the source is enabled again they go on, their give-up
+ * times moved by the time they waited.
  */
 export class Puller extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
@@ -61,8 +65,10 @@ export class Puller extends DurableObject<Bindings> {
     this.ctx.storage,
     "puller alarm",
     () => this.run(),
-    () => nextJobAt(this.sql),
+    () => this.nextWake(),
   );
+  /** While paused, the alarm comes no earlier than this (epoch ms; in memory: a fresh instance looks again at once). */
+  private pausedUntil = 0;
   /** [0, 1) for backoff jitter; a seam so tests can make retries land on time. */
   protected random = Math.random;
 
@@ -145,6 +151,12 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   private async run(): Promise<void> {
+    if (await this.paused(this.source())) {
+      this.pausedUntil = Date.now() + PAUSED_RECHECK_MS;
+      pruneJobs(this.sql, Date.now());
+      return;
+    }
+    this.pausedUntil = 0;
     const started = Date.now();
     for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) {
       const due = dueJobs(this.sql, Date.now(), BATCH);
@@ -152,6 +164,39 @@ export class Puller extends DurableObject<Bindings> {
       await forEachBounded(due, CONCURRENCY, (job) => this.attempt(job));
     }
     pruneJobs(this.sql, Date.now());
+  }
+
+  /**
+   * Whether the source is disabled. The first run that finds it disabled notes when (meta
+   * `paused_at`); the first that finds it enabled again moves every pending job's give-up time by
+   * the pause, so a paused job never gives up for having waited.
+   */
+  private async paused(source: string): Promise<boolean> {
+    const loaded = await loadConfig(this.env.CONFIG, "source", source);
+    const disabled = loaded.state === "valid" && !loaded.config.enabled;
+    const since = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'paused_at'").toArray()[0];
+    const now = Date.now();
+    if (disabled) {
+      if (!since) {
+        this.sql.exec("INSERT INTO meta (key, value) VALUES ('paused_at', ?)", String(now));
+        log("info", "enrichment paused: the source is disabled", { source, pending: jobCounts(this.sql).pending });
+      }
+      return true;
+    }
+    if (since) {
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE jobs SET give_up_at = MIN(give_up_at + ?, ?) WHERE state = 'pending'", now - Number(since.value), Number.MAX_SAFE_INTEGER);
+        this.sql.exec("DELETE FROM meta WHERE key = 'paused_at'");
+      });
+      log("info", "enrichment resumed: the source is enabled again", { source, pausedMs: now - Number(since.value) });
+    }
+    return false;
+  }
+
+  /** When the alarm is next needed: the earliest pending job, not before the pause's next look. */
+  private nextWake(): number | null {
+    const at = nextJobAt(this.sql);
+    return at === null ? null : Math.max(at, this.pausedUntil);
   }
 
   /** One attempt of a job: looks up the facts not found yet, stores the result in the ledger, settles or schedules the next attempt. */

@@ -11,7 +11,7 @@ import { linkKeys, verifyLink } from "../pull/links";
  * `GET /files/:source/:fileId?t=&exp=&sig=`: a relay link to a CentrePoint data file (docs/pull.md,
  * "Durable links"). No admin token: the link itself is the credential. Checked in this order, each
  * refusal a JSON error that touches nothing upstream: a missing or forged signature 403, an expired
- * link 410, an unknown source or file 404. Then CentrePoint is asked for a fresh download URL, the
+ * link 410, an unknown or disabled source or an unknown file 404. Then CentrePoint is asked for a fresh download URL, the
  * download is written to the source's ledger (who, which file, when, from which address), and the
  * answer is a 302 to it. The URL is never logged or stored.
  */
@@ -35,7 +35,7 @@ files.get("/:source/:fileId", async (c) => {
   const unknown = () => errorResponse(c, 404, "not_found", "Unknown source or file.");
   if (!idSchema.safeParse(source).success) return unknown();
   const loaded = await loadConfig(c.env.CONFIG, "source", source);
-  if (loaded.state !== "valid" || !loaded.config.centrepoint) return unknown();
+  if (loaded.state !== "valid" || !loaded.config.enabled || !loaded.config.centrepoint) return unknown(); // disabled: as if unknown
   const file = await c.env.PULLER.get(c.env.PULLER.idFromName(source)).file(fileId);
   if (!file) return unknown();
 

@@ -1,7 +1,7 @@
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signLink } from "../../src/pull/links";
-import { admin, ledgerOf } from "../helpers";
+import { admin, ledgerOf, putSource } from "../helpers";
 import {
   completeRequests,
   envelopesTo,
@@ -129,6 +129,18 @@ describe("relay file links", () => {
       expect(await res.json()).toEqual({ error: "not_found", message: "Unknown source or file." });
     }
     expect(fake.requests().length).toBe(before);
+  });
+
+  it("of a disabled source answer 404 exactly as for an unknown source, without asking CentrePoint or auditing", async () => {
+    const { fake, files, source } = await withFiles();
+    const doc = JSON.parse((await env.CONFIG.get(`source:${source}`))!) as Record<string, unknown>;
+    await putSource(source, { ...doc, enabled: false });
+    const before = fake.requests().length;
+    const res = await download(files[0]!.link);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "not_found", message: "Unknown source or file." });
+    expect(fake.requests().length).toBe(before);
+    expect(await ledgerOf(source).listDownloads(10)).toEqual([]);
   });
 
   it("answer 502 when CentrePoint gives no download URL, and audit the failed download", async () => {
