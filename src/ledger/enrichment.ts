@@ -10,7 +10,7 @@ import { allFound, type StoredEnrichment } from "../pull/facts";
 import { PULL_HANDOFF, type PullSpec } from "../pull/plan";
 import { type DueHandoff, HOLD_AT } from "./handoff";
 
-/** Newest download audit rows kept per source (older ones are dropped and counted). */
+/** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */
 export const DOWNLOAD_LOG_CAP = 100_000;
 /** Counter of download rows the bound removed. */
 export const DOWNLOADS_DROPPED = "downloads:dropped";
@@ -30,7 +30,7 @@ export interface EnrichingHandoff {
   handedAt: number | null;
 }
 
-/** One download through a relay link. */
+/** One download through a relay link (what a request writes). */
 export interface DownloadEntry {
   at: number;
   targetId: string;
@@ -38,6 +38,14 @@ export interface DownloadEntry {
   deliveryId: string | null;
   clientIp: string | null;
   outcome: string;
+}
+
+/** An audit row: the downloads of one link (target and file) with one outcome; `at` and `clientIp` are the latest's. */
+export interface DownloadRow extends DownloadEntry {
+  id: number;
+  firstAt: number;
+  firstIp: string | null;
+  count: number;
 }
 
 /** The pull-side counts of a ledger (overview and metrics). */
@@ -129,38 +137,55 @@ export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target"
   };
 }
 
-/** Appends a download audit row; keeps the newest `cap`, counting what it drops and every download per target. */
+/**
+ * Counts a download in its link's audit row (one row per target, file and outcome: a new row for
+ * the first, then the count, the latest time and address). A new row past `cap` rows drops the
+ * least recently used (counted in DOWNLOADS_DROPPED), so repeating one link never pushes out another
+ * link's row. Every redirect is counted per target too. Writes one row (two when it drops).
+ */
 export function recordDownload(sql: SqlStorage, entry: DownloadEntry, cap = DOWNLOAD_LOG_CAP): void {
-  const id = sql
-    .exec<{ id: number }>(
-      "INSERT INTO downloads (at, target_id, file_id, delivery_id, client_ip, outcome) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+  const row = sql
+    .exec<{ id: number; count: number }>(
+      `INSERT INTO downloads (at, first_at, target_id, file_id, delivery_id, client_ip, first_ip, outcome, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT (target_id, file_id, outcome) DO UPDATE SET at = MAX(at, excluded.at), client_ip = excluded.client_ip, count = count + 1
+       RETURNING id, count`,
+      entry.at,
       entry.at,
       entry.targetId,
       entry.fileId,
       entry.deliveryId,
       entry.clientIp,
+      entry.clientIp,
       entry.outcome.slice(0, 200),
     )
-    .one().id;
-  const removed = sql.exec("DELETE FROM downloads WHERE id <= ?", id - cap).rowsWritten;
-  if (removed > 0) bump(sql, DOWNLOADS_DROPPED, removed);
+    .one();
+  if (row.count === 1 && row.id > cap) {
+    const excess = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM downloads").one().n - cap;
+    if (excess > 0) {
+      const removed = sql.exec("DELETE FROM downloads WHERE id IN (SELECT id FROM downloads ORDER BY at LIMIT ?)", excess).rowsWritten;
+      if (removed > 0) bump(sql, DOWNLOADS_DROPPED, removed);
+    }
+  }
   if (entry.outcome === "redirected") bump(sql, `downloads:${entry.targetId}`, 1);
 }
 
-/** Download audit rows, newest first: of one delivery, or of the whole source. */
-export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; limit: number }): (DownloadEntry & { id: number })[] {
+/** Download audit rows, latest download first: of one delivery, or of the whole source. */
+export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; limit: number }): DownloadRow[] {
   const limit = Math.max(1, Math.min(500, Math.floor(filter.limit) || 50));
   const rows =
     filter.deliveryId === undefined
-      ? sql.exec("SELECT * FROM downloads ORDER BY id DESC LIMIT ?", limit)
-      : sql.exec("SELECT * FROM downloads WHERE delivery_id = ? ORDER BY id DESC LIMIT ?", filter.deliveryId, limit);
+      ? sql.exec("SELECT * FROM downloads ORDER BY at DESC, id DESC LIMIT ?", limit)
+      : sql.exec("SELECT * FROM downloads WHERE delivery_id = ? ORDER BY at DESC, id DESC LIMIT ?", filter.deliveryId, limit);
   return rows.toArray().map((r) => ({
     id: r.id as number,
     at: r.at as number,
+    firstAt: r.first_at as number,
+    count: r.count as number,
     targetId: r.target_id as string,
     fileId: r.file_id as string,
     deliveryId: r.delivery_id as string | null,
     clientIp: r.client_ip as string | null,
+    firstIp: r.first_ip as string | null,
     outcome: r.outcome as string,
   }));
 }

@@ -18,6 +18,7 @@ import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./ch
 import {
   decorateItem,
   type DownloadEntry,
+  type DownloadRow,
   type EnrichingHandoff,
   type EnrichmentRecord,
   enrichingHandoffs,
@@ -537,9 +538,7 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its file downloads. */
-  async pullView(
-    deliveryId: string,
-  ): Promise<{ enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: (DownloadEntry & { id: number })[] }> {
+  async pullView(deliveryId: string): Promise<{ enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: DownloadRow[] }> {
     return {
       enrichment: readEnrichment(this.sql, deliveryId),
       handoffs: enrichingHandoffs(this.sql, deliveryId),
@@ -553,7 +552,7 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /** Download audit rows of the source, newest first. */
-  async listDownloads(limit: number): Promise<(DownloadEntry & { id: number })[]> {
+  async listDownloads(limit: number): Promise<DownloadRow[]> {
     return listDownloads(this.sql, { limit });
   }
 

@@ -180,12 +180,20 @@ export class CentrePointClient extends DurableObject<Bindings> {
     return r.ok ? ok(dataFileFacts(r.value)) : err(lookupErrorOf(r.error));
   }
 
-  /** A fresh short-lived download URL of a data file. Secret-like: the caller redirects to it and never logs or stores it. */
-  async downloadUrl(source: string, dataFileId: string): Promise<Result<{ url: string }, LookupError>> {
-    const api = await this.api(source);
+  /**
+   * A fresh short-lived download URL of a data file and CentrePoint's expiry of it (null when not
+   * given); refused by the budget before any request, the error's status is null. Secret-like: the caller redirects to it and never logs or stores it. Asked under the
+   * budget key `files:<source>`, a share of its own: a source's file links cannot use up the share
+   * of its enrichment and reconciliation.
+   */
+  async downloadUrl(source: string, dataFileId: string): Promise<Result<{ url: string; expiresAt: string | null }, LookupError>> {
+    let asked = false;
+    const api = await this.api(source, `files:${source}`, () => (asked = true));
     if (!api.ok) return api;
     const r = await getDownloadUrl(api.value, dataFileId);
-    return r.ok ? ok({ url: r.value.downloadUrl }) : err(lookupErrorOf(r.error));
+    if (r.ok) return ok({ url: r.value.downloadUrl, expiresAt: r.value.expirationDateUtc ?? null });
+    // Refused by the budget before any request: status null, so the caller knows CentrePoint was not asked.
+    return err(asked ? lookupErrorOf(r.error) : { ...lookupErrorOf(r.error), status: null });
   }
 
   /** Queues the raw-data requests of a raw_processing.completed event (idempotent per subject, format and range); returns them. */
@@ -347,8 +355,8 @@ export class CentrePointClient extends DurableObject<Bindings> {
     return loaded.state === "valid" && !loaded.config.enabled;
   }
 
-  /** An API client for one source's block: its URLs and secrets, this object's budget, counted calls. */
-  private async api(source: string): Promise<Result<CentrePointApi, LookupError>> {
+  /** An API client for one source's block: its URLs and secrets, this object's budget (under `budgetKey`, default the source), counted calls. */
+  private async api(source: string, budgetKey = source, onRequest?: () => void): Promise<Result<CentrePointApi, LookupError>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
     const final = (reason: string): Result<never, LookupError> => err({ reason, retryable: false, retryAfterMs: null, status: null });
     if (loaded.state === "missing") return final(`there is no source document "${source}"`);
@@ -365,9 +373,12 @@ export class CentrePointClient extends DurableObject<Bindings> {
         now: Date.now,
         sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
         random: Math.random,
-        budget: { acquire: async () => this.take(source) },
+        budget: { acquire: async () => this.take(budgetKey) },
         limits: PULL_LIMITS,
-        onRequest: (m) => countApiCall(this.sql, m),
+        onRequest: (m) => {
+          onRequest?.();
+          countApiCall(this.sql, m);
+        },
       }),
     );
   }

@@ -25,6 +25,19 @@ import {
   restartJob,
   saveAttempt,
 } from "./jobs";
+import {
+  ADDRESS_REQUESTS_PER_MINUTE,
+  addressKey,
+  admitRequest,
+  type CachedUrl,
+  cachedUrl,
+  cacheUrl,
+  type FileDownload,
+  LINK_REQUESTS_PER_MINUTE,
+  type LimitWindow,
+  linkKey,
+  reuseUntil,
+} from "./link-limits";
 import { PULL_HANDOFF, type PullSpec } from "./plan";
 import { alarmRunner } from "./alarm";
 import { PULLER_MIGRATIONS } from "./schema";
@@ -67,6 +80,12 @@ export class Puller extends DurableObject<Bindings> {
     () => this.run(),
     () => this.nextWake(),
   );
+  /** File links' request windows, by link and by address (memory only; src/pull/link-limits.ts). */
+  private readonly linkWindows = new Map<string, LimitWindow>();
+  /** Download URLs by file, until shortly before they expire (memory only: a bearer credential of CentrePoint's). */
+  private readonly urls = new Map<string, CachedUrl>();
+  /** Download URL requests in flight, by file. */
+  private readonly urlsInFlight = new Map<string, Promise<Result<string, LookupError>>>();
   /** While paused, the alarm comes no earlier than this (epoch ms; in memory: a fresh instance looks again at once). */
   private pausedUntil = 0;
   /** [0, 1) for backoff jitter; a seam so tests can make retries land on time. */
@@ -138,6 +157,58 @@ export class Puller extends DurableObject<Bindings> {
   /** A data file a job listed (what a file link may name), or null. */
   async file(fileId: string): Promise<FileRecord | null> {
     return readFile(this.sql, fileId);
+  }
+
+  /**
+   * A request of a valid link to `fileId` issued to `target`, from `ip` (src/routes/files.ts has
+   * checked the signature, the expiry, the source and the target). In order: the limits of the link
+   * and of the address (a refusal asks nothing); the file must be one a job listed; a download URL
+   * of the file handed out less than its reuse time ago is handed out again; otherwise one is asked
+   * for (concurrent requests of one file share the call). Limits and URLs live in this object's
+   * memory only.
+   */
+  async download(fileId: string, target: string, ip: string | null): Promise<FileDownload> {
+    const now = Date.now();
+    const admitted = admitRequest(
+      this.linkWindows,
+      [
+        { key: addressKey(ip), limit: ADDRESS_REQUESTS_PER_MINUTE },
+        { key: linkKey(target, fileId), limit: LINK_REQUESTS_PER_MINUTE },
+      ],
+      now,
+    );
+    if (!admitted.ok) return { kind: "limited", limit: admitted.key.startsWith("address ") ? "address" : "link", retryAfterMs: admitted.retryAfterMs };
+    const file = readFile(this.sql, fileId);
+    if (!file) return { kind: "unknown" };
+    const cached = cachedUrl(this.urls, fileId, now);
+    if (cached !== null) return { kind: "redirect", url: cached, deliveryId: file.deliveryId, reused: true };
+    let pending = this.urlsInFlight.get(fileId);
+    if (!pending) {
+      pending = this.fetchUrl(fileId).finally(() => this.urlsInFlight.delete(fileId));
+      this.urlsInFlight.set(fileId, pending);
+    }
+    const got = await pending;
+    if (!got.ok)
+      return {
+        kind: "failed",
+        deliveryId: file.deliveryId,
+        status: got.error.status,
+        reason: got.error.reason,
+        retryAfterMs: got.error.retryAfterMs,
+        budget: got.error.status === null && got.error.retryAfterMs !== null,
+      };
+    return { kind: "redirect", url: got.value, deliveryId: file.deliveryId, reused: false };
+  }
+
+  /** Asks the source's API client for a download URL of a file and keeps it for reuse. */
+  private async fetchUrl(fileId: string): Promise<Result<string, LookupError>> {
+    const source = this.source();
+    const client = await this.client(source);
+    if (!client.ok) return client;
+    const got = await client.value.downloadUrl(source, fileId);
+    if (!got.ok) return got;
+    cacheUrl(this.urls, fileId, { url: got.value.url, reuseUntil: reuseUntil(Date.now(), got.value.expiresAt) }, Date.now());
+    return ok(got.value.url);
   }
 
   /** Pending jobs and settled ones by outcome. */
