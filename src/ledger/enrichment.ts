@@ -3,12 +3,16 @@
  * enrichment stored beside a record (never changing it), the hand-offs that wait for it, and the
  * download audit log of relay file links. The ledger class only wraps these in RPC methods.
  */
+import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
+import { bumpCounter } from "../lib/counters";
 import { log } from "../lib/log";
+import { inChunks, placeholders } from "../lib/sql";
 import type { OutboxItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
-import { allFound, type StoredEnrichment } from "../pull/facts";
-import { PULL_HANDOFF, type PullSpec } from "../pull/plan";
+import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/facts";
+import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
 import { type DueHandoff, HOLD_AT } from "./handoff";
+import { COUNTER } from "./queries";
 
 /** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */
 export const DOWNLOAD_LOG_CAP = 100_000;
@@ -222,4 +226,83 @@ function waitingRows(sql: SqlStorage, deliveryId: string, now: number): { target
 
 function bump(sql: SqlStorage, name: string, by: number): void {
   sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+}
+
+/**
+ * Plans, for `target` (valid now; its document was invalid when these deliveries arrived), the
+ * hand-offs of `deliveryIds` that were planned unfiltered: the target's enrichment plan
+ * (src/pull/plan.ts) and, when it wants facts, the Puller's job (a job the delivery already has gets
+ * the new facts). Each row is handed off again (its item replaces the outbox's held row), due at its
+ * plan's time, or now when the stored enrichment already has every fact it wants. Idempotent: a row
+ * is planned once. Returns the ids with no hand-off row for the target (retention removed them).
+ */
+export function planReleased(sql: SqlStorage, target: { id: string; config: TargetConfig }, deliveryIds: readonly string[], now: number): string[] {
+  const rows: { delivery_id: string; kind: string; envelope: string; unfiltered: number; handed_at: number | null }[] = [];
+  for (const ids of inChunks(deliveryIds, 1))
+    rows.push(
+      ...sql
+        .exec<{ delivery_id: string; kind: string; envelope: string; unfiltered: number; handed_at: number | null }>(
+          `SELECT h.delivery_id, d.kind, d.envelope, h.unfiltered, h.handed_at FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
+           WHERE h.target_id = ? AND h.delivery_id IN (${placeholders(ids)})`,
+          target.id,
+          ...ids,
+        )
+        .toArray(),
+    );
+  let reopened = 0;
+  for (const r of rows.filter((x) => x.unfiltered === 1)) {
+    const keys = keysOf(r.kind, envelopeData(r.envelope));
+    const pull = planPull({ targets: [{ ...target, valid: true }], wanted: [target.id], keys, receivedAt: now, autoRequest: null });
+    const plan = Object.hasOwn(pull.plans, target.id) ? pull.plans[target.id] : undefined;
+    const stored = readEnrichment(sql, r.delivery_id)?.stored ?? null;
+    const ready = !plan || (stored !== null && allFound((JSON.parse(plan.enrich) as TargetPlan).facts, stored.found));
+    sql.exec(
+      "UPDATE handoffs SET unfiltered = 0, handed_at = NULL, tries = 0, last_error = NULL, next_at = ?, enrich = ? WHERE delivery_id = ? AND target_id = ?",
+      ready ? now : plan.nextAt,
+      plan?.enrich ?? null,
+      r.delivery_id,
+      target.id,
+    );
+    if (r.handed_at !== null) reopened++;
+    const job = Object.hasOwn(pull.plans, PULL_HANDOFF) ? pull.plans[PULL_HANDOFF] : undefined;
+    if (job && !ready) reopened += addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
+  }
+  bumpCounter(sql, COUNTER.pendingHandoffs, reopened);
+  const found = new Set(rows.map((r) => r.delivery_id));
+  return deliveryIds.filter((id) => !found.has(id));
+}
+
+/** Gives a delivery's Puller job `spec`'s facts (a new `@pull` row, or the existing one widened and handed off again); returns 1 when a handed row was re-opened. */
+function addPullFacts(sql: SqlStorage, deliveryId: string, spec: PullSpec, now: number): number {
+  const row = sql
+    .exec<{ enrich: string; handed_at: number | null }>(
+      "SELECT enrich, handed_at FROM handoffs WHERE delivery_id = ? AND target_id = ?",
+      deliveryId,
+      PULL_HANDOFF,
+    )
+    .toArray()[0];
+  if (!row) {
+    sql.exec(
+      "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at, unfiltered, enrich) VALUES (?, ?, ?, ?, 0, ?)",
+      deliveryId,
+      PULL_HANDOFF,
+      now,
+      now,
+      JSON.stringify(spec),
+    );
+    return 1;
+  }
+  const old = JSON.parse(row.enrich) as PullSpec;
+  const facts = ENRICH_FACTS.filter((f) => old.facts.includes(f) || spec.facts.includes(f));
+  if (facts.length === old.facts.length && spec.until <= old.until) return 0;
+  // A raw-data request already passed on is not asked again.
+  const widened: PullSpec = { facts, until: Math.max(old.until, spec.until), autoRequest: row.handed_at === null ? old.autoRequest : null };
+  sql.exec(
+    "UPDATE handoffs SET enrich = ?, handed_at = NULL, tries = 0, next_at = ? WHERE delivery_id = ? AND target_id = ?",
+    JSON.stringify(widened),
+    now,
+    deliveryId,
+    PULL_HANDOFF,
+  );
+  return row.handed_at === null ? 0 : 1;
 }

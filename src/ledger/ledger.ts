@@ -23,6 +23,7 @@ import {
   type EnrichmentRecord,
   enrichingHandoffs,
   listDownloads,
+  planReleased,
   type PullLedgerStats,
   pullLedgerStats,
   readEnrichment,
@@ -535,6 +536,20 @@ export class Ledger extends DurableObject<Bindings> {
     const released = this.ctx.storage.transactionSync(() => releaseEnrichment(this.sql, deliveryId, Date.now()));
     if (released > 0) this.pushSoon();
     return { released };
+  }
+
+  /**
+   * Plans the enrichment of events that arrived while `targetId`'s document was invalid, now that
+   * it is valid and its filter wants them (the target's outbox asks: src/outbox/outbox.ts
+   * askForPlans); hands them off again. Returns the ids this ledger no longer has a hand-off of.
+   * Throws while the target's document is not valid (the outbox asks again later).
+   */
+  async planReleased(targetId: string, deliveryIds: string[]): Promise<{ missing: string[] }> {
+    const loaded = await loadConfig(this.env.CONFIG, "target", targetId);
+    if (loaded.state !== "valid") throw new Error(`target document target:${targetId} is ${loaded.state}`);
+    const missing = this.ctx.storage.transactionSync(() => planReleased(this.sql, { id: targetId, config: loaded.config }, deliveryIds, Date.now()));
+    this.pushSoon();
+    return { missing };
   }
 
   /** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its file downloads. */
