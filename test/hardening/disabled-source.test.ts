@@ -74,6 +74,8 @@ describe("a disabled source", () => {
     });
     expect(fake.requests()).toEqual([]);
     expect(await reconcilerOf(source).reports(5)).toEqual([]);
+    const doc = (await (await admin("/openapi.json")).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(JSON.stringify(doc.paths["/admin/sources/{id}/reconcile"]!.post!.responses["409"])).toContain("source_disabled");
   });
 
   it("makes no enrichment lookups: its pending jobs wait, and run once it is enabled again", async () => {
