@@ -20,9 +20,14 @@ import { RELAY_NAME, RELAY_VERSION } from "./version";
 /** The Worker's HTTP surface: ingress under /webhooks, relay file links under /files, the admin API and the dashboard under /admin. */
 export const app = new Hono<AppEnv>();
 
+// One line per request, in place of Workers Logs' invocation logs (off in wrangler.toml: they record
+// the full URL, a file link's signature included); here the URL's token-like parameters are redacted.
 app.use(async (c, next) => {
   c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+  const started = Date.now();
   await next();
+  const url = new URL(c.req.url);
+  log("info", "request", { requestId: c.var.requestId, method: c.req.method, url: url.pathname + url.search, status: c.res.status, ms: Date.now() - started });
 });
 
 app.get("/", (c) => c.json({ name: RELAY_NAME, version: RELAY_VERSION }));

@@ -142,15 +142,20 @@ export const rawRequestSchema = z.object({
 });
 
 /** One download through a relay file link. */
-export const downloadSchema = z.object({
-  id: z.number().int(),
-  at: z.number(),
-  targetId: z.string().meta({ description: "the target the link was issued to" }),
-  fileId: z.string(),
-  deliveryId: z.string().nullable(),
-  clientIp: z.string().nullable(),
-  outcome: z.string().meta({ description: "redirected, or upstream_error: <CentrePoint's status>" }),
-});
+export const downloadSchema = z
+  .object({
+    id: z.number().int(),
+    at: z.number().meta({ description: "the latest download of the link with this outcome, epoch ms" }),
+    firstAt: z.number().meta({ description: "the first one, epoch ms" }),
+    count: z.number().int().meta({ description: "downloads of the link with this outcome" }),
+    targetId: z.string().meta({ description: "the target the link was issued to" }),
+    fileId: z.string(),
+    deliveryId: z.string().nullable(),
+    clientIp: z.string().nullable().meta({ description: "CF-Connecting-IP of the latest" }),
+    firstIp: z.string().nullable().meta({ description: "CF-Connecting-IP of the first" }),
+    outcome: z.string().meta({ description: "redirected, or upstream_error: <CentrePoint's status>" }),
+  })
+  .meta({ description: "one row per link (target and file) and outcome" });
 
 /** The stored enrichment of a delivery (facts found, last error per fact not found). */
 const storedEnrichmentSchema = z.object({
@@ -225,7 +230,7 @@ export const downloadsQuery = z.strictObject({ limit: z.coerce.number().int().mi
 /** `GET /admin/sources/:id/downloads`. */
 export const downloadsSchema = z.object({
   source: z.string(),
-  items: z.array(downloadSchema).meta({ description: "newest first; the ledger keeps the newest 100,000" }),
+  items: z.array(downloadSchema).meta({ description: "latest download first; the ledger keeps 100,000 rows (links), the least recently used go first" }),
 });
 
 /** `GET /admin/deliveries/:source/:id`. */

@@ -3,14 +3,18 @@
  * enrichment stored beside a record (never changing it), the hand-offs that wait for it, and the
  * download audit log of relay file links. The ledger class only wraps these in RPC methods.
  */
+import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
+import { bumpCounter } from "../lib/counters";
 import { log } from "../lib/log";
+import { inChunks, placeholders } from "../lib/sql";
 import type { OutboxItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
-import { allFound, type StoredEnrichment } from "../pull/facts";
-import { PULL_HANDOFF, type PullSpec } from "../pull/plan";
+import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/facts";
+import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
 import { type DueHandoff, HOLD_AT } from "./handoff";
+import { COUNTER } from "./queries";
 
-/** Newest download audit rows kept per source (older ones are dropped and counted). */
+/** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */
 export const DOWNLOAD_LOG_CAP = 100_000;
 /** Counter of download rows the bound removed. */
 export const DOWNLOADS_DROPPED = "downloads:dropped";
@@ -30,7 +34,7 @@ export interface EnrichingHandoff {
   handedAt: number | null;
 }
 
-/** One download through a relay link. */
+/** One download through a relay link (what a request writes). */
 export interface DownloadEntry {
   at: number;
   targetId: string;
@@ -38,6 +42,14 @@ export interface DownloadEntry {
   deliveryId: string | null;
   clientIp: string | null;
   outcome: string;
+}
+
+/** An audit row: the downloads of one link (target and file) with one outcome; `at` and `clientIp` are the latest's. */
+export interface DownloadRow extends DownloadEntry {
+  id: number;
+  firstAt: number;
+  firstIp: string | null;
+  count: number;
 }
 
 /** The pull-side counts of a ledger (overview and metrics). */
@@ -129,38 +141,55 @@ export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target"
   };
 }
 
-/** Appends a download audit row; keeps the newest `cap`, counting what it drops and every download per target. */
+/**
+ * Counts a download in its link's audit row (one row per target, file and outcome: a new row for
+ * the first, then the count, the latest time and address). A new row past `cap` rows drops the
+ * least recently used (counted in DOWNLOADS_DROPPED), so repeating one link never pushes out another
+ * link's row. Every redirect is counted per target too. Writes one row (two when it drops).
+ */
 export function recordDownload(sql: SqlStorage, entry: DownloadEntry, cap = DOWNLOAD_LOG_CAP): void {
-  const id = sql
-    .exec<{ id: number }>(
-      "INSERT INTO downloads (at, target_id, file_id, delivery_id, client_ip, outcome) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+  const row = sql
+    .exec<{ id: number; count: number }>(
+      `INSERT INTO downloads (at, first_at, target_id, file_id, delivery_id, client_ip, first_ip, outcome, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT (target_id, file_id, outcome) DO UPDATE SET at = MAX(at, excluded.at), client_ip = excluded.client_ip, count = count + 1
+       RETURNING id, count`,
+      entry.at,
       entry.at,
       entry.targetId,
       entry.fileId,
       entry.deliveryId,
       entry.clientIp,
+      entry.clientIp,
       entry.outcome.slice(0, 200),
     )
-    .one().id;
-  const removed = sql.exec("DELETE FROM downloads WHERE id <= ?", id - cap).rowsWritten;
-  if (removed > 0) bump(sql, DOWNLOADS_DROPPED, removed);
+    .one();
+  if (row.count === 1 && row.id > cap) {
+    const excess = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM downloads").one().n - cap;
+    if (excess > 0) {
+      const removed = sql.exec("DELETE FROM downloads WHERE id IN (SELECT id FROM downloads ORDER BY at LIMIT ?)", excess).rowsWritten;
+      if (removed > 0) bump(sql, DOWNLOADS_DROPPED, removed);
+    }
+  }
   if (entry.outcome === "redirected") bump(sql, `downloads:${entry.targetId}`, 1);
 }
 
-/** Download audit rows, newest first: of one delivery, or of the whole source. */
-export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; limit: number }): (DownloadEntry & { id: number })[] {
+/** Download audit rows, latest download first: of one delivery, or of the whole source. */
+export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; limit: number }): DownloadRow[] {
   const limit = Math.max(1, Math.min(500, Math.floor(filter.limit) || 50));
   const rows =
     filter.deliveryId === undefined
-      ? sql.exec("SELECT * FROM downloads ORDER BY id DESC LIMIT ?", limit)
-      : sql.exec("SELECT * FROM downloads WHERE delivery_id = ? ORDER BY id DESC LIMIT ?", filter.deliveryId, limit);
+      ? sql.exec("SELECT * FROM downloads ORDER BY at DESC, id DESC LIMIT ?", limit)
+      : sql.exec("SELECT * FROM downloads WHERE delivery_id = ? ORDER BY at DESC, id DESC LIMIT ?", filter.deliveryId, limit);
   return rows.toArray().map((r) => ({
     id: r.id as number,
     at: r.at as number,
+    firstAt: r.first_at as number,
+    count: r.count as number,
     targetId: r.target_id as string,
     fileId: r.file_id as string,
     deliveryId: r.delivery_id as string | null,
     clientIp: r.client_ip as string | null,
+    firstIp: r.first_ip as string | null,
     outcome: r.outcome as string,
   }));
 }
@@ -197,4 +226,83 @@ function waitingRows(sql: SqlStorage, deliveryId: string, now: number): { target
 
 function bump(sql: SqlStorage, name: string, by: number): void {
   sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+}
+
+/**
+ * Plans, for `target` (valid now; its document was invalid when these deliveries arrived), the
+ * hand-offs of `deliveryIds` that were planned unfiltered: the target's enrichment plan
+ * (src/pull/plan.ts) and, when it wants facts, the Puller's job (a job the delivery already has gets
+ * the new facts). Each row is handed off again (its item replaces the outbox's held row), due at its
+ * plan's time, or now when the stored enrichment already has every fact it wants. Idempotent: a row
+ * is planned once. Returns the ids with no hand-off row for the target (retention removed them).
+ */
+export function planReleased(sql: SqlStorage, target: { id: string; config: TargetConfig }, deliveryIds: readonly string[], now: number): string[] {
+  const rows: { delivery_id: string; kind: string; envelope: string; unfiltered: number; handed_at: number | null }[] = [];
+  for (const ids of inChunks(deliveryIds, 1))
+    rows.push(
+      ...sql
+        .exec<{ delivery_id: string; kind: string; envelope: string; unfiltered: number; handed_at: number | null }>(
+          `SELECT h.delivery_id, d.kind, d.envelope, h.unfiltered, h.handed_at FROM handoffs h JOIN deliveries d ON d.delivery_id = h.delivery_id
+           WHERE h.target_id = ? AND h.delivery_id IN (${placeholders(ids)})`,
+          target.id,
+          ...ids,
+        )
+        .toArray(),
+    );
+  let reopened = 0;
+  for (const r of rows.filter((x) => x.unfiltered === 1)) {
+    const keys = keysOf(r.kind, envelopeData(r.envelope));
+    const pull = planPull({ targets: [{ ...target, valid: true }], wanted: [target.id], keys, receivedAt: now, autoRequest: null });
+    const plan = Object.hasOwn(pull.plans, target.id) ? pull.plans[target.id] : undefined;
+    const stored = readEnrichment(sql, r.delivery_id)?.stored ?? null;
+    const ready = !plan || (stored !== null && allFound((JSON.parse(plan.enrich) as TargetPlan).facts, stored.found));
+    sql.exec(
+      "UPDATE handoffs SET unfiltered = 0, handed_at = NULL, tries = 0, last_error = NULL, next_at = ?, enrich = ? WHERE delivery_id = ? AND target_id = ?",
+      ready ? now : plan.nextAt,
+      plan?.enrich ?? null,
+      r.delivery_id,
+      target.id,
+    );
+    if (r.handed_at !== null) reopened++;
+    const job = Object.hasOwn(pull.plans, PULL_HANDOFF) ? pull.plans[PULL_HANDOFF] : undefined;
+    if (job && !ready) reopened += addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
+  }
+  bumpCounter(sql, COUNTER.pendingHandoffs, reopened);
+  const found = new Set(rows.map((r) => r.delivery_id));
+  return deliveryIds.filter((id) => !found.has(id));
+}
+
+/** Gives a delivery's Puller job `spec`'s facts (a new `@pull` row, or the existing one widened and handed off again); returns 1 when a handed row was re-opened. */
+function addPullFacts(sql: SqlStorage, deliveryId: string, spec: PullSpec, now: number): number {
+  const row = sql
+    .exec<{ enrich: string; handed_at: number | null }>(
+      "SELECT enrich, handed_at FROM handoffs WHERE delivery_id = ? AND target_id = ?",
+      deliveryId,
+      PULL_HANDOFF,
+    )
+    .toArray()[0];
+  if (!row) {
+    sql.exec(
+      "INSERT INTO handoffs (delivery_id, target_id, planned_at, next_at, unfiltered, enrich) VALUES (?, ?, ?, ?, 0, ?)",
+      deliveryId,
+      PULL_HANDOFF,
+      now,
+      now,
+      JSON.stringify(spec),
+    );
+    return 1;
+  }
+  const old = JSON.parse(row.enrich) as PullSpec;
+  const facts = ENRICH_FACTS.filter((f) => old.facts.includes(f) || spec.facts.includes(f));
+  if (facts.length === old.facts.length && spec.until <= old.until) return 0;
+  // A raw-data request already passed on is not asked again.
+  const widened: PullSpec = { facts, until: Math.max(old.until, spec.until), autoRequest: row.handed_at === null ? old.autoRequest : null };
+  sql.exec(
+    "UPDATE handoffs SET enrich = ?, handed_at = NULL, tries = 0, next_at = ? WHERE delivery_id = ? AND target_id = ?",
+    JSON.stringify(widened),
+    now,
+    deliveryId,
+    PULL_HANDOFF,
+  );
+  return row.handed_at === null ? 0 : 1;
 }

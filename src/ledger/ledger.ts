@@ -18,10 +18,12 @@ import { CURRENT_CHAIN_VERSION, type ChainFields, GENESIS, linkHash } from "./ch
 import {
   decorateItem,
   type DownloadEntry,
+  type DownloadRow,
   type EnrichingHandoff,
   type EnrichmentRecord,
   enrichingHandoffs,
   listDownloads,
+  planReleased,
   type PullLedgerStats,
   pullLedgerStats,
   readEnrichment,
@@ -552,10 +554,22 @@ export class Ledger extends DurableObject<Bindings> {
     return { released };
   }
 
+  /**
+   * Plans the enrichment of events that arrived while `targetId`'s document was invalid, now that
+   * it is valid and its filter wants them (the target's outbox asks: src/outbox/outbox.ts
+   * askForPlans); hands them off again. Returns the ids this ledger no longer has a hand-off of.
+   * Throws while the target's document is not valid (the outbox asks again later).
+   */
+  async planReleased(targetId: string, deliveryIds: string[]): Promise<{ missing: string[] }> {
+    const loaded = await loadConfig(this.env.CONFIG, "target", targetId);
+    if (loaded.state !== "valid") throw new Error(`target document target:${targetId} is ${loaded.state}`);
+    const missing = this.ctx.storage.transactionSync(() => planReleased(this.sql, { id: targetId, config: loaded.config }, deliveryIds, Date.now()));
+    this.pushSoon();
+    return { missing };
+  }
+
   /** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its file downloads. */
-  async pullView(
-    deliveryId: string,
-  ): Promise<{ enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: (DownloadEntry & { id: number })[] }> {
+  async pullView(deliveryId: string): Promise<{ enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: DownloadRow[] }> {
     return {
       enrichment: readEnrichment(this.sql, deliveryId),
       handoffs: enrichingHandoffs(this.sql, deliveryId),
@@ -569,7 +583,7 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /** Download audit rows of the source, newest first. */
-  async listDownloads(limit: number): Promise<(DownloadEntry & { id: number })[]> {
+  async listDownloads(limit: number): Promise<DownloadRow[]> {
     return listDownloads(this.sql, { limit });
   }
 

@@ -149,4 +149,23 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
      duplicate_count INTEGER NOT NULL DEFAULT 0
    ) WITHOUT ROWID;
    CREATE INDEX pruned_ids_by_time ON pruned_ids (received_at);`,
+  // Downloads through file links (enrichment.ts recordDownload): one row per link (target and file)
+  // and outcome, counted, instead of a row per request, so repeated requests of one link cannot push
+  // a genuine download out of the bounded log. Existing rows fold into the newest of their group.
+  //   at / client_ip          the latest download's time and address
+  //   first_at / first_ip     the first one's
+  //   count                   downloads of the link with this outcome
+  `ALTER TABLE downloads ADD COLUMN first_at INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE downloads ADD COLUMN first_ip TEXT;
+   ALTER TABLE downloads ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+   CREATE INDEX downloads_fold ON downloads (target_id, file_id, outcome, id);
+   UPDATE downloads SET
+     first_at = (SELECT o.at FROM downloads o WHERE o.target_id = downloads.target_id AND o.file_id = downloads.file_id AND o.outcome = downloads.outcome ORDER BY o.id LIMIT 1),
+     first_ip = (SELECT o.client_ip FROM downloads o WHERE o.target_id = downloads.target_id AND o.file_id = downloads.file_id AND o.outcome = downloads.outcome ORDER BY o.id LIMIT 1),
+     count = (SELECT COUNT(*) FROM downloads o WHERE o.target_id = downloads.target_id AND o.file_id = downloads.file_id AND o.outcome = downloads.outcome)
+   WHERE id = (SELECT MAX(o.id) FROM downloads o WHERE o.target_id = downloads.target_id AND o.file_id = downloads.file_id AND o.outcome = downloads.outcome);
+   DELETE FROM downloads WHERE id < (SELECT MAX(o.id) FROM downloads o WHERE o.target_id = downloads.target_id AND o.file_id = downloads.file_id AND o.outcome = downloads.outcome);
+   DROP INDEX downloads_fold;
+   CREATE UNIQUE INDEX downloads_by_link ON downloads (target_id, file_id, outcome);
+   CREATE INDEX downloads_by_time ON downloads (at);`,
 ];

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "source_misconfigured"
+  | "source_disabled"
   | "admin_disabled"
   | "conflict"
   | "gone"

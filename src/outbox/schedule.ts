@@ -59,5 +59,7 @@ function nextSend(sql: SqlStorage, meta: MetaRow, now: number, running: boolean)
   const breaker = breakerOf(meta);
   if (at !== null && breaker.probeAt !== null) at = Math.max(at, breaker.probeAt);
   if (meta.held_by === "config" && exists("state = 'held'")) at = Math.min(at ?? Infinity, now + HOLD_RECHECK_MS);
+  if (exists("awaiting_plan = 1")) at = Math.min(at ?? Infinity, now + HOLD_RECHECK_MS); // ask the ledger again
+
   return at;
 }

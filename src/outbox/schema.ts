@@ -90,4 +90,9 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   `CREATE INDEX dispatches_delivered ON dispatches (delivered_at) WHERE state = 'delivered';
    ALTER TABLE meta ADD COLUMN retention_days INTEGER;
    ALTER TABLE meta ADD COLUMN last_pruned_at INTEGER;`,
+  // Rows planned while the document was invalid, wanted by its fixed filter, for a target with
+  // `enrich`: held until the source's ledger hands them off again with their enrichment plan
+  // (src/ledger/enrichment.ts planReleased); the new item then replaces the row. 1 = ask the ledger, 2 = asked.
+  `ALTER TABLE dispatches ADD COLUMN awaiting_plan INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX dispatches_awaiting_plan ON dispatches (seq) WHERE awaiting_plan = 1;`,
 ];

@@ -50,10 +50,16 @@ export interface Completion {
   at: number;
 }
 
-/** Inserts new dispatches (idempotent on (source, delivery id)); paused targets hold them at once. Returns how many were new. */
+/**
+ * Inserts new dispatches (idempotent on (source, delivery id)); paused targets hold them at once. An
+ * item for a row awaiting its enrichment plan replaces that row's payload and puts it back on.
+ * Returns how many were new or replaced.
+ */
 export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], now: number, paused: { reason: string | null } | null): number {
   let inserted = 0;
+  let replaced = 0;
   for (const item of items) {
+    const before = inserted;
     inserted += sql
       .exec(
         `INSERT INTO dispatches (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at, unfiltered)
@@ -75,9 +81,29 @@ export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], 
         item.unfiltered ? 1 : 0,
       )
       .toArray().length;
+    if (inserted === before && !item.unfiltered)
+      replaced += sql
+        .exec(
+          `UPDATE dispatches SET envelope = ?, body = ?, headers = ?, state = ?, next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = ?, awaiting_plan = 0, updated_at = ?
+           WHERE source = ? AND delivery_id = ? AND awaiting_plan > 0 AND state = 'held' RETURNING seq`,
+          item.envelope,
+          item.body.slice().buffer,
+          JSON.stringify(item.headers),
+          paused ? "held" : "pending",
+          paused ? null : now,
+          now,
+          paused ? paused.reason : null,
+          now,
+          item.source,
+          item.deliveryId,
+        )
+        .toArray().length;
   }
-  bumpCounters(sql, { [stateCounter(paused ? "held" : "pending")]: inserted });
-  return inserted;
+  const deltas: Deltas = new Map();
+  addDelta(deltas, stateCounter(paused ? "held" : "pending"), inserted);
+  if (!paused) moveState(deltas, "held", "pending", replaced);
+  bumpCounters(sql, deltas);
+  return inserted + replaced;
 }
 
 /**
@@ -180,9 +206,9 @@ export function hold(sql: SqlStorage, by: HeldBy, reason: string, now: number): 
   bumpCounters(sql, deltas);
 }
 
-/** Held rows go back to pending with a fresh window and the hold is lifted; returns how many. */
+/** Held rows go back to pending with a fresh window and the hold is lifted (not those awaiting their enrichment plan); returns how many. */
 export function release(sql: SqlStorage, now: number): number {
-  const released = replan(sql, { sql: "state = 'held'", params: [] }, now);
+  const released = replan(sql, { sql: "state = 'held' AND awaiting_plan = 0", params: [] }, now);
   sql.exec("UPDATE meta SET held_by = NULL, held_reason = NULL");
   return released;
 }
@@ -247,17 +273,33 @@ export function expireIfSpent(sql: SqlStorage, seq: number, retry: RetryPolicy, 
   }
 }
 
+/** last_error of a row waiting for its enrichment plan. */
+export const AWAITING_PLAN = "waiting for its enrichment: it arrived while the target's document was invalid, and is planned now";
+
 /**
  * Rows planned while the target's document was invalid meet its filter now that it is valid:
- * wanted rows go on as usual, the rest become not_wanted (never sent, kept for the record).
+ * wanted rows go on as usual, the rest become not_wanted (never sent, kept for the record). When
+ * the target wants enrichment, a wanted row is held instead, `awaiting_plan` (it was never planned
+ * for enrichment): the source's ledger hands it off again with its plan, and that item replaces it.
  */
-export function applyFilter(sql: SqlStorage, config: Pick<TargetConfig, "events" | "sources">, now: number): void {
+export function applyFilter(sql: SqlStorage, config: Pick<TargetConfig, "events" | "sources" | "enrich">, now: number): void {
   const rows = sql
     .exec<{ seq: number; source: string; kind: string; state: DispatchState }>("SELECT seq, source, kind, state FROM dispatches WHERE unfiltered = 1")
     .toArray();
   const deltas: Deltas = new Map();
   for (const r of rows) {
-    if (targetWants(config, r.source, r.kind)) sql.exec("UPDATE dispatches SET unfiltered = 0 WHERE seq = ?", r.seq);
+    if (targetWants(config, r.source, r.kind) && config.enrich.length > 0) {
+      const held = sql
+        .exec(
+          "UPDATE dispatches SET unfiltered = 0, awaiting_plan = 1, state = 'held', next_at = NULL, last_error = ?, updated_at = ? WHERE seq = ? AND state IN ('pending', 'held') RETURNING seq",
+          AWAITING_PLAN,
+          now,
+          r.seq,
+        )
+        .toArray().length;
+      if (held === 0) sql.exec("UPDATE dispatches SET unfiltered = 0 WHERE seq = ?", r.seq);
+      else if (r.state === "pending") moveState(deltas, "pending", "held");
+    } else if (targetWants(config, r.source, r.kind)) sql.exec("UPDATE dispatches SET unfiltered = 0 WHERE seq = ?", r.seq);
     else {
       const moved = sql
         .exec(

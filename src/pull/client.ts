@@ -64,6 +64,8 @@ export interface LookupError {
 const PULL_LIMITS = { maxRetries: 0, maxWaitMs: 0 } as const;
 /** Backoff of a submission that failed for a retryable reason. */
 const SUBMIT_RETRY = { baseDelayMs: 30_000, maxDelayMs: 30 * 60_000 } as const;
+/** While a source is disabled, its Puller's jobs and its queued raw-data requests wait; they are looked at again this often. */
+export const PAUSED_RECHECK_MS = 5 * 60_000;
 /** Polls and submissions per alarm run at most. */
 const PER_RUN = MAX_ACTIVE_REQUESTS;
 
@@ -187,12 +189,20 @@ export class CentrePointClient extends DurableObject<Bindings> {
     return r.ok ? ok(dataFileFacts(r.value)) : err(lookupErrorOf(r.error));
   }
 
-  /** A fresh short-lived download URL of a data file. Secret-like: the caller redirects to it and never logs or stores it. */
-  async downloadUrl(source: string, dataFileId: string): Promise<Result<{ url: string }, LookupError>> {
-    const api = await this.api(source);
+  /**
+   * A fresh short-lived download URL of a data file and CentrePoint's expiry of it (null when not
+   * given); refused by the budget before any request, the error's status is null. Secret-like: the caller redirects to it and never logs or stores it. Asked under the
+   * budget key `files:<source>`, a share of its own: a source's file links cannot use up the share
+   * of its enrichment and reconciliation.
+   */
+  async downloadUrl(source: string, dataFileId: string): Promise<Result<{ url: string; expiresAt: string | null }, LookupError>> {
+    let asked = false;
+    const api = await this.api(source, `files:${source}`, () => (asked = true));
     if (!api.ok) return api;
     const r = await getDownloadUrl(api.value, dataFileId);
-    return r.ok ? ok({ url: r.value.downloadUrl }) : err(lookupErrorOf(r.error));
+    if (r.ok) return ok({ url: r.value.downloadUrl, expiresAt: r.value.expirationDateUtc ?? null });
+    // Refused by the budget before any request: status null, so the caller knows CentrePoint was not asked.
+    return err(asked ? lookupErrorOf(r.error) : { ...lookupErrorOf(r.error), status: null });
   }
 
   /** Queues the raw-data requests of a raw_processing.completed event (idempotent per subject, format and range); returns them. */
@@ -263,9 +273,17 @@ export class CentrePointClient extends DurableObject<Bindings> {
     pruneSubjects(this.sql, Date.now());
   }
 
-  /** Submits due queued requests while fewer than 10 hold a slot, one at a time in queue order. */
+  /**
+   * Submits due queued requests while fewer than 10 hold a slot, one at a time in queue order. A
+   * request of a disabled source is not submitted: it waits in the queue, looked at again every
+   * PAUSED_RECHECK_MS, until the source is enabled.
+   */
   private async submitFree(): Promise<void> {
     for (const r of dueQueued(this.sql, Date.now(), Math.min(PER_RUN, MAX_ACTIVE_REQUESTS - activeCount(this.sql)))) {
+      if (await this.disabled(r.source)) {
+        markRequeued(this.sql, r.id, Date.now() + PAUSED_RECHECK_MS, "the source is disabled: not submitted until it is enabled again");
+        continue;
+      }
       this.ctx.storage.transactionSync(() => markSubmitting(this.sql, r.id, Date.now()));
       const created = await this.submit(r);
       const now = Date.now();
@@ -340,13 +358,21 @@ export class CentrePointClient extends DurableObject<Bindings> {
     return r.allowed ? ok(undefined) : err({ retryAfterMs: r.waitMs });
   }
 
-  /** An API client for one source's block: its URLs and secrets, this object's budget, counted calls. */
-  private async api(source: string): Promise<Result<CentrePointApi, LookupError>> {
+  /** Whether the source's document is valid and disabled (`enabled: false`). */
+  private async disabled(source: string): Promise<boolean> {
+    const loaded = await loadConfig(this.env.CONFIG, "source", source);
+    return loaded.state === "valid" && !loaded.config.enabled;
+  }
+
+  /** An API client for one source's block: its URLs and secrets, this object's budget (under `budgetKey`, default the source), counted calls. */
+  private async api(source: string, budgetKey = source, onRequest?: () => void): Promise<Result<CentrePointApi, LookupError>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
     const final = (reason: string): Result<never, LookupError> => err({ reason, retryable: false, retryAfterMs: null, status: null });
     if (loaded.state === "missing") return final(`there is no source document "${source}"`);
     if (loaded.state === "invalid") return final("the source document is invalid");
     if (!loaded.config.centrepoint) return final("the source has no centrepoint block (no API client to look up with)");
+    if (!loaded.config.enabled)
+      return err({ reason: "the source is disabled (enabled: false)", retryable: true, retryAfterMs: PAUSED_RECHECK_MS, status: null });
     const creds = resolveCredentials(this.env, loaded.config.centrepoint);
     if (!creds.ok) return err({ reason: creds.error, retryable: true, retryAfterMs: null, status: null });
     return ok(
@@ -356,9 +382,12 @@ export class CentrePointClient extends DurableObject<Bindings> {
         now: Date.now,
         sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
         random: Math.random,
-        budget: { acquire: async () => this.take(source) },
+        budget: { acquire: async () => this.take(budgetKey) },
         limits: PULL_LIMITS,
-        onRequest: (m) => countApiCall(this.sql, m),
+        onRequest: (m) => {
+          onRequest?.();
+          countApiCall(this.sql, m);
+        },
       }),
     );
   }

@@ -39,8 +39,26 @@ export interface FileRecord {
   expiresAt: number | null;
 }
 
-/** Adds a job, due now (idempotent on the delivery id); returns whether it is new. */
+/**
+ * Adds a job, due now (idempotent on the delivery id); returns whether it is new or widened. A job
+ * the delivery already has that lacks some of `facts` (a target planned later: src/ledger/enrichment.ts
+ * planReleased) gets them and is due now, pending again if it had settled.
+ */
 export function insertJob(sql: SqlStorage, deliveryId: string, keys: EventKeys, facts: readonly EnrichFact[], giveUpAt: number, now: number): boolean {
+  const existing = readJob(sql, deliveryId);
+  if (existing) {
+    const missing = facts.filter((f) => !existing.facts.includes(f));
+    if (missing.length === 0) return false;
+    sql.exec(
+      "UPDATE jobs SET facts = ?, state = 'pending', next_at = ?, give_up_at = MAX(give_up_at, ?), outcome = NULL, updated_at = ? WHERE delivery_id = ?",
+      JSON.stringify([...existing.facts, ...missing]),
+      now,
+      giveUpAt,
+      now,
+      deliveryId,
+    );
+    return true;
+  }
   return (
     sql
       .exec(

@@ -9,7 +9,7 @@ import { err, ok, type Result } from "../lib/result";
 import { HOLD_AT } from "../ledger/handoff";
 import { backoffDelayMs } from "../outbox/backoff";
 import type { OutboxItem } from "../outbox/types";
-import { clientFor, type LookupError } from "./client";
+import { clientFor, type LookupError, PAUSED_RECHECK_MS } from "./client";
 import { envelopeData, type FoundFacts, keysOf, type StoredEnrichment } from "./facts";
 import {
   dueJobs,
@@ -25,6 +25,19 @@ import {
   restartJob,
   saveAttempt,
 } from "./jobs";
+import {
+  ADDRESS_REQUESTS_PER_MINUTE,
+  addressKey,
+  admitRequest,
+  type CachedUrl,
+  cachedUrl,
+  cacheUrl,
+  type FileDownload,
+  LINK_REQUESTS_PER_MINUTE,
+  type LimitWindow,
+  linkKey,
+  reuseUntil,
+} from "./link-limits";
 import { PULL_HANDOFF, type PullSpec } from "./plan";
 import { alarmRunner } from "./alarm";
 import { PULLER_MIGRATIONS } from "./schema";
@@ -54,6 +67,10 @@ export type PullItem = OutboxItem & { pull?: PullSpec };
  * calls, under its budget and cache), stores each attempt's result beside the record in the
  * ledger, which hands off the targets that waited for it, and passes raw-data triggers to the
  * client's queue. "One alarm, many rows": every job is a row with a due time.
+ *
+ * A disabled source (`enabled: false`) pauses its Puller: no lookup is made, pending jobs neither
+ * run nor use up their retries, and once the source is enabled again they go on, their give-up
+ * times moved by the time they waited.
  */
 export class Puller extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
@@ -61,8 +78,16 @@ export class Puller extends DurableObject<Bindings> {
     this.ctx.storage,
     "puller alarm",
     () => this.run(),
-    () => nextJobAt(this.sql),
+    () => this.nextWake(),
   );
+  /** File links' request windows, by link and by address (memory only; src/pull/link-limits.ts). */
+  private readonly linkWindows = new Map<string, LimitWindow>();
+  /** Download URLs by file, until shortly before they expire (memory only: a bearer credential of CentrePoint's). */
+  private readonly urls = new Map<string, CachedUrl>();
+  /** Download URL requests in flight, by file. */
+  private readonly urlsInFlight = new Map<string, Promise<Result<string, LookupError>>>();
+  /** While paused, the alarm comes no earlier than this (epoch ms; in memory: a fresh instance looks again at once). */
+  private pausedUntil = 0;
   /** [0, 1) for backoff jitter; a seam so tests can make retries land on time. */
   protected random = Math.random;
 
@@ -134,6 +159,58 @@ export class Puller extends DurableObject<Bindings> {
     return readFile(this.sql, fileId);
   }
 
+  /**
+   * A request of a valid link to `fileId` issued to `target`, from `ip` (src/routes/files.ts has
+   * checked the signature, the expiry, the source and the target). In order: the limits of the link
+   * and of the address (a refusal asks nothing); the file must be one a job listed; a download URL
+   * of the file handed out less than its reuse time ago is handed out again; otherwise one is asked
+   * for (concurrent requests of one file share the call). Limits and URLs live in this object's
+   * memory only.
+   */
+  async download(fileId: string, target: string, ip: string | null): Promise<FileDownload> {
+    const now = Date.now();
+    const admitted = admitRequest(
+      this.linkWindows,
+      [
+        { key: addressKey(ip), limit: ADDRESS_REQUESTS_PER_MINUTE },
+        { key: linkKey(target, fileId), limit: LINK_REQUESTS_PER_MINUTE },
+      ],
+      now,
+    );
+    if (!admitted.ok) return { kind: "limited", limit: admitted.key.startsWith("address ") ? "address" : "link", retryAfterMs: admitted.retryAfterMs };
+    const file = readFile(this.sql, fileId);
+    if (!file) return { kind: "unknown" };
+    const cached = cachedUrl(this.urls, fileId, now);
+    if (cached !== null) return { kind: "redirect", url: cached, deliveryId: file.deliveryId, reused: true };
+    let pending = this.urlsInFlight.get(fileId);
+    if (!pending) {
+      pending = this.fetchUrl(fileId).finally(() => this.urlsInFlight.delete(fileId));
+      this.urlsInFlight.set(fileId, pending);
+    }
+    const got = await pending;
+    if (!got.ok)
+      return {
+        kind: "failed",
+        deliveryId: file.deliveryId,
+        status: got.error.status,
+        reason: got.error.reason,
+        retryAfterMs: got.error.retryAfterMs,
+        budget: got.error.status === null && got.error.retryAfterMs !== null,
+      };
+    return { kind: "redirect", url: got.value, deliveryId: file.deliveryId, reused: false };
+  }
+
+  /** Asks the source's API client for a download URL of a file and keeps it for reuse. */
+  private async fetchUrl(fileId: string): Promise<Result<string, LookupError>> {
+    const source = this.source();
+    const client = await this.client(source);
+    if (!client.ok) return client;
+    const got = await client.value.downloadUrl(source, fileId);
+    if (!got.ok) return got;
+    cacheUrl(this.urls, fileId, { url: got.value.url, reuseUntil: reuseUntil(Date.now(), got.value.expiresAt) }, Date.now());
+    return ok(got.value.url);
+  }
+
   /** Pending jobs and settled ones by outcome. */
   async summary(): Promise<ReturnType<typeof jobCounts>> {
     return jobCounts(this.sql);
@@ -145,6 +222,12 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   private async run(): Promise<void> {
+    if (await this.paused(this.source())) {
+      this.pausedUntil = Date.now() + PAUSED_RECHECK_MS;
+      pruneJobs(this.sql, Date.now());
+      return;
+    }
+    this.pausedUntil = 0;
     const started = Date.now();
     for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) {
       const due = dueJobs(this.sql, Date.now(), BATCH);
@@ -152,6 +235,39 @@ export class Puller extends DurableObject<Bindings> {
       await forEachBounded(due, CONCURRENCY, (job) => this.attempt(job));
     }
     pruneJobs(this.sql, Date.now());
+  }
+
+  /**
+   * Whether the source is disabled. The first run that finds it disabled notes when (meta
+   * `paused_at`); the first that finds it enabled again moves every pending job's give-up time by
+   * the pause, so a paused job never gives up for having waited.
+   */
+  private async paused(source: string): Promise<boolean> {
+    const loaded = await loadConfig(this.env.CONFIG, "source", source);
+    const disabled = loaded.state === "valid" && !loaded.config.enabled;
+    const since = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'paused_at'").toArray()[0];
+    const now = Date.now();
+    if (disabled) {
+      if (!since) {
+        this.sql.exec("INSERT INTO meta (key, value) VALUES ('paused_at', ?)", String(now));
+        log("info", "enrichment paused: the source is disabled", { source, pending: jobCounts(this.sql).pending });
+      }
+      return true;
+    }
+    if (since) {
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE jobs SET give_up_at = MIN(give_up_at + ?, ?) WHERE state = 'pending'", now - Number(since.value), Number.MAX_SAFE_INTEGER);
+        this.sql.exec("DELETE FROM meta WHERE key = 'paused_at'");
+      });
+      log("info", "enrichment resumed: the source is enabled again", { source, pausedMs: now - Number(since.value) });
+    }
+    return false;
+  }
+
+  /** When the alarm is next needed: the earliest pending job, not before the pause's next look. */
+  private nextWake(): number | null {
+    const at = nextJobAt(this.sql);
+    return at === null ? null : Math.max(at, this.pausedUntil);
   }
 
   /** One attempt of a job: looks up the facts not found yet, stores the result in the ledger, settles or schedules the next attempt. */

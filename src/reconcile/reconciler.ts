@@ -109,7 +109,7 @@ export class Reconciler extends DurableObject<Bindings> {
   /** Reads the webhook registration now, compares it, keeps the result; an error when it could not be read. */
   async checkRegistration(source: string): Promise<Result<RegistrationCheck, RegistrationCheck | { config: string }>> {
     this.remember(source);
-    const block = await this.block(source);
+    const block = await this.block(source, false);
     if (!block.ok) return err({ config: block.error });
     const creds = resolveCredentials(this.env, block.value);
     if (!creds.ok) return err({ config: creds.error });
@@ -191,12 +191,16 @@ export class Reconciler extends DurableObject<Bindings> {
     return listReports(this.sql, 1)[0] ?? null;
   }
 
-  /** The source's `centrepoint` block, or why there is none usable. */
-  private async block(source: string): Promise<Result<CentrePointApiConfig, string>> {
+  /**
+   * The source's `centrepoint` block, or why there is none usable. A disabled source has none for a
+   * run (`forRun`): the schedule skips it and a run in progress ends at its next step.
+   */
+  private async block(source: string, forRun = true): Promise<Result<CentrePointApiConfig, string>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
     if (loaded.state === "missing") return err(`there is no source document "${source}"`);
     if (loaded.state === "invalid") return err(`the source document is invalid (${loaded.errors.map((e) => `${e.path} ${e.message}`).join("; ")})`);
     if (!loaded.config.centrepoint) return err("the source document has no centrepoint block");
+    if (forRun && !loaded.config.enabled) return err("the source is disabled (enabled: false); it is not reconciled until it is enabled again");
     return ok(loaded.config.centrepoint);
   }
 

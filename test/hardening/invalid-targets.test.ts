@@ -1,7 +1,9 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { expectLedgerCountersMatchRows } from "../ledger/fixtures";
+import { fakeTarget, fireAlarm, outboxOf, sqlIn, useClock } from "../outbox/fixtures";
+import { envelopesTo, newPullSource, push, settle, uploadBodyOf, useFakeCentrePoint } from "../pull/fixtures";
 
 /**
  * Review finding 3: events that arrived while a target's document was invalid were never planned
@@ -69,5 +71,46 @@ describe("a target whose document is invalid when events arrive", () => {
     await admin(`/deliveries/${source}/${id}/replay`, { method: "POST", body: "{}" });
     await fireAlarm(outboxOf(target));
     expect(edc.sent).toHaveLength(0);
+  });
+});
+
+describe("a target whose document is invalid when events arrive, fixed with enrich", () => {
+  it("gets those events enriched: they are planned for enrichment when they are released (review 2, finding 10)", async () => {
+    const { fake, sent } = useFakeCentrePoint();
+    const source = await newPullSource();
+    const target = freshId("t");
+    await putTarget(target, { url: `https://edc.example/${target}`, sources: [source], events: "upload.completed" }); // invalid
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const id = await push(source, uploadBodyOf(2401, 94001));
+    await runDurableObjectAlarm(ledgerOf(source));
+    await fireAlarm(outboxOf(target));
+    expect(await targetState(source, id, target)).toBe("held");
+
+    const fixed = await admin(`/targets/${target}`, {
+      method: "PUT",
+      body: JSON.stringify({ url: `https://edc.example/${target}`, sources: [source], enrich: ["subject"], enrichRequired: true }),
+    });
+    expect(fixed.status).toBe(200);
+    await fireAlarm(outboxOf(target)); // the filter wants it: planned for enrichment through the ledger, not sent as it is
+    expect(envelopesTo(sent, target)).toEqual([]);
+    const waiting = (await (await admin(`/deliveries/${source}/${id}`)).json()) as { pull: { enrichment: { targets: unknown[] } } };
+    expect(waiting.pull.enrichment.targets).toMatchObject([{ targetId: target, facts: ["subject"], waiting: "held" }]);
+    expect((await admin(`/targets/${target}/resume`, { method: "POST" })).status).toBe(200); // a resume does not send it unenriched either
+    await fireAlarm(outboxOf(target));
+    expect(envelopesTo(sent, target)).toEqual([]);
+    await settle(source, [target]); // the Puller looks the subject up; the ledger hands the enriched event off
+    expect(fake.subjectLookups("189", "2401")).toBe(1);
+    const envelopes = envelopesTo(sent, target);
+    expect(envelopes).toHaveLength(1);
+    expect(envelopes[0]!.id).toBe(id);
+    expect(envelopes[0]!.data.enrichment).toMatchObject({ status: "complete", subject: { subjectIdentifier: "SUBJ-2401" } });
+    expect(await targetState(source, id, target)).toBe("delivered");
+    // The counters kept on write still agree with the rows, in the ledger and in the outbox.
+    await expectLedgerCountersMatchRows(ledgerOf(source));
+    const [states, counters] = await Promise.all([
+      sqlIn(outboxOf(target), "SELECT 'state:' || state AS name, COUNT(*) AS n FROM dispatches GROUP BY state"),
+      sqlIn(outboxOf(target), "SELECT name, value AS n FROM counters WHERE name LIKE 'state:%' AND value != 0"),
+    ]);
+    expect(counters).toEqual(states);
   });
 });

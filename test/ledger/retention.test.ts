@@ -70,7 +70,7 @@ describe("retention of a ledger", () => {
     await runInDurableObject(ledger, (_i, state) => {
       for (const id of ["d-2", "d-5"]) {
         state.storage.sql.exec("INSERT INTO enrichments (delivery_id, result, settled, updated_at) VALUES (?, '{}', 1, 0)", id);
-        state.storage.sql.exec("INSERT INTO downloads (at, target_id, file_id, delivery_id, outcome) VALUES (0, 't', 'f', ?, 'redirected')", id);
+        state.storage.sql.exec("INSERT INTO downloads (at, target_id, file_id, delivery_id, outcome) VALUES (0, 't', ?, ?, 'redirected')", `f-${id}`, id);
       }
     });
 

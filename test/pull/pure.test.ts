@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/store";
 import { enrichmentFor, withEnrichment } from "../../src/pull/compose";
 import { applicableFacts, keysOf, type StoredEnrichment } from "../../src/pull/facts";
+import { addressKey, admitRequest, type CachedUrl, cachedUrl, cacheUrl, type LimitWindow, MAX_LIMIT_KEYS, reuseUntil } from "../../src/pull/link-limits";
 import { buildLink, linkExpiry, linkKeys, signLink, verifyLink } from "../../src/pull/links";
 import { planPull } from "../../src/pull/plan";
 import { splitRange } from "../../src/pull/requests";
@@ -200,5 +201,40 @@ describe("splitRange (gt3x requests cover at most 15 days)", () => {
       { begin: 1000 + 30 * DAY, end: 1000 + 40 * DAY },
     ]);
     for (const p of parts) expect(p.end - p.begin).toBeLessThanOrEqual(MAX);
+  });
+});
+
+describe("file-link limits and download URL reuse (src/pull/link-limits.ts)", () => {
+  it("reuse a download URL until 20 s before CentrePoint's expiry, and never more than 100 s", () => {
+    expect(reuseUntil(NOW, new Date(NOW + 60_000).toISOString())).toBe(NOW + 40_000);
+    expect(reuseUntil(NOW, new Date(NOW + 15 * 60_000).toISOString())).toBe(NOW + 100_000);
+    expect(reuseUntil(NOW, null)).toBe(NOW + 100_000);
+    expect(reuseUntil(NOW, "not a date")).toBe(NOW + 100_000);
+    const cache = new Map<string, CachedUrl>();
+    cacheUrl(cache, "f", { url: "u", reuseUntil: reuseUntil(NOW, new Date(NOW + 10_000).toISOString()) }, NOW); // already within the margin
+    expect(cache.size).toBe(0);
+    cacheUrl(cache, "f", { url: "u", reuseUntil: NOW + 1_000 }, NOW);
+    expect([cachedUrl(cache, "f", NOW + 999), cachedUrl(cache, "f", NOW + 1_000)]).toEqual(["u", null]);
+  });
+
+  it("group IPv6 addresses by /64 and keep IPv4 (also IPv4-mapped) addresses whole", () => {
+    expect(addressKey("2001:db8:1:2:aaaa::1")).toBe(addressKey("2001:db8:1:2:bbbb::2"));
+    expect(addressKey("2001:db8:1:2::1")).not.toBe(addressKey("2001:db8:1:3::1"));
+    expect(addressKey("::ffff:198.51.100.7")).toBe(addressKey("198.51.100.7"));
+    expect(addressKey("198.51.100.7")).not.toBe(addressKey("198.51.100.8"));
+  });
+
+  it("count a request against every key, refuse without counting once one is used up, and stay bounded", () => {
+    const windows = new Map<string, LimitWindow>();
+    const limits = [
+      { key: "a", limit: 2 },
+      { key: "b", limit: 3 },
+    ];
+    expect([admitRequest(windows, limits, NOW), admitRequest(windows, limits, NOW + 10_000)]).toEqual([{ ok: true }, { ok: true }]);
+    expect(admitRequest(windows, limits, NOW + 20_000)).toEqual({ ok: false, retryAfterMs: 40_000, key: "a" });
+    expect(windows.get("b")!.count).toBe(2); // the refused request counted against neither key
+    expect(admitRequest(windows, limits, NOW + 60_000)).toEqual({ ok: true });
+    for (let i = 0; i < MAX_LIMIT_KEYS + 50; i++) admitRequest(windows, [{ key: `k${i}`, limit: 1 }], NOW + 60_000);
+    expect(windows.size).toBeLessThanOrEqual(MAX_LIMIT_KEYS);
   });
 });

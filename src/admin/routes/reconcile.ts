@@ -29,6 +29,7 @@ reconcileRoutes.post(
         description: "the report; complete false: the history is longer than one invocation and the run continues in the background",
       },
       ...refusals,
+      409: { schema: errorBodySchema, description: "source_disabled: the source is disabled (`enabled: false`); nothing runs until it is enabled again" },
     },
   }),
   valid("param", sourceParam),

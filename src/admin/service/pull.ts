@@ -2,7 +2,7 @@ import { type CentrePointApiConfig, isValidId, type SourceConfig, type TargetCon
 import { type Listed, loadConfig } from "../../config/store";
 import type { Bindings } from "../../env";
 import { err, ok, type Result } from "../../lib/result";
-import type { DownloadEntry, EnrichingHandoff, PullLedgerStats } from "../../ledger/enrichment";
+import type { DownloadRow, EnrichingHandoff, PullLedgerStats } from "../../ledger/enrichment";
 import type { ApiCallCount } from "../../pull/api-calls";
 import { type ClientSummary, clientFor, clientName } from "../../pull/client";
 import { TRIGGER_ATTRIBUTE, TRIGGER_SOURCE_ATTRIBUTE } from "../../pull/correlate";
@@ -36,7 +36,7 @@ export interface DeliveryPull {
   rawRequests: RawRequestView[];
   /** The delivery whose automatic request this data_retrieval event completes (from its envelope), or null. */
   completes: { source: string; deliveryId: string } | null;
-  downloads: (DownloadEntry & { id: number })[];
+  downloads: DownloadRow[];
 }
 
 /** The pull side of one delivery of `source` (whose ledger has it); `envelope` is the delivery's recorded envelope, parsed. */
@@ -118,7 +118,7 @@ export async function rawRequestsOfSource(
 }
 
 /** A source's download audit rows, newest first. */
-export async function downloadsOfSource(env: Bindings, source: string, limit: number): Promise<Result<(DownloadEntry & { id: number })[], Refusal>> {
+export async function downloadsOfSource(env: Bindings, source: string, limit: number): Promise<Result<DownloadRow[], Refusal>> {
   const loaded = await loadConfig(env.CONFIG, "source", source, 0);
   if (loaded.state === "missing") return err({ status: 404, code: "not_found", message: `No source "${source}".` });
   return ok(await ledgerOf(env, source).listDownloads(limit));

@@ -22,8 +22,8 @@ export interface Refusal {
   upstream?: { status: number | null; endpoint: string };
 }
 
-/** The source's `centrepoint` block, or the refusal (404 unknown, 400 invalid or without a block). */
-export async function centrepointBlock(env: Bindings, source: string): Promise<Result<CentrePointApiConfig, Refusal>> {
+/** The source's `centrepoint` block, or the refusal (404 unknown, 400 invalid or without a block; with `enabledOnly`, 409 disabled). */
+export async function centrepointBlock(env: Bindings, source: string, options: { enabledOnly?: boolean } = {}): Promise<Result<CentrePointApiConfig, Refusal>> {
   const loaded = await loadConfig(env.CONFIG, "source", source, 0);
   if (loaded.state === "missing") return err({ status: 404, code: "not_found", message: `No source "${source}".` });
   if (loaded.state === "invalid")
@@ -34,12 +34,21 @@ export async function centrepointBlock(env: Bindings, source: string): Promise<R
       code: "bad_request",
       message: `Source "${source}" has no centrepoint block: add its study id, webhook id and API client (clientIdEnv, clientSecretEnv) to reconcile it or check its registration (README, "Reconciliation").`,
     });
+  if (options.enabledOnly && !loaded.config.enabled)
+    return err({
+      status: 409,
+      code: "source_disabled",
+      message: `Source "${source}" is disabled (enabled: false): it is not reconciled. Enable it with PUT /admin/sources/${source} first.`,
+    });
   return ok(loaded.config.centrepoint);
 }
 
-/** Runs a reconciliation now (or continues the one in progress) and answers its report; a failed run is refused. */
+/**
+ * Runs a reconciliation now (or continues the one in progress) and answers its report; a failed run
+ * is refused, and so is a disabled source (409 `source_disabled`: nothing runs, nothing is asked).
+ */
 export async function runReconciliation(env: Bindings, source: string, via: "api" | "dashboard"): Promise<Result<ReconcileReport, Refusal>> {
-  const block = await centrepointBlock(env, source);
+  const block = await centrepointBlock(env, source, { enabledOnly: true });
   if (!block.ok) return block;
   const report = await reconcilerOf(env, source).run(source);
   log("info", "reconciliation run on demand", { source, via, run: report.id, complete: report.complete, outcome: report.outcome });

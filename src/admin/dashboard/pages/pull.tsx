@@ -197,16 +197,18 @@ const DownloadsCard: FC<{ downloads: DeliveryPull["downloads"] }> = ({ downloads
   <section class="card flush" aria-labelledby="downloads-h">
     <div class="head">
       <h2 id="downloads-h">File downloads</h2>
-      <span class="muted small">through the relay's links: who (the target the link was issued to), which file, when, from where</span>
+      <span class="muted small">through the relay's links: who (the target the link was issued to), which file, how often, when, from where</span>
     </div>
     <div class="scroll">
       <table>
         <thead>
           <tr>
-            <th scope="col">When</th>
+            <th scope="col">Latest</th>
+            <th scope="col">First</th>
+            <th scope="col">Times</th>
             <th scope="col">Target</th>
             <th scope="col">File</th>
-            <th scope="col">Address</th>
+            <th scope="col">Address (latest, first)</th>
             <th scope="col">Outcome</th>
           </tr>
         </thead>
@@ -214,11 +216,16 @@ const DownloadsCard: FC<{ downloads: DeliveryPull["downloads"] }> = ({ downloads
           {downloads.map((d) => (
             <tr>
               <td>{formatTime(d.at)}</td>
+              <td>{formatTime(d.firstAt)}</td>
+              <td class="num">{d.count}</td>
               <td>
                 <a href={`/admin/ui/targets/${d.targetId}`}>{d.targetId}</a>
               </td>
               <td class="mono small">{d.fileId}</td>
-              <td class="mono small">{d.clientIp ?? "—"}</td>
+              <td class="mono small">
+                {d.clientIp ?? "—"}
+                {d.firstIp !== d.clientIp && ` (first ${d.firstIp ?? "—"})`}
+              </td>
               <td>{d.outcome === "redirected" ? <Badge tone="ok">redirected</Badge> : <Badge tone="bad">{d.outcome}</Badge>}</td>
             </tr>
           ))}
