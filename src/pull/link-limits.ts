@@ -5,7 +5,7 @@
  * storage, never in KV: a download URL is a bearer credential of CentrePoint's, and the counters are
  * worth nothing after a restart), the clock is passed in.
  */
-import ipaddr from "ipaddr.js";
+import { addressGroup } from "../lib/ip";
 
 /** Requests a minute one link (a file, for one target) may make; a refused request is not counted. */
 export const LINK_REQUESTS_PER_MINUTE = 10;
@@ -31,14 +31,7 @@ export interface LimitWindow {
 
 /** The key of a client address: an IPv6 address by its /64 (one subscriber's network), anything else as given. */
 export function addressKey(ip: string | null): string {
-  if (ip === null || !ipaddr.isValid(ip)) return `address ${ip ?? "unknown"}`;
-  const addr = ipaddr.parse(ip);
-  if (addr.kind() === "ipv6" && !(addr as ipaddr.IPv6).isIPv4MappedAddress())
-    return `address ${(addr as ipaddr.IPv6).parts
-      .slice(0, 4)
-      .map((p) => p.toString(16))
-      .join(":")}::/64`;
-  return `address ${addr.kind() === "ipv6" ? (addr as ipaddr.IPv6).toIPv4Address().toString() : addr.toString()}`;
+  return `address ${addressGroup(ip ?? undefined)}`;
 }
 
 /** The key of a link: its target and file. */
