@@ -8,11 +8,12 @@ import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
-import { fragment, inChunks, joinFragments, placeholders } from "../lib/sql";
+import { fragment, joinFragments } from "../lib/sql";
 import { breakerAfter, breakerAllows, type BreakerState, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { type AttemptResult, buildRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { dueRows, nextWake } from "./schedule";
+import { askForPlans } from "./plans";
 import { OUTBOX_MIGRATIONS } from "./schema";
 import {
   applyFilter,
@@ -243,7 +244,7 @@ export class Outbox extends DurableObject<Bindings> {
     if (meta.held_by === "gone") return 0;
     if (loaded.state === "valid") {
       this.ctx.storage.transactionSync(() => applyFilter(this.sql, loaded.config, now));
-      await this.askForPlans(targetId);
+      await askForPlans(this.ctx.storage, this.sql, this.env, targetId);
     }
     const usable = usableConfig(targetId, loaded);
     if (!usable.ok) {
@@ -363,44 +364,6 @@ export class Outbox extends DurableObject<Bindings> {
       errorClass: result.errorClass,
       ms: result.durationMs,
     });
-  }
-
-  /**
-   * Asks each source's ledger to hand off again, with this target's enrichment plan, the rows its
-   * fixed filter wants that wait for one (`awaiting_plan` 1: src/outbox/transitions.ts applyFilter),
-   * and marks them asked (2). A ledger that cannot be reached is asked again on a later run.
-   */
-  private async askForPlans(targetId: string): Promise<void> {
-    const rows = this.sql
-      .exec<{ source: string; delivery_id: string }>("SELECT source, delivery_id FROM dispatches WHERE awaiting_plan = 1 ORDER BY seq LIMIT 500")
-      .toArray();
-    const bySource = new Map<string, string[]>();
-    for (const r of rows) bySource.set(r.source, [...(bySource.get(r.source) ?? []), r.delivery_id]);
-    for (const [source, ids] of bySource) {
-      try {
-        const { missing } = await this.env.LEDGER.get(this.env.LEDGER.idFromName(source)).planReleased(targetId, ids);
-        this.ctx.storage.transactionSync(() => {
-          for (const chunk of inChunks(ids, 1))
-            this.sql.exec(
-              `UPDATE dispatches SET awaiting_plan = 2 WHERE source = ? AND awaiting_plan = 1 AND delivery_id IN (${placeholders(chunk)})`,
-              source,
-              ...chunk,
-            );
-          // The ledger no longer has them (retention): they go out as they are rather than never.
-          for (const chunk of inChunks(missing, 1)) {
-            const where = fragment(`source = ? AND awaiting_plan > 0 AND delivery_id IN (${placeholders(chunk)})`, source, ...chunk);
-            this.sql.exec(`UPDATE dispatches SET awaiting_plan = 0 WHERE ${where.sql}`, ...where.params);
-            replan(this.sql, fragment(`source = ? AND state = 'held' AND delivery_id IN (${placeholders(chunk)})`, source, ...chunk), Date.now());
-          }
-        });
-      } catch (e) {
-        log("warn", "outbox could not ask the ledger to plan released events; asking again later", {
-          target: targetId,
-          source,
-          error: e instanceof Error ? e.message : String(e),
-        });
-      }
-    }
   }
 
   /**

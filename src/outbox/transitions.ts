@@ -315,6 +315,30 @@ export function applyFilter(sql: SqlStorage, config: Pick<TargetConfig, "events"
   bumpCounters(sql, deltas);
 }
 
+/** Rows waiting for their enrichment plan and not asked for yet, by source: at most 500, oldest first. */
+export function awaitingPlans(sql: SqlStorage): Map<string, string[]> {
+  const rows = sql
+    .exec<{ source: string; delivery_id: string }>("SELECT source, delivery_id FROM dispatches WHERE awaiting_plan = 1 ORDER BY seq LIMIT 500")
+    .toArray();
+  const bySource = new Map<string, string[]>();
+  for (const r of rows) bySource.set(r.source, [...(bySource.get(r.source) ?? []), r.delivery_id]);
+  return bySource;
+}
+
+/**
+ * Marks `ids` of `source` asked for their plan (`awaiting_plan` 2: the ledger's hand-off replaces
+ * them). `missing`: ids the ledger no longer holds (retention), which go out as they are rather
+ * than never.
+ */
+export function markPlansAsked(sql: SqlStorage, source: string, ids: readonly string[], missing: readonly string[], now: number): void {
+  for (const chunk of inChunks(ids, 1))
+    sql.exec(`UPDATE dispatches SET awaiting_plan = 2 WHERE source = ? AND awaiting_plan = 1 AND delivery_id IN (${placeholders(chunk)})`, source, ...chunk);
+  for (const chunk of inChunks(missing, 1)) {
+    sql.exec(`UPDATE dispatches SET awaiting_plan = 0 WHERE source = ? AND awaiting_plan > 0 AND delivery_id IN (${placeholders(chunk)})`, source, ...chunk);
+    replan(sql, { sql: `source = ? AND state = 'held' AND delivery_id IN (${placeholders(chunk)})`, params: [source, ...chunk] }, now);
+  }
+}
+
 /** Logs a `config` failure for a row that was due but cannot be sent (a named secret is missing, ...). */
 export function recordConfigFailure(sql: SqlStorage, seq: number, message: string, now: number): void {
   const n = sql.exec<{ n: number }>("UPDATE dispatches SET attempt_count = attempt_count + 1 WHERE seq = ? RETURNING attempt_count AS n", seq).one().n;

@@ -117,6 +117,7 @@ describe("sending", () => {
     let inFlight = 0;
     let most = 0;
     const claimed: number[] = [];
+    vi.spyOn(console, "log").mockImplementation(() => undefined); // 120 attempt lines
     const { id, stub } = await newTarget({ concurrency: 2 });
     // While a fetch is out, the rows in `delivering` are the claimed batch (its claim is committed before the fetches).
     const sql = await runInDurableObject(stub, (_i, state) => state.storage.sql); // the fetch runs in the object's own isolate
