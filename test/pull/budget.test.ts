@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { CentrePointClient } from "../../src/pull/client";
 import { RELAY_LIMIT_PER_MINUTE, WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
 import { admin, ledgerOf } from "../helpers";
-import { cpClientOf, newPullSource, newTargetOf, pullerOf, push, uploadBodyOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { cpClientOf, newPullSource, newTargetOf, pullerOf, push, uploadBodyOf, useFakeCentrePoint, useTestHooks, busiestWindow } from "./fixtures";
 
 /**
  * The rate budget of one API client (src/pull/client.ts over api/budget.ts): every source using the
@@ -35,16 +35,6 @@ async function contend(client: ReturnType<typeof cpClientOf>, minutes: number): 
     }
     return granted;
   });
-}
-
-/** The most grants in any 60 s window ending at a grant. */
-function busiestWindow(times: readonly number[]): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[j]! <= times[i]! - WINDOW_MS) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
 }
 
 describe("the shared budget of an API client", () => {

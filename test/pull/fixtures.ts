@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
 import { clientName } from "../../src/pull/client";
 import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
 import { outboxOf } from "../outbox/fixtures";
@@ -116,4 +117,14 @@ export async function completeRequests(
   const out: { deliveryId: string; trackingId: string }[] = [];
   for (const hook of fake.completeDue()) out.push({ deliveryId: await push(source, hook.body, "data_retrieval_complete"), trackingId: hook.trackingId });
   return out;
+}
+
+/** The most of `times` (ascending, epoch ms) in any 60 s window ending at one of them. */
+export function busiestWindow(times: readonly number[]): number {
+  let most = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[j]! <= times[i]! - WINDOW_MS) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
 }

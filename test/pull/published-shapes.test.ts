@@ -6,7 +6,18 @@ import { RELAY_LIMIT_PER_MINUTE, WINDOW_MS } from "../../src/providers/centrepoi
 import { admin, ledgerOf } from "../helpers";
 import { PUBLISHED_GUID } from "../fixtures/centrepoint-api";
 import { reconcilerOf } from "../reconcile/fixtures";
-import { completeRequests, envelopesTo, newPullSource, newTargetOf, pullerOf, settle, triggerRaw, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import {
+  completeRequests,
+  envelopesTo,
+  newPullSource,
+  newTargetOf,
+  pullerOf,
+  settle,
+  triggerRaw,
+  useFakeCentrePoint,
+  useTestHooks,
+  busiestWindow,
+} from "./fixtures";
 
 /**
  * The relay against a fake CentrePoint that answers as the published documentation shows
@@ -16,16 +27,6 @@ import { completeRequests, envelopesTo, newPullSource, newTargetOf, pullerOf, se
  */
 
 const { advance } = useTestHooks(["log", "warn"]);
-
-/** The most requests in any 60 s window (times ascending). */
-function busiestWindow(times: readonly number[]): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[j]! <= times[i]! - WINDOW_MS) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 describe("CentrePoint as published, end to end", () => {
   it("a completed request's files: GUID ids, CentrePoint's expiry as UTC with Z, and the relay link to a GUID file redirects", async () => {
