@@ -36,7 +36,7 @@ export const replayOneBody = z.strictObject({ target: idSchema.optional() });
 export const replayManyBody = z.strictObject({
   source: idSchema.optional(),
   target: idSchema.optional(),
-  state: z.enum(["dead", "delivered"]).default("dead"),
+  state: z.enum(["dead", "delivered", "not_wanted"]).default("dead"),
   from: time.optional(),
   to: time.optional(),
   limit: z.number().int().min(1).max(MAX_REPLAY).default(100),
@@ -107,7 +107,7 @@ export const attemptSchema = z.object({
   status: z.number().int().nullable(),
   responseHeaders: z.record(z.string(), z.string()).nullable(),
   responseBody: z.string().nullable().meta({ description: "first 4 KiB, the target's own secrets redacted" }),
-  errorClass: z.enum(["dns", "connect", "timeout", "tls", "http", "config"]).nullable(),
+  errorClass: z.enum(["dns", "connect", "timeout", "tls", "http", "config", "transform"]).nullable(),
   error: z.string().nullable(),
   outcome: z.enum(["in_flight", "success", "failure", "interrupted"]),
 });

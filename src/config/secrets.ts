@@ -37,7 +37,7 @@ export function sourceSecretNames(config: SourceConfig): NamedSecret[] {
   return out;
 }
 
-/** Every secret a target names: outbound auth and signing keys. */
+/** Every secret a target names: outbound auth, signing keys and the secrets its transform may read. */
 export function targetSecretNames(config: TargetConfig): NamedSecret[] {
   const out: NamedSecret[] = [];
   const a = config.auth;
@@ -46,6 +46,7 @@ export function targetSecretNames(config: TargetConfig): NamedSecret[] {
   if (a?.type === "header") out.push({ path: "auth.valueEnv", name: a.valueEnv });
   if (config.signing) out.push({ path: "signing.secretEnv", name: config.signing.secretEnv });
   if (config.centrepointSigning) out.push({ path: "centrepointSigning.secretEnv", name: config.centrepointSigning.secretEnv });
+  config.transform?.secrets.forEach((name, i) => out.push({ path: `transform.secrets.${i}`, name }));
   return out;
 }
 

@@ -1,4 +1,4 @@
-import type { TargetConfig } from "../config/schemas";
+import type { TargetConfig, TransformConfig } from "../config/schemas";
 import { readSecret } from "../config/store";
 import { fromBase64, hmacSha256, toBase64, utf8 } from "../lib/crypto";
 import { err, ok, type Result } from "../lib/result";
@@ -6,6 +6,7 @@ import { HEADER } from "../providers/centrepoint/constants";
 import { USER_AGENT } from "../version";
 import { parseRetryAfter } from "./backoff";
 import { checkTargetUrl } from "./policy";
+import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, transformInput } from "./transform";
 import type { OutboxItem } from "./types";
 
 /**
@@ -29,8 +30,11 @@ export const RESPONSE_BODY_LIMIT = 4096;
 /** Response headers kept in the attempt log. */
 const KEPT_RESPONSE_HEADERS = ["content-type", "content-length", "retry-after", "location", "date", "server", "x-request-id", "cf-ray"];
 
-/** Why an attempt failed: transport (dns, connect, timeout, tls), a non-2xx answer (http), or our configuration (config). */
-export type ErrorClass = "dns" | "connect" | "timeout" | "tls" | "http" | "config";
+/**
+ * Why an attempt failed: transport (dns, connect, timeout, tls), a non-2xx answer (http), our
+ * configuration (config), or the target's filter or transform expression (transform: never retried).
+ */
+export type ErrorClass = "dns" | "connect" | "timeout" | "tls" | "http" | "config" | "transform";
 
 /** A target with its secrets resolved, ready to send to. Holds secret material: never log it. */
 export interface ResolvedTarget {
@@ -45,11 +49,21 @@ export interface ResolvedTarget {
   centrepointKey: Uint8Array | null;
   /** Every secret value this target's requests carry, in the forms they are sent: redacted from stored responses. */
   secrets: string[];
+  /** The target's id (the expressions' `target.id`). */
+  id: string;
+  /** JSONata filter, or null. */
+  filter: string | null;
+  /** Request transform, or null. */
+  transform: TransformConfig | null;
+  /** Values `$secret(name)` gives, by name (only the transform's listed secrets). */
+  transformSecrets: Record<string, string>;
 }
 
 /** The request of one attempt. */
 export interface OutboundRequest {
   url: string;
+  /** POST unless a transform says otherwise. */
+  method?: TransformConfig["method"];
   headers: Record<string, string>;
   body: Uint8Array;
 }
@@ -70,7 +84,7 @@ export interface AttemptResult {
  * Checks the URL policy and reads the named secrets of a target. An error (a `config` failure)
  * names what is wrong, never a secret's value; the target must then not be sent to at all.
  */
-export function resolveTarget(config: TargetConfig, env: object, allowHttp: boolean): Result<ResolvedTarget, string> {
+export function resolveTarget(config: TargetConfig, env: object, allowHttp: boolean, id = ""): Result<ResolvedTarget, string> {
   const url = checkTargetUrl(config.url, allowHttp);
   if (!url.ok) return err(`target url ${url.error}`);
   let auth: [string, string] | null = null;
@@ -99,7 +113,47 @@ export function resolveTarget(config: TargetConfig, env: object, allowHttp: bool
     centrepointKey = utf8(secret);
     secrets.push(secret);
   }
-  return ok({ url: config.url, format: config.format, timeoutMs: config.timeoutMs, auth, signingKey, centrepointKey, secrets });
+  const transformSecrets: Record<string, string> = {};
+  for (const name of config.transform?.secrets ?? []) {
+    const secret = readSecret(env, name);
+    if (secret === undefined) return err(`secret ${name} (transform.secrets) is not set`);
+    transformSecrets[name] = secret;
+    secrets.push(...secretForms(secret));
+  }
+  return ok({
+    url: config.url,
+    format: config.format,
+    timeoutMs: config.timeoutMs,
+    auth,
+    signingKey,
+    centrepointKey,
+    secrets,
+    id,
+    filter: config.filter ?? null,
+    transform: config.transform ?? null,
+    transformSecrets,
+  });
+}
+
+/** What one dispatch comes to: a request to send, not wanted by the filter, or an expression error (never retried). */
+export type Prepared = { kind: "send"; request: OutboundRequest } | { kind: "not_wanted"; reason: string } | { kind: "transform"; error: string };
+
+/**
+ * Applies the target's filter and transform, then builds the request (signing and auth apply to the
+ * transformed body). A target with neither only builds the request. Error messages are redacted.
+ */
+export async function prepareRequest(item: DispatchPayload & Pick<OutboxItem, "headers">, target: ResolvedTarget, now: number): Promise<Prepared> {
+  if (target.filter === null && target.transform === null) return { kind: "send", request: await buildRequest(item, target, now) };
+  const input = transformInput(item, target.id);
+  if (target.filter !== null) {
+    const wants = await filterWants(target.filter, input);
+    if (!wants.ok) return { kind: "transform", error: redactSecrets(wants.error, target.secrets) };
+    if (!wants.value) return { kind: "not_wanted", reason: "not wanted by the target's filter expression" };
+  }
+  if (target.transform === null) return { kind: "send", request: await buildRequest(item, target, now) };
+  const shaped = await shapeRequest(target.transform, input, (name) => target.transformSecrets[name]);
+  if (!shaped.ok) return { kind: "transform", error: redactSecrets(shaped.error, target.secrets) };
+  return { kind: "send", request: await buildRequest(item, target, now, shaped.value) };
 }
 
 /** Standard Webhooks v1 signature: `v1,` + base64 HMAC-SHA256 of `${id}.${timestamp}.` + body bytes. */
@@ -119,22 +173,24 @@ export async function buildRequest(
   item: Pick<OutboxItem, "deliveryId" | "envelope" | "body" | "headers">,
   target: ResolvedTarget,
   now: number,
+  shaped: Shaped | null = null,
 ): Promise<OutboundRequest> {
   const raw = target.format === "raw";
-  const body = raw ? item.body : utf8(item.envelope);
+  const body = shaped ? shaped.body : raw ? item.body : utf8(item.envelope);
   const timestamp = Math.floor(now / 1000);
-  const headers: Record<string, string> = {};
+  // A transform's headers first: the relay's own (auth, content type, signature) are set after, so they win.
+  const headers: Record<string, string> = { ...shaped?.headers };
   // The ledger picked the forwardable x-actigraph-* headers; ours are set after, so they win. A
   // CentrePoint signature is never passed on (rows queued before it was left out may still hold one).
-  if (raw) for (const [k, v] of Object.entries(item.headers)) if (k.toLowerCase() !== CENTREPOINT_SIGNATURE) headers[k.toLowerCase()] = v;
+  if (raw && !shaped) for (const [k, v] of Object.entries(item.headers)) if (k.toLowerCase() !== CENTREPOINT_SIGNATURE) headers[k.toLowerCase()] = v;
   if (raw && target.centrepointKey) headers[CENTREPOINT_SIGNATURE] = toBase64(await hmacSha256(target.centrepointKey, body));
   if (target.auth) headers[target.auth[0]] = target.auth[1];
-  headers["content-type"] = raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
+  headers["content-type"] = shaped ? shaped.contentType : raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
   headers["user-agent"] = USER_AGENT;
   headers[STANDARD_WEBHOOKS_HEADER.messageId] = item.deliveryId;
   headers[STANDARD_WEBHOOKS_HEADER.timestamp] = String(timestamp);
   if (target.signingKey) headers[STANDARD_WEBHOOKS_HEADER.signature] = await signWebhook(target.signingKey, item.deliveryId, timestamp, body);
-  return { url: target.url, headers, body };
+  return shaped ? { url: target.url, method: shaped.method, headers, body } : { url: target.url, headers, body };
 }
 
 /** CentrePoint's body-signature header, as a raw target with `centrepointSigning` receives it. */
@@ -161,7 +217,7 @@ export function redactResult(result: AttemptResult, secrets: readonly string[]):
 }
 
 /** Classifies a thrown fetch error. Workers errors carry no codes, so this reads names and messages. */
-export function classifyError(e: unknown): Exclude<ErrorClass, "http" | "config"> {
+export function classifyError(e: unknown): Exclude<ErrorClass, "http" | "config" | "transform"> {
   const name = e instanceof Error ? e.name : "";
   const message = e instanceof Error ? e.message : String(e);
   if (name === "TimeoutError" || name === "AbortError" || /timed? ?out/i.test(message)) return "timeout";
@@ -175,7 +231,7 @@ export async function sendRequest(req: OutboundRequest, deps: { fetch: typeof fe
   const started = deps.now();
   try {
     const res = await deps.fetch(req.url, {
-      method: "POST",
+      method: req.method ?? "POST",
       headers: req.headers,
       body: req.body,
       redirect: "manual",

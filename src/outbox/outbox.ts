@@ -10,7 +10,7 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAfter, breakerAllows, type BreakerState, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { type AttemptResult, buildRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { type AttemptResult, prepareRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { dueRows, nextWake } from "./schedule";
 import { OUTBOX_MIGRATIONS } from "./schema";
@@ -161,23 +161,30 @@ export class Outbox extends DurableObject<Bindings> {
     return { ...m, usage: { ...this.meter.usage } };
   }
 
-  /** Sends one dispatch again. Idempotent: only a delivered or dead one goes back to pending, with a fresh window (attempt history kept). */
+  /**
+   * Sends one dispatch again. Idempotent: only a delivered, dead or not_wanted one goes back to
+   * pending, with a fresh window (attempt history kept); the target's filter and transform as they
+   * are now decide what is sent.
+   */
   async replay(source: string, deliveryId: string): Promise<{ found: boolean; replayed: boolean }> {
     const seq = seqOf(this.sql, source, deliveryId);
     if (seq === null) return { found: false, replayed: false };
-    const replayed = replan(this.sql, fragment("seq = ? AND state IN ('delivered', 'dead')", seq), Date.now()) > 0;
+    const replayed = replan(this.sql, fragment("seq = ? AND state IN ('delivered', 'dead', 'not_wanted')", seq), Date.now()) > 0;
     if (replayed) await this.arm();
     return { found: true, replayed };
   }
 
   /**
    * replay() for up to `limit` (≤ 1000) delivered or dead dispatches matching the filter (state
-   * defaults to both), oldest first. `remaining` counts the matching ones left for another call.
+   * defaults to both; not_wanted ones when asked for), oldest first. `remaining` counts the matching
+   * ones left for another call.
    */
   async replayWhere(filter: DispatchFilter): Promise<{ replayed: number; remaining: number }> {
-    if (filter.state !== undefined && filter.state !== "dead" && filter.state !== "delivered") return { replayed: 0, remaining: 0 };
+    if (filter.state !== undefined && filter.state !== "dead" && filter.state !== "delivered" && filter.state !== "not_wanted")
+      return { replayed: 0, remaining: 0 };
     const limit = Math.min(Math.max(filter.limit, 1), MAX_REPLAY);
-    const replayable = joinFragments([filterWhere(filter), fragment("state IN ('delivered', 'dead')")]);
+    const states = fragment(filter.state === "not_wanted" ? "state = 'not_wanted'" : "state IN ('delivered', 'dead')");
+    const replayable = joinFragments([filterWhere(filter), states]);
     const chosen = fragment(`seq IN (SELECT seq FROM dispatches WHERE ${replayable.sql} ORDER BY seq LIMIT ?)`, ...replayable.params, limit);
     const replayed = replan(this.sql, chosen, Date.now());
     const remaining = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM dispatches WHERE ${replayable.sql}`, ...replayable.params).one().n;
@@ -253,7 +260,7 @@ export class Outbox extends DurableObject<Bindings> {
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
     if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
-    const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true");
+    const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true", targetId);
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
       this.ctx.storage.transactionSync(() => {
@@ -334,13 +341,42 @@ export class Outbox extends DurableObject<Bindings> {
     const startedAt = Date.now();
     let result: AttemptResult;
     try {
-      const request = await buildRequest(
-        { deliveryId: row.delivery_id, envelope: row.envelope, body: new Uint8Array(row.body), headers: JSON.parse(row.headers) as Record<string, string> },
+      const prepared = await prepareRequest(
+        {
+          source: row.source,
+          deliveryId: row.delivery_id,
+          kind: row.kind,
+          receivedAt: row.received_at,
+          envelope: row.envelope,
+          body: new Uint8Array(row.body),
+          headers: JSON.parse(row.headers) as Record<string, string>,
+        },
         run.target,
         startedAt,
       );
-      const sent = await sendRequest(request, { fetch: (input, init) => fetch(input, init), now: () => Date.now(), timeoutMs: run.target.timeoutMs });
-      result = redactResult(sent, run.target.secrets);
+      if (prepared.kind === "not_wanted") {
+        run.done.push({ seq: row.seq, attemptId, result: NOT_SENT, at: Date.now(), notWanted: prepared.reason });
+        return;
+      }
+      if (prepared.kind === "transform") {
+        result = {
+          ok: false,
+          status: null,
+          headers: null,
+          body: null,
+          errorClass: "transform",
+          error: prepared.error,
+          durationMs: Date.now() - startedAt,
+          retryAfterMs: null,
+        };
+      } else {
+        const sent = await sendRequest(prepared.request, {
+          fetch: (input, init) => fetch(input, init),
+          now: () => Date.now(),
+          timeoutMs: run.target.timeoutMs,
+        });
+        result = redactResult(sent, run.target.secrets);
+      }
     } catch (e) {
       const error = `could not build the request: ${e instanceof Error ? e.message : String(e)}`;
       result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
@@ -377,6 +413,9 @@ export class Outbox extends DurableObject<Bindings> {
     if (current === null || want < current || (!this.running && want !== current)) await this.ctx.storage.setAlarm(want);
   }
 }
+
+/** The result recorded for a dispatch the filter did not want (its attempt is dropped, not stored). */
+const NOT_SENT: AttemptResult = { ok: false, status: null, headers: null, body: null, errorClass: null, error: null, durationMs: 0, retryAfterMs: null };
 
 /** The target's configuration when it can be sent to, else why not. */
 function usableConfig(targetId: string, loaded: Loaded<TargetConfig>): Result<TargetConfig, string> {

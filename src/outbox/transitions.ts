@@ -48,6 +48,8 @@ export interface Completion {
   result: AttemptResult;
   /** When the attempt finished. */
   at: number;
+  /** Set when the target's filter expression did not want the dispatch: nothing was sent, the attempt is dropped and the row is not_wanted. */
+  notWanted?: string;
 }
 
 /** Inserts new dispatches (idempotent on (source, delivery id)); paused targets hold them at once. Returns how many were new. */
@@ -115,6 +117,7 @@ export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Ma
  */
 export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolicy, deltas: Deltas): void {
   const { result, at } = c;
+  if (c.notWanted !== undefined) return completeNotWanted(sql, c, c.notWanted, deltas);
   const outcome = result.ok ? "success" : "failure";
   const before = sql.exec<{ outcome: string; error_class: string | null }>("SELECT outcome, error_class FROM attempts WHERE id = ?", c.attemptId).toArray()[0];
   if (before) {
@@ -162,10 +165,29 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
     moveState(deltas, "delivering", "held");
     return;
   }
-  const plan = planRetry(policy.retry, row, at, result.retryAfterMs, policy.random);
+  // An expression error is the same on every try: dead now, with its message, until the document is fixed and it is replayed.
+  const plan = result.errorClass === "transform" ? { kind: "dead" as const } : planRetry(policy.retry, row, at, result.retryAfterMs, policy.random);
   if (plan.kind === "dead") sql.exec("UPDATE dispatches SET state = 'dead', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
   else sql.exec("UPDATE dispatches SET state = 'pending', next_at = ?, last_error = ?, updated_at = ? WHERE seq = ?", plan.at, message, at, c.seq);
   moveState(deltas, "delivering", plan.kind === "dead" ? "dead" : "pending");
+}
+
+/** A claimed row the filter expression did not want: its in_flight attempt is dropped (nothing was sent) and it becomes not_wanted. */
+function completeNotWanted(sql: SqlStorage, c: Completion, reason: string, deltas: Deltas): void {
+  const deleted = sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight' RETURNING id", c.attemptId).toArray().length;
+  addDelta(deltas, attemptCounter("in_flight", null), -deleted);
+  const moved = sql
+    .exec(
+      `UPDATE dispatches SET state = 'not_wanted', next_at = NULL, last_error = ?, attempt_count = MAX(0, attempt_count - ?), window_attempts = MAX(0, window_attempts - ?), updated_at = ?
+       WHERE seq = ? AND state = 'delivering' RETURNING seq`,
+      reason,
+      deleted,
+      deleted,
+      c.at,
+      c.seq,
+    )
+    .toArray().length;
+  moveState(deltas, "delivering", "not_wanted", moved);
 }
 
 /** Holds every pending row (never drops it) and records why; a 410 pause keeps its reason over a config hold. */
