@@ -408,3 +408,22 @@ export const registrationSchema = z.object({
   problems: z.array(z.object({ code: z.enum(["url_mismatch", "disabled", "missing_event", "public_url_invalid"]), message: z.string() })),
   notes: z.array(z.string()),
 });
+
+/** `POST /admin/targets/:id/preview` body: a recorded delivery. */
+export const previewBody = z.strictObject({ source: idSchema, deliveryId: z.string().min(1).max(200) });
+
+/** A delivery as the target would get it, secrets redacted; `request` is null when not wanted or an expression failed (`error`). */
+export const previewSchema = z.object({
+  wanted: z.boolean(),
+  request: z.object({ method: z.string(), url: z.string(), headers: z.record(z.string(), z.string()), body: z.string() }).nullable(),
+  error: z.string().nullable(),
+});
+
+/** `PUT /admin/targets/:id?dryRun=1`: the document as it would be saved, and a preview per matching source's latest delivery. */
+export const dryRunSchema = z.object({
+  id: z.string(),
+  valid: z.literal(true),
+  dryRun: z.literal(true),
+  config: z.unknown(),
+  previews: z.array(previewSchema.extend({ source: z.string(), deliveryId: z.string() })),
+});

@@ -144,6 +144,22 @@ export class Outbox extends DurableObject<Bindings> {
     return getDispatch(this.sql, source, deliveryId);
   }
 
+  /** The payload of one dispatch as this target gets it (enrichment included), for a preview; null when this target never had it. */
+  async payload(source: string, deliveryId: string): Promise<OutboxItem | null> {
+    const r = this.sql.exec<PayloadRow>("SELECT * FROM dispatches WHERE source = ? AND delivery_id = ?", source, deliveryId).toArray()[0];
+    if (!r) return null;
+    return {
+      source: r.source,
+      deliveryId: r.delivery_id,
+      kind: r.kind,
+      subject: r.subject,
+      receivedAt: r.received_at,
+      envelope: r.envelope,
+      body: new Uint8Array(r.body),
+      headers: JSON.parse(r.headers) as Record<string, string>,
+    };
+  }
+
   /** A page of dispatches, newest enqueued first; pass the returned cursor for the next page. */
   async list(filter: DispatchFilter & { cursor?: string }): Promise<{ items: DispatchView[]; cursor: string | null }> {
     return listDispatches(this.sql, filter);
