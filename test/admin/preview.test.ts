@@ -3,6 +3,7 @@ import { clearConfigCache } from "../../src/config/store";
 import { uploadBody } from "../fixtures/centrepoint";
 import { admin, freshId, postWebhook, putSource, putTarget } from "../helpers";
 import { fakeTarget } from "../outbox/fixtures";
+import { get, signIn } from "./session";
 
 /** TEST_REDCAP_TOKEN and TEST_TARGET_TOKEN of vitest.config.ts. */
 const SECRET_VALUES = ["5A1B9C3D7E2F40618293A4B5C6D7E8F9", "test-target-token", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"];
@@ -100,5 +101,27 @@ describe("PUT /admin/targets/:id?dryRun=1", () => {
     expect(((await res.json()) as { fields: { path: string; message: string }[] }).fields).toEqual([
       expect.objectContaining({ path: "transform.body", message: expect.stringMatching(/position \d+/) }),
     ]);
+  });
+});
+
+describe("dashboard preview", () => {
+  it("links a Preview per target from the delivery page and shows the request without secret values", async () => {
+    const cookie = await signIn();
+    const page = await (await get(`/admin/ui/deliveries/${source}/${deliveryId}`, cookie)).text();
+    const href = `/admin/ui/deliveries/${source}/${deliveryId}/preview?target=${target}`;
+    expect(page).toContain(`href="${href}"`);
+    const res = await get(href, cookie);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("POST https://edc.example/redcap/api/");
+    expect(html).toContain("token=%5Bsecret+TEST_REDCAP_TOKEN%5D");
+    for (const secret of SECRET_VALUES) expect(html).not.toContain(secret);
+    expect(sent.sent).toHaveLength(0);
+  });
+
+  it("shows the target's expressions on its page", async () => {
+    const html = await (await get(`/admin/ui/targets/${target}`, await signIn())).text();
+    expect(html).toContain("application/x-www-form-urlencoded");
+    expect(html).toContain("$secret(&quot;TEST_REDCAP_TOKEN&quot;)");
   });
 });
