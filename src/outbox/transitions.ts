@@ -23,9 +23,11 @@ import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta 
  *                              │ held ◀── 410 / paused / unusable ────┤
  *          resume() or config  │                                      └─ failure, past the window
  *          usable again ───────┘                                         or maxAttempts ──▶ dead
- *   delivered, dead ── replay ──▶ pending (fresh window, history kept)
+ *   delivered, dead, not_wanted ── replay ──▶ pending (fresh window, history kept)
  *   delivering (instance died mid-attempt) ── recover ──▶ pending, attempt "interrupted"
  *   pending, held, planned while the document was invalid ── filter says no ──▶ not_wanted
+ *   delivering, the filter expression says no ──▶ not_wanted (its attempt dropped: nothing was sent)
+ *   delivering, an expression error (error class transform) ──▶ dead at once
  *
  * A dispatch is claimed only while pending and completed only while delivering, so running any
  * step twice changes nothing twice. Every change also updates the counters (counters.ts) in the
