@@ -280,6 +280,8 @@ export const targetSchema = z
     transform: transformSchema.optional(),
     /** JSONata over the transform's input: false sends nothing (the dispatch is not_wanted); in addition to events and sources. */
     filter: jsonataExpression.optional(),
+    /** Sends started per minute at most, evenly spaced (one every 60 s / perMinute, no burst), retries and replays included. */
+    rateLimit: z.strictObject({ perMinute: z.number().int().min(1).max(600) }).optional(),
   })
   .refine((t) => t.centrepointSigning === undefined || t.format === "raw", {
     path: ["centrepointSigning"],

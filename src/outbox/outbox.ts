@@ -289,16 +289,21 @@ export class Outbox extends DurableObject<Bindings> {
 
     const allowance = breakerAllows(breakerOf(meta), now);
     if (allowance === "none") return 0;
-    const batch = Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
-    const due = dueRows(this.sql, now, allowance === "probe" ? 1 : batch, config.ordered);
+    // rateLimit: one send per slot of 60 s / perMinute, the slot kept in meta (so retries, replays and a new instance share it).
+    const interval = config.rateLimit ? Math.ceil(60_000 / config.rateLimit.perMinute) : null;
+    if (interval === null && meta.rate_next_at !== null) this.sql.exec("UPDATE meta SET rate_next_at = NULL");
+    if (interval !== null && meta.rate_next_at !== null && meta.rate_next_at > now) return 0;
+    const batch = allowance === "probe" || interval !== null ? 1 : Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
+    const due = dueRows(this.sql, now, batch, config.ordered);
     if (due.length === 0) return 0;
-    const claimed = this.ctx.storage.transactionSync(() =>
-      claim(
+    const claimed = this.ctx.storage.transactionSync(() => {
+      if (interval !== null) this.sql.exec("UPDATE meta SET rate_next_at = ?", now + interval);
+      return claim(
         this.sql,
         due.map((r) => r.seq),
         now,
-      ),
-    );
+      );
+    });
     // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows. Its
     // first write and the claim's are made durable together, before the first fetch goes out (output gate).
     const watchdog = () => this.ctx.storage.setAlarm(Date.now() + config.timeoutMs + WATCHDOG_REFRESH_MS + WATCHDOG_MARGIN_MS);
@@ -319,8 +324,8 @@ export class Outbox extends DurableObject<Bindings> {
       clearInterval(refresh);
       this.flush(run);
     }
-    // A probe goes alone, and a 410 stops the run: the next batch waits for the alarm.
-    return allowance === "probe" || run.paused ? 0 : sends.length;
+    // A probe goes alone, a 410 stops the run, a rate-limited send waits for its next slot: the next batch waits for the alarm.
+    return allowance === "probe" || run.paused || interval !== null ? 0 : sends.length;
   }
 
   /** One slice of retention (retention.ts) when delivered dispatches are older than the target's retentionDays; the alarm re-arms at once while more are. */

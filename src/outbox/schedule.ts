@@ -58,6 +58,7 @@ function nextSend(sql: SqlStorage, meta: MetaRow, now: number, running: boolean)
     .one().at;
   const breaker = breakerOf(meta);
   if (at !== null && breaker.probeAt !== null) at = Math.max(at, breaker.probeAt);
+  if (at !== null && meta.rate_next_at !== null) at = Math.max(at, meta.rate_next_at);
   if (meta.held_by === "config" && exists("state = 'held'")) at = Math.min(at ?? Infinity, now + HOLD_RECHECK_MS);
   return at;
 }

@@ -90,4 +90,6 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   `CREATE INDEX dispatches_delivered ON dispatches (delivered_at) WHERE state = 'delivered';
    ALTER TABLE meta ADD COLUMN retention_days INTEGER;
    ALTER TABLE meta ADD COLUMN last_pruned_at INTEGER;`,
+  // Rate limit (the target's rateLimit): the earliest time the next send may start; NULL = no limit in force.
+  `ALTER TABLE meta ADD COLUMN rate_next_at INTEGER;`,
 ];

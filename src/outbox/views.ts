@@ -109,6 +109,8 @@ export type MetaRow = {
   last_success_at: number | null;
   retention_days: number | null;
   last_pruned_at: number | null;
+  /** rateLimit: when the next send may start, or null. */
+  rate_next_at: number | null;
 };
 
 /** A `dispatches` row without its payload. */
