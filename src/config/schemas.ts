@@ -282,10 +282,21 @@ export const targetSchema = z
     filter: jsonataExpression.optional(),
     /** Sends started per minute at most, evenly spaced (one every 60 s / perMinute, no burst), retries and replays included. */
     rateLimit: z.strictObject({ perMinute: z.number().int().min(1).max(600) }).optional(),
+    /** CloudEvents batch mode: up to maxEvents events per request, sent once that many are due or the oldest has waited maxWaitMs. */
+    batch: z
+      .strictObject({
+        maxEvents: z.number().int().min(1).max(100),
+        maxWaitMs: z.number().int().min(0).max(60_000),
+      })
+      .optional(),
   })
   .refine((t) => t.centrepointSigning === undefined || t.format === "raw", {
     path: ["centrepointSigning"],
     message: 'applies to format "raw" only (cloudevents targets use signing)',
+  })
+  .refine((t) => t.batch === undefined || t.format === "cloudevents", {
+    path: ["batch"],
+    message: 'applies to format "cloudevents" only (a batch is an array of envelopes)',
   });
 export type TargetConfig = z.infer<typeof targetSchema>;
 

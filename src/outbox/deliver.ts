@@ -5,8 +5,9 @@ import { err, ok, type Result } from "../lib/result";
 import { HEADER } from "../providers/centrepoint/constants";
 import { USER_AGENT } from "../version";
 import { parseRetryAfter } from "./backoff";
+import { batchBody } from "./batch-body";
 import { checkTargetUrl } from "./policy";
-import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, transformInput } from "./transform";
+import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, type TransformInput, transformInput } from "./transform";
 import type { OutboxItem } from "./types";
 
 /**
@@ -20,6 +21,9 @@ import type { OutboxItem } from "./types";
  * `X-ActiGraph-Webhook-Id`, which is a webhook registration id.
  */
 export const STANDARD_WEBHOOKS_HEADER = { messageId: "webhook-id", timestamp: "webhook-timestamp", signature: "webhook-signature" } as const;
+
+/** Content type of a CloudEvents batch (batch mode: a JSON array of envelopes). */
+export const BATCH_CONTENT_TYPE = "application/cloudevents-batch+json";
 
 /** Content types of the two body formats. */
 export const CONTENT_TYPE = { cloudevents: "application/cloudevents+json", raw: "application/json; charset=utf-8" } as const;
@@ -154,6 +158,56 @@ export async function prepareRequest(item: DispatchPayload & Pick<OutboxItem, "h
   const shaped = await shapeRequest(target.transform, input, (name) => target.transformSecrets[name]);
   if (!shaped.ok) return { kind: "transform", error: redactSecrets(shaped.error, target.secrets) };
   return { kind: "send", request: await buildRequest(item, target, now, shaped.value) };
+}
+
+/** What a batch of dispatches comes to: per event, not wanted or a filter error; for the rest (`members`, indexes), one request or a transform error. */
+export interface BatchPrepared {
+  skipped: { index: number; prepared: Exclude<Prepared, { kind: "send" }> }[];
+  members: number[];
+  send: Exclude<Prepared, { kind: "not_wanted" }> | null;
+}
+
+/**
+ * Batch mode: the filter per event, then one request for the rest: the envelopes as a JSON array
+ * (`application/cloudevents-batch+json`), or the transform over `{batch: [inputs…]}`. Its
+ * `webhook-id` is derived from the members' delivery ids, so a resent batch keeps it.
+ */
+export async function prepareBatch(
+  items: readonly (DispatchPayload & Pick<OutboxItem, "headers">)[],
+  target: ResolvedTarget,
+  now: number,
+): Promise<BatchPrepared> {
+  const skipped: BatchPrepared["skipped"] = [];
+  const members: number[] = [];
+  const inputs: TransformInput[] = [];
+  for (const [i, item] of items.entries()) {
+    const input = target.filter !== null || target.transform !== null ? transformInput(item, target.id) : null;
+    if (target.filter !== null && input !== null) {
+      const wants = await filterWants(target.filter, input);
+      if (!wants.ok) {
+        skipped.push({ index: i, prepared: { kind: "transform", error: redactSecrets(wants.error, target.secrets) } });
+        continue;
+      }
+      if (!wants.value) {
+        skipped.push({ index: i, prepared: { kind: "not_wanted", reason: "not wanted by the target's filter expression" } });
+        continue;
+      }
+    }
+    members.push(i);
+    if (input !== null) inputs.push(input);
+  }
+  if (members.length === 0) return { skipped, members, send: null };
+  const chosen = members.map((i) => items[i]!);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(chosen.map((c) => `${c.source}/${c.deliveryId}`).join("\n"))));
+  const id = `batch_${[...digest.slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  let shaped: Shaped = { method: "POST", contentType: BATCH_CONTENT_TYPE, headers: {}, body: utf8(batchBody(chosen.map((c) => c.envelope))) };
+  if (target.transform !== null) {
+    const r = await shapeRequest(target.transform, { batch: inputs }, (name) => target.transformSecrets[name]);
+    if (!r.ok) return { skipped, members, send: { kind: "transform", error: redactSecrets(r.error, target.secrets) } };
+    shaped = r.value;
+  }
+  const request = await buildRequest({ deliveryId: id, envelope: "", body: shaped.body, headers: {} }, target, now, shaped);
+  return { skipped, members, send: { kind: "send", request } };
 }
 
 /** Standard Webhooks v1 signature: `v1,` + base64 HMAC-SHA256 of `${id}.${timestamp}.` + body bytes. */

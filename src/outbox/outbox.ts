@@ -10,9 +10,9 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAfter, breakerAllows, type BreakerState, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { type AttemptResult, prepareRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
-import { dueRows, nextWake } from "./schedule";
+import { batchReady, dueRows, nextWake } from "./schedule";
 import { OUTBOX_MIGRATIONS } from "./schema";
 import {
   applyFilter,
@@ -276,6 +276,8 @@ export class Outbox extends DurableObject<Bindings> {
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
     if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
+    if (meta.batch_max !== (config.batch?.maxEvents ?? null) || meta.batch_wait_ms !== (config.batch?.maxWaitMs ?? null))
+      this.sql.exec("UPDATE meta SET batch_max = ?, batch_wait_ms = ?", config.batch?.maxEvents ?? null, config.batch?.maxWaitMs ?? null);
     const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true", targetId);
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
@@ -293,9 +295,15 @@ export class Outbox extends DurableObject<Bindings> {
     const interval = config.rateLimit ? Math.ceil(60_000 / config.rateLimit.perMinute) : null;
     if (interval === null && meta.rate_next_at !== null) this.sql.exec("UPDATE meta SET rate_next_at = NULL");
     if (interval !== null && meta.rate_next_at !== null && meta.rate_next_at > now) return 0;
-    const batch = allowance === "probe" || interval !== null ? 1 : Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
+    // Batch mode: one request of up to maxEvents (a probe or a rate-limit slot is one request too).
+    const batch = config.batch
+      ? config.batch.maxEvents
+      : allowance === "probe" || interval !== null
+        ? 1
+        : Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
     const due = dueRows(this.sql, now, batch, config.ordered);
     if (due.length === 0) return 0;
+    if (config.batch && !batchReady(due, config.batch.maxEvents, config.batch.maxWaitMs, now)) return 0;
     const claimed = this.ctx.storage.transactionSync(() => {
       if (interval !== null) this.sql.exec("UPDATE meta SET rate_next_at = ?", now + interval);
       return claim(
@@ -319,7 +327,8 @@ export class Outbox extends DurableObject<Bindings> {
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
     try {
-      await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
+      if (config.batch) await this.attemptBatch(sends, run);
+      else await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
     } finally {
       clearInterval(refresh);
       this.flush(run);
@@ -343,14 +352,68 @@ export class Outbox extends DurableObject<Bindings> {
    * dies before the flush leaves those attempts in_flight, and they are recovered and sent again
    * (at-least-once: the receiver may see them twice).
    */
-  private flush(run: Run): void {
+  private flush(run: Run, policy: CompletionPolicy = run.policy): void {
     if (run.done.length === 0) return;
     const batch = run.done.splice(0);
     this.ctx.storage.transactionSync(() => {
       const deltas: Deltas = new Map();
-      for (const c of batch) complete(this.sql, c, run.policy, deltas);
+      for (const c of batch) complete(this.sql, c, policy, deltas);
       bumpCounters(this.sql, deltas);
     });
+  }
+
+  /**
+   * Batch mode: sends the claimed rows as one request and completes every member's attempt with
+   * its result, written at once (a batch that got its 2xx is never sent again). Rows the filter
+   * does not want, or whose filter failed, are completed alone.
+   */
+  private async attemptBatch(sends: { row: PayloadRow; attemptId: number }[], run: Run): Promise<void> {
+    if (sends.length === 0) return;
+    if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
+      this.ctx.storage.transactionSync(() => sends.forEach((s) => unclaim(this.sql, s.row.seq, s.attemptId, Date.now())));
+      return;
+    }
+    const startedAt = Date.now();
+    const prepared = await prepareBatch(
+      sends.map((s) => payloadOf(s.row)),
+      run.target,
+      startedAt,
+    );
+    for (const { index, prepared: p } of prepared.skipped) {
+      const s = sends[index]!;
+      if (p.kind === "not_wanted") run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result: NOT_SENT, at: Date.now(), notWanted: p.reason });
+      else run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result: transformFailure(p.error, 0), at: Date.now(), skipBreaker: true });
+    }
+    if (prepared.send !== null) {
+      let result: AttemptResult;
+      if (prepared.send.kind === "transform") result = transformFailure(prepared.send.error, Date.now() - startedAt);
+      else {
+        const sent = await sendRequest(prepared.send.request, {
+          fetch: (input, init) => fetch(input, init),
+          now: () => Date.now(),
+          timeoutMs: run.target.timeoutMs,
+        });
+        result = redactResult(sent, run.target.secrets);
+      }
+      const at = Date.now();
+      prepared.members.forEach((index, i) => {
+        const s = sends[index]!;
+        run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result, at, skipBreaker: i > 0 });
+      });
+      run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
+      if (result.status === 410) run.paused = true;
+      log(result.ok ? "info" : "warn", "delivery attempt", {
+        target: run.targetId,
+        batch: prepared.members.length,
+        outcome: result.ok ? "success" : "failure",
+        status: result.status,
+        errorClass: result.errorClass,
+        ms: result.durationMs,
+      });
+    }
+    // One jitter draw for the whole batch: members with the same history are retried together, as a batch again.
+    const draw = run.policy.random();
+    this.flush(run, { ...run.policy, random: () => draw });
   }
 
   /** Sends one claimed row and completes its attempt. */
@@ -433,6 +496,25 @@ export class Outbox extends DurableObject<Bindings> {
     const want = Math.max(next, notBefore);
     if (current === null || want < current || (!this.running && want !== current)) await this.ctx.storage.setAlarm(want);
   }
+}
+
+/** A dispatch row's payload as the expressions and the request read it. */
+function payloadOf(row: PayloadRow): OutboxItem {
+  return {
+    source: row.source,
+    deliveryId: row.delivery_id,
+    kind: row.kind,
+    subject: row.subject,
+    receivedAt: row.received_at,
+    envelope: row.envelope,
+    body: new Uint8Array(row.body),
+    headers: JSON.parse(row.headers) as Record<string, string>,
+  };
+}
+
+/** An attempt that failed in the target's expressions (never retried). */
+function transformFailure(error: string, durationMs: number): AttemptResult {
+  return { ok: false, status: null, headers: null, body: null, errorClass: "transform", error, durationMs, retryAfterMs: null };
 }
 
 /** The result recorded for a dispatch the filter did not want (its attempt is dropped, not stored). */

@@ -92,4 +92,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    ALTER TABLE meta ADD COLUMN last_pruned_at INTEGER;`,
   // Rate limit (the target's rateLimit): the earliest time the next send may start; NULL = no limit in force.
   `ALTER TABLE meta ADD COLUMN rate_next_at INTEGER;`,
+  // Batch mode (the target's batch), as last read by the alarm: NULL = not batching.
+  `ALTER TABLE meta ADD COLUMN batch_max INTEGER;
+   ALTER TABLE meta ADD COLUMN batch_wait_ms INTEGER;`,
 ];

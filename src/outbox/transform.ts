@@ -54,7 +54,7 @@ export async function filterWants(filter: string, input: TransformInput): Promis
 /** A transformed request's method, content type, headers and body. */
 export interface Shaped {
   method: TransformConfig["method"];
-  contentType: TransformConfig["contentType"];
+  contentType: string;
   headers: Record<string, string>;
   body: Uint8Array;
 }
@@ -63,7 +63,11 @@ export interface Shaped {
  * Evaluates a transform. `secret(name)` gives the value `$secret(name)` returns, or undefined when
  * the name is not one of `transform.secrets` (an error: the expression may read only those).
  */
-export async function shapeRequest(t: TransformConfig, input: TransformInput, secret: (name: string) => string | undefined): Promise<Result<Shaped, string>> {
+export async function shapeRequest(
+  t: TransformConfig,
+  input: TransformInput | { batch: TransformInput[] },
+  secret: (name: string) => string | undefined,
+): Promise<Result<Shaped, string>> {
   const functions: ExpressionFunctions = {
     secret: {
       signature: "<s:s>",

@@ -52,6 +52,8 @@ export interface Completion {
   at: number;
   /** Set when the target's filter expression did not want the dispatch: nothing was sent, the attempt is dropped and the row is not_wanted. */
   notWanted?: string;
+  /** A member of a batch after its first: the batch's one request counts once for the breaker. */
+  skipBreaker?: boolean;
 }
 
 /** Inserts new dispatches (idempotent on (source, delivery id)); paused targets hold them at once. Returns how many were new. */
@@ -159,7 +161,7 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
   const message = result.error ?? "failed";
   noteError(sql, message, at);
   const breaker = breakerOf(readMeta(sql));
-  const next = breakerAfter(breaker, result, at, policy.probe, policy.breaker);
+  const next = c.skipBreaker ? breaker : breakerAfter(breaker, result, at, policy.probe, policy.breaker);
   if (next !== breaker) saveBreaker(sql, next);
   if (result.status === 410) hold(sql, "gone", `target answered 410 Gone at ${new Date(at).toISOString()}; paused until resumed`, at);
   if (readMeta(sql).held_by !== null) {

@@ -5,6 +5,7 @@ import { docExample } from "../../harness/targets/doc-examples";
 import { EXAMPLE_REDCAP_FIELDS, redcapAnswer } from "../../harness/targets/redcap";
 import golden from "../providers/centrepoint/golden/daily-statistics-complete.json";
 import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
+import { batchBody } from "../../src/outbox/batch-body";
 import { outboxOf } from "./fixtures";
 
 /** REDCAP_API_TOKEN of vitest.config.ts. */
@@ -134,4 +135,37 @@ describe("docs/transforms.md: FHIR R4 Observation", () => {
       component: [{ valueQuantity: { value: 75, code: "min" } }],
     });
   });
+});
+
+describe("docs/transforms.md: a warehouse taking batches of 100", () => {
+  it("sends 150 events as batches of 100 and 50, each body the batch of the recorded envelopes", async () => {
+    answer = () => new Response("ok");
+    const source = freshId();
+    const target = freshId("t");
+    await putSource(source);
+    const example = JSON.parse(/<!-- example: warehouse -->\s*```json\n([\s\S]*?)\n```/.exec(doc)![1]!) as Record<string, unknown>;
+    await putTarget(target, { ...example, sources: [source], signing: { secretEnv: "TEST_SIGNING_SECRET" } });
+    for (let i = 0; i < 150; i++) expect((await postWebhook(source, { deliveryId: `wh-${i}`, body: upload })).status).toBe(200);
+    await runDurableObjectAlarm(ledgerOf(source));
+    await runDurableObjectAlarm(ledgerOf(source));
+    await runDurableObjectAlarm(outboxOf(target));
+    await vi.waitFor(() => expect(seen.length).toBeGreaterThanOrEqual(1), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(
+      async () => {
+        await runDurableObjectAlarm(outboxOf(target));
+        expect((await outboxOf(target).health()).counts.delivered).toBe(150);
+      },
+      { timeout: 20_000, interval: 500 },
+    );
+    expect(seen.map((s) => s.headers["content-type"])).toEqual(["application/cloudevents-batch+json", "application/cloudevents-batch+json"]);
+    // Each body is batchBody() of the envelopes as recorded (test-node/cloudevents-batch.test.ts parses batchBody's output with the SDK).
+    const outbox = outboxOf(target);
+    const batches = seen.map((s) => JSON.parse(s.body) as { id: string }[]);
+    expect(batches.map((b) => b.length)).toEqual([100, 50]);
+    for (const [i, b] of batches.entries()) {
+      const envelopes = await Promise.all(b.map(async (e) => (await outbox.payload(source, e.id))!.envelope));
+      expect(seen[i]!.body).toBe(batchBody(envelopes));
+    }
+    expect(new Set(batches.flat().map((e) => e.id)).size).toBe(150);
+  }, 30_000);
 });
