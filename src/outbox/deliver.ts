@@ -6,6 +6,7 @@ import { HEADER } from "../providers/centrepoint/constants";
 import { USER_AGENT } from "../version";
 import { parseRetryAfter } from "./backoff";
 import { batchBody } from "./batch-body";
+import { targetWants } from "./match";
 import { checkTargetUrl } from "./policy";
 import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, type TransformInput, transformInput } from "./transform";
 import type { OutboxItem } from "./types";
@@ -55,6 +56,8 @@ export interface ResolvedTarget {
   secrets: string[];
   /** The target's id (the expressions' `target.id`). */
   id: string;
+  /** The target's events and sources (checked again when a dispatch is sent: a replayed not_wanted one meets them as they are then). */
+  wants: Pick<TargetConfig, "events" | "sources">;
   /** JSONata filter, or null. */
   filter: string | null;
   /** Request transform, or null. */
@@ -133,11 +136,15 @@ export function resolveTarget(config: TargetConfig, env: object, allowHttp: bool
     centrepointKey,
     secrets,
     id,
+    wants: { events: config.events, sources: config.sources },
     filter: config.filter ?? null,
     transform: config.transform ?? null,
     transformSecrets,
   });
 }
+
+/** Why a dispatch whose kind or source the target's events and sources no longer match is not sent. */
+const NOT_WANTED_BY_MATCH = "not wanted by the target's events and sources";
 
 /** What one dispatch comes to: a request to send, not wanted by the filter, or an expression error (never retried). */
 export type Prepared = { kind: "send"; request: OutboundRequest } | { kind: "not_wanted"; reason: string } | { kind: "transform"; error: string };
@@ -147,6 +154,7 @@ export type Prepared = { kind: "send"; request: OutboundRequest } | { kind: "not
  * transformed body). A target with neither only builds the request. Error messages are redacted.
  */
 export async function prepareRequest(item: DispatchPayload & Pick<OutboxItem, "headers">, target: ResolvedTarget, now: number): Promise<Prepared> {
+  if (!targetWants(target.wants, item.source, item.kind)) return { kind: "not_wanted", reason: NOT_WANTED_BY_MATCH };
   if (target.filter === null && target.transform === null) return { kind: "send", request: await buildRequest(item, target, now) };
   const input = transformInput(item, target.id);
   if (target.filter !== null) {
@@ -181,6 +189,10 @@ export async function prepareBatch(
   const members: number[] = [];
   const inputs: TransformInput[] = [];
   for (const [i, item] of items.entries()) {
+    if (!targetWants(target.wants, item.source, item.kind)) {
+      skipped.push({ index: i, prepared: { kind: "not_wanted", reason: NOT_WANTED_BY_MATCH } });
+      continue;
+    }
     const input = target.filter !== null || target.transform !== null ? transformInput(item, target.id) : null;
     if (target.filter !== null && input !== null) {
       const wants = await filterWants(target.filter, input);

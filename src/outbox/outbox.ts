@@ -9,16 +9,16 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
-import { breakerAfter, breakerAllows, type BreakerState, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
+import { resolveTarget } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { OUTBOX_MIGRATIONS } from "./schema";
+import { payloadOf, type Run, type RunIO, sendBatch, sendOne } from "./send";
 import {
   applyFilter,
   claim,
   complete,
-  type Completion,
   type CompletionPolicy,
   expireIfSpent,
   hold,
@@ -29,7 +29,6 @@ import {
   release,
   replan,
   saveBreaker,
-  unclaim,
 } from "./transitions";
 import type { OutboxItem } from "./types";
 import {
@@ -75,23 +74,6 @@ export const WATCHDOG_REFRESH_MS = 10_000;
 /** Items per enqueue call at most (the ledger pushes far fewer). */
 const MAX_ENQUEUE = 1000;
 
-/** What the sends of one alarm run share. */
-interface Run {
-  targetId: string;
-  target: ResolvedTarget;
-  policy: CompletionPolicy;
-  /** Set when an attempt of this run got a 410: the rest of the run sends nothing. */
-  paused: boolean;
-  /**
-   * The breaker as this run's finished attempts leave it (written with them at the end of the
-   * batch): once it is open, the run's rows not sent yet go back unsent instead of each waiting for
-   * a target that is down.
-   */
-  breaker: BreakerState;
-  /** Finished attempts not yet written; written together (one transaction) at the end of the batch, or at once after a 410. */
-  done: Completion[];
-}
-
 /**
  * One target's queue of dispatches ("one alarm, many rows"): every (source, delivery id) handed
  * to this target is a row (transitions.ts has its states); the single alarm is armed at the
@@ -104,6 +86,8 @@ export class Outbox extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** Billing units of this instance (lib/meter.ts). */
   private readonly meter: ReturnType<typeof meterSql>;
+  /** What the sends of a run use (send.ts). */
+  private readonly io: RunIO;
   /** True while this instance's alarm is sending; `delivering` rows are stale otherwise. */
   private running = false;
   /** Whether this instance has recovered the rows an earlier instance left `delivering` (once per instance). */
@@ -113,6 +97,7 @@ export class Outbox extends DurableObject<Bindings> {
     super(ctx, env);
     this.meter = meterSql(ctx.storage.sql);
     this.sql = this.meter.sql;
+    this.io = { sql: this.sql, transaction: (f) => this.ctx.storage.transactionSync(f), flush: (run, policy) => this.flush(run, policy) };
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, OUTBOX_MIGRATIONS));
   }
 
@@ -147,17 +132,7 @@ export class Outbox extends DurableObject<Bindings> {
   /** The payload of one dispatch as this target gets it (enrichment included), for a preview; null when this target never had it. */
   async payload(source: string, deliveryId: string): Promise<OutboxItem | null> {
     const r = this.sql.exec<PayloadRow>("SELECT * FROM dispatches WHERE source = ? AND delivery_id = ?", source, deliveryId).toArray()[0];
-    if (!r) return null;
-    return {
-      source: r.source,
-      deliveryId: r.delivery_id,
-      kind: r.kind,
-      subject: r.subject,
-      receivedAt: r.received_at,
-      envelope: r.envelope,
-      body: new Uint8Array(r.body),
-      headers: JSON.parse(r.headers) as Record<string, string>,
-    };
+    return r ? payloadOf(r) : null;
   }
 
   /** A page of dispatches, newest enqueued first; pass the returned cursor for the next page. */
@@ -327,8 +302,8 @@ export class Outbox extends DurableObject<Bindings> {
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
     try {
-      if (config.batch) await this.attemptBatch(sends, run);
-      else await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
+      if (config.batch) await sendBatch(this.io, sends, run);
+      else await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => sendOne(this.io, row, attemptId, run));
     } finally {
       clearInterval(refresh);
       this.flush(run);
@@ -363,126 +338,6 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /**
-   * Batch mode: sends the claimed rows as one request and completes every member's attempt with
-   * its result, written at once (a batch that got its 2xx is never sent again). Rows the filter
-   * does not want, or whose filter failed, are completed alone.
-   */
-  private async attemptBatch(sends: { row: PayloadRow; attemptId: number }[], run: Run): Promise<void> {
-    if (sends.length === 0) return;
-    if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
-      this.ctx.storage.transactionSync(() => sends.forEach((s) => unclaim(this.sql, s.row.seq, s.attemptId, Date.now())));
-      return;
-    }
-    const startedAt = Date.now();
-    const prepared = await prepareBatch(
-      sends.map((s) => payloadOf(s.row)),
-      run.target,
-      startedAt,
-    );
-    for (const { index, prepared: p } of prepared.skipped) {
-      const s = sends[index]!;
-      if (p.kind === "not_wanted") run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result: NOT_SENT, at: Date.now(), notWanted: p.reason });
-      else run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result: transformFailure(p.error, 0), at: Date.now(), skipBreaker: true });
-    }
-    if (prepared.send !== null) {
-      let result: AttemptResult;
-      if (prepared.send.kind === "transform") result = transformFailure(prepared.send.error, Date.now() - startedAt);
-      else {
-        const sent = await sendRequest(prepared.send.request, {
-          fetch: (input, init) => fetch(input, init),
-          now: () => Date.now(),
-          timeoutMs: run.target.timeoutMs,
-        });
-        result = redactResult(sent, run.target.secrets);
-      }
-      const at = Date.now();
-      prepared.members.forEach((index, i) => {
-        const s = sends[index]!;
-        run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result, at, skipBreaker: i > 0 });
-      });
-      run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
-      if (result.status === 410) run.paused = true;
-      log(result.ok ? "info" : "warn", "delivery attempt", {
-        target: run.targetId,
-        batch: prepared.members.length,
-        outcome: result.ok ? "success" : "failure",
-        status: result.status,
-        errorClass: result.errorClass,
-        ms: result.durationMs,
-      });
-    }
-    // One jitter draw for the whole batch: members with the same history are retried together, as a batch again.
-    const draw = run.policy.random();
-    this.flush(run, { ...run.policy, random: () => draw });
-  }
-
-  /** Sends one claimed row and completes its attempt. */
-  private async attempt(row: PayloadRow, attemptId: number, run: Run): Promise<void> {
-    if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
-      this.ctx.storage.transactionSync(() => unclaim(this.sql, row.seq, attemptId, Date.now()));
-      return;
-    }
-    const startedAt = Date.now();
-    let result: AttemptResult;
-    try {
-      const prepared = await prepareRequest(
-        {
-          source: row.source,
-          deliveryId: row.delivery_id,
-          kind: row.kind,
-          receivedAt: row.received_at,
-          envelope: row.envelope,
-          body: new Uint8Array(row.body),
-          headers: JSON.parse(row.headers) as Record<string, string>,
-        },
-        run.target,
-        startedAt,
-      );
-      if (prepared.kind === "not_wanted") {
-        run.done.push({ seq: row.seq, attemptId, result: NOT_SENT, at: Date.now(), notWanted: prepared.reason });
-        return;
-      }
-      if (prepared.kind === "transform") {
-        result = {
-          ok: false,
-          status: null,
-          headers: null,
-          body: null,
-          errorClass: "transform",
-          error: prepared.error,
-          durationMs: Date.now() - startedAt,
-          retryAfterMs: null,
-        };
-      } else {
-        const sent = await sendRequest(prepared.request, {
-          fetch: (input, init) => fetch(input, init),
-          now: () => Date.now(),
-          timeoutMs: run.target.timeoutMs,
-        });
-        result = redactResult(sent, run.target.secrets);
-      }
-    } catch (e) {
-      const error = `could not build the request: ${e instanceof Error ? e.message : String(e)}`;
-      result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
-    }
-    const at = Date.now();
-    run.done.push({ seq: row.seq, attemptId, result, at });
-    run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
-    if (result.status === 410) run.paused = true;
-    // A 410 is written at once (the pause must be durable before anything else goes out).
-    if (run.paused) this.flush(run);
-    log(result.ok ? "info" : "warn", "delivery attempt", {
-      target: run.targetId,
-      source: row.source,
-      deliveryId: row.delivery_id,
-      outcome: result.ok ? "success" : "failure",
-      status: result.status,
-      errorClass: result.errorClass,
-      ms: result.durationMs,
-    });
-  }
-
-  /**
    * Arms the single alarm at the next wake (not before `notBefore`). While a run is sending, it
    * only ever moves the alarm earlier, so the run's watchdog stays in place.
    */
@@ -497,28 +352,6 @@ export class Outbox extends DurableObject<Bindings> {
     if (current === null || want < current || (!this.running && want !== current)) await this.ctx.storage.setAlarm(want);
   }
 }
-
-/** A dispatch row's payload as the expressions and the request read it. */
-function payloadOf(row: PayloadRow): OutboxItem {
-  return {
-    source: row.source,
-    deliveryId: row.delivery_id,
-    kind: row.kind,
-    subject: row.subject,
-    receivedAt: row.received_at,
-    envelope: row.envelope,
-    body: new Uint8Array(row.body),
-    headers: JSON.parse(row.headers) as Record<string, string>,
-  };
-}
-
-/** An attempt that failed in the target's expressions (never retried). */
-function transformFailure(error: string, durationMs: number): AttemptResult {
-  return { ok: false, status: null, headers: null, body: null, errorClass: "transform", error, durationMs, retryAfterMs: null };
-}
-
-/** The result recorded for a dispatch the filter did not want (its attempt is dropped, not stored). */
-const NOT_SENT: AttemptResult = { ok: false, status: null, headers: null, body: null, errorClass: null, error: null, durationMs: 0, retryAfterMs: null };
 
 /** The target's configuration when it can be sent to, else why not. */
 function usableConfig(targetId: string, loaded: Loaded<TargetConfig>): Result<TargetConfig, string> {

@@ -8,7 +8,7 @@ import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers
 import { batchBody } from "../../src/outbox/batch-body";
 import { outboxOf } from "./fixtures";
 
-/** REDCAP_API_TOKEN of vitest.config.ts. */
+/** TEST_REDCAP_API_TOKEN of vitest.config.ts: the doc's REDCAP_API_TOKEN under a test-only name (every other string binding must be a reserved name). */
 const TOKEN = "0F1E2D3C4B5A69788796A5B4C3D2E1F0";
 
 const dailyStats = JSON.stringify(golden.body);
@@ -53,7 +53,8 @@ async function run(example: string, events: { event: string; body: string }[], o
   const source = freshId();
   const target = freshId("t");
   await putSource(source);
-  await putTarget(target, { ...docExample(doc, example), sources: [source], ...overrides });
+  const written = JSON.stringify(docExample(doc, example)).replaceAll("REDCAP_API_TOKEN", "TEST_REDCAP_API_TOKEN");
+  await putTarget(target, { ...(JSON.parse(written) as Record<string, unknown>), sources: [source], ...overrides });
   for (const e of events) expect((await postWebhook(source, { event: e.event, body: e.body })).status).toBe(200);
   await runDurableObjectAlarm(ledgerOf(source));
   await runDurableObjectAlarm(outboxOf(target));
