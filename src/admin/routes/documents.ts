@@ -5,6 +5,7 @@ import { type ConfigType, listConfigs, loadConfig, SCHEMAS } from "../../config/
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import { describeAdmin, errorBodySchema } from "../openapi";
+import { dryRunSchema } from "../schemas";
 import { deleteDocument, saveDocument, validateDocument } from "../service/documents";
 import { dryRun } from "../service/preview";
 import type { TargetConfig } from "../../config/schemas";
@@ -55,7 +56,13 @@ export function documentRoutes(type: ConfigType): Hono<AppEnv> {
           ? "Create or replace a target; defaults are filled in. With ?dryRun=1: validate and preview against the latest delivery of each matching source, without saving"
           : `Create or replace a ${type}; defaults are filled in`,
       responses: {
-        200: { schema: stored, description: "replaced" },
+        200:
+          type === "target"
+            ? {
+                schema: z.union([stored, dryRunSchema]),
+                description: "replaced; with ?dryRun=1, the document as it would be saved and its previews (nothing saved)",
+              }
+            : { schema: stored, description: "replaced" },
         201: { schema: stored, description: "created" },
         400: { schema: errorBodySchema, description: "invalid document, with field-level errors" },
       },
