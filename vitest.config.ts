@@ -17,6 +17,8 @@ export default defineConfig({
           TEST_BASIC_PASSWORD: "test-basic-password",
           TEST_BEARER_TOKEN: "test-bearer-token",
           TEST_TARGET_TOKEN: "test-target-token",
+          TEST_REDCAP_TOKEN: "5A1B9C3D7E2F40618293A4B5C6D7E8F9",
+          TEST_REDCAP_API_TOKEN: "0F1E2D3C4B5A69788796A5B4C3D2E1F0",
           TEST_SIGNING_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
           TEST_RAW_SIGNING_KEY: "test-raw-target-signing-key",
           TEST_CP_CLIENT_ID: "relay-test-client",

@@ -20,7 +20,7 @@ import { adminClient, http } from "../harness/http/client.ts";
 import { cleanupNow, makeTempDir, runAndExit } from "../harness/process/groups.ts";
 import { type DevServer, PROJECT_ROOT, snapshotProjectWorker, startDev } from "../harness/process/wrangler-dev.ts";
 import { percentile } from "../harness/stats.ts";
-import { startTarget, type Target } from "../harness/targets/controllable-target.ts";
+import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
 import { uploadBody } from "../test/fixtures/centrepoint.ts";
@@ -42,6 +42,8 @@ const FAN_RATES = [50, 100, 200] as const;
 const HANG_TIMEOUT_MS = 5_000;
 /** Backlog drain: events queued while the receiver is away, then delivered at once. */
 const DRAIN_EVENTS = 10_000;
+/** Events per request of the batch drain (the most a target's batch takes). */
+const BATCH_EVENTS = 100;
 /** Published prices (USD), Cloudflare Workers Paid, Durable Objects with SQLite storage: developers.cloudflare.com/durable-objects/platform/pricing. */
 const PRICE = { doRequestPerMillion: 0.15, rowReadPerMillion: 0.001, rowWrittenPerMillion: 1.0, workerRequestPerMillion: 0.3 };
 /** A hosted gateway's published price per event: Hookbase Business, $79 a month for 2,000,000 events (hookbase.app/pricing, read 2026-10-18). */
@@ -405,9 +407,15 @@ interface DrainResult {
  * never dropped), then the target is enabled (its held events go out) and the receiver's arrivals
  * are timed from the first to the last. Counts repeats and losses by webhook-id.
  */
-async function drain(relay: DevServer, receiver: Target): Promise<DrainResult> {
+async function drain(
+  relay: DevServer,
+  receiver: Target,
+  mode: { id: string; batch?: { maxEvents: number; maxWaitMs: number } } = { id: "drain" },
+): Promise<DrainResult> {
   const admin = adminClient(relay.url, ADMIN_TOKEN);
-  await admin.call("PUT", "/targets/drain", { url: receiver.url, sources: ["drain"], enabled: false });
+  // The target and its source share the id ("drain", "drain-batch"); a batch target gets the events as CloudEvents batches.
+  const doc = { url: receiver.url, sources: [mode.id], ...(mode.batch && { batch: mode.batch }) };
+  await admin.call("PUT", `/targets/${mode.id}`, { ...doc, enabled: false });
   const body = uploadBody({ uploadId: "drain" });
   const signature = signBody(HMAC_SECRET, body);
   const t0 = performance.now();
@@ -421,34 +429,45 @@ async function drain(relay: DevServer, receiver: Target): Promise<DrainResult> {
     requests: [
       {
         method: "POST",
-        path: "/webhooks/drain",
+        path: `/webhooks/${mode.id}`,
         headers,
         body,
-        setupRequest: (req) => ({ ...req, headers: { ...headers, [DELIVERY_HEADER]: `drain-${(n++).toString(36).padStart(8, "0")}` } }),
+        setupRequest: (req) => ({ ...req, headers: { ...headers, [DELIVERY_HEADER]: `${mode.id}-${(n++).toString(36).padStart(8, "0")}` } }),
       },
     ],
   });
   const queueSeconds = (performance.now() - t0) / 1000;
   await waitFor(
     "every drain event held",
-    async () => ((await admin.call("GET", "/targets/drain/health")).json?.counts?.held ?? 0) >= result.requests.total - result.non2xx - result.errors,
+    async () => ((await admin.call("GET", `/targets/${mode.id}/health`)).json?.counts?.held ?? 0) >= result.requests.total - result.non2xx - result.errors,
     { timeoutMs: 120_000, intervalMs: 500 },
   );
-  const queued = (await admin.call("GET", "/targets/drain/health")).json?.counts?.held as number;
+  const queued = (await admin.call("GET", `/targets/${mode.id}/health`)).json?.counts?.held as number;
   const before = receiver.arrivals.length;
-  await admin.call("PUT", "/targets/drain", { url: receiver.url, sources: ["drain"], enabled: true });
-  await waitFor("the backlog drained", () => receiver.delivered().size >= queued, { timeoutMs: 180_000, intervalMs: 200 });
-  const arrivals = receiver.arrivals.slice(before).filter((a) => a.webhookId?.startsWith("drain-"));
+  // Event ids of an arrival: the envelopes' ids of a batch (a JSON array), else its webhook-id.
+  const eventIds = (a: Arrival): string[] => {
+    if (!a.body.startsWith("[")) return a.webhookId ? [a.webhookId] : [];
+    try {
+      return (JSON.parse(a.body) as { id?: unknown }[]).flatMap((e) => (typeof e.id === "string" ? [e.id] : []));
+    } catch {
+      return [];
+    }
+  };
+  const received = () => receiver.arrivals.slice(before).flatMap((a) => (a.status !== null && a.status < 300 ? eventIds(a) : []));
+  await admin.call("PUT", `/targets/${mode.id}`, { ...doc, enabled: true });
+  await waitFor("the backlog drained", () => new Set(received()).size >= queued, { timeoutMs: 180_000, intervalMs: 200 });
+  const arrivals = receiver.arrivals.slice(before).filter((a) => eventIds(a).some((id) => id.startsWith(`${mode.id}-`)));
   const times = arrivals.map((a) => a.at).sort((a, b) => a - b);
   const drainSeconds = (times[times.length - 1]! - times[0]!) / 1000;
-  const ids = new Set(arrivals.map((a) => a.webhookId));
+  const all = arrivals.flatMap(eventIds).filter((id) => id.startsWith(`${mode.id}-`));
+  const ids = new Set(all);
   return {
     queued,
     queueSeconds: round(queueSeconds),
     drainSeconds: round(drainSeconds, 2),
     perSecond: round(ids.size / drainSeconds),
     delivered: ids.size,
-    repeats: arrivals.length - ids.size,
+    repeats: all.length - ids.size,
     lost: queued - ids.size,
   };
 }
@@ -490,7 +509,7 @@ async function main(): Promise<void> {
     if (r.status !== 201 && r.status !== 200) throw new Error(`PUT ${path}: ${r.status} ${r.text}`);
   };
   const source = { auth: { type: "hmac", secretEnv: "BENCH_HMAC_SECRET" }, allowedIps: ["127.0.0.1"] };
-  for (const id of ["ingest", "warm", "drain", "fan-clean", ...FAN_RATES.map((r) => `fan-hang-${r}`)]) await put(`/sources/${id}`, source);
+  for (const id of ["ingest", "warm", "drain", "drain-batch", "fan-clean", ...FAN_RATES.map((r) => `fan-hang-${r}`)]) await put(`/sources/${id}`, source);
   const receivers = [await startTarget("receiver-a"), await startTarget("receiver-b")];
   // One hanging target per hang run, so that each run starts with a fresh one (closed breaker).
   const hanging = await Promise.all(FAN_RATES.map((r) => startTarget(`hanging-${r}`, { kind: "hang" })));
@@ -589,6 +608,13 @@ async function main(): Promise<void> {
     `  queued ${drained.queued} in ${drained.queueSeconds} s; drained in ${drained.drainSeconds} s = ${drained.perSecond} events/s; repeats ${drained.repeats}, lost ${drained.lost}`,
   );
   await drainReceiver.close();
+  log(`drain, batch target: ${DRAIN_EVENTS} events held, then sent as CloudEvents batches of ${BATCH_EVENTS}`);
+  const batchReceiver = await startTarget("receiver-drain-batch");
+  const drainedBatch = await drain(relay, batchReceiver, { id: "drain-batch", batch: { maxEvents: BATCH_EVENTS, maxWaitMs: 0 } });
+  log(
+    `  queued ${drainedBatch.queued} in ${drainedBatch.queueSeconds} s; drained in ${drainedBatch.drainSeconds} s = ${drainedBatch.perSecond} events/s; repeats ${drainedBatch.repeats}, lost ${drainedBatch.lost}`,
+  );
+  await batchReceiver.close();
 
   const outboxFile = findDo(relayPersist, "Outbox", "SELECT 1 FROM meta WHERE target_id = 'receiver-a'");
   const outboxStats = outboxFile ? tableStats(outboxFile) : null;
@@ -721,6 +747,8 @@ async function main(): Promise<void> {
     `### Backlog drain (${DRAIN_EVENTS} events, one receiver on 127.0.0.1)`,
     "",
     `Queued ${drained.queued} events in ${drained.queueSeconds} s (autocannon, ${CONNECTIONS} connections) while the target was disabled (held, never dropped); enabling it released them all at once. The receiver got ${drained.delivered} distinct events in ${drained.drainSeconds} s from the first to the last: **${drained.perSecond} events/s**, ${drained.repeats} repeats, ${drained.lost} lost. Target settings are the defaults (concurrency ${6}).`,
+    "",
+    `The same backlog to a target with \`batch: {"maxEvents": ${BATCH_EVENTS}, "maxWaitMs": 0}\` (CloudEvents batch mode, docs/transforms.md): ${drainedBatch.delivered} distinct events in ${drainedBatch.drainSeconds} s: **${drainedBatch.perSecond} events/s**, ${drainedBatch.repeats} repeats, ${drainedBatch.lost} lost.`,
     "",
     "### Billing units per accepted event (three targets)",
     "",

@@ -34,6 +34,9 @@ import { runSimulation } from "../harness/simulator/run.ts";
 import { formatSummary, type Summary } from "../harness/simulator/summary.ts";
 import { type Receiver, startReceiver } from "../harness/targets/receiver.ts";
 import { checkTally, type TallyCheck } from "../harness/targets/tally.ts";
+import { docExample } from "../harness/targets/doc-examples.ts";
+import { EXAMPLE_REDCAP_FIELDS } from "../harness/targets/redcap.ts";
+import { startFhirReceiver, startRedcapReceiver } from "../harness/targets/system-receivers.ts";
 
 const SOURCE_ID = "demo-study";
 /** The study and webhook registration the fake CentrePoint holds for the demo source. */
@@ -563,6 +566,8 @@ async function main(): Promise<number> {
     DEMO_CP_CLIENT_ID: `demo-client-${randomBytes(6).toString("hex")}`,
     DEMO_CP_CLIENT_SECRET: randomBytes(24).toString("base64url"),
     FILE_LINK_SECRET: randomBytes(32).toString("base64url"),
+    // The REDCap example of docs/transforms.md reads its API token with $secret("REDCAP_API_TOKEN").
+    REDCAP_API_TOKEN: randomBytes(16).toString("hex").toUpperCase(),
   };
 
   const receivers = [
@@ -579,6 +584,10 @@ async function main(): Promise<number> {
     onEvent: (e) => void enrichedEvents.push(e),
   });
   closers.push(enrichedReceiver.close);
+  // Targets that speak a system's own API (docs/transforms.md): a REDCap record import and a FHIR Observation endpoint.
+  const redcap = await startRedcapReceiver({ token: secrets.REDCAP_API_TOKEN, fields: EXAMPLE_REDCAP_FIELDS, log: (l) => say("redcap", l) });
+  const fhir = await startFhirReceiver({ log: (l) => say("fhir", l) });
+  closers.push(redcap.close, fhir.close);
   say("demo", `receivers: ${receivers.map((r) => `${r.name} ${r.url}`).join(", ")} (edc-flaky answers 503 to its first ${FLAKY_FAILURES} requests)`);
 
   const [port, inspectorPort] = [await freePort(), await freePort()];
@@ -604,6 +613,10 @@ async function main(): Promise<number> {
   say("demo", "relay ready");
 
   await configureRelay(base, secrets.ADMIN_TOKEN, receivers, centrepoint.url);
+  const transforms = await readFile(path.join(PROJECT_ROOT, "docs", "transforms.md"), "utf8");
+  await putConfig(base, secrets.ADMIN_TOKEN, "/targets/redcap", { ...docExample(transforms, "redcap"), url: `${redcap.url}/api/`, sources: [SOURCE_ID] });
+  await putConfig(base, secrets.ADMIN_TOKEN, "/targets/fhir", { ...docExample(transforms, "fhir"), url: `${fhir.url}/fhir/Observation`, sources: [SOURCE_ID] });
+  say("demo", `system receivers (docs/transforms.md examples): REDCap API ${redcap.url}, FHIR server ${fhir.url}`);
   const stopHealth = startHealthPolling(
     base,
     secrets.ADMIN_TOKEN,
@@ -641,6 +654,11 @@ async function main(): Promise<number> {
   const checks = receivers.map((r) => checkTally(expected, r.tally));
   const pass = summary.ok && backfillOk && pull.ok && complete && checks.every((c) => c.holds);
   printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk, pull });
+  const statuses = (m: Map<number, number>) => [...m].map(([status, n]) => `${n} × ${status}`).join(", ") || "no requests";
+  process.stdout.write(
+    `\nTransforms (docs/transforms.md, shown, not part of the pass check): REDCap holds ${redcap.records.size} records (${statuses(redcap.answered)}); ` +
+      `the FHIR server holds ${fhir.observations.length} Observations (${statuses(fhir.answered)})\n`,
+  );
   if (!pass) process.stdout.write(`\nLast relay log lines:\n${await tail(logFile, 25)}\n`);
 
   if (keep) {

@@ -36,7 +36,7 @@ export const replayOneBody = z.strictObject({ target: idSchema.optional() });
 export const replayManyBody = z.strictObject({
   source: idSchema.optional(),
   target: idSchema.optional(),
-  state: z.enum(["dead", "delivered"]).default("dead"),
+  state: z.enum(["dead", "delivered", "not_wanted"]).default("dead"),
   from: time.optional(),
   to: time.optional(),
   limit: z.number().int().min(1).max(MAX_REPLAY).default(100),
@@ -107,7 +107,7 @@ export const attemptSchema = z.object({
   status: z.number().int().nullable(),
   responseHeaders: z.record(z.string(), z.string()).nullable(),
   responseBody: z.string().nullable().meta({ description: "first 4 KiB, the target's own secrets redacted" }),
-  errorClass: z.enum(["dns", "connect", "timeout", "tls", "http", "config"]).nullable(),
+  errorClass: z.enum(["dns", "connect", "timeout", "tls", "http", "config", "transform"]).nullable(),
   error: z.string().nullable(),
   outcome: z.enum(["in_flight", "success", "failure", "interrupted"]),
 });
@@ -420,4 +420,23 @@ export const registrationSchema = z.object({
   expectedUrl: z.string().nullable().meta({ description: "RELAY_PUBLIC_URL + /webhooks/<source>; null when RELAY_PUBLIC_URL is unset" }),
   problems: z.array(z.object({ code: z.enum(["url_mismatch", "disabled", "missing_event", "public_url_invalid"]), message: z.string() })),
   notes: z.array(z.string()),
+});
+
+/** `POST /admin/targets/:id/preview` body: a recorded delivery. */
+export const previewBody = z.strictObject({ source: idSchema, deliveryId: z.string().min(1).max(200) });
+
+/** A delivery as the target would get it, secrets redacted; `request` is null when not wanted or an expression failed (`error`). */
+export const previewSchema = z.object({
+  wanted: z.boolean(),
+  request: z.object({ method: z.string(), url: z.string(), headers: z.record(z.string(), z.string()), body: z.string() }).nullable(),
+  error: z.string().nullable(),
+});
+
+/** `PUT /admin/targets/:id?dryRun=1`: the document as it would be saved, and a preview per matching source's latest delivery. */
+export const dryRunSchema = z.object({
+  id: z.string(),
+  valid: z.literal(true),
+  dryRun: z.literal(true),
+  config: z.unknown(),
+  previews: z.array(previewSchema.extend({ source: z.string(), deliveryId: z.string() })),
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isAllowListEntry } from "../lib/ip";
+import { EXPRESSION_LIMITS, expressionError } from "../lib/jsonata";
 import { CENTREPOINT_ADDRESS_KEYWORDS } from "../providers/centrepoint/constants";
 import { RAW_FILE_FORMATS } from "../providers/centrepoint/api/schemas";
 import { RESERVED_SECRET_NAMES } from "./secrets";
@@ -176,6 +177,61 @@ export const DEFAULT_ENRICH_DEADLINE_MS = 10 * 60_000;
 /** Glob over normalized kinds: `*`, `upload.*`, `raw_processing.completed`. */
 const kindGlob = z.string().regex(/^(\*|[a-z0-9_]+(\.(\*|[a-z0-9_]+))?)$/, "must be a kind or glob such as upload.* or *");
 
+/** A JSONata expression (docs/transforms.md), compiled on save: a syntax error is a field error with its position. */
+const jsonataExpression = z
+  .string()
+  .min(1)
+  .max(EXPRESSION_LIMITS.chars)
+  .superRefine((text, ctx) => {
+    const problem = expressionError(text);
+    if (problem !== null) ctx.addIssue({ code: "custom", message: `is not a valid JSONata expression: ${problem}` });
+  });
+
+/** Content types a transformed body may have. */
+export const TRANSFORM_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"] as const;
+
+/** Headers the relay sets itself (content type, signature, delivery id, transport): a transform cannot set them. */
+const RELAY_HEADERS =
+  /^(content-type|content-length|host|transfer-encoding|connection|user-agent|webhook-id|webhook-timestamp|webhook-signature|x-actigraph-signature)$/i;
+
+/** `$secret("NAME")` calls with a literal name in an expression. */
+const SECRET_CALL = /\$secret\(\s*(["'])([^"']*)\1\s*\)/g;
+
+/** The secret names an expression calls `$secret` with (literal names only; others are checked when evaluated). */
+export function secretCalls(text: string): string[] {
+  return [...text.matchAll(SECRET_CALL)].map((m) => m[2] ?? "");
+}
+
+/**
+ * How a target reshapes its request (docs/transforms.md): a JSONata body and headers over
+ * `{event, delivery, target}`, sent with `contentType` and `method`. `$secret("NAME")` reads a
+ * Worker secret named in `secrets` (target-role, like `auth`'s).
+ */
+export const transformSchema = z
+  .strictObject({
+    body: jsonataExpression,
+    contentType: z.enum(TRANSFORM_CONTENT_TYPES).default("application/json"),
+    method: z.enum(["POST", "PUT", "PATCH"]).default("POST"),
+    headers: z
+      .record(
+        z
+          .string()
+          .regex(/^[A-Za-z0-9-]{1,64}$/, "must be an HTTP header name")
+          .refine((name) => !RELAY_HEADERS.test(name), { message: "is set by the relay (contentType, signing, webhook-id); a transform cannot set it" }),
+        jsonataExpression,
+      )
+      .refine((h) => Object.keys(h).length <= 32, { message: "at most 32 headers" })
+      .optional(),
+    secrets: z.array(envName).max(16).default([]),
+  })
+  .superRefine((t, ctx) => {
+    const expressions: [string[], string][] = [[["body"], t.body], ...Object.entries(t.headers ?? {}).map(([k, v]): [string[], string] => [["headers", k], v])];
+    for (const [path, text] of expressions)
+      for (const name of secretCalls(text))
+        if (!t.secrets.includes(name)) ctx.addIssue({ code: "custom", path, message: `calls $secret("${name}"), which is not in transform.secrets` });
+  });
+export type TransformConfig = z.infer<typeof transformSchema>;
+
 /** A downstream endpoint (EDC, warehouse, notifier). */
 export const targetSchema = z
   .strictObject({
@@ -223,10 +279,27 @@ export const targetSchema = z
       .min(1)
       .max(90 * 24)
       .default(168),
+    /** Reshapes the request (JSONata body, headers, content type, method) for a system's own API (docs/transforms.md). */
+    transform: transformSchema.optional(),
+    /** JSONata over the transform's input: false sends nothing (the dispatch is not_wanted); in addition to events and sources. */
+    filter: jsonataExpression.optional(),
+    /** Sends started per minute at most, evenly spaced (one every 60 s / perMinute, no burst), retries and replays included. */
+    rateLimit: z.strictObject({ perMinute: z.number().int().min(1).max(600) }).optional(),
+    /** CloudEvents batch mode: up to maxEvents events per request, sent once that many are due or the oldest has waited maxWaitMs. */
+    batch: z
+      .strictObject({
+        maxEvents: z.number().int().min(1).max(100),
+        maxWaitMs: z.number().int().min(0).max(60_000),
+      })
+      .optional(),
   })
   .refine((t) => t.centrepointSigning === undefined || t.format === "raw", {
     path: ["centrepointSigning"],
     message: 'applies to format "raw" only (cloudevents targets use signing)',
+  })
+  .refine((t) => t.batch === undefined || t.format === "cloudevents", {
+    path: ["batch"],
+    message: 'applies to format "cloudevents" only (a batch is an array of envelopes)',
   });
 export type TargetConfig = z.infer<typeof targetSchema>;
 

@@ -52,7 +52,7 @@ export function sourceSecretNames(config: SourceConfig): NamedSecret[] {
   return out;
 }
 
-/** Every secret a target names: outbound auth and signing keys. */
+/** Every secret a target names: outbound auth, signing keys and the secrets its transform may read. */
 export function targetSecretNames(config: TargetConfig): NamedSecret[] {
   const out: NamedSecret[] = [];
   const add = (path: string, name: string) => out.push({ path, name, role: "target" });
@@ -62,6 +62,7 @@ export function targetSecretNames(config: TargetConfig): NamedSecret[] {
   if (a?.type === "header") add("auth.valueEnv", a.valueEnv);
   if (config.signing) add("signing.secretEnv", config.signing.secretEnv);
   if (config.centrepointSigning) add("centrepointSigning.secretEnv", config.centrepointSigning.secretEnv);
+  config.transform?.secrets.forEach((name, i) => add(`transform.secrets.${i}`, name));
   return out;
 }
 

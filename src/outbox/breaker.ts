@@ -51,7 +51,8 @@ export function breakerFailure(b: BreakerState, now: number, wasProbe: boolean, 
 
 /**
  * The breaker after one attempt's result: a success closes it; a failure counts unless its class is
- * `config` (the relay's own configuration, not the target, failed). Returns `b` itself when unchanged.
+ * `config` or `transform` (the relay's own configuration or the target's expression failed, not the
+ * target). Returns `b` itself when unchanged.
  */
 export function breakerAfter(
   b: BreakerState,
@@ -61,5 +62,5 @@ export function breakerAfter(
   opts: BreakerPolicy = BREAKER_DEFAULTS,
 ): BreakerState {
   if (result.ok) return CLOSED_BREAKER;
-  return result.errorClass === "config" ? b : breakerFailure(b, now, wasProbe, opts);
+  return result.errorClass === "config" || result.errorClass === "transform" ? b : breakerFailure(b, now, wasProbe, opts);
 }

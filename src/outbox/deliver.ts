@@ -1,11 +1,14 @@
-import type { TargetConfig } from "../config/schemas";
+import type { TargetConfig, TransformConfig } from "../config/schemas";
 import { readSecret } from "../config/store";
 import { fromBase64, hmacSha256, toBase64, utf8 } from "../lib/crypto";
 import { err, ok, type Result } from "../lib/result";
 import { HEADER } from "../providers/centrepoint/constants";
 import { USER_AGENT } from "../version";
 import { parseRetryAfter } from "./backoff";
+import { batchBody } from "./batch-body";
+import { targetWants } from "./match";
 import { checkTargetUrl } from "./policy";
+import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, type TransformInput, transformInput } from "./transform";
 import type { OutboxItem } from "./types";
 
 /**
@@ -20,6 +23,9 @@ import type { OutboxItem } from "./types";
  */
 export const STANDARD_WEBHOOKS_HEADER = { messageId: "webhook-id", timestamp: "webhook-timestamp", signature: "webhook-signature" } as const;
 
+/** Content type of a CloudEvents batch (batch mode: a JSON array of envelopes). */
+export const BATCH_CONTENT_TYPE = "application/cloudevents-batch+json";
+
 /** Content types of the two body formats. */
 export const CONTENT_TYPE = { cloudevents: "application/cloudevents+json", raw: "application/json; charset=utf-8" } as const;
 
@@ -29,8 +35,11 @@ export const RESPONSE_BODY_LIMIT = 4096;
 /** Response headers kept in the attempt log. */
 const KEPT_RESPONSE_HEADERS = ["content-type", "content-length", "retry-after", "location", "date", "server", "x-request-id", "cf-ray"];
 
-/** Why an attempt failed: transport (dns, connect, timeout, tls), a non-2xx answer (http), or our configuration (config). */
-export type ErrorClass = "dns" | "connect" | "timeout" | "tls" | "http" | "config";
+/**
+ * Why an attempt failed: transport (dns, connect, timeout, tls), a non-2xx answer (http), our
+ * configuration (config), or the target's filter or transform expression (transform: never retried).
+ */
+export type ErrorClass = "dns" | "connect" | "timeout" | "tls" | "http" | "config" | "transform";
 
 /** A target with its secrets resolved, ready to send to. Holds secret material: never log it. */
 export interface ResolvedTarget {
@@ -45,11 +54,23 @@ export interface ResolvedTarget {
   centrepointKey: Uint8Array | null;
   /** Every secret value this target's requests carry, in the forms they are sent: redacted from stored responses. */
   secrets: string[];
+  /** The target's id (the expressions' `target.id`). */
+  id: string;
+  /** The target's events and sources (checked again when a dispatch is sent: a replayed not_wanted one meets them as they are then). */
+  wants: Pick<TargetConfig, "events" | "sources">;
+  /** JSONata filter, or null. */
+  filter: string | null;
+  /** Request transform, or null. */
+  transform: TransformConfig | null;
+  /** Values `$secret(name)` gives, by name (only the transform's listed secrets). */
+  transformSecrets: Record<string, string>;
 }
 
 /** The request of one attempt. */
 export interface OutboundRequest {
   url: string;
+  /** POST unless a transform says otherwise. */
+  method?: TransformConfig["method"];
   headers: Record<string, string>;
   body: Uint8Array;
 }
@@ -70,7 +91,7 @@ export interface AttemptResult {
  * Checks the URL policy and reads the named secrets of a target. An error (a `config` failure)
  * names what is wrong, never a secret's value; the target must then not be sent to at all.
  */
-export function resolveTarget(config: TargetConfig, env: object, allowHttp: boolean): Result<ResolvedTarget, string> {
+export function resolveTarget(config: TargetConfig, env: object, allowHttp: boolean, id = ""): Result<ResolvedTarget, string> {
   const url = checkTargetUrl(config.url, allowHttp);
   if (!url.ok) return err(`target url ${url.error}`);
   let auth: [string, string] | null = null;
@@ -99,7 +120,106 @@ export function resolveTarget(config: TargetConfig, env: object, allowHttp: bool
     centrepointKey = utf8(secret);
     secrets.push(secret);
   }
-  return ok({ url: config.url, format: config.format, timeoutMs: config.timeoutMs, auth, signingKey, centrepointKey, secrets });
+  const transformSecrets: Record<string, string> = {};
+  for (const name of config.transform?.secrets ?? []) {
+    const secret = readSecret(env, name);
+    if (secret === undefined) return err(`secret ${name} (transform.secrets) is not set`);
+    transformSecrets[name] = secret;
+    secrets.push(...secretForms(secret));
+  }
+  return ok({
+    url: config.url,
+    format: config.format,
+    timeoutMs: config.timeoutMs,
+    auth,
+    signingKey,
+    centrepointKey,
+    secrets,
+    id,
+    wants: { events: config.events, sources: config.sources },
+    filter: config.filter ?? null,
+    transform: config.transform ?? null,
+    transformSecrets,
+  });
+}
+
+/** Why a dispatch whose kind or source the target's events and sources no longer match is not sent. */
+const NOT_WANTED_BY_MATCH = "not wanted by the target's events and sources";
+
+/** What one dispatch comes to: a request to send, not wanted by the filter, or an expression error (never retried). */
+export type Prepared = { kind: "send"; request: OutboundRequest } | { kind: "not_wanted"; reason: string } | { kind: "transform"; error: string };
+
+/**
+ * Applies the target's filter and transform, then builds the request (signing and auth apply to the
+ * transformed body). A target with neither only builds the request. Error messages are redacted.
+ */
+export async function prepareRequest(item: DispatchPayload & Pick<OutboxItem, "headers">, target: ResolvedTarget, now: number): Promise<Prepared> {
+  if (!targetWants(target.wants, item.source, item.kind)) return { kind: "not_wanted", reason: NOT_WANTED_BY_MATCH };
+  if (target.filter === null && target.transform === null) return { kind: "send", request: await buildRequest(item, target, now) };
+  const input = transformInput(item, target.id);
+  if (target.filter !== null) {
+    const wants = await filterWants(target.filter, input);
+    if (!wants.ok) return { kind: "transform", error: redactSecrets(wants.error, target.secrets) };
+    if (!wants.value) return { kind: "not_wanted", reason: "not wanted by the target's filter expression" };
+  }
+  if (target.transform === null) return { kind: "send", request: await buildRequest(item, target, now) };
+  const shaped = await shapeRequest(target.transform, input, (name) => target.transformSecrets[name]);
+  if (!shaped.ok) return { kind: "transform", error: redactSecrets(shaped.error, target.secrets) };
+  return { kind: "send", request: await buildRequest(item, target, now, shaped.value) };
+}
+
+/** What a batch of dispatches comes to: per event, not wanted or a filter error; for the rest (`members`, indexes), one request or a transform error. */
+export interface BatchPrepared {
+  skipped: { index: number; prepared: Exclude<Prepared, { kind: "send" }> }[];
+  members: number[];
+  send: Exclude<Prepared, { kind: "not_wanted" }> | null;
+}
+
+/**
+ * Batch mode: the filter per event, then one request for the rest: the envelopes as a JSON array
+ * (`application/cloudevents-batch+json`), or the transform over `{batch: [inputs…]}`. Its
+ * `webhook-id` is derived from the members' delivery ids, so a resent batch keeps it.
+ */
+export async function prepareBatch(
+  items: readonly (DispatchPayload & Pick<OutboxItem, "headers">)[],
+  target: ResolvedTarget,
+  now: number,
+): Promise<BatchPrepared> {
+  const skipped: BatchPrepared["skipped"] = [];
+  const members: number[] = [];
+  const inputs: TransformInput[] = [];
+  for (const [i, item] of items.entries()) {
+    if (!targetWants(target.wants, item.source, item.kind)) {
+      skipped.push({ index: i, prepared: { kind: "not_wanted", reason: NOT_WANTED_BY_MATCH } });
+      continue;
+    }
+    const input = target.filter !== null || target.transform !== null ? transformInput(item, target.id) : null;
+    if (target.filter !== null && input !== null) {
+      const wants = await filterWants(target.filter, input);
+      if (!wants.ok) {
+        skipped.push({ index: i, prepared: { kind: "transform", error: redactSecrets(wants.error, target.secrets) } });
+        continue;
+      }
+      if (!wants.value) {
+        skipped.push({ index: i, prepared: { kind: "not_wanted", reason: "not wanted by the target's filter expression" } });
+        continue;
+      }
+    }
+    members.push(i);
+    if (input !== null) inputs.push(input);
+  }
+  if (members.length === 0) return { skipped, members, send: null };
+  const chosen = members.map((i) => items[i]!);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(chosen.map((c) => `${c.source}/${c.deliveryId}`).join("\n"))));
+  const id = `batch_${[...digest.slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  let shaped: Shaped = { method: "POST", contentType: BATCH_CONTENT_TYPE, headers: {}, body: utf8(batchBody(chosen.map((c) => c.envelope))) };
+  if (target.transform !== null) {
+    const r = await shapeRequest(target.transform, { batch: inputs }, (name) => target.transformSecrets[name]);
+    if (!r.ok) return { skipped, members, send: { kind: "transform", error: redactSecrets(r.error, target.secrets) } };
+    shaped = r.value;
+  }
+  const request = await buildRequest({ deliveryId: id, envelope: "", body: shaped.body, headers: {} }, target, now, shaped);
+  return { skipped, members, send: { kind: "send", request } };
 }
 
 /** Standard Webhooks v1 signature: `v1,` + base64 HMAC-SHA256 of `${id}.${timestamp}.` + body bytes. */
@@ -119,22 +239,24 @@ export async function buildRequest(
   item: Pick<OutboxItem, "deliveryId" | "envelope" | "body" | "headers">,
   target: ResolvedTarget,
   now: number,
+  shaped: Shaped | null = null,
 ): Promise<OutboundRequest> {
   const raw = target.format === "raw";
-  const body = raw ? item.body : utf8(item.envelope);
+  const body = shaped ? shaped.body : raw ? item.body : utf8(item.envelope);
   const timestamp = Math.floor(now / 1000);
-  const headers: Record<string, string> = {};
+  // A transform's headers first: the relay's own (auth, content type, signature) are set after, so they win.
+  const headers: Record<string, string> = { ...shaped?.headers };
   // The ledger picked the forwardable x-actigraph-* headers; ours are set after, so they win. A
   // CentrePoint signature is never passed on (rows queued before it was left out may still hold one).
-  if (raw) for (const [k, v] of Object.entries(item.headers)) if (k.toLowerCase() !== CENTREPOINT_SIGNATURE) headers[k.toLowerCase()] = v;
+  if (raw && !shaped) for (const [k, v] of Object.entries(item.headers)) if (k.toLowerCase() !== CENTREPOINT_SIGNATURE) headers[k.toLowerCase()] = v;
   if (raw && target.centrepointKey) headers[CENTREPOINT_SIGNATURE] = toBase64(await hmacSha256(target.centrepointKey, body));
   if (target.auth) headers[target.auth[0]] = target.auth[1];
-  headers["content-type"] = raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
+  headers["content-type"] = shaped ? shaped.contentType : raw ? CONTENT_TYPE.raw : CONTENT_TYPE.cloudevents;
   headers["user-agent"] = USER_AGENT;
   headers[STANDARD_WEBHOOKS_HEADER.messageId] = item.deliveryId;
   headers[STANDARD_WEBHOOKS_HEADER.timestamp] = String(timestamp);
   if (target.signingKey) headers[STANDARD_WEBHOOKS_HEADER.signature] = await signWebhook(target.signingKey, item.deliveryId, timestamp, body);
-  return { url: target.url, headers, body };
+  return shaped ? { url: target.url, method: shaped.method, headers, body } : { url: target.url, headers, body };
 }
 
 /** CentrePoint's body-signature header, as a raw target with `centrepointSigning` receives it. */
@@ -161,7 +283,7 @@ export function redactResult(result: AttemptResult, secrets: readonly string[]):
 }
 
 /** Classifies a thrown fetch error. Workers errors carry no codes, so this reads names and messages. */
-export function classifyError(e: unknown): Exclude<ErrorClass, "http" | "config"> {
+export function classifyError(e: unknown): Exclude<ErrorClass, "http" | "config" | "transform"> {
   const name = e instanceof Error ? e.name : "";
   const message = e instanceof Error ? e.message : String(e);
   if (name === "TimeoutError" || name === "AbortError" || /timed? ?out/i.test(message)) return "timeout";
@@ -175,7 +297,7 @@ export async function sendRequest(req: OutboundRequest, deps: { fetch: typeof fe
   const started = deps.now();
   try {
     const res = await deps.fetch(req.url, {
-      method: "POST",
+      method: req.method ?? "POST",
       headers: req.headers,
       body: req.body,
       redirect: "manual",

@@ -9,17 +9,17 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
-import { breakerAfter, breakerAllows, type BreakerState, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { type AttemptResult, buildRequest, redactResult, type ResolvedTarget, resolveTarget, sendRequest } from "./deliver";
+import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
+import { resolveTarget } from "./deliver";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
-import { dueRows, nextWake } from "./schedule";
+import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";
 import { OUTBOX_MIGRATIONS } from "./schema";
+import { payloadOf, type Run, type RunIO, sendBatch, sendOne } from "./send";
 import {
   applyFilter,
   claim,
   complete,
-  type Completion,
   type CompletionPolicy,
   expireIfSpent,
   hold,
@@ -30,7 +30,6 @@ import {
   release,
   replan,
   saveBreaker,
-  unclaim,
 } from "./transitions";
 import type { OutboxItem } from "./types";
 import {
@@ -76,23 +75,6 @@ export const WATCHDOG_REFRESH_MS = 10_000;
 /** Items per enqueue call at most (the ledger pushes far fewer). */
 const MAX_ENQUEUE = 1000;
 
-/** What the sends of one alarm run share. */
-interface Run {
-  targetId: string;
-  target: ResolvedTarget;
-  policy: CompletionPolicy;
-  /** Set when an attempt of this run got a 410: the rest of the run sends nothing. */
-  paused: boolean;
-  /**
-   * The breaker as this run's finished attempts leave it (written with them at the end of the
-   * batch): once it is open, the run's rows not sent yet go back unsent instead of each waiting for
-   * a target that is down.
-   */
-  breaker: BreakerState;
-  /** Finished attempts not yet written; written together (one transaction) at the end of the batch, or at once after a 410. */
-  done: Completion[];
-}
-
 /**
  * One target's queue of dispatches ("one alarm, many rows"): every (source, delivery id) handed
  * to this target is a row (transitions.ts has its states); the single alarm is armed at the
@@ -105,6 +87,8 @@ export class Outbox extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** Billing units of this instance (lib/meter.ts). */
   private readonly meter: ReturnType<typeof meterSql>;
+  /** What the sends of a run use (send.ts). */
+  private readonly io: RunIO;
   /** True while this instance's alarm is sending; `delivering` rows are stale otherwise. */
   private running = false;
   /** Whether this instance has recovered the rows an earlier instance left `delivering` (once per instance). */
@@ -114,6 +98,7 @@ export class Outbox extends DurableObject<Bindings> {
     super(ctx, env);
     this.meter = meterSql(ctx.storage.sql);
     this.sql = this.meter.sql;
+    this.io = { sql: this.sql, transaction: (f) => this.ctx.storage.transactionSync(f), flush: (run, policy) => this.flush(run, policy) };
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, OUTBOX_MIGRATIONS));
   }
 
@@ -145,6 +130,12 @@ export class Outbox extends DurableObject<Bindings> {
     return getDispatch(this.sql, source, deliveryId);
   }
 
+  /** The payload of one dispatch as this target gets it (enrichment included), for a preview; null when this target never had it. */
+  async payload(source: string, deliveryId: string): Promise<OutboxItem | null> {
+    const r = this.sql.exec<PayloadRow>("SELECT * FROM dispatches WHERE source = ? AND delivery_id = ?", source, deliveryId).toArray()[0];
+    return r ? payloadOf(r) : null;
+  }
+
   /** A page of dispatches, newest enqueued first; pass the returned cursor for the next page. */
   async list(filter: DispatchFilter & { cursor?: string }): Promise<{ items: DispatchView[]; cursor: string | null }> {
     return listDispatches(this.sql, filter);
@@ -162,23 +153,30 @@ export class Outbox extends DurableObject<Bindings> {
     return { ...m, usage: { ...this.meter.usage } };
   }
 
-  /** Sends one dispatch again. Idempotent: only a delivered or dead one goes back to pending, with a fresh window (attempt history kept). */
+  /**
+   * Sends one dispatch again. Idempotent: only a delivered, dead or not_wanted one goes back to
+   * pending, with a fresh window (attempt history kept); the target's filter and transform as they
+   * are now decide what is sent.
+   */
   async replay(source: string, deliveryId: string): Promise<{ found: boolean; replayed: boolean }> {
     const seq = seqOf(this.sql, source, deliveryId);
     if (seq === null) return { found: false, replayed: false };
-    const replayed = replan(this.sql, fragment("seq = ? AND state IN ('delivered', 'dead')", seq), Date.now()) > 0;
+    const replayed = replan(this.sql, fragment("seq = ? AND state IN ('delivered', 'dead', 'not_wanted')", seq), Date.now()) > 0;
     if (replayed) await this.arm();
     return { found: true, replayed };
   }
 
   /**
    * replay() for up to `limit` (≤ 1000) delivered or dead dispatches matching the filter (state
-   * defaults to both), oldest first. `remaining` counts the matching ones left for another call.
+   * defaults to both; not_wanted ones when asked for), oldest first. `remaining` counts the matching
+   * ones left for another call.
    */
   async replayWhere(filter: DispatchFilter): Promise<{ replayed: number; remaining: number }> {
-    if (filter.state !== undefined && filter.state !== "dead" && filter.state !== "delivered") return { replayed: 0, remaining: 0 };
+    if (filter.state !== undefined && filter.state !== "dead" && filter.state !== "delivered" && filter.state !== "not_wanted")
+      return { replayed: 0, remaining: 0 };
     const limit = Math.min(Math.max(filter.limit, 1), MAX_REPLAY);
-    const replayable = joinFragments([filterWhere(filter), fragment("state IN ('delivered', 'dead')")]);
+    const states = fragment(filter.state === "not_wanted" ? "state = 'not_wanted'" : "state IN ('delivered', 'dead')");
+    const replayable = joinFragments([filterWhere(filter), states]);
     const chosen = fragment(`seq IN (SELECT seq FROM dispatches WHERE ${replayable.sql} ORDER BY seq LIMIT ?)`, ...replayable.params, limit);
     const replayed = replan(this.sql, chosen, Date.now());
     const remaining = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM dispatches WHERE ${replayable.sql}`, ...replayable.params).one().n;
@@ -257,7 +255,9 @@ export class Outbox extends DurableObject<Bindings> {
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
     if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
-    const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true");
+    if (meta.batch_max !== (config.batch?.maxEvents ?? null) || meta.batch_wait_ms !== (config.batch?.maxWaitMs ?? null))
+      this.sql.exec("UPDATE meta SET batch_max = ?, batch_wait_ms = ?", config.batch?.maxEvents ?? null, config.batch?.maxWaitMs ?? null);
+    const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true", targetId);
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
       this.ctx.storage.transactionSync(() => {
@@ -270,16 +270,27 @@ export class Outbox extends DurableObject<Bindings> {
 
     const allowance = breakerAllows(breakerOf(meta), now);
     if (allowance === "none") return 0;
-    const batch = Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
-    const due = dueRows(this.sql, now, allowance === "probe" ? 1 : batch, config.ordered);
+    // rateLimit: one send per slot of 60 s / perMinute, the slot kept in meta (so retries, replays and a new instance share it).
+    const interval = config.rateLimit ? Math.ceil(60_000 / config.rateLimit.perMinute) : null;
+    if (interval === null && meta.rate_next_at !== null) this.sql.exec("UPDATE meta SET rate_next_at = NULL");
+    if (interval !== null && meta.rate_next_at !== null && meta.rate_next_at > now) return 0;
+    // Batch mode: one request of up to maxEvents (a probe or a rate-limit slot is one request too).
+    const batch = config.batch
+      ? config.batch.maxEvents
+      : allowance === "probe" || interval !== null
+        ? 1
+        : Math.max(MIN_BATCH, config.concurrency * BATCH_PER_SLOT);
+    const due = dueRows(this.sql, now, batch, config.ordered);
     if (due.length === 0) return 0;
-    const claimed = this.ctx.storage.transactionSync(() =>
-      claim(
+    if (config.batch && !batchReady(due, config.batch.maxEvents, config.batch.maxWaitMs, now)) return 0;
+    const claimed = this.ctx.storage.transactionSync(() => {
+      if (interval !== null) this.sql.exec("UPDATE meta SET rate_next_at = ?", now + interval);
+      return claim(
         this.sql,
         due.map((r) => r.seq),
         now,
-      ),
-    );
+      );
+    });
     // Watchdog: should this instance die mid-batch, the alarm fires again and recovers the rows. Its
     // first write and the claim's are made durable together, before the first fetch goes out (output gate).
     const watchdog = () => this.ctx.storage.setAlarm(Date.now() + config.timeoutMs + WATCHDOG_REFRESH_MS + WATCHDOG_MARGIN_MS);
@@ -295,13 +306,14 @@ export class Outbox extends DurableObject<Bindings> {
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
     try {
-      await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => this.attempt(row, attemptId, run));
+      if (config.batch) await sendBatch(this.io, sends, run);
+      else await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => sendOne(this.io, row, attemptId, run));
     } finally {
       clearInterval(refresh);
       this.flush(run);
     }
-    // A probe goes alone, and a 410 stops the run: the next batch waits for the alarm.
-    return allowance === "probe" || run.paused ? 0 : sends.length;
+    // A probe goes alone, a 410 stops the run, a rate-limited send waits for its next slot: the next batch waits for the alarm.
+    return allowance === "probe" || run.paused || interval !== null ? 0 : sends.length;
   }
 
   /** One slice of retention (retention.ts) when delivered dispatches are older than the target's retentionDays; the alarm re-arms at once while more are. */
@@ -319,50 +331,13 @@ export class Outbox extends DurableObject<Bindings> {
    * dies before the flush leaves those attempts in_flight, and they are recovered and sent again
    * (at-least-once: the receiver may see them twice).
    */
-  private flush(run: Run): void {
+  private flush(run: Run, policy: CompletionPolicy = run.policy): void {
     if (run.done.length === 0) return;
     const batch = run.done.splice(0);
     this.ctx.storage.transactionSync(() => {
       const deltas: Deltas = new Map();
-      for (const c of batch) complete(this.sql, c, run.policy, deltas);
+      for (const c of batch) complete(this.sql, c, policy, deltas);
       bumpCounters(this.sql, deltas);
-    });
-  }
-
-  /** Sends one claimed row and completes its attempt. */
-  private async attempt(row: PayloadRow, attemptId: number, run: Run): Promise<void> {
-    if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
-      this.ctx.storage.transactionSync(() => unclaim(this.sql, row.seq, attemptId, Date.now()));
-      return;
-    }
-    const startedAt = Date.now();
-    let result: AttemptResult;
-    try {
-      const request = await buildRequest(
-        { deliveryId: row.delivery_id, envelope: row.envelope, body: new Uint8Array(row.body), headers: JSON.parse(row.headers) as Record<string, string> },
-        run.target,
-        startedAt,
-      );
-      const sent = await sendRequest(request, { fetch: (input, init) => fetch(input, init), now: () => Date.now(), timeoutMs: run.target.timeoutMs });
-      result = redactResult(sent, run.target.secrets);
-    } catch (e) {
-      const error = `could not build the request: ${e instanceof Error ? e.message : String(e)}`;
-      result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
-    }
-    const at = Date.now();
-    run.done.push({ seq: row.seq, attemptId, result, at });
-    run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
-    if (result.status === 410) run.paused = true;
-    // A 410 is written at once (the pause must be durable before anything else goes out).
-    if (run.paused) this.flush(run);
-    log(result.ok ? "info" : "warn", "delivery attempt", {
-      target: run.targetId,
-      source: row.source,
-      deliveryId: row.delivery_id,
-      outcome: result.ok ? "success" : "failure",
-      status: result.status,
-      errorClass: result.errorClass,
-      ms: result.durationMs,
     });
   }
 

@@ -47,6 +47,19 @@ export function nextWake(sql: SqlStorage, meta: MetaRow, now: number, running: b
   return send === null ? prune : prune === null ? send : Math.min(send, prune);
 }
 
+/** A batching target waits until maxEvents rows are due, or until the earliest has been due maxWaitMs. */
+function batchWake(sql: SqlStorage, max: number, waitMs: number, earliest: number, now: number): number {
+  const due = sql
+    .exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM dispatches WHERE state = 'pending' AND next_at <= ? LIMIT ?)", now, max)
+    .one().n;
+  return due >= max ? earliest : earliest + waitMs;
+}
+
+/** Whether a batch may go now: full, or its earliest row has waited maxWaitMs. `due` is sorted earliest first. */
+export function batchReady(due: readonly PayloadRow[], max: number, waitMs: number, now: number): boolean {
+  return due.length >= max || (due.length > 0 && (due[0]!.next_at ?? now) + waitMs <= now);
+}
+
 /** When the alarm should next run to send, recover or re-check a hold, or null. */
 function nextSend(sql: SqlStorage, meta: MetaRow, now: number, running: boolean): number | null {
   const exists = (where: string) => sql.exec(`SELECT 1 FROM dispatches WHERE ${where} LIMIT 1`).toArray().length > 0;
@@ -58,6 +71,8 @@ function nextSend(sql: SqlStorage, meta: MetaRow, now: number, running: boolean)
     .one().at;
   const breaker = breakerOf(meta);
   if (at !== null && breaker.probeAt !== null) at = Math.max(at, breaker.probeAt);
+  if (at !== null && meta.rate_next_at !== null) at = Math.max(at, meta.rate_next_at);
+  if (at !== null && meta.batch_max !== null && meta.batch_wait_ms !== null) at = batchWake(sql, meta.batch_max, meta.batch_wait_ms, at, now);
   if (meta.held_by === "config" && exists("state = 'held'")) at = Math.min(at ?? Infinity, now + HOLD_RECHECK_MS);
   if (exists("awaiting_plan = 1")) at = Math.min(at ?? Infinity, now + HOLD_RECHECK_MS); // ask the ledger again
 

@@ -95,4 +95,9 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   // (src/ledger/enrichment.ts planReleased); the new item then replaces the row. 1 = ask the ledger, 2 = asked.
   `ALTER TABLE dispatches ADD COLUMN awaiting_plan INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX dispatches_awaiting_plan ON dispatches (seq) WHERE awaiting_plan = 1;`,
+  // Rate limit (the target's rateLimit): the earliest time the next send may start; NULL = no limit in force.
+  `ALTER TABLE meta ADD COLUMN rate_next_at INTEGER;`,
+  // Batch mode (the target's batch), as last read by the alarm: NULL = not batching.
+  `ALTER TABLE meta ADD COLUMN batch_max INTEGER;
+   ALTER TABLE meta ADD COLUMN batch_wait_ms INTEGER;`,
 ];

@@ -23,9 +23,11 @@ import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta 
  *                              │ held ◀── 410 / paused / unusable ────┤
  *          resume() or config  │                                      └─ failure, past the window
  *          usable again ───────┘                                         or maxAttempts ──▶ dead
- *   delivered, dead ── replay ──▶ pending (fresh window, history kept)
+ *   delivered, dead, not_wanted ── replay ──▶ pending (fresh window, history kept)
  *   delivering (instance died mid-attempt) ── recover ──▶ pending, attempt "interrupted"
  *   pending, held, planned while the document was invalid ── filter says no ──▶ not_wanted
+ *   delivering, the filter expression says no ──▶ not_wanted (its attempt dropped: nothing was sent)
+ *   delivering, an expression error (error class transform) ──▶ dead at once
  *
  * A dispatch is claimed only while pending and completed only while delivering, so running any
  * step twice changes nothing twice. Every change also updates the counters (counters.ts) in the
@@ -48,6 +50,10 @@ export interface Completion {
   result: AttemptResult;
   /** When the attempt finished. */
   at: number;
+  /** Set when the target's filter expression did not want the dispatch: nothing was sent, the attempt is dropped and the row is not_wanted. */
+  notWanted?: string;
+  /** A member of a batch after its first: the batch's one request counts once for the breaker. */
+  skipBreaker?: boolean;
 }
 
 /**
@@ -141,6 +147,7 @@ export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Ma
  */
 export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolicy, deltas: Deltas): void {
   const { result, at } = c;
+  if (c.notWanted !== undefined) return completeNotWanted(sql, c, c.notWanted, deltas);
   const outcome = result.ok ? "success" : "failure";
   const before = sql.exec<{ outcome: string; error_class: string | null }>("SELECT outcome, error_class FROM attempts WHERE id = ?", c.attemptId).toArray()[0];
   if (before) {
@@ -180,7 +187,7 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
   const message = result.error ?? "failed";
   noteError(sql, message, at);
   const breaker = breakerOf(readMeta(sql));
-  const next = breakerAfter(breaker, result, at, policy.probe, policy.breaker);
+  const next = c.skipBreaker ? breaker : breakerAfter(breaker, result, at, policy.probe, policy.breaker);
   if (next !== breaker) saveBreaker(sql, next);
   if (result.status === 410) hold(sql, "gone", `target answered 410 Gone at ${new Date(at).toISOString()}; paused until resumed`, at);
   if (readMeta(sql).held_by !== null) {
@@ -188,10 +195,29 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
     moveState(deltas, "delivering", "held");
     return;
   }
-  const plan = planRetry(policy.retry, row, at, result.retryAfterMs, policy.random);
+  // An expression error is the same on every try: dead now, with its message, until the document is fixed and it is replayed.
+  const plan = result.errorClass === "transform" ? { kind: "dead" as const } : planRetry(policy.retry, row, at, result.retryAfterMs, policy.random);
   if (plan.kind === "dead") sql.exec("UPDATE dispatches SET state = 'dead', last_error = ?, updated_at = ? WHERE seq = ?", message, at, c.seq);
   else sql.exec("UPDATE dispatches SET state = 'pending', next_at = ?, last_error = ?, updated_at = ? WHERE seq = ?", plan.at, message, at, c.seq);
   moveState(deltas, "delivering", plan.kind === "dead" ? "dead" : "pending");
+}
+
+/** A claimed row the filter expression did not want: its in_flight attempt is dropped (nothing was sent) and it becomes not_wanted. */
+function completeNotWanted(sql: SqlStorage, c: Completion, reason: string, deltas: Deltas): void {
+  const deleted = sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight' RETURNING id", c.attemptId).toArray().length;
+  addDelta(deltas, attemptCounter("in_flight", null), -deleted);
+  const moved = sql
+    .exec(
+      `UPDATE dispatches SET state = 'not_wanted', next_at = NULL, last_error = ?, attempt_count = MAX(0, attempt_count - ?), window_attempts = MAX(0, window_attempts - ?), updated_at = ?
+       WHERE seq = ? AND state = 'delivering' RETURNING seq`,
+      reason,
+      deleted,
+      deleted,
+      c.at,
+      c.seq,
+    )
+    .toArray().length;
+  moveState(deltas, "delivering", "not_wanted", moved);
 }
 
 /** Holds every pending row (never drops it) and records why; a 410 pause keeps its reason over a config hold. */

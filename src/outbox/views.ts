@@ -109,6 +109,11 @@ export type MetaRow = {
   last_success_at: number | null;
   retention_days: number | null;
   last_pruned_at: number | null;
+  /** rateLimit: when the next send may start, or null. */
+  rate_next_at: number | null;
+  /** batch: maxEvents and maxWaitMs as last read by the alarm, or null. */
+  batch_max: number | null;
+  batch_wait_ms: number | null;
 };
 
 /** A `dispatches` row without its payload. */

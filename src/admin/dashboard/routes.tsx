@@ -33,7 +33,8 @@ import { plural, utcInputToIso } from "./format";
 import { type Flash, Layout, Notice, type PageContext } from "./layout";
 import { DeliveriesPage, type DeliveryFilters, deliveryHref } from "./pages/deliveries";
 import type { ListedDelivery } from "../service/deliveries";
-import { DeliveryPage } from "./pages/delivery";
+import { DeliveryPage, PreviewPage } from "./pages/delivery";
+import { previewDelivery } from "../service/preview";
 import { LoginPage } from "./pages/login";
 import { OverviewPage } from "./pages/overview";
 import { SourcePage } from "./pages/source";
@@ -209,6 +210,17 @@ dashboard.get("/admin/ui/deliveries/:source/:id", requireAdminPage, async (c) =>
       : { tone: "warn", text: "Nothing to replay: no target has this delivery yet." };
   }
   return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} />);
+});
+
+dashboard.get("/admin/ui/deliveries/:source/:id/preview", requireAdminPage, async (c) => {
+  const { source, id } = c.req.param();
+  const target = c.req.query("target") ?? "";
+  if (!idSchema.safeParse(source).success || !idSchema.safeParse(target).success) return renderError(c, 404, "No such source or target.");
+  const loaded = await loadConfig(c.env.CONFIG, "target", target, 0);
+  if (loaded.state !== "valid") return renderError(c, 404, `Target “${target}” is missing or invalid; fix its document to preview it.`);
+  const preview = await previewDelivery(c.env, target, loaded.config, source, id);
+  if (!preview.ok) return renderError(c, 404, preview.error);
+  return render(c, (page) => <PreviewPage page={page} source={source} deliveryId={id} target={target} preview={preview.value} />);
 });
 
 dashboard.post("/admin/ui/deliveries/:source/:id/replay", sameOrigin, requireAdminPage, checkCsrfToken, async (c) => {

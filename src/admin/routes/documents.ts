@@ -5,7 +5,10 @@ import { type ConfigType, listConfigs, loadConfig, SCHEMAS } from "../../config/
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { deleteDocument, saveDocument } from "../service/documents";
+import { dryRunSchema } from "../schemas";
+import { deleteDocument, saveDocument, validateDocument } from "../service/documents";
+import { dryRun } from "../service/preview";
+import type { TargetConfig } from "../../config/schemas";
 import { jsonBody, valid } from "../validation";
 
 /**
@@ -48,9 +51,18 @@ export function documentRoutes(type: ConfigType): Hono<AppEnv> {
     "/:id",
     describeAdmin({
       tag,
-      summary: `Create or replace a ${type}; defaults are filled in`,
+      summary:
+        type === "target"
+          ? "Create or replace a target; defaults are filled in. With ?dryRun=1: validate and preview against the latest delivery of each matching source, without saving"
+          : `Create or replace a ${type}; defaults are filled in`,
       responses: {
-        200: { schema: stored, description: "replaced" },
+        200:
+          type === "target"
+            ? {
+                schema: z.union([stored, dryRunSchema]),
+                description: "replaced; with ?dryRun=1, the document as it would be saved and its previews (nothing saved)",
+              }
+            : { schema: stored, description: "replaced" },
         201: { schema: stored, description: "created" },
         400: { schema: errorBodySchema, description: "invalid document, with field-level errors" },
       },
@@ -59,6 +71,11 @@ export function documentRoutes(type: ConfigType): Hono<AppEnv> {
     valid("json", schema, "invalid_document"),
     async (c) => {
       const id = c.req.param("id");
+      if (type === "target" && c.req.query("dryRun") === "1") {
+        const checked = await validateDocument(c.env, type, id ?? "", await c.req.json());
+        if (!checked.ok) return errorResponse(c, 400, "invalid_document", `Invalid ${type} document.`, { fields: checked.error });
+        return c.json({ id, valid: true, dryRun: true, config: checked.value, previews: await dryRun(c.env, id ?? "", checked.value as TargetConfig) });
+      }
       // The validator checked the shape; saving adds the id rule, the URL policy and the secret-role rule.
       const saved = await saveDocument(c.env, type, id ?? "", await c.req.json(), "api");
       if (!saved.ok) return errorResponse(c, 400, "invalid_document", `Invalid ${type} document.`, { fields: saved.error });

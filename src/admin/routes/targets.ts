@@ -5,7 +5,9 @@ import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { deadPageSchema, deadQuery, healthSchema, replayManyBody, replayManySchema, resumeSchema } from "../schemas";
+import { deadPageSchema, deadQuery, healthSchema, previewBody, previewSchema, replayManyBody, replayManySchema, resumeSchema } from "../schemas";
+import { loadConfig } from "../../config/store";
+import { previewDelivery } from "../service/preview";
 import { replayMany, resumeTarget } from "../service/replay";
 import { outboxOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
@@ -76,5 +78,34 @@ targetRoutes.post(
     const resumed = await resumeTarget(c.env, id);
     if (!resumed) return errorResponse(c, 404, "not_found", `No target "${id}".`);
     return c.json({ target: id, ...resumed });
+  },
+);
+
+targetRoutes.post(
+  "/targets/:id/preview",
+  describeAdmin({
+    tag: "targets",
+    summary: "A recorded delivery as this target would get it (filter, transform, auth, signing), secrets redacted; nothing is sent",
+    responses: {
+      200: { schema: previewSchema, description: "the preview" },
+      400: { schema: errorBodySchema, description: "invalid body" },
+      404: { schema: errorBodySchema, description: "no such target or delivery" },
+      409: { schema: errorBodySchema, description: "the target document is invalid" },
+    },
+  }),
+  valid("param", targetParam),
+  jsonBody(),
+  valid("json", previewBody),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { source, deliveryId } = c.req.valid("json");
+    const loaded = await loadConfig(c.env.CONFIG, "target", id, 0);
+    if (loaded.state === "missing") return errorResponse(c, 404, "not_found", `No target "${id}".`);
+    if (loaded.state === "invalid")
+      return errorResponse(c, 409, "invalid_document", `Target "${id}" is invalid; fix it first (PUT with ?dryRun=1 previews a fix).`);
+    if (!(await configExists(c.env.CONFIG, "source", source))) return errorResponse(c, 404, "not_found", `No source "${source}".`);
+    const preview = await previewDelivery(c.env, id, loaded.config, source, deliveryId);
+    if (!preview.ok) return errorResponse(c, 404, "not_found", preview.error);
+    return c.json(preview.value);
   },
 );

@@ -22,6 +22,17 @@ export async function saveDocument<T extends ConfigType>(
   raw: unknown,
   via: "api" | "dashboard",
 ): Promise<Result<{ config: ConfigOf<T>; created: boolean }, FieldError[]>> {
+  const checked = await validateDocument(env, type, id, raw);
+  if (!checked.ok) return checked;
+  const created = !(await configExists(env.CONFIG, type, id));
+  await saveConfig(env.CONFIG, type, id, checked.value);
+  if (type === "target" && (checked.value as TargetConfig).enabled) await outboxOf(env, id).resume();
+  log("info", "config saved", { type, id, created, via });
+  return ok({ config: checked.value, created });
+}
+
+/** Every rule a save applies (schema, id, URL policy, secret roles), without saving: the document as it would be stored. */
+export async function validateDocument<T extends ConfigType>(env: Bindings, type: T, id: string, raw: unknown): Promise<Result<ConfigOf<T>, FieldError[]>> {
   const idOk = idSchema.safeParse(id);
   if (!idOk.success) return err([{ path: "id", message: idOk.error.issues[0]?.message ?? "is not a valid id" }]);
   const parsed = parseConfig(type, raw);
@@ -39,11 +50,7 @@ export async function saveDocument<T extends ConfigType>(
   }
   const conflicts = await secretRoleConflicts(env.CONFIG, type, id, parsed.value);
   if (conflicts.length > 0) return err(conflicts);
-  const created = !(await configExists(env.CONFIG, type, id));
-  await saveConfig(env.CONFIG, type, id, parsed.value);
-  if (type === "target" && (parsed.value as TargetConfig).enabled) await outboxOf(env, id).resume();
-  log("info", "config saved", { type, id, created, via });
-  return ok({ config: parsed.value, created });
+  return ok(parsed.value);
 }
 
 /** Deletes a document; false when there was none. */

@@ -3,6 +3,7 @@ import { toBase64 } from "../../../lib/crypto";
 import type { DeliveryDetail, DeliveryTarget } from "../../service/deliveries";
 import { formatBytes, formatDuration, formatTime, plural, prettyJson } from "../format";
 import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
+import type { Preview } from "../../service/preview";
 import { OutcomeBadge, StateBadge } from "./parts";
 import { PullSection } from "./pull";
 import { deliveryHref } from "./deliveries";
@@ -193,9 +194,14 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
             <Badge tone="info">not handed over yet</Badge>
           )}
         </div>
-        {(view || pruned) && (
-          <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />
-        )}
+        <div class="row">
+          <a class="button secondary" href={`${replayAction.replace(/\/replay$/, "/preview")}?target=${encodeURIComponent(t.target)}`}>
+            Preview
+          </a>
+          {(view || pruned) && (
+            <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />
+          )}
+        </div>
       </div>
       <dl class="kv small">
         <dt>Hand-off</dt>
@@ -292,3 +298,44 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
     </article>
   );
 };
+
+/** A delivery as one target would get it now (its filter, transform, auth and signing), secrets redacted; nothing is sent. */
+export const PreviewPage: FC<{ page: PageContext; source: string; deliveryId: string; target: string; preview: Preview }> = ({
+  page,
+  source,
+  deliveryId,
+  target,
+  preview,
+}) => (
+  <Layout title={`Preview for ${target}`} page={page} nav="deliveries" signedIn>
+    <p class="small">
+      <a href={deliveryHref(source, deliveryId)}>← Delivery {deliveryId}</a>
+    </p>
+    <h1>
+      Preview for <a href={`/admin/ui/targets/${target}`}>{target}</a>
+    </h1>
+    <p class="sub">What the target's document as saved now would send for this delivery. Nothing is sent; secret values are never shown.</p>
+    {!preview.wanted && <Notice tone="warn">The target's filter does not want this delivery: it would be not_wanted, nothing sent.</Notice>}
+    {preview.error && (
+      <Notice tone="bad">
+        <strong>Expression error:</strong> {preview.error}
+      </Notice>
+    )}
+    {preview.request && (
+      <section class="card" aria-labelledby="preview-h">
+        <h2 id="preview-h" class="mono">
+          {preview.request.method} {preview.request.url}
+        </h2>
+        <dl class="kv small">
+          {Object.entries(preview.request.headers).map(([k, v]) => (
+            <>
+              <dt class="mono">{k}</dt>
+              <dd class="mono">{v}</dd>
+            </>
+          ))}
+        </dl>
+        <pre class="mono">{preview.request.body}</pre>
+      </section>
+    )}
+  </Layout>
+);

@@ -204,6 +204,30 @@ export const TargetPage: FC<{
             <dd>{describeAuth(listed.config.auth)}</dd>
             <dt>Signing</dt>
             <dd>{listed.config.signing ? `Standard Webhooks signature, key in secret ${listed.config.signing.secretEnv}` : "none"}</dd>
+            {listed.config.filter && (
+              <>
+                <dt>Filter</dt>
+                <dd>
+                  <pre class="mono">{listed.config.filter}</pre>
+                </dd>
+              </>
+            )}
+            {listed.config.transform && (
+              <>
+                <dt>Transform</dt>
+                <dd>
+                  {listed.config.transform.method} as <code>{listed.config.transform.contentType}</code>
+                  {listed.config.transform.secrets.length > 0 && <>, $secret of {listed.config.transform.secrets.join(", ")}</>}
+                  <pre class="mono">{listed.config.transform.body}</pre>
+                  {Object.entries(listed.config.transform.headers ?? {}).map(([name, expression]) => (
+                    <div class="small">
+                      header <code>{name}</code>: <code>{expression}</code>
+                    </div>
+                  ))}
+                  <div class="small muted">An expression that fails makes the dispatch dead with error class transform and its message (see Dead).</div>
+                </dd>
+              </>
+            )}
             <dt>Ordered</dt>
             <dd>{listed.config.ordered ? "yes, per subject" : "no"}</dd>
             <dt>Timeout</dt>

@@ -1,0 +1,101 @@
+import { runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { targetSchema } from "../../src/config/schemas";
+import { clearConfigCache } from "../../src/config/store";
+import { alarmAt, expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, sqlIn, T0, useClock } from "./fixtures";
+
+let clock: ReturnType<typeof useClock>;
+
+beforeEach(() => {
+  clock = useClock();
+  clearConfigCache();
+  vi.spyOn(console, "log").mockImplementation(() => undefined);
+  vi.spyOn(console, "warn").mockImplementation(() => undefined);
+  vi.spyOn(Math, "random").mockReturnValue(0.5);
+});
+afterEach(async () => {
+  await expectCountersMatchRows();
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+const ids = (body: string) => (JSON.parse(body) as { id: string }[]).map((e) => e.id);
+
+describe("batch", () => {
+  it("is validated: maxEvents 1-100, maxWaitMs 0-60000, cloudevents format only", () => {
+    const parse = (doc: Record<string, unknown>) => targetSchema.safeParse({ url: "https://edc.example/hooks", ...doc }).success;
+    expect(parse({ batch: { maxEvents: 100, maxWaitMs: 60_000 } })).toBe(true);
+    expect(parse({ batch: { maxEvents: 101, maxWaitMs: 0 } })).toBe(false);
+    expect(parse({ batch: { maxEvents: 10, maxWaitMs: 60_001 } })).toBe(false);
+    expect(parse({ batch: { maxEvents: 10, maxWaitMs: 0 }, format: "raw" })).toBe(false);
+  });
+
+  it("sends full batches as one application/cloudevents-batch+json request each, in order", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ batch: { maxEvents: 10, maxWaitMs: 60_000 } });
+    const items = Array.from({ length: 25 }, (_, i) => makeItem({ receivedAt: T0 + i }));
+    await stub.enqueue(id, items);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => s.headers["content-type"])).toEqual(["application/cloudevents-batch+json", "application/cloudevents-batch+json"]);
+    expect(target.sent.flatMap((s) => ids(s.body))).toEqual(items.slice(0, 20).map((i) => i.deliveryId));
+    // The 5 left wait for more, or for maxWaitMs after they became due.
+    expect(await alarmAt(stub)).toBe(T0 + 60_000);
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => ids(s.body).length)).toEqual([10, 10, 5]);
+    expect((await stub.health()).counts.delivered).toBe(25);
+  });
+
+  it("retries a failing batch whole, then dead letters and replays per event", async () => {
+    const target = fakeTarget(() => new Response("down", { status: 500 }));
+    const { id, stub } = await newTarget({ batch: { maxEvents: 5, maxWaitMs: 0 }, retry: { maxAttempts: 2, baseDelayMs: 1_000 } });
+    const items = Array.from({ length: 5 }, () => makeItem());
+    await stub.enqueue(id, items);
+    await fireAlarm(stub);
+    clock.advance(60_000);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => ids(s.body))).toEqual([items.map((i) => i.deliveryId), items.map((i) => i.deliveryId)]);
+    expect((await stub.health()).counts.dead).toBe(5);
+    expect((await stub.health()).breaker.consecutiveFailures).toBe(2); // one per batch, not per event
+    target.answer(() => new Response("ok"));
+    await stub.replay(items[3]!.source, items[3]!.deliveryId);
+    await fireAlarm(stub);
+    expect(ids(target.sent[2]!.body)).toEqual([items[3]!.deliveryId]);
+    expect((await stub.getDispatch(items[3]!.source, items[3]!.deliveryId))?.dispatch.state).toBe("delivered");
+  });
+
+  it("gives a transform the batch's inputs", async () => {
+    const target = fakeTarget();
+    const { id, stub } = await newTarget({ batch: { maxEvents: 3, maxWaitMs: 0 }, transform: { body: '{"n": $count(batch), "ids": batch.delivery.id}' } });
+    const items = Array.from({ length: 3 }, () => makeItem());
+    await stub.enqueue(id, items);
+    await fireAlarm(stub);
+    expect(target.sent.map((s) => JSON.parse(s.body))).toEqual([{ n: 3, ids: items.map((i) => i.deliveryId) }]);
+    expect(target.sent[0]!.headers["content-type"]).toBe("application/json");
+  });
+
+  it("a crash mid-batch loses nothing and resends the batch; after its 2xx nothing is sent again", async () => {
+    const { id, stub } = await newTarget({ batch: { maxEvents: 4, maxWaitMs: 0 } });
+    const items = Array.from({ length: 4 }, () => makeItem());
+    await stub.enqueue(id, items);
+    // The instance dies while the batch's request is in flight: claimed rows stay delivering, attempts in_flight.
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE dispatches SET state = 'delivering'");
+      state.storage.sql.exec("UPDATE counters SET value = 0 WHERE name = 'state:pending'");
+      state.storage.sql.exec("INSERT OR REPLACE INTO counters (name, value) VALUES ('state:delivering', 4)");
+      for (const seq of state.storage.sql.exec<{ seq: number }>("SELECT seq FROM dispatches").toArray())
+        state.storage.sql.exec("INSERT INTO attempts (seq, n, started_at, outcome) VALUES (?, 1, ?, 'in_flight')", seq.seq, T0);
+      state.storage.sql.exec("UPDATE dispatches SET attempt_count = 1, window_attempts = 1");
+      state.storage.sql.exec("INSERT OR REPLACE INTO counters (name, value) VALUES ('attempts:in_flight:', 4)");
+    });
+    const target = fakeTarget();
+    await fireAlarm(stub); // a new instance recovers them and sends the batch again, whole
+    expect(target.sent.map((s) => ids(s.body))).toEqual([items.map((i) => i.deliveryId)]);
+    expect((await stub.health()).counts.delivered).toBe(4);
+    await stub.enqueue(id, []);
+    clock.advance(3_600_000);
+    await fireAlarm(stub);
+    expect(target.sent).toHaveLength(1);
+    expect(await sqlIn(stub, "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'interrupted'")).toEqual([{ n: 4 }]);
+  });
+});
