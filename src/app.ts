@@ -22,13 +22,14 @@ export const app = new Hono<AppEnv>();
 
 // One line per request, in place of Workers Logs' invocation logs (off in wrangler.toml: they record
 // the full URL, a file link's signature included); here the URL's token-like parameters are redacted.
-// Ingress writes its own line per request (accepted, rejected, handshake), so it gets no second one:
-// a log line is a measurable share of ingest CPU (docs/benchmarks.md).
+// Ingress writes its own line per request (accepted, rejected, handshake), so it gets no second one
+// (a log line is a measurable share of ingest CPU: docs/benchmarks.md), and /healthz (probed every
+// few seconds by monitors) none at all.
 app.use(async (c, next) => {
   c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
   const started = Date.now();
   await next();
-  if (c.req.path.startsWith("/webhooks/")) return;
+  if (c.req.path.startsWith("/webhooks/") || c.req.path === "/healthz") return;
   const url = new URL(c.req.url);
   log("info", "request", { requestId: c.var.requestId, method: c.req.method, url: url.pathname + url.search, status: c.res.status, ms: Date.now() - started });
 });
