@@ -7,7 +7,8 @@
  */
 import worker, { Outbox, SignInGuard } from "../../src/index";
 import type { Bindings } from "../../src/env";
-import { Ledger, type RecordInput } from "../../src/ledger/ledger";
+import { Ledger } from "../../src/ledger/ledger";
+import type { RecordInput } from "../../src/ledger/types";
 
 export { Outbox, SignInGuard };
 

@@ -3,7 +3,7 @@ import { isAllowListEntry } from "../lib/ip";
 import { EXPRESSION_LIMITS, expressionError } from "../lib/jsonata";
 import { CENTREPOINT_ADDRESS_KEYWORDS } from "../providers/centrepoint/constants";
 import { RAW_FILE_FORMATS } from "../providers/centrepoint/api/schemas";
-import { RESERVED_SECRET_NAMES } from "./secrets";
+import { RESERVED_SECRET_NAMES } from "./reserved-names";
 
 /**
  * KV configuration documents (`source:<id>`, `target:<id>`). The same schemas validate
@@ -131,6 +131,9 @@ export const targetAuthSchema = z.discriminatedUnion("type", [
   }),
 ]);
 
+/** Days a target's delivered dispatches are kept when its document does not say (`retentionDays`). */
+export const DEFAULT_RETENTION_DAYS = 30;
+
 /**
  * Retry policy of a target; times in milliseconds. Delays are capped exponential with full
  * jitter; an event is dead for the target once `windowMs` has passed since it was first
@@ -255,7 +258,7 @@ export const targetSchema = z
     breaker: breakerSchema.default(breakerSchema.parse({})),
     ordered: z.boolean().default(false),
     /** Days a delivered event's dispatch and its attempts are kept in the outbox; dead, held and not_wanted ones are kept until replayed or resolved. */
-    retentionDays: z.number().int().min(1).max(3_650).default(30),
+    retentionDays: z.number().int().min(1).max(3_650).default(DEFAULT_RETENTION_DAYS),
     enabled: z.boolean().default(true),
     /** Facts looked up once per event and added under `data.enrichment` (docs/pull.md); none by default. */
     enrich: z

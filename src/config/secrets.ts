@@ -11,17 +11,6 @@ import type { FieldError, SourceConfig, TargetConfig } from "./schemas";
  * entry) are never a document's secret.
  */
 
-/** Names no document may use as a secret: the relay's own secrets and every `[vars]` entry of wrangler.toml. */
-export const RESERVED_SECRET_NAMES: readonly string[] = [
-  "ADMIN_TOKEN",
-  "FILE_LINK_SECRET",
-  "FILE_LINK_SECRET_PREVIOUS",
-  "MAX_BODY_BYTES",
-  "ALLOW_HTTP_TARGETS",
-  "RELAY_PUBLIC_URL",
-  "CENTREPOINT_API_HOSTS",
-];
-
 /** What a named secret is for: the one role its name has across all documents. */
 export type SecretRole = "webhook" | "api-client" | "target";
 

@@ -11,7 +11,8 @@ import type { OutboxItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
 import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/facts";
 import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
-import { type DueHandoff, HOLD_AT } from "./handoff";
+import type { DueHandoff } from "./handoff";
+import { HOLD_AT } from "./types";
 import { COUNTER } from "./queries";
 
 /** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */

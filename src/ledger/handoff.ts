@@ -1,10 +1,11 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { bumpCounter } from "../lib/counters";
 import { inChunks, placeholders } from "../lib/sql";
-import { backoffDelayMs } from "../outbox/backoff";
+import { backoffDelayMs } from "../lib/backoff";
 import type { OutboxItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
 import { COUNTER } from "./queries";
+import { type HandoffPlan, HOLD_AT } from "./types";
 
 /**
  * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
@@ -25,15 +26,6 @@ export interface DueHandoff {
   /** Bytes of body, envelope and headers. */
   size: number;
 }
-
-/** A planned row that differs from the plain hand-off: when it is first due, and its pull plan (JSON, read by src/pull/). */
-export interface HandoffPlan {
-  nextAt: number;
-  enrich: string;
-}
-
-/** `next_at` of a row held until it is made due (a target with `enrichRequired`): the largest Date, never armed as an alarm. */
-export const HOLD_AT = 8_640_000_000_000_000;
 
 /** Retry timing of a failed push: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
 export const HANDOFF_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 } as const;

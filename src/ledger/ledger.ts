@@ -31,7 +31,7 @@ import {
   releaseEnrichment,
   storeEnrichment,
 } from "./enrichment";
-import { buildItems, type DueHandoff, dueHandoffs, type HandoffPlan, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
+import { buildItems, type DueHandoff, dueHandoffs, markFailed, markHanded, nextHandoffAt, outboxItem, planHandoffs } from "./handoff";
 import {
   advanceRun,
   type ChainPoint,
@@ -73,43 +73,16 @@ import {
 import { JOB_PACE_MS } from "./pacing";
 import { heldBackStatus, PRUNE_INITIAL, pruneSlice } from "./retention";
 import { LEDGER_MIGRATIONS } from "./schema";
+import type { RecordInput, RecordResult } from "./types";
 
 export type { DeliveryRecord, HandshakeEntry, IntegrityReport, IntegrityStatus, KnownDelivery, LedgerLifecycle, LedgerStats, ListFilter, Provenance };
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
-/** What ingress hands to the ledger for one authenticated delivery: the record's immutable fields, its payload and its plan. */
-export type RecordInput = Pick<
-  DeliveryRecord,
-  "deliveryId" | "idDerived" | "event" | "kind" | "subject" | "attention" | "receivedAt" | "sourceIp" | "headers"
-> & {
-  source: string;
-  body: Uint8Array;
-  /** The CloudEvents envelope, serialized (providers/centrepoint/normalize.ts serializeEnvelope). */
-  envelope: string;
-  /** Ids of the targets that want this event, decided at acceptance. */
-  targets: string[];
-  /** Targets whose document was invalid at acceptance: planned and held, their filter decides once the document is valid. */
-  unfilteredTargets?: string[];
-  /** Exact-match search keys from normalization. */
-  searchKeys?: string[];
-  /** Default "webhook". */
-  provenance?: Provenance;
-  /** Hand-offs planned differently (src/pull/plan.ts): enriching targets' deadlines, the Puller's job. */
-  handoffPlans?: Record<string, HandoffPlan>;
-};
-
 /** Outcome of `resend`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
 export type ResendResult =
   | { ok: true; payloadFrom: "ledger" | "archive"; targets: { target: string; replayed: boolean }[] }
   | { ok: false; error: "not_found" | "archive_missing"; message: string };
-
-/** Outcome of `record`. */
-export interface RecordResult {
-  status: "accepted" | "duplicate";
-  seq: number;
-  duplicateCount: number;
-}
 
 /** How far back a body is compared with earlier deliveries' (7 days: CentrePoint retries for 48 h, and a resend from the portal may come later). */
 export const SAME_BODY_HORIZON_MS = 7 * 86_400_000;

@@ -4,10 +4,10 @@ import { fromBase64, hmacSha256, toBase64, utf8 } from "../lib/crypto";
 import { err, ok, type Result } from "../lib/result";
 import { HEADER } from "../providers/centrepoint/constants";
 import { USER_AGENT } from "../version";
-import { parseRetryAfter } from "./backoff";
+import { parseRetryAfter } from "../lib/backoff";
 import { batchBody } from "./batch-body";
-import { targetWants } from "./match";
-import { checkTargetUrl } from "./policy";
+import { targetWants } from "../config/match";
+import { checkTargetUrl } from "../lib/url-policy";
 import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, type TransformInput, transformInput } from "./transform";
 import type { OutboxItem } from "./types";
 

@@ -1,4 +1,5 @@
 import { bumpCounters } from "../lib/counters";
+import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { DAY_MS } from "../lib/time";
 import { PRUNED_ATTEMPTS, PRUNED_DISPATCHES } from "./counters";
 import type { MetaRow } from "./views";
@@ -11,8 +12,6 @@ import type { MetaRow } from "./views";
  * `pruned:*` counters say how many rows went.
  */
 
-/** Retention days when the alarm has not read the target's document yet (the schema's default). */
-export const DEFAULT_RETENTION_DAYS = 30;
 /** Dispatches removed per alarm run at most (each with its attempts). */
 export const PRUNE_ROWS = 500;
 

@@ -2,12 +2,12 @@ import type { RetryPolicy, TargetConfig } from "../config/schemas";
 import { addDelta, bumpCounters, type Deltas } from "../lib/counters";
 import type { Fragment } from "../lib/sql";
 import { inChunks, placeholders } from "../lib/sql";
-import { planRetry } from "./backoff";
+import { planRetry } from "../lib/backoff";
 import type { BreakerPolicy } from "../config/schemas";
 import { breakerAfter, type BreakerState } from "./breaker";
 import type { AttemptResult } from "./deliver";
 import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
-import { targetWants } from "./match";
+import { targetWants } from "../config/match";
 import type { OutboxItem } from "./types";
 import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta } from "./views";
 

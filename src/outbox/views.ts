@@ -1,5 +1,5 @@
 import { readCounters } from "../lib/counters";
-import { DEFAULT_RETENTION_DAYS } from "./retention";
+import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
 import type { ErrorClass } from "./deliver";
 import { type Fragment, fragment, joinFragments } from "../lib/sql";

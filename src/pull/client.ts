@@ -5,7 +5,7 @@ import type { Bindings } from "../env";
 import { log } from "../lib/log";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
-import { backoffDelayMs } from "../outbox/backoff";
+import { backoffDelayMs } from "../lib/backoff";
 import { type BudgetState, budgetUsage, emptyBudgetState, tryAcquire } from "../providers/centrepoint/api/budget";
 import { type ApiError, type CentrePointApi, createCentrePointApi, describeApiError } from "../providers/centrepoint/api/client";
 import {
@@ -18,7 +18,7 @@ import {
   listDataFiles,
 } from "../providers/centrepoint/api/endpoints";
 import { isActiveRequestStatus } from "../providers/centrepoint/api/schemas";
-import { resolveCredentials } from "../reconcile/settings";
+import { resolveCredentials } from "../providers/centrepoint/api/settings";
 import { type ApiCallCount, countApiCall, readApiCalls } from "./api-calls";
 import { type DataFileFact, dataFileFacts, type SubjectFact, subjectFact, type UploadFact, uploadFact } from "./facts";
 import {

@@ -9,7 +9,7 @@
 import type { CentrePointApiConfig } from "../config/schemas";
 import type { Bindings } from "../env";
 import { log } from "../lib/log";
-import type { RecordInput } from "../ledger/ledger";
+import type { RecordInput } from "../ledger/types";
 import { clientFor } from "./client";
 import { envelopeData, keysOf } from "./facts";
 

@@ -11,8 +11,7 @@
  */
 import { ENRICH_FACTS, type EnrichFact, type TargetConfig } from "../config/schemas";
 import type { Listed } from "../config/store";
-import type { HandoffPlan } from "../ledger/handoff";
-import { HOLD_AT } from "../ledger/handoff";
+import { type HandoffPlan, HOLD_AT } from "../ledger/types";
 import type { RAW_FILE_FORMATS } from "../providers/centrepoint/api/schemas";
 import type { TargetPlan } from "./compose";
 import { applicableFacts, type EventKeys } from "./facts";

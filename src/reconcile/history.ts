@@ -4,8 +4,8 @@
  * (epoch ms). Rules: docs/reconciliation.md.
  */
 import { z } from "zod";
-import type { DeliveryArrival } from "../routes/ingress/record";
-import { deliveryIdOf } from "../routes/ingress/record";
+import type { DeliveryArrival } from "../ledger/delivery-record";
+import { deliveryIdOf } from "../ledger/delivery-record";
 import { HEADER } from "../providers/centrepoint/constants";
 import { detectHandshake } from "../providers/centrepoint/handshake";
 import { parseDeliveryBody } from "../providers/centrepoint/normalize";

@@ -10,11 +10,11 @@ import { getWebhookRegistration } from "../providers/centrepoint/api/endpoints";
 import { type ApiCallCount, countApiCall, readApiCalls } from "../pull/api-calls";
 import { clientFor } from "../pull/client";
 import { correlateCompletion } from "../pull/correlate";
-import { bodyLimit } from "../routes/ingress/limits";
+import { bodyLimit } from "../config/limits";
 import { compareRegistration, type RegistrationCheck } from "./registration";
 import { advanceRun, finished, PAGES_PER_INVOCATION } from "./run";
 import { RECONCILER_MIGRATIONS } from "./schema";
-import { resolveCredentials } from "./settings";
+import { resolveCredentials } from "../providers/centrepoint/api/settings";
 import {
   lastStartedAt,
   listReports,

@@ -5,7 +5,7 @@
  */
 import type { TargetConfig } from "../config/schemas";
 import type { Listed } from "../config/store";
-import { targetWants } from "../outbox/match";
+import { targetWants } from "../config/match";
 import { CENTREPOINT_EVENTS, KINDS_OF_EVENT } from "../providers/centrepoint/constants";
 import type { WebhookRegistration } from "../providers/centrepoint/api/schemas";
 

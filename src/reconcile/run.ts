@@ -2,7 +2,7 @@
  * One invocation of a reconciliation run: up to `pagesPerInvocation` pages of CentrePoint's
  * delivery history, each row classified (history.ts), the page's new delivery ids looked up in the
  * source's ledger in one batch, every missing delivery backfilled exactly as ingress records a
- * pushed one (routes/ingress/record.ts) with provenance "centrepoint-history", and the page's
+ * pushed one (ledger/delivery-record.ts) with provenance "centrepoint-history", and the page's
  * progress committed in one transaction. I/O is injected (the API client, the ledger, the targets,
  * the clock), so this is plain code the Durable Object calls.
  *
@@ -18,11 +18,11 @@
 import type { CentrePointApiConfig, TargetConfig } from "../config/schemas";
 import type { Listed } from "../config/store";
 import { log } from "../lib/log";
-import type { RecordInput, RecordResult } from "../ledger/ledger";
+import type { RecordInput, RecordResult } from "../ledger/types";
 import type { KnownDelivery } from "../ledger/queries";
 import { apiErrorStatus, apiPath, describeApiError, MAX_PAGE_LIMIT, SCOPE, type CentrePointApi } from "../providers/centrepoint/api/client";
 import { ENDPOINT } from "../providers/centrepoint/api/endpoints";
-import { buildDeliveryRecord } from "../routes/ingress/record";
+import { buildDeliveryRecord } from "../ledger/delivery-record";
 import { historyRowSchema, readHistoryRow, type HistoryRow } from "./history";
 import {
   addItem,

@@ -6,7 +6,7 @@ import type { Bindings } from "../../src/env";
 import { getWebhookRegistration } from "../../src/providers/centrepoint/api/endpoints";
 import { createCentrePointApi } from "../../src/providers/centrepoint/api/client";
 import { createTokenCache, tokenKey } from "../../src/providers/centrepoint/api/token";
-import { resolveCredentials } from "../../src/reconcile/settings";
+import { resolveCredentials } from "../../src/providers/centrepoint/api/settings";
 import { createFakeCentrePoint } from "../../harness/fake-centrepoint";
 import { admin, freshId, postWebhook, putSource, putTarget } from "../helpers";
 import { centrepointBlock, useFakeCentrePoint, useTestHooks } from "../reconcile/fixtures";

@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
 import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
-import { RESERVED_SECRET_NAMES } from "../../src/config/secrets";
+import { RESERVED_SECRET_NAMES } from "../../src/config/reserved-names";
 
 /**
  * Review finding 4: any Worker secret could be sent to any URL (a target naming a source's HMAC

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkTargetUrl } from "../../src/outbox/policy";
+import { checkTargetUrl } from "../../src/lib/url-policy";
 import { admin, freshId } from "../helpers";
 
 /**

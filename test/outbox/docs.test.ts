@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import doc from "../../docs/delivery.md?raw";
 import { retrySchema } from "../../src/config/schemas";
-import { expectedSchedule } from "../../src/outbox/backoff";
+import { expectedSchedule } from "../../src/lib/backoff";
 
 /** A duration as docs/delivery.md writes it: `45 s`, `7 min 30 s`, `26 h 08 min`. */
 function formatMs(ms: number): string {

@@ -6,7 +6,7 @@ import { addressKey, admitRequest, type CachedUrl, cachedUrl, cacheUrl, type Lim
 import { buildLink, linkExpiry, linkKeys, signLink, verifyLink } from "../../src/pull/links";
 import { planPull } from "../../src/pull/plan";
 import { splitRange } from "../../src/pull/requests";
-import { HOLD_AT } from "../../src/ledger/handoff";
+import { HOLD_AT } from "../../src/ledger/types";
 import type { TargetConfig } from "../../src/config/schemas";
 import type { Listed } from "../../src/config/store";
 

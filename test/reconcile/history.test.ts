@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createFakeCentrePoint, type FakeDeliveryRecord } from "../../harness/fake-centrepoint";
 import { countItems, readHistoryRow } from "../../src/reconcile/history";
-import { deliveryIdOf } from "../../src/routes/ingress/record";
+import { deliveryIdOf } from "../../src/ledger/delivery-record";
 
 /** The pure core of reconciliation (src/reconcile/history.ts): one history row as the relay reads it, and the counting of a run. */
 

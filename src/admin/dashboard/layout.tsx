@@ -162,6 +162,13 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
 /** Tone of a badge or notice. */
 export type Tone = "ok" | "warn" | "bad" | "info" | "muted";
 
+/** Something an operator should look at, with where to fix it. */
+export interface Issue {
+  tone: Tone;
+  text: string;
+  href: string;
+}
+
 /** A small coloured label; the text always says what the colour means. */
 export const Badge: FC<PropsWithChildren<{ tone: Tone }>> = ({ tone, children }) => <span class={`badge ${tone}`}>{children}</span>;
 

@@ -4,8 +4,8 @@ import { type ConfigOf, type ConfigType, configExists, deleteConfig, loadConfig,
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
 import { err, ok, type Result } from "../../lib/result";
-import { checkTargetUrl } from "../../outbox/policy";
-import { centrepointUrlErrors } from "../../reconcile/settings";
+import { checkTargetUrl } from "../../lib/url-policy";
+import { centrepointUrlErrors } from "../../providers/centrepoint/api/settings";
 import { outboxOf } from "./stubs";
 
 /**

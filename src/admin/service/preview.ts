@@ -4,7 +4,7 @@ import type { Bindings } from "../../env";
 import { err, ok, type Result } from "../../lib/result";
 import { forwardableHeaders } from "../../ledger/handoff";
 import { prepareRequest, redactSecrets, resolveTarget, STANDARD_WEBHOOKS_HEADER } from "../../outbox/deliver";
-import { targetWants } from "../../outbox/match";
+import { targetWants } from "../../config/match";
 import type { OutboxItem } from "../../outbox/types";
 import { HEADER } from "../../providers/centrepoint/constants";
 import { ledgerOf, outboxOf } from "./stubs";

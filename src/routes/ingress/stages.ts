@@ -7,15 +7,15 @@ import type { ErrorCode } from "../../lib/errors";
 import { ipAllowed } from "../../lib/ip";
 import { log } from "../../lib/log";
 import { err, ok, type Result } from "../../lib/result";
-import type { RecordInput } from "../../ledger/ledger";
+import type { RecordInput } from "../../ledger/types";
 import type { HandshakeEntry } from "../../ledger/queries";
 import { authenticate } from "../../providers/centrepoint/auth";
 import { CENTREPOINT_ADDRESS_KEYWORDS, HEADER } from "../../providers/centrepoint/constants";
 import { detectHandshake, type Handshake } from "../../providers/centrepoint/handshake";
 import { type ParsedBody, parseDeliveryBody } from "../../providers/centrepoint/normalize";
-import { bodyLimit } from "./limits";
+import { bodyLimit } from "../../config/limits";
 import { correlateCompletion } from "../../pull/correlate";
-import { buildDeliveryRecord } from "./record";
+import { buildDeliveryRecord } from "../../ledger/delivery-record";
 
 /**
  * CentrePoint ingress as a chain of typed stages, cheap first: load the source, allow the
@@ -140,7 +140,7 @@ export function requireAuthenticated(auth: AuthOutcome): Result<void, Refusal> {
 }
 
 /**
- * Stage 7: the ledger's record of an authenticated delivery (routes/ingress/record.ts, the one way a
+ * Stage 7: the ledger's record of an authenticated delivery (ledger/delivery-record.ts, the one way a
  * record is built); a data_retrieval_complete of a request the relay made names its trigger (src/pull/correlate.ts).
  */
 export async function buildRecord(c: Context<AppEnv>, source: SourceConfig, a: Arrival, body: ReadBody): Promise<RecordInput> {

@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import { type Tone, Badge, Layout, type PageContext, Stat, Time } from "../layout";
+import { type Tone, Badge, type Issue, Layout, type PageContext, Stat, Time } from "../layout";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
 import type { IntegrityStatus } from "../../../ledger/queries";
 import type { SourceSummary, TargetSummary } from "../../service/overview";
@@ -11,13 +11,6 @@ import { BreakerBadge, TargetStateBadge } from "./parts";
 
 /** Backlog age past which a target is listed under "Needs attention". */
 export const STALE_BACKLOG_MS = 15 * 60_000;
-
-/** Something an operator should look at, with where to fix it. */
-export interface Issue {
-  tone: Tone;
-  text: string;
-  href: string;
-}
 
 /** The overview's "Needs attention" list, worst first. Pure. */
 export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): Issue[] {

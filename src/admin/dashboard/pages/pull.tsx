@@ -3,9 +3,8 @@ import type { DeliveryPull } from "../../service/pull";
 import type { PullSummary } from "../../service/pull";
 import type { RawRequestView } from "../../../pull/requests";
 import { formatTime, plural, truncate } from "../format";
-import { Badge, type PageContext, PostForm, Time, type Tone } from "../layout";
+import { Badge, type Issue, type PageContext, PostForm, Time, type Tone } from "../layout";
 import { deliveryHref } from "./deliveries";
-import type { Issue } from "./overview";
 
 /** The pull side of the dashboard (docs/pull.md): a delivery's enrichment, raw-data requests and downloads; the overview's part. */
 

@@ -20,7 +20,7 @@
 import { z } from "zod";
 import { log as defaultLog } from "../../../lib/log";
 import { err, ok, type Result } from "../../../lib/result";
-import { backoffDelayMs, parseRetryAfter } from "../../../outbox/backoff";
+import { backoffDelayMs, parseRetryAfter } from "../../../lib/backoff";
 import { USER_AGENT } from "../../../version";
 import { pageSchema, tokenResponseSchema } from "./schemas";
 import { buildTokenRequest, createCredential, isolateTokenCache, TOKEN_PATH, tokenKey, type Credential, type TokenCache } from "./token";

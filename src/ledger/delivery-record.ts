@@ -1,15 +1,15 @@
-import { idSchema, type TargetConfig } from "../../config/schemas";
-import type { Listed } from "../../config/store";
-import { sha256Hex } from "../../lib/crypto";
-import { storedHeaders } from "../../lib/headers";
-import { log } from "../../lib/log";
-import type { RecordInput } from "../../ledger/ledger";
-import { targetWants } from "../../outbox/match";
-import { type DeliveryProvenance, HEADER } from "../../providers/centrepoint/constants";
-import { normalizeDelivery, type ParsedBody, serializeEnvelope } from "../../providers/centrepoint/normalize";
-import { envelopeData, keysOf } from "../../pull/facts";
-import { planPull, type RawFileFormat } from "../../pull/plan";
-import { ROW_BUDGET_BYTES } from "./limits";
+import { idSchema, type TargetConfig } from "../config/schemas";
+import type { Listed } from "../config/store";
+import { sha256Hex } from "../lib/crypto";
+import { storedHeaders } from "../lib/headers";
+import { log } from "../lib/log";
+import type { RecordInput } from "./types";
+import { targetWants } from "../config/match";
+import { type DeliveryProvenance, HEADER } from "../providers/centrepoint/constants";
+import { normalizeDelivery, type ParsedBody, serializeEnvelope } from "../providers/centrepoint/normalize";
+import { envelopeData, keysOf } from "../pull/facts";
+import { planPull, type RawFileFormat } from "../pull/plan";
+import { ROW_BUDGET_BYTES } from "../config/limits";
 
 /**
  * The one way a delivery becomes the ledger's record, whether CentrePoint pushed it (ingress) or

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { retrySchema } from "../../src/config/schemas";
-import { backoffDelayMs, delayCapMs, expectedSchedule, parseRetryAfter, planRetry } from "../../src/outbox/backoff";
+import { backoffDelayMs, delayCapMs, expectedSchedule, parseRetryAfter, planRetry } from "../../src/lib/backoff";
 
 const policy = retrySchema.parse({});
 const NOW = Date.UTC(2030, 0, 1);

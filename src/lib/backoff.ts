@@ -1,22 +1,35 @@
-import type { RetryPolicy } from "../config/schemas";
-
 /**
- * Retry timing of one delivery to one target. Pure: randomness and the clock are passed in.
- * Times are epoch milliseconds; delays are milliseconds. A "window" starts when a delivery is
- * (re)planned: at enqueue, replay or resume.
+ * Retry timing with full-jitter exponential backoff, shared by the outbox (a dispatch's attempts: the
+ * window, `Retry-After`, `planRetry`), the ledger's hand-off pushes and the CentrePoint API clients.
+ * Pure: randomness and the clock are passed in. Times are epoch milliseconds; delays are milliseconds.
+ * A "window" starts when a dispatch is (re)planned: at enqueue, replay or resume.
  */
+
+/** The retry settings the timing reads; a target's `retry` block (config/schemas `RetryPolicy`) is one. */
+export interface BackoffPolicy {
+  /** Cap of the first delay, ms. */
+  baseDelayMs: number;
+  /** Cap of every delay, ms. */
+  maxDelayMs: number;
+  /** Attempts of one window before the dispatch is dead; unset: bounded by `windowMs` only. */
+  maxAttempts?: number | undefined;
+  /** Longest `Retry-After` honoured, ms. */
+  retryAfterCapMs: number;
+  /** How long after the window's first plan a retry may still be due, ms. */
+  windowMs: number;
+}
 
 /** What to do after a failed attempt. */
 export type RetryPlan = { kind: "retry"; at: number } | { kind: "dead" };
 
 /** Upper bound of the delay after the n-th failed attempt of a window (n ≥ 1): base·2^(n−1), capped at maxDelayMs. */
-export function delayCapMs(policy: Pick<RetryPolicy, "baseDelayMs" | "maxDelayMs">, failedAttempts: number): number {
+export function delayCapMs(policy: Pick<BackoffPolicy, "baseDelayMs" | "maxDelayMs">, failedAttempts: number): number {
   const exponent = Math.min(Math.max(failedAttempts - 1, 0), 40);
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
 }
 
 /** Full-jitter delay after the n-th failed attempt: uniform in [0, cap). `random` returns [0, 1). */
-export function backoffDelayMs(policy: Pick<RetryPolicy, "baseDelayMs" | "maxDelayMs">, failedAttempts: number, random: () => number): number {
+export function backoffDelayMs(policy: Pick<BackoffPolicy, "baseDelayMs" | "maxDelayMs">, failedAttempts: number, random: () => number): number {
   return Math.floor(random() * delayCapMs(policy, failedAttempts));
 }
 
@@ -40,7 +53,7 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
  * windowMs, or when maxAttempts is set and reached.
  */
 export function planRetry(
-  policy: RetryPolicy,
+  policy: BackoffPolicy,
   delivery: { firstPlannedAt: number; windowAttempts: number },
   now: number,
   retryAfterMs: number | null,
@@ -66,7 +79,7 @@ export interface ScheduleRow {
  * The expected schedule of a policy when every attempt fails, for docs/delivery.md: one row per
  * attempt expected inside the window (jitter makes the real count vary), at most 1,000 rows.
  */
-export function expectedSchedule(policy: RetryPolicy): ScheduleRow[] {
+export function expectedSchedule(policy: BackoffPolicy): ScheduleRow[] {
   const rows: ScheduleRow[] = [{ attempt: 1, delayCapMs: 0, expectedAtMs: 0 }];
   const last = Math.min(policy.maxAttempts ?? 1000, 1000);
   for (let n = 2; n <= last; n++) {

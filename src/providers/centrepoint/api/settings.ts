@@ -1,8 +1,8 @@
-import type { CentrePointApiConfig, FieldError } from "../config/schemas";
-import { readSecret } from "../config/store";
-import type { Bindings } from "../env";
-import { err, ok, type Result } from "../lib/result";
-import { checkTargetUrl, isLoopbackHost } from "../outbox/policy";
+import type { CentrePointApiConfig, FieldError } from "../../../config/schemas";
+import { readSecret } from "../../../config/store";
+import type { Bindings } from "../../../env";
+import { err, ok, type Result } from "../../../lib/result";
+import { checkTargetUrl, isLoopbackHost } from "../../../lib/url-policy";
 
 /**
  * A source's `centrepoint` block made usable: its base URLs checked (on save, and again here before
@@ -27,7 +27,7 @@ export function listedApiHosts(value: string | undefined): string[] {
 /** The variables the URL check reads. */
 export type UrlPolicyVars = Pick<Bindings, "ALLOW_HTTP_TARGETS" | "CENTREPOINT_API_HOSTS">;
 
-/** Field errors of the block's base URLs under the outbound URL policy (src/outbox/policy.ts) and the API host rule. */
+/** Field errors of the block's base URLs under the outbound URL policy (src/lib/url-policy.ts) and the API host rule. */
 export function centrepointUrlErrors(block: Pick<CentrePointApiConfig, "apiUrl" | "authUrl">, vars: UrlPolicyVars): FieldError[] {
   const listed = listedApiHosts(vars.CENTREPOINT_API_HOSTS);
   return (["apiUrl", "authUrl"] as const).flatMap((field) => {

@@ -1,4 +1,4 @@
-import { log } from "../../lib/log";
+import { log } from "../lib/log";
 
 /** Default body limit when MAX_BODY_BYTES is unset or invalid: 256 KiB (CentrePoint sends a few KiB). */
 export const DEFAULT_MAX_BODY_BYTES = 262_144;

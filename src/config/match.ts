@@ -1,4 +1,4 @@
-import type { TargetConfig } from "../config/schemas";
+import type { TargetConfig } from "./schemas";
 
 /** Whether a kind glob (`*`, `upload.*`, `upload.completed`) matches a normalized kind. */
 export function matchesKind(glob: string, kind: string): boolean {

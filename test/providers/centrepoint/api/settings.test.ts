@@ -1,9 +1,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { clearConfigCache, parseConfig } from "../../src/config/store";
-import { resolveCredentials } from "../../src/reconcile/settings";
-import { admin, freshId, postWebhook, putSource, putTarget } from "../helpers";
-import { centrepointBlock, CP_CLIENT, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { clearConfigCache, parseConfig } from "../../../../src/config/store";
+import { resolveCredentials } from "../../../../src/providers/centrepoint/api/settings";
+import { admin, freshId, postWebhook, putSource, putTarget } from "../../../helpers";
+import { centrepointBlock, CP_CLIENT, useFakeCentrePoint, useTestHooks } from "../../../reconcile/fixtures";
 
 /** The `centrepoint` block of a source document: one zod schema on write and on read, the outbound URL policy, the secret rules. */
 

@@ -1,6 +1,6 @@
 import ipaddr from "ipaddr.js";
-import { embeddedIPv4 } from "../lib/ip";
-import { err, ok, type Result } from "../lib/result";
+import { embeddedIPv4 } from "./ip";
+import { err, ok, type Result } from "./result";
 
 /**
  * Target URL policy: https only; plain http only to a loopback host, and only when
