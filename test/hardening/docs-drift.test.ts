@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import dashboardDoc from "../../docs/dashboard.md?raw";
 import deliveryDoc from "../../docs/delivery.md?raw";
+import securityDoc from "../../docs/security.md?raw";
 import storageDoc from "../../docs/storage.md?raw";
 import readme from "../../README.md?raw";
 import wranglerToml from "../../wrangler.toml?raw";
@@ -13,6 +14,10 @@ import { BATCH_PER_SLOT, MIN_BATCH } from "../../src/outbox/outbox";
  * does not do. Each check reads the claim from the document and compares it with the code.
  */
 
+/** Every test file, as a path from the repository root (a glob leaves out the file it is in). */
+const testFiles = Object.keys(import.meta.glob(["/test/**/*.test.ts", "/test-node/**/*.test.ts"]))
+  .map((p) => p.slice(1))
+  .concat("test/hardening/docs-drift.test.ts");
 const sources = import.meta.glob("../../src/**/*.ts", { query: "?raw", import: "default", eager: true }) as Record<string, string>;
 
 /** The Markdown table that starts on the line after `heading` (text before it), as its lines up to the first line that is not a row. */
@@ -83,5 +88,13 @@ describe("docs/storage.md", () => {
     expect(bindings).toEqual(expect.arrayContaining(["CONFIG", "LEDGER", "OUTBOX", "ARCHIVE"]));
     const rows = tableAfter(storageDoc, "| store | binding |").join("\n");
     for (const binding of bindings) expect(rows, binding).toContain(`| \`${binding}\` |`);
+  });
+});
+
+describe("docs/security.md", () => {
+  it("names only test files that exist", () => {
+    const named = [...securityDoc.matchAll(/`((?:test|test-node)\/[\w/.-]+\.test\.ts)`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(20);
+    for (const file of new Set(named)) expect(testFiles, file).toContain(file);
   });
 });
