@@ -1,23 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
-import { clearConfigCache } from "../../src/config/store";
-import { alarmAt, expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, sqlIn, T0, useClock } from "./fixtures";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, sqlIn, T0, outboxTestsWithCounters } from "./fixtures";
 
-let clock: ReturnType<typeof useClock>;
-
-beforeEach(() => {
-  clock = useClock();
-  clearConfigCache();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-  vi.spyOn(console, "warn").mockImplementation(() => undefined);
-  vi.spyOn(Math, "random").mockReturnValue(0.5);
-});
-afterEach(async () => {
-  await expectCountersMatchRows();
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const clock = outboxTestsWithCounters();
 
 const ids = (body: string) => (JSON.parse(body) as { id: string }[]).map((e) => e.id);
 

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, expect, vi } from "vitest";
+import { clearConfigCache } from "../../src/config/store";
 import type { OutboxItem } from "../../src/outbox/types";
 import { freshId, putTarget } from "../helpers";
 
@@ -33,6 +34,28 @@ export function clockForEachTest(): { advance: (ms: number) => void } {
     vi.spyOn(console, "log").mockImplementation(() => undefined);
   });
   afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+  return { advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
+}
+
+/**
+ * The setup of an outbox test file that checks its counters after every test: the controlled
+ * clock at T0, fresh configuration, quiet info and warn lines, jitter fixed at its middle, and
+ * afterwards the counters of every outbox the test made recounted from its rows. Call once at the
+ * top of a test file; `advance` moves the clock.
+ */
+export function outboxTestsWithCounters(): { advance: (ms: number) => void } {
+  beforeEach(() => {
+    useClock();
+    clearConfigCache();
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
+  });
+  afterEach(async () => {
+    await expectCountersMatchRows();
     vi.useRealTimers();
     vi.restoreAllMocks();
   });

@@ -1,22 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
-import { clearConfigCache } from "../../src/config/store";
-import { alarmAt, expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "./fixtures";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, outboxTestsWithCounters } from "./fixtures";
 
-let clock: ReturnType<typeof useClock>;
-
-beforeEach(() => {
-  clock = useClock();
-  clearConfigCache();
-  vi.spyOn(console, "log").mockImplementation(() => undefined);
-  vi.spyOn(console, "warn").mockImplementation(() => undefined);
-  vi.spyOn(Math, "random").mockReturnValue(0.5);
-});
-afterEach(async () => {
-  await expectCountersMatchRows();
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const clock = outboxTestsWithCounters();
 
 /** Most starts in any 60 s window [t, t + 60 s) that begins at a start. */
 function busiestMinute(starts: readonly number[]): number {
