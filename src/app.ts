@@ -2,13 +2,11 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "./admin/dashboard/routes";
 import { openApiDocument } from "./admin/openapi";
-import { deliveryRoutes } from "./admin/routes/deliveries";
-import { documentRoutes } from "./admin/routes/documents";
-import { lifecycleRoutes } from "./admin/routes/lifecycle";
-import { metricsRoutes } from "./admin/routes/metrics";
-import { pullRoutes } from "./admin/routes/pull";
-import { reconcileRoutes } from "./admin/routes/reconcile";
-import { targetRoutes } from "./admin/routes/targets";
+import { deliveries } from "./admin/routes/deliveries";
+import { metrics } from "./admin/routes/metrics";
+import { replay } from "./admin/routes/replay";
+import { sources } from "./admin/routes/sources";
+import { targets } from "./admin/routes/targets";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
 import { log } from "./lib/log";
@@ -46,14 +44,12 @@ admin.use(async (c, next) => {
   c.res.headers.set("Cache-Control", "no-store"); // admin answers carry configuration and delivery data: never cached
 });
 admin.use(requireAdmin);
-admin.route("/sources", documentRoutes("source"));
-admin.route("/targets", documentRoutes("target"));
-admin.route("/", deliveryRoutes);
-admin.route("/", targetRoutes);
-admin.route("/", reconcileRoutes);
-admin.route("/", pullRoutes);
-admin.route("/", metricsRoutes);
-admin.route("/", lifecycleRoutes);
+// One resource per prefix: everything under /admin/<prefix> is in src/admin/routes/<resource>.ts.
+admin.route("/sources", sources);
+admin.route("/targets", targets);
+admin.route("/deliveries", deliveries);
+admin.route("/replay", replay);
+admin.route("/metrics", metrics);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);

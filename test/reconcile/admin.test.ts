@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { admin, freshId, putSource, putTarget } from "../helpers";
 import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
 
-/** The admin API of reconciliation and the registration check (src/admin/routes/reconcile.ts), and its metrics. */
+/** The admin API of reconciliation and the registration check (src/admin/routes/sources.ts), and its metrics. */
 
 useTestHooks();
 

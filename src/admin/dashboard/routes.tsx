@@ -20,7 +20,7 @@ import {
 } from "../../middleware/admin-auth";
 import { checkAdminToken } from "../sign-in-guard";
 import { MAX_REPLAY } from "../../outbox/views";
-import { deliveryListQuery } from "../schemas";
+import { deliveryListQuery } from "../routes/deliveries.schemas";
 import { findDeliveryById, getDeliveryDetail, listDeliveries } from "../service/deliveries";
 import { setTargetEnabled } from "../service/documents";
 import { summarizeSources, summarizeTargets } from "../service/overview";
@@ -149,7 +149,7 @@ dashboard.get("/admin/ui/deliveries", requireAdminPage, async (c) => {
     if (sources.length === 1) return c.redirect(deliveryHref(sources[0]!, filters.q), 302);
     matches = sources.map((source) => ({ source, id: filters.q }));
   }
-  // The same query rules as GET /admin/deliveries (admin/schemas.ts).
+  // The same query rules as GET /admin/deliveries (admin/routes/deliveries.schemas.ts).
   const query = deliveryListQuery.safeParse({
     q: filters.q || undefined,
     source: filters.source || undefined,

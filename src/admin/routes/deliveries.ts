@@ -1,35 +1,33 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { idSchema } from "../../config/schemas";
-import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { toBase64 } from "../../lib/crypto";
 import { errorResponse } from "../../lib/errors";
 import type { DeliveryRecord } from "../../ledger/queries";
 import { describeAdmin, errorBodySchema } from "../openapi";
+import { getDeliveryDetail, listDeliveries } from "../service/deliveries";
+import { releaseEnrichment, retryEnrichment } from "../service/pull";
+import { replayDelivery } from "../service/replay";
+import { jsonBody, valid } from "../validation";
 import {
   deliveryDetailSchema,
-  deliveryIdParam,
   deliveryListQuery,
   deliverySchema,
-  handshakesQuery,
-  handshakesSchema,
+  releaseEnrichmentSchema,
   replayOneBody,
   replayOneSchema,
-} from "../schemas";
-import { getDeliveryDetail, listDeliveries } from "../service/deliveries";
-import { replayDelivery } from "../service/replay";
-import { ledgerOf } from "../service/stubs";
-import { jsonBody, valid } from "../validation";
+  retryEnrichmentSchema,
+} from "./deliveries.schemas";
+import { refuse } from "./refuse";
+import { deliveryParams } from "./shared.schemas";
 
-/** Admin routes over the ledgers: deliveries, detail, replay of one, handshakes. Mounted under /admin. */
-export const deliveryRoutes = new Hono<AppEnv>();
+/** `/admin/deliveries`: deliveries across the ledgers, one delivery's detail, its replay and its enrichment actions (docs/pull.md). */
+export const deliveries = new Hono<AppEnv>();
 
-const sourceParam = z.object({ id: idSchema });
-const deliveryParams = z.object({ source: idSchema, id: deliveryIdParam });
+const notFound = { 404: { schema: errorBodySchema, description: "no such source or delivery" } };
 
-deliveryRoutes.get(
-  "/deliveries",
+deliveries.get(
+  "/",
   describeAdmin({
     tag: "deliveries",
     summary: "List deliveries across sources, newest first",
@@ -50,8 +48,8 @@ deliveryRoutes.get(
   },
 );
 
-deliveryRoutes.get(
-  "/deliveries/:source/:id",
+deliveries.get(
+  "/:source/:id",
   describeAdmin({
     tag: "deliveries",
     summary: "One delivery: record, redacted headers, body, envelope, and each target's dispatch and attempts",
@@ -67,8 +65,8 @@ deliveryRoutes.get(
   },
 );
 
-deliveryRoutes.post(
-  "/deliveries/:source/:id/replay",
+deliveries.post(
+  "/:source/:id/replay",
   describeAdmin({
     tag: "replay",
     summary: "Send one delivery again to every target that has it, or to one",
@@ -93,20 +91,39 @@ deliveryRoutes.post(
   },
 );
 
-deliveryRoutes.get(
-  "/sources/:id/handshakes",
+deliveries.post(
+  "/:source/:id/enrichment/retry",
   describeAdmin({
-    tag: "sources",
-    summary: "Recent validation handshakes (audit log, newest 10,000 kept), and how many older ones were dropped",
-    responses: { 200: { schema: handshakesSchema, description: "newest first" }, 404: { schema: errorBodySchema, description: "no such source" } },
+    tag: "enrichment",
+    summary:
+      "Look the delivery's enrichment up again from scratch; targets still waiting or held get the new result, events already handed to a target keep what they were sent with",
+    responses: {
+      200: { schema: retryEnrichmentSchema, description: "the lookup is scheduled (now)" },
+      409: { schema: errorBodySchema, description: "no enrichment was planned for this delivery, or it settled more than 30 days ago" },
+      ...notFound,
+    },
   }),
-  valid("param", sourceParam),
-  valid("query", handshakesQuery),
+  valid("param", deliveryParams),
   async (c) => {
-    const { id } = c.req.valid("param");
-    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
-    const { items, dropped } = await ledgerOf(c.env, id).listHandshakes(c.req.valid("query").limit);
-    return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })), dropped });
+    const { source, id } = c.req.valid("param");
+    const job = await retryEnrichment(c.env, source, id);
+    if (!job.ok) return refuse(c, job.error);
+    return c.json({ source, deliveryId: id, state: "pending" as const, facts: job.value.facts, nextAt: job.value.nextAt });
+  },
+);
+
+deliveries.post(
+  "/:source/:id/enrichment/release",
+  describeAdmin({
+    tag: "enrichment",
+    summary: "Send the delivery now to every target waiting for (or held until) its enrichment, with whatever was found",
+    responses: { 200: { schema: releaseEnrichmentSchema, description: "how many target hand-offs were released (0: none was waiting)" }, ...notFound },
+  }),
+  valid("param", deliveryParams),
+  async (c) => {
+    const { source, id } = c.req.valid("param");
+    const released = await releaseEnrichment(c.env, source, id);
+    return released.ok ? c.json({ source, deliveryId: id, released: released.value.released }) : refuse(c, released.error);
   },
 );
 

@@ -1,22 +1,22 @@
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import { z } from "zod";
 import { fieldErrorSchema } from "../../config/schemas";
 import { type ConfigType, listConfigs, loadConfig, SCHEMAS } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { dryRunSchema } from "../schemas";
 import { deleteDocument, saveDocument, validateDocument } from "../service/documents";
 import { dryRun } from "../service/preview";
 import type { TargetConfig } from "../../config/schemas";
 import { jsonBody, valid } from "../validation";
+import { dryRunSchema } from "./targets.schemas";
 
 /**
- * CRUD over one type of KV document (`/sources`, `/targets`): the same zod schema as ingress
- * reads with, field-level 400s, and invalid stored documents listed with their errors.
+ * CRUD over one type of KV document, registered on its resource's app (`/sources`, `/targets`): the
+ * same zod schema as ingress reads with, field-level 400s, and invalid stored documents listed with
+ * their errors.
  */
-export function documentRoutes(type: ConfigType): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+export function documentRoutes(app: Hono<AppEnv>, type: ConfigType): void {
   const schema = SCHEMAS[type];
   const tag = `${type}s`;
   const stored = z.object({ id: z.string(), valid: z.boolean(), config: schema.optional(), errors: z.array(fieldErrorSchema).optional() });
@@ -96,6 +96,4 @@ export function documentRoutes(type: ConfigType): Hono<AppEnv> {
       return c.body(null, 204);
     },
   );
-
-  return app;
 }

@@ -13,10 +13,10 @@ import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
-export const metricsRoutes = new Hono<AppEnv>();
+export const metrics = new Hono<AppEnv>();
 
-metricsRoutes.get(
-  "/metrics",
+metrics.get(
+  "/",
   describeAdmin({ tag: "operations", summary: "Prometheus metrics (text exposition format 0.0.4)", responses: { 200: { description: "metrics text" } } }),
   async (c) => {
     // Only documents under ids the API could have written have Durable Objects; opening one for any other would create it.

@@ -1,46 +1,31 @@
 import { Hono } from "hono";
-import { z } from "zod";
-import { idSchema } from "../../config/schemas";
 import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { deadPageSchema, deadQuery, healthSchema, previewBody, previewSchema, replayManyBody, replayManySchema, resumeSchema } from "../schemas";
 import { loadConfig } from "../../config/store";
 import { previewDelivery } from "../service/preview";
-import { replayMany, resumeTarget } from "../service/replay";
+import { resumeTarget } from "../service/replay";
 import { outboxOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
+import { documentRoutes } from "./documents";
+import { idParam } from "./shared.schemas";
+import { deadPageSchema, deadQuery, healthSchema, previewBody, previewSchema, resumeSchema } from "./targets.schemas";
 
-/** Admin routes of the fan-out engine: dead letters, health, resume, bulk replay. Mounted under /admin. */
-export const targetRoutes = new Hono<AppEnv>();
+/** `/admin/targets`: the target documents (CRUD, `PUT ?dryRun=1`), and per target its outbox's dead letters and health, resume, and a delivery's preview. */
+export const targets = new Hono<AppEnv>();
+documentRoutes(targets, "target");
 
-const targetParam = z.object({ id: idSchema });
 const unknownTarget = { schema: errorBodySchema, description: "no such target" };
 
-targetRoutes.post(
-  "/replay",
-  describeAdmin({
-    tag: "replay",
-    summary: "Bulk replay by filter (dead by default), bounded by limit",
-    responses: {
-      200: { schema: replayManySchema, description: "how many went back to the queue" },
-      400: { schema: errorBodySchema, description: "invalid filter" },
-    },
-  }),
-  jsonBody(),
-  valid("json", replayManyBody),
-  async (c) => c.json(await replayMany(c.env, c.req.valid("json"))),
-);
-
-targetRoutes.get(
-  "/targets/:id/dead",
+targets.get(
+  "/:id/dead",
   describeAdmin({
     tag: "targets",
     summary: "Dead letters of a target, newest first",
     responses: { 200: { schema: deadPageSchema, description: "a page" }, 400: { schema: errorBodySchema, description: "invalid query" }, 404: unknownTarget },
   }),
-  valid("param", targetParam),
+  valid("param", idParam),
   valid("query", deadQuery),
   async (c) => {
     const { id } = c.req.valid("param");
@@ -50,14 +35,14 @@ targetRoutes.get(
   },
 );
 
-targetRoutes.get(
-  "/targets/:id/health",
+targets.get(
+  "/:id/health",
   describeAdmin({
     tag: "targets",
     summary: "Backlog, dead and held counts, breaker, last error and success of a target",
     responses: { 200: { schema: healthSchema, description: "the health report" }, 404: unknownTarget },
   }),
-  valid("param", targetParam),
+  valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
@@ -65,14 +50,14 @@ targetRoutes.get(
   },
 );
 
-targetRoutes.post(
-  "/targets/:id/resume",
+targets.post(
+  "/:id/resume",
   describeAdmin({
     tag: "targets",
     summary: "Resume a held target (after a 410 or a fix): held dispatches go back to pending",
     responses: { 200: { schema: resumeSchema, description: "how many held dispatches go out again" }, 404: unknownTarget },
   }),
-  valid("param", targetParam),
+  valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
     const resumed = await resumeTarget(c.env, id);
@@ -81,8 +66,8 @@ targetRoutes.post(
   },
 );
 
-targetRoutes.post(
-  "/targets/:id/preview",
+targets.post(
+  "/:id/preview",
   describeAdmin({
     tag: "targets",
     summary: "A recorded delivery as this target would get it (filter, transform, auth, signing), secrets redacted; nothing is sent",
@@ -93,7 +78,7 @@ targetRoutes.post(
       409: { schema: errorBodySchema, description: "the target document is invalid" },
     },
   }),
-  valid("param", targetParam),
+  valid("param", idParam),
   jsonBody(),
   valid("json", previewBody),
   async (c) => {

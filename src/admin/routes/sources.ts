@@ -1,31 +1,58 @@
 import { Hono } from "hono";
-import { z } from "zod";
-import { idSchema } from "../../config/schemas";
 import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import type { IntegrityStatus } from "../../ledger/queries";
-import { describeAdmin, errorBodySchema } from "../openapi";
-import { exportQuery, integrityRequestBody, integritySchema, lifecycleSchema } from "../schemas";
+import { describeAdmin, errorBodySchema, upstreamErrorSchema } from "../openapi";
+import { downloadsOfSource, rawRequestsOfSource } from "../service/pull";
+import { checkRegistration, reconcileReports, reportJson, runReconciliation } from "../service/reconcile";
 import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
+import { documentRoutes } from "./documents";
+import { refuse } from "./refuse";
+import { idParam } from "./shared.schemas";
+import {
+  downloadsQuery,
+  downloadsSchema,
+  exportQuery,
+  handshakesQuery,
+  handshakesSchema,
+  integrityRequestBody,
+  integritySchema,
+  lifecycleSchema,
+  rawRequestsQuery,
+  rawRequestsSchema,
+  reconcileReportSchema,
+  reconcileReportsQuery,
+  reconcileReportsSchema,
+  registrationSchema,
+} from "./sources.schemas";
 
-/** Admin routes of a ledger's lifecycle: archive and retention progress, export, integrity. Mounted under /admin; KV is checked before a ledger is touched. */
-export const lifecycleRoutes = new Hono<AppEnv>();
+/**
+ * `/admin/sources`: the source documents (CRUD), and per source its ledger's lifecycle (archive,
+ * retention, export, integrity), handshakes, reconciliation and registration check, raw-data
+ * requests and file downloads. KV is checked before a ledger is touched.
+ */
+export const sources = new Hono<AppEnv>();
+documentRoutes(sources, "source");
 
-const sourceParam = z.object({ id: idSchema });
 const unknownSource = { schema: errorBodySchema, description: "no such source" };
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const refusals = {
+  400: { schema: errorBodySchema, description: "the source has no centrepoint block, or it is invalid or misconfigured (a secret not set)" },
+  404: { schema: errorBodySchema, description: "no such source" },
+  502: { schema: upstreamErrorSchema, description: "CentrePoint's API failed (404 for an unknown study or webhook included): its status and a short reason" },
+};
 
-lifecycleRoutes.get(
-  "/sources/:id/lifecycle",
+sources.get(
+  "/:id/lifecycle",
   describeAdmin({
     tag: "sources",
     summary:
       "Archive to R2, retention and integrity of a source's ledger: how far each got, what was pruned and when, why either stopped; stored progress only (nothing is checked)",
     responses: { 200: { schema: lifecycleSchema, description: "stored progress (nothing is checked)" }, 404: unknownSource },
   }),
-  valid("param", sourceParam),
+  valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
@@ -41,8 +68,8 @@ lifecycleRoutes.get(
   },
 );
 
-lifecycleRoutes.get(
-  "/sources/:id/export",
+sources.get(
+  "/:id/export",
   describeAdmin({
     tag: "sources",
     summary:
@@ -61,7 +88,7 @@ lifecycleRoutes.get(
       404: unknownSource,
     },
   }),
-  valid("param", sourceParam),
+  valid("param", idParam),
   valid("query", exportQuery),
   async (c) => {
     const { id } = c.req.valid("param");
@@ -93,15 +120,15 @@ lifecycleRoutes.get(
   },
 );
 
-lifecycleRoutes.get(
-  "/sources/:id/integrity",
+sources.get(
+  "/:id/integrity",
   describeAdmin({
     tag: "sources",
     summary:
       "The ledger's latest integrity report and the run under way; starts (or continues) an incremental run from the checkpoint, verifying one slice now and the rest in the background",
     responses: { 200: { schema: integritySchema, description: "the report and progress" }, 404: unknownSource },
   }),
-  valid("param", sourceParam),
+  valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
@@ -109,8 +136,8 @@ lifecycleRoutes.get(
   },
 );
 
-lifecycleRoutes.post(
-  "/sources/:id/integrity",
+sources.post(
+  "/:id/integrity",
   describeAdmin({
     tag: "sources",
     summary: 'Request an integrity run: incremental, or `{"full": true}` to re-verify the whole chain as a background job',
@@ -121,7 +148,7 @@ lifecycleRoutes.post(
       404: unknownSource,
     },
   }),
-  valid("param", sourceParam),
+  valid("param", idParam),
   jsonBody(),
   valid("json", integrityRequestBody),
   async (c) => {
@@ -129,6 +156,114 @@ lifecycleRoutes.post(
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
     const status = await ledgerOf(c.env, id).checkIntegrity({ full: c.req.valid("json").full });
     return c.json(integrityAnswer(id, status), status.running ? 202 : 200);
+  },
+);
+
+sources.get(
+  "/:id/handshakes",
+  describeAdmin({
+    tag: "sources",
+    summary: "Recent validation handshakes (audit log, newest 10,000 kept), and how many older ones were dropped",
+    responses: { 200: { schema: handshakesSchema, description: "newest first" }, 404: { schema: errorBodySchema, description: "no such source" } },
+  }),
+  valid("param", idParam),
+  valid("query", handshakesQuery),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    const { items, dropped } = await ledgerOf(c.env, id).listHandshakes(c.req.valid("query").limit);
+    return c.json({ items: items.map((h) => ({ ...h, receivedAt: new Date(h.receivedAt).toISOString() })), dropped });
+  },
+);
+
+sources.get(
+  "/:id/raw-requests",
+  describeAdmin({
+    tag: "raw-data requests",
+    summary: "The source's automatic raw-data requests (queued, active, finished, reported), newest first",
+    responses: {
+      200: { schema: rawRequestsSchema, description: "newest first" },
+      400: { schema: errorBodySchema, description: "the source has no centrepoint block" },
+      404: { schema: errorBodySchema, description: "no such source" },
+    },
+  }),
+  valid("param", idParam),
+  valid("query", rawRequestsQuery),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const items = await rawRequestsOfSource(c.env, id, c.req.valid("query"));
+    return items.ok ? c.json({ source: id, items: items.value }) : refuse(c, items.error);
+  },
+);
+
+sources.get(
+  "/:id/downloads",
+  describeAdmin({
+    tag: "raw-data requests",
+    summary: "Downloads through the source's relay file links (the audit trail: target, file, time, address), newest first",
+    responses: { 200: { schema: downloadsSchema, description: "newest first" }, 404: { schema: errorBodySchema, description: "no such source" } },
+  }),
+  valid("param", idParam),
+  valid("query", downloadsQuery),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const items = await downloadsOfSource(c.env, id, c.req.valid("query").limit);
+    return items.ok ? c.json({ source: id, items: items.value }) : refuse(c, items.error);
+  },
+);
+
+sources.post(
+  "/:id/reconcile",
+  describeAdmin({
+    tag: "reconciliation",
+    summary: "Reconcile the source's ledger against CentrePoint's delivery history now; backfills what is missing",
+    responses: {
+      200: {
+        schema: reconcileReportSchema,
+        description: "the report; complete false: the history is longer than one invocation and the run continues in the background",
+      },
+      ...refusals,
+      409: { schema: errorBodySchema, description: "source_disabled: the source is disabled (`enabled: false`); nothing runs until it is enabled again" },
+    },
+  }),
+  valid("param", idParam),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const run = await runReconciliation(c.env, id, "api");
+    return run.ok ? c.json(reportJson(id, run.value)) : refuse(c, run.error);
+  },
+);
+
+sources.get(
+  "/:id/reconcile",
+  describeAdmin({
+    tag: "reconciliation",
+    summary: "Recent reconciliation reports of a source (the newest 200 are kept)",
+    responses: { 200: { schema: reconcileReportsSchema, description: "newest first" }, 400: refusals[400], 404: refusals[404] },
+  }),
+  valid("param", idParam),
+  valid("query", reconcileReportsQuery),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const reports = await reconcileReports(c.env, id, c.req.valid("query").limit);
+    return reports.ok ? c.json({ source: id, items: reports.value.map((r) => reportJson(id, r)) }) : refuse(c, reports.error);
+  },
+);
+
+sources.get(
+  "/:id/registration",
+  describeAdmin({
+    tag: "reconciliation",
+    summary: "Check the source's webhook registration in CentrePoint: URL, enabled, subscribed to what the targets want",
+    responses: { 200: { schema: registrationSchema, description: "the check; problems in plain words" }, ...refusals },
+  }),
+  valid("param", idParam),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const check = await checkRegistration(c.env, id);
+    if (!check.ok) return refuse(c, check.error);
+    const { checkedAt, registration, expectedUrl, problems, notes } = check.value;
+    return c.json({ source: id, checkedAt: new Date(checkedAt).toISOString(), ok: problems.length === 0, registration, expectedUrl, problems, notes });
   },
 );
 

@@ -1,0 +1,146 @@
+import { z } from "zod";
+import { ENRICH_FACTS, idSchema } from "../../config/schemas";
+import { PROVENANCES } from "../../providers/centrepoint/constants";
+import { downloadSchema, rawRequestSchema } from "./sources.schemas";
+import { isoTime, time } from "./shared.schemas";
+import { attemptSchema, dispatchSchema } from "./targets.schemas";
+
+/** Requests and answers of `/admin/deliveries/...` (routes/deliveries.ts); the dashboard parses its filters with `deliveryListQuery` too. */
+
+/** `GET /admin/deliveries` query. */
+export const deliveryListQuery = z.strictObject({
+  q: z.string().min(1).max(200).optional().meta({ description: "exact delivery id, subject, upload id, tracking id or subject identifier" }),
+  source: idSchema.optional(),
+  kind: z.string().max(64).optional(),
+  subject: z.string().max(200).optional(),
+  provenance: z.enum(PROVENANCES).optional().meta({ description: "centrepoint-history: deliveries backfilled by reconciliation" }),
+  from: time.optional(),
+  to: time.optional(),
+  attention: z.enum(["true", "false"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** `POST /admin/deliveries/:source/:id/replay` body. */
+export const replayOneBody = z.strictObject({ target: idSchema.optional() });
+
+/** A delivery in the ledger, as the API shows it. */
+export const deliverySchema = z.object({
+  source: z.string(),
+  seq: z.number().int(),
+  deliveryId: z.string(),
+  idDerived: z.boolean(),
+  event: z.string().nullable(),
+  kind: z.string(),
+  subject: z.string().nullable(),
+  attention: z.string().nullable(),
+  receivedAt: isoTime,
+  lastSeenAt: isoTime,
+  sourceIp: z.string().nullable(),
+  headers: z.record(z.string(), z.string()),
+  bodySha256: z.string(),
+  bodySize: z.number().int(),
+  recordHash: z.string(),
+  duplicateCount: z.number().int(),
+  provenance: z.enum(PROVENANCES).meta({ description: "webhook: pushed by CentrePoint; centrepoint-history: backfilled from its delivery history" }),
+  sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
+  bodyPrunedAt: isoTime.nullable().meta({ description: "when retention pruned the body and the envelope (digests kept; the archive has them), or null" }),
+});
+
+// ---- the pull side (docs/pull.md) ----------------------------------------------------------------
+const fact = z.enum(ENRICH_FACTS);
+
+/** The stored enrichment of a delivery (facts found, last error per fact not found). */
+const storedEnrichmentSchema = z.object({
+  found: z
+    .record(z.string(), z.unknown())
+    .meta({ description: "subject, upload, datafiles: only what was found; never date of birth, gender, weight or height" }),
+  errors: z.record(z.string(), z.string()),
+  settled: z.boolean(),
+  attempts: z.number().int(),
+  updatedAt: z.number(),
+});
+
+/** `pull` of `GET /admin/deliveries/:source/:id`. */
+export const deliveryPullSchema = z.object({
+  enrichment: z
+    .object({
+      state: z.enum(["pending", "complete", "partial", "failed"]).nullable(),
+      facts: z.array(fact),
+      stored: storedEnrichmentSchema.nullable(),
+      job: z
+        .object({ attempts: z.number().int(), nextAt: z.number().nullable(), giveUpAt: z.number(), createdAt: z.number(), updatedAt: z.number() })
+        .nullable(),
+      releasedAt: z.number().nullable(),
+      targets: z.array(
+        z.object({
+          targetId: z.string(),
+          facts: z.array(fact),
+          deadlineAt: z.number().nullable().meta({ description: "null: held until enrichment succeeds or an operator releases it" }),
+          handedAt: z.number().nullable(),
+          waiting: z.enum(["held", "until_deadline", "handed"]),
+        }),
+      ),
+    })
+    .nullable()
+    .meta({ description: "null when no target wanted this event enriched" }),
+  rawRequests: z.array(rawRequestSchema),
+  completes: z
+    .object({ source: z.string(), deliveryId: z.string() })
+    .nullable()
+    .meta({ description: "the raw_processing delivery whose automatic request this data_retrieval event completes" }),
+  downloads: z.array(downloadSchema),
+});
+
+/** `POST /admin/deliveries/:source/:id/enrichment/retry`. */
+export const retryEnrichmentSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  state: z.literal("pending"),
+  facts: z.array(fact),
+  nextAt: z.number().nullable(),
+});
+
+/** `POST /admin/deliveries/:source/:id/enrichment/release`. */
+export const releaseEnrichmentSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  released: z.number().int().meta({ description: "target hand-offs sent now without waiting further" }),
+});
+
+/** `GET /admin/deliveries/:source/:id`. */
+export const deliveryDetailSchema = deliverySchema.extend({
+  body: z.object({ text: z.string(), base64: z.string() }),
+  envelope: z.unknown(),
+  targets: z.array(
+    z.object({
+      target: z.string(),
+      handoff: z.object({
+        targetId: z.string(),
+        plannedAt: z.number(),
+        handedAt: z.number().nullable(),
+        tries: z.number().int(),
+        lastError: z.string().nullable(),
+      }),
+      dispatch: dispatchSchema.nullable().meta({ description: "null until the target's outbox has it" }),
+      attempts: z.array(attemptSchema),
+    }),
+  ),
+  pull: deliveryPullSchema.meta({ description: "the pull side (docs/pull.md): enrichment, raw-data requests, file downloads" }),
+});
+
+/** `POST /admin/deliveries/:source/:id/replay`. */
+export const replayOneSchema = z.object({
+  source: z.string(),
+  deliveryId: z.string(),
+  targets: z.array(
+    z.object({
+      target: z.string(),
+      replayed: z.boolean().meta({ description: "false: it was still pending, in flight or held" }),
+      payloadFrom: z.enum(["outbox", "ledger", "archive"]).meta({
+        description:
+          "where the payload came from: the target's outbox, or (its dispatch pruned after delivery) the ledger, or the R2 archive once retention pruned the body",
+      }),
+    }),
+  ),
+});
