@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { readBody } from "../http/body.ts";
 
 /**
  * Downstream targets for the e2e suite and the bench: real HTTP servers on 127.0.0.1 whose
@@ -49,9 +50,6 @@ export interface Target {
   close(): Promise<void>;
 }
 
-/** Body limit of a target (the relay's envelopes are a few KiB). */
-const MAX_TARGET_BODY = 1_048_576;
-
 /** Starts a target on 127.0.0.1 (a free port unless `port` is given). */
 export async function startTarget(name: string, initial: Behaviour = { kind: "ok" }, port = 0): Promise<Target> {
   let behaviour: Behaviour | ((a: Arrival, index: number) => Behaviour) = initial;
@@ -65,14 +63,8 @@ export async function startTarget(name: string, initial: Behaviour = { kind: "ok
     const arrival: Arrival = { at: performance.now(), webhookId: header(req, "webhook-id"), bodyId: null, headers: req.headers, body: "", status: null };
     const index = arrivals.length;
     arrivals.push(arrival);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_TARGET_BODY) chunks.push(c);
-    });
-    req.on("end", () => {
-      arrival.body = Buffer.concat(chunks).toString("utf8");
+    readBody(req, (body) => {
+      arrival.body = body;
       try {
         const parsed = JSON.parse(arrival.body) as { id?: unknown };
         arrival.bodyId = typeof parsed.id === "string" ? parsed.id : null;

@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
+import { readBody } from "../http/body.ts";
 import { createTally, recordAttempt, type Tally } from "./tally.ts";
 
 /** Options of one demo receiver (a stand-in for an EDC endpoint). */
@@ -24,8 +25,6 @@ export interface Receiver {
   close: () => Promise<void>;
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
-
 /**
  * Starts a receiver on 127.0.0.1 (random port): verifies the Standard Webhooks signature
  * (401 if it fails), answers 503 to its first `failFirst` requests, then 200, and tallies webhook-ids.
@@ -35,14 +34,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
   const tally = createTally();
   let failuresLeft = options.failFirst;
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.byteLength;
-      if (size <= MAX_BODY_BYTES) chunks.push(c);
-    });
-    req.on("end", () => {
-      const body = Buffer.concat(chunks).toString("utf8");
+    readBody(req, (body) => {
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
       const id = headers["webhook-id"] ?? "";
       let event: { type?: string };

@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBody } from "../http/body.ts";
 import { redcapAnswer } from "./redcap.ts";
 
 /**
@@ -18,8 +19,6 @@ export interface SystemReceiver {
   close: () => Promise<void>;
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
-
 /** Starts a server that reads each request body (at most 1 MiB) and answers with `handle`. */
 async function serve(
   name: string,
@@ -28,17 +27,10 @@ async function serve(
 ): Promise<SystemReceiver> {
   const answered = new Map<number, number>();
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(c);
-    });
-    req.on("end", () => {
-      const out =
-        size > MAX_BODY_BYTES
-          ? { status: 413, body: '{"error":"too large"}', contentType: "application/json" }
-          : handle(req.method ?? "", req.headers["content-type"] ?? "", Buffer.concat(chunks).toString("utf8"));
+    readBody(req, (body, tooLarge) => {
+      const out = tooLarge
+        ? { status: 413, body: '{"error":"too large"}', contentType: "application/json" }
+        : handle(req.method ?? "", req.headers["content-type"] ?? "", body);
       answered.set(out.status, (answered.get(out.status) ?? 0) + 1);
       if (out.status >= 400) log(`${out.status} ${out.body.slice(0, 200)}`);
       res.writeHead(out.status, { "content-type": out.contentType }).end(out.body);
