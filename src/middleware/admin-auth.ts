@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
+import type { Actor } from "../lib/actor";
 import type { AppEnv, Bindings } from "../env";
 import { hmacSha256, stringsEqual, utf8 } from "../lib/crypto";
 import { checkAdminToken } from "../admin/sign-in-guard";
@@ -61,6 +62,7 @@ export const requireAdmin = createMiddleware<AdminEnv>(async (c, next) => {
     return errorResponse(c, 401, "unauthorized", "A valid admin bearer token is required.");
   }
   c.set("admin", who);
+  c.set("actor", actorOf(c, "api"));
   await next();
 });
 
@@ -76,8 +78,14 @@ export const requireAdminPage = createMiddleware<AdminEnv>(async (c, next) => {
     return c.redirect(`${LOGIN_PATH}?next=${encodeURIComponent(back)}`, SAFE_METHOD.test(c.req.method) ? 302 : 303);
   }
   c.set("admin", who);
+  c.set("actor", actorOf(c, "dashboard"));
   await next();
 });
+
+/** The caller as the audit trail names it: ADMIN_TOKEN is the break-glass owner credential. */
+function actorOf(c: Context<AdminEnv>, via: Actor["via"]): Actor {
+  return { id: "admin-token", role: "admin", via, address: c.req.header("cf-connecting-ip") ?? null };
+}
 
 /** Guard of the sign-in routes: only checks that the admin surface is on. */
 export const requireAdminEnabled = createMiddleware<AdminEnv>(async (c, next) => {
