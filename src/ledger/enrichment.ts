@@ -4,7 +4,7 @@
  * download audit log of relay file links. The ledger class only wraps these in RPC methods.
  */
 import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
-import { bumpCounter } from "../lib/counters";
+import { bumpCounter, readCounters } from "../lib/counters";
 import { log } from "../lib/log";
 import { inChunks, placeholders } from "../lib/sql";
 import type { OutboxItem } from "../outbox/types";
@@ -206,10 +206,8 @@ export function pullLedgerStats(sql: SqlStorage): PullLedgerStats {
       PULL_HANDOFF,
     )
     .one();
-  const downloads = sql
-    .exec<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'downloads:%' AND name != ?", DOWNLOADS_DROPPED)
-    .toArray();
-  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads.map((r) => [r.name.slice("downloads:".length), r.value])) };
+  const downloads = [...readCounters(sql, "downloads:")].filter(([name]) => `downloads:${name}` !== DOWNLOADS_DROPPED);
+  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads) };
 }
 
 /** Hand-off rows of a delivery that still wait for its enrichment (not handed, not due yet). */
@@ -226,7 +224,7 @@ function waitingRows(sql: SqlStorage, deliveryId: string, now: number): { target
 }
 
 function bump(sql: SqlStorage, name: string, by: number): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+  bumpCounter(sql, name, by);
 }
 
 /**

@@ -741,7 +741,7 @@ export class Ledger extends DurableObject<Bindings> {
   private earlierWithSameBody(bodySha256: string, receivedAt: number): string | null {
     const row = this.sql
       .exec<{ delivery_id: string }>(
-        "SELECT delivery_id FROM deliveries WHERE body_sha256 = ? AND received_at >= ? ORDER BY seq LIMIT 1",
+        "SELECT delivery_id FROM deliveries WHERE body_sha256 = ? AND received_at >= ? ORDER BY received_at, seq LIMIT 1",
         bodySha256,
         receivedAt - SAME_BODY_HORIZON_MS,
       )

@@ -1,3 +1,5 @@
+import { COUNTER_SET_MIGRATION } from "../lib/counters";
+
 /**
  * Ledger SQLite schema, one database per source. Migrations are append-only: the index of a
  * migration is its version (see src/lib/migrate.ts). See docs/storage.md.
@@ -168,4 +170,6 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
    DROP INDEX downloads_fold;
    CREATE UNIQUE INDEX downloads_by_link ON downloads (target_id, file_id, outcome);
    CREATE INDEX downloads_by_time ON downloads (at);`,
+  // Counters in one row (lib/counters.ts): a record's counter changes cost one row written, not one per counter.
+  COUNTER_SET_MIGRATION,
 ];

@@ -304,10 +304,10 @@ export class Outbox extends DurableObject<Bindings> {
       breaker: breakerOf(meta),
       done: [],
     };
-    const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
+    const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptN: claimed.get(row.seq)! }] : []));
     try {
       if (config.batch) await sendBatch(this.io, sends, run);
-      else await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => sendOne(this.io, row, attemptId, run));
+      else await forEachBounded(sends, config.concurrency, ({ row, attemptN }) => sendOne(this.io, row, attemptN, run));
     } finally {
       clearInterval(refresh);
       this.flush(run);

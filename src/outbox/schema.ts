@@ -1,3 +1,4 @@
+import { COUNTER_SET_MIGRATION } from "../lib/counters";
 import { latencyBucketSql } from "./counters";
 
 /**
@@ -100,4 +101,15 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   // Batch mode (the target's batch), as last read by the alarm: NULL = not batching.
   `ALTER TABLE meta ADD COLUMN batch_max INTEGER;
    ALTER TABLE meta ADD COLUMN batch_wait_ms INTEGER;`,
+  // Counters in one row (lib/counters.ts): a batch's counter changes cost one row written, not one per counter.
+  COUNTER_SET_MIGRATION,
+  // Fewer rows written per dispatch (issue 17):
+  //   attempt   the latest attempt while it has no attempts row (transitions.ts IN_ROW): in flight, or
+  //             a success; so a first-try success writes no attempts row
+  //   counters  a claim changes none: `state:pending` counts delivering rows too, and an attempt in
+  //             flight is not counted (it is a delivering row)
+  `ALTER TABLE dispatches ADD COLUMN attempt TEXT;`,
+  `UPDATE counter_set SET data = json_remove(
+     json_set(data, '$."state:pending"', COALESCE(json_extract(data, '$."state:pending"'), 0) + COALESCE(json_extract(data, '$."state:delivering"'), 0)),
+     '$."state:delivering"', '$."attempts:in_flight:"');`,
 ];

@@ -47,9 +47,11 @@ async function hangMidAttempt(doc: Record<string, unknown> = {}, queued = 0) {
 
 describe("an object that dies mid-delivery", () => {
   it("has written the attempt as in_flight before the fetch", async () => {
-    const { stub } = await hangMidAttempt();
-    expect(await sqlIn(stub, "SELECT outcome FROM attempts")).toEqual([{ outcome: "in_flight" }]);
+    const { stub, item } = await hangMidAttempt();
+    // Read from storage, not from the instance: the attempt is kept on the dispatch's row (transitions.ts IN_ROW).
+    expect(await sqlIn(stub, "SELECT json_extract(attempt, '$.outcome') AS outcome FROM dispatches")).toEqual([{ outcome: "in_flight" }]);
     expect(await sqlIn(stub, "SELECT state FROM dispatches")).toEqual([{ state: "delivering" }]);
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.attempts.map((a) => a.outcome)).toEqual(["in_flight"]);
   });
 
   it("declares the event dead when its window ended while the lost attempt was in flight", async () => {
