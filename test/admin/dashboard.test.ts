@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { safeNext } from "../../src/admin/dashboard/routes";
+import { safeNext } from "../../src/admin/dashboard/routes/sign-in";
 import { app } from "../../src/app";
 import { clearConfigCache } from "../../src/config/store";
 import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../helpers";
