@@ -17,7 +17,7 @@ import { type DevServer, snapshotProjectWorker, startDev, wrangler } from "../ha
 import { formatLatency, summarizeLatency } from "../harness/stats.ts";
 import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
-import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { uploadBody } from "../harness/centrepoint/payloads.ts";
 
 // Dev-only values, passed with --var; never used anywhere real.
 const ADMIN_TOKEN = "e2e-dev-only-admin-token";

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { outboxOf } from "./outbox/fixtures";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget } from "./helpers";
+import { outboxOf } from "./support/outbox";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget } from "./support/helpers";
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -2,8 +2,8 @@ import { env, listDurableObjectIds } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { useClock } from "../support/clock";
 
 /**
  * Review finding 11: a target stored under an id the API refuses could receive events but never be

@@ -2,8 +2,8 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
-import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { useClock } from "../support/clock";
 
 describe("admin authentication", () => {
   it("answers 401 without a token and with a wrong one", async () => {

@@ -4,9 +4,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { safeNext } from "../../src/admin/dashboard/routes";
 import { app } from "../../src/app";
 import { clearConfigCache } from "../../src/config/store";
-import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, SIGNING_SECRET, useClock } from "../outbox/fixtures";
-import { csrfOf, get, ORIGIN, postForm, signIn } from "./session";
+import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf, SIGNING_SECRET } from "../support/outbox";
+import { csrfOf, get, ORIGIN, postForm, signIn } from "../support/session";
 
 /** The operator dashboard (src/admin/dashboard), end to end through the Worker. */
 

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ADMIN_TOKEN } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { ADMIN_TOKEN } from "../support/helpers";
+import { useClock } from "../support/clock";
 
 /** Review finding 14: dashboard sign-in had no rate limit. */
 

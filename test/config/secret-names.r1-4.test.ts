@@ -1,7 +1,8 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
 import { RESERVED_SECRET_NAMES } from "../../src/config/reserved-names";
 
 /**

@@ -5,9 +5,9 @@ import dashboardDoc from "../../docs/dashboard.md?raw";
 import storageDoc from "../../docs/storage.md?raw";
 import { type ChainFields, linkHash } from "../../src/ledger/chain";
 import { sha256Hex } from "../../src/lib/crypto";
-import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { insertVersion1Records, verifyFully } from "../ledger/fixtures";
-import { useClock } from "../outbox/fixtures";
+import { freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { insertVersion1Records, verifyFully } from "../support/ledger";
+import { useClock } from "../support/clock";
 
 /**
  * Review finding 15: docs/dashboard.md said the overview checks integrity on every load, and

@@ -1,7 +1,8 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
-import { outboxOf, useClock } from "../outbox/fixtures";
+import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { outboxOf } from "../support/outbox";
 
 /**
  * Review finding 2: a pending hand-off could be stranded with no alarm (the duplicate path never

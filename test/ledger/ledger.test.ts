@@ -1,9 +1,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { OutboxItem } from "../../src/outbox/types";
-import { freshId, ledgerOf } from "../helpers";
-import { useClock } from "../outbox/fixtures";
-import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "./fixtures";
+import { freshId, ledgerOf } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "../support/ledger";
 
 // Controlled clock: alarms armed at test time (year 2100) never fire on their own; tests fire them.
 beforeEach(() => void useClock());
@@ -233,7 +233,7 @@ describe("integrity reports", () => {
   it("checks every source's ledger from the Cron Trigger and logs a broken chain as an error", async () => {
     const { createExecutionContext, createScheduledController, waitOnExecutionContext } = await import("cloudflare:test");
     const { default: worker } = await import("../../src/index");
-    const { putSource } = await import("../helpers");
+    const { putSource } = await import("../support/helpers");
     const intact = freshId();
     const broken = freshId();
     for (const s of [intact, broken]) {

@@ -1,9 +1,9 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
 import { LEDGER_MIGRATIONS } from "../../src/ledger/schema";
-import { useClock } from "../outbox/fixtures";
+import { useClock } from "../support/clock";
 
 /** Review finding 1: searches by CentrePoint's 36-character ids (and longer ones) answered 500. */
 

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "../outbox/fixtures";
+import { admin } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
  * Review finding 12: a 410 wrote the target document back with `enabled: false` from a config copy

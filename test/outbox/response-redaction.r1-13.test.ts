@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "../outbox/fixtures";
+import { admin } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
  * Review finding 13: a target that echoes request headers showed its own credential in the stored

@@ -1,7 +1,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign, uploadBody } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign, uploadBody } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
 
 /**
  * Review finding 5: the signature covers only the body, so a captured body + signature re-posted

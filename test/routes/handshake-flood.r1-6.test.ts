@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { useClock } from "../support/clock";
 
 /**
  * Review finding 6: with `allowedIps: ["*"]` anyone could fill a ledger with handshake rows of any

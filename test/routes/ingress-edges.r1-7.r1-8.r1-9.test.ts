@@ -4,8 +4,9 @@ import { app } from "../../src/app";
 import { BATCH_BYTES, takeByBytes } from "../../src/lib/batch";
 import { dueRows } from "../../src/outbox/schedule";
 import type { OutboxItem } from "../../src/outbox/types";
-import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
 
 beforeEach(() => void useClock());
 afterEach(() => {

@@ -8,8 +8,8 @@ import { createCentrePointApi } from "../../../../src/providers/centrepoint/api/
 import { createTokenCache, tokenKey } from "../../../../src/providers/centrepoint/api/token";
 import { resolveCredentials } from "../../../../src/providers/centrepoint/api/settings";
 import { createFakeCentrePoint } from "../../../../harness/fake-centrepoint";
-import { admin, freshId, postWebhook, putSource, putTarget } from "../../../helpers";
-import { centrepointBlock, useFakeCentrePoint, useTestHooks } from "../../../reconcile/fixtures";
+import { admin, freshId, postWebhook, putSource, putTarget } from "../../../support/helpers";
+import { centrepointBlock, useFakeCentrePoint, useTestHooks } from "../../../support/reconcile";
 
 /**
  * Issue 16, item 5: the CentrePoint API client's secrets are a role of their own (named only by
