@@ -1,11 +1,11 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { safeNext } from "../../src/admin/dashboard/routes";
 import { app } from "../../src/app";
 import { clearConfigCache } from "../../src/config/store";
 import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../support/helpers";
-import { useClock } from "../support/clock";
+import { clockForEachTest } from "../support/clock";
 import { fakeTarget, fireAlarm, outboxOf, SIGNING_SECRET } from "../support/outbox";
 import { csrfOf, get, ORIGIN, postForm, signIn } from "../support/session";
 
@@ -15,15 +15,8 @@ const COOKIE = "__Secure-relay_admin";
 /** The values of the test secrets that documents name; none may ever appear in a page. */
 const SECRET_VALUES = [ADMIN_TOKEN, TEST_HMAC_SECRET, "test-target-token", SIGNING_SECRET];
 
-beforeEach(() => {
-  useClock();
-  clearConfigCache();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const { advance } = clockForEachTest({ quiet: [] });
+beforeEach(() => clearConfigCache());
 
 /** A source and a target (bearer auth + signing, both by secret name) and one delivery, handed to the target's outbox. */
 async function seedDelivery() {
@@ -150,7 +143,7 @@ describe("access", () => {
 
   it("refuses a session that has expired", async () => {
     const cookie = await signIn();
-    vi.setSystemTime(Date.now() + 8 * 3_600_000 + 1);
+    advance(8 * 3_600_000 + 1);
     expect((await get("/admin/", cookie)).status).toBe(302);
   });
 });

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { admin } from "../support/helpers";
-import { useClock } from "../support/clock";
+import { clockForEachTest } from "../support/clock";
 import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
@@ -10,11 +10,7 @@ import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
  * alone; the document is never written by the outbox.
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 describe("a 410 racing an admin edit", () => {
   it("keeps the admin's edit and pauses the target in its outbox", async () => {

@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { admin } from "../support/helpers";
-import { useClock } from "../support/clock";
+import { clockForEachTest } from "../support/clock";
 import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
@@ -11,11 +11,7 @@ import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 /** TEST_TARGET_TOKEN of vitest.config.ts. */
 const TOKEN = "test-target-token";
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 describe("responses of an echoing target", () => {
   it("are stored with the target's own secret and Authorization-like values redacted", async () => {
