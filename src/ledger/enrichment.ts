@@ -13,7 +13,6 @@ import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/f
 import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
 import type { DueHandoff } from "./handoff";
 import { HOLD_AT } from "./types";
-import { COUNTER } from "./queries";
 
 /** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */
 export const DOWNLOAD_LOG_CAP = 100_000;
@@ -248,7 +247,6 @@ export function planReleased(sql: SqlStorage, target: { id: string; config: Targ
         )
         .toArray(),
     );
-  let reopened = 0;
   for (const r of rows.filter((x) => x.unfiltered === 1)) {
     const keys = keysOf(r.kind, envelopeData(r.envelope));
     const pull = planPull({ targets: [{ ...target, valid: true }], wanted: [target.id], keys, receivedAt: now, autoRequest: null });
@@ -262,11 +260,9 @@ export function planReleased(sql: SqlStorage, target: { id: string; config: Targ
       r.delivery_id,
       target.id,
     );
-    if (r.handed_at !== null) reopened++;
     const job = Object.hasOwn(pull.plans, PULL_HANDOFF) ? pull.plans[PULL_HANDOFF] : undefined;
-    if (job && !ready) reopened += addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
+    if (job && !ready) addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
   }
-  bumpCounter(sql, COUNTER.pendingHandoffs, reopened);
   const found = new Set(rows.map((r) => r.delivery_id));
   return deliveryIds.filter((id) => !found.has(id));
 }
