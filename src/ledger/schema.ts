@@ -1,4 +1,4 @@
-import { COUNTER_SET_MIGRATION } from "../lib/counters";
+import { COUNTER_HOURS_MIGRATION, COUNTER_SET_MIGRATION } from "../lib/counters";
 
 /**
  * Ledger SQLite schema, one database per source. Migrations are append-only: the index of a
@@ -193,4 +193,6 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
    ALTER TABLE handoffs_keyed RENAME TO handoffs;
    CREATE INDEX handoffs_due ON handoffs (next_at) WHERE handed_at IS NULL;
    UPDATE counter_set SET data = json_remove(data, '$."handoffs:pending"');`,
+  // Hourly snapshots of the counters, for trends (lib/counters.ts; one row per hour with changes, 90 days).
+  COUNTER_HOURS_MIGRATION,
 ];

@@ -1,4 +1,4 @@
-import { COUNTER_SET_MIGRATION } from "../lib/counters";
+import { COUNTER_HOURS_MIGRATION, COUNTER_SET_MIGRATION } from "../lib/counters";
 import { latencyBucketSql } from "./counters";
 
 /**
@@ -112,4 +112,6 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   `UPDATE counter_set SET data = json_remove(
      json_set(data, '$."state:pending"', COALESCE(json_extract(data, '$."state:pending"'), 0) + COALESCE(json_extract(data, '$."state:delivering"'), 0)),
      '$."state:delivering"', '$."attempts:in_flight:"');`,
+  // Hourly snapshots of the counters, for trends (lib/counters.ts; one row per hour with changes, 90 days).
+  COUNTER_HOURS_MIGRATION,
 ];
