@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ENRICH_FACTS, idSchema } from "../../config/schemas";
+import { type DeliveryRecord, deliveryRecordSchema } from "../../ledger/types";
 import { PROVENANCES } from "../../providers/centrepoint/constants";
 import { downloadSchema, rawRequestSchema } from "./sources.schemas";
 import { isoTime, time } from "./shared.schemas";
@@ -24,28 +25,19 @@ export const deliveryListQuery = z.strictObject({
 /** `POST /admin/deliveries/:source/:id/replay` body. */
 export const replayOneBody = z.strictObject({ target: idSchema.optional() });
 
-/** A delivery in the ledger, as the API shows it. */
-export const deliverySchema = z.object({
+/**
+ * A delivery in the ledger, as the API shows it: the ledger's record (`deliveryRecordSchema`, its one
+ * definition) with its source, and its times as ISO 8601 (`DELIVERY_TIMES`).
+ */
+export const deliverySchema = deliveryRecordSchema.extend({
   source: z.string(),
-  seq: z.number().int(),
-  deliveryId: z.string(),
-  idDerived: z.boolean(),
-  event: z.string().nullable(),
-  kind: z.string(),
-  subject: z.string().nullable(),
-  attention: z.string().nullable(),
   receivedAt: isoTime,
   lastSeenAt: isoTime,
-  sourceIp: z.string().nullable(),
-  headers: z.record(z.string(), z.string()),
-  bodySha256: z.string(),
-  bodySize: z.number().int(),
-  recordHash: z.string(),
-  duplicateCount: z.number().int(),
-  provenance: z.enum(PROVENANCES).meta({ description: "webhook: pushed by CentrePoint; centrepoint-history: backfilled from its delivery history" }),
-  sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
-  bodyPrunedAt: isoTime.nullable().meta({ description: "when retention pruned the body and the envelope (digests kept; the archive has them), or null" }),
+  bodyPrunedAt: isoTime.nullable().meta(deliveryRecordSchema.shape.bodyPrunedAt.meta() ?? {}),
 });
+
+/** The record's times (epoch ms in the ledger), answered as ISO 8601. */
+export const DELIVERY_TIMES = ["receivedAt", "lastSeenAt", "bodyPrunedAt"] as const satisfies readonly (keyof DeliveryRecord)[];
 
 // ---- the pull side (docs/pull.md) ----------------------------------------------------------------
 const fact = z.enum(ENRICH_FACTS);

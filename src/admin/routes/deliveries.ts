@@ -13,13 +13,14 @@ import {
   deliveryDetailSchema,
   deliveryListQuery,
   deliverySchema,
+  DELIVERY_TIMES,
   releaseEnrichmentSchema,
   replayOneBody,
   replayOneSchema,
   retryEnrichmentSchema,
 } from "./deliveries.schemas";
 import { refuse } from "./refuse";
-import { deliveryParams } from "./shared.schemas";
+import { deliveryParams, isoTimes } from "./shared.schemas";
 
 /** `/admin/deliveries`: deliveries across the ledgers, one delivery's detail, its replay and its enrichment actions (docs/pull.md). */
 export const deliveries = new Hono<AppEnv>();
@@ -127,12 +128,7 @@ deliveries.post(
   },
 );
 
-/** A delivery record with its times as ISO strings, as the API answers. */
-function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt" | "bodyPrunedAt">>(r: T) {
-  return {
-    ...r,
-    receivedAt: new Date(r.receivedAt).toISOString(),
-    lastSeenAt: new Date(r.lastSeenAt).toISOString(),
-    bodyPrunedAt: r.bodyPrunedAt === null ? null : new Date(r.bodyPrunedAt).toISOString(),
-  };
+/** A delivery record with its times as ISO 8601, as the API answers. */
+function withTimes<T extends Pick<DeliveryRecord, (typeof DELIVERY_TIMES)[number]>>(r: T) {
+  return isoTimes(r, DELIVERY_TIMES);
 }
