@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { DELIVERY_TIMES, deliverySchema } from "../../src/admin/routes/deliveries.schemas";
 import { deliveryRecordSchema } from "../../src/ledger/types";
-import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
 
 describe("the API's delivery is the ledger's record", () => {
   it("has every field of the record, plus its source, each the record's own schema but the times", () => {

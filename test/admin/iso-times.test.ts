@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { admin } from "../helpers";
-import { completeRequests, newPullSource, newTargetOf, settle, triggerRaw, useFakeCentrePoint, useTestHooks } from "../pull/fixtures";
-import { nonIsoSchemas, nonIsoTimes } from "./times";
+import { admin } from "../support/helpers";
+import { completeRequests, newPullSource, newTargetOf, settle, triggerRaw, useFakeCentrePoint, useTestHooks } from "../support/pull";
+import { nonIsoSchemas, nonIsoTimes } from "../support/iso-times";
 
 /** One time format across the admin API: ISO 8601 strings, never epoch ms (README "Upgrading"). */
 
