@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { TrendPoint } from "../lib/trends";
 import { loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { takeByBytes } from "../lib/batch";
@@ -59,6 +60,7 @@ import {
   type IntegrityStatus,
   type LedgerLifecycle,
   ledgerMetrics,
+  ledgerTrend,
   ledgerSource,
   ledgerStats,
   type LedgerStats,
@@ -409,6 +411,11 @@ export class Ledger extends DurableObject<Bindings> {
     const m = { ...ledgerMetrics(this.sql), lifecycle: this.lifecycleStatus() };
     this.meter.settle();
     return { ...m, usage: { ...this.meter.usage } };
+  }
+
+  /** Hourly deliveries, duplicates and refusals of the last `hours` hours (lib/trends.ts). */
+  async trends(hours: number): Promise<TrendPoint[]> {
+    return ledgerTrend(this.sql, hours, Date.now());
   }
 
   /** Archive, retention and integrity progress, from the jobs' stored state and the counters. */

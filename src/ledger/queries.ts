@@ -1,4 +1,5 @@
 import { readCounter, readCounters } from "../lib/counters";
+import { growth, hourlyTrend, type TrendPoint } from "../lib/trends";
 import { inChunks, placeholders } from "../lib/sql";
 import type { DeliveryRecord, Provenance } from "./types";
 
@@ -328,4 +329,9 @@ function rowToHandoff(h: Row): HandoffView {
 
 function clampLimit(limit: number): number {
   return Math.max(1, Math.min(MAX_LIST, Math.floor(limit) || 50));
+}
+
+/** This source's hourly trend, the last `hours` hours: deliveries recorded, duplicates received, requests refused. */
+export function ledgerTrend(sql: SqlStorage, hours: number, now: number): TrendPoint[] {
+  return hourlyTrend(sql, hours, now, { deliveries: growth("accepted:"), duplicates: growth("duplicates:"), refusals: growth("rejected:") });
 }

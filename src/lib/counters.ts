@@ -39,7 +39,7 @@ export const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS);
 
 function closeHour(sql: SqlStorage, closed: number, data: string, current: number): void {
   sql.exec("INSERT INTO counter_hours (hour, data) VALUES (?, ?) ON CONFLICT (hour) DO UPDATE SET data = excluded.data", closed, data);
-  sql.exec("DELETE FROM counter_hours WHERE hour <= ?", current - ROLLUP_KEEP_HOURS);
+  sql.exec("DELETE FROM counter_hours WHERE hour < ?", current - ROLLUP_KEEP_HOURS);
 }
 
 /**
@@ -89,8 +89,9 @@ export function bumpCounters(sql: SqlStorage, deltas: Deltas | Record<string, nu
   if (entries.length === 0) return;
   const row = sql.exec<{ data: string; hour: number | null }>("SELECT data, hour FROM counter_set WHERE id = 1").toArray()[0];
   const hour = Math.max(hourOf(now), row?.hour ?? 0);
-  if (row && row.hour !== hour) closeHour(sql, row.hour ?? hour - 1, row.data, hour);
   const all = row ? (JSON.parse(row.data) as Record<string, number>) : {};
+  // An hour ended (or, on upgrade, the counters of before become the baseline, unless all are still 0).
+  if (row && row.hour !== hour && (row.hour !== null || Object.values(all).some((v) => v !== 0))) closeHour(sql, row.hour ?? hour - 1, row.data, hour);
   for (const [name, n] of entries) all[name] = (all[name] ?? 0) + n;
   sql.exec(
     "INSERT INTO counter_set (id, data, hour) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data, hour = excluded.hour",

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { TrendPoint } from "../lib/trends";
 import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
@@ -45,6 +46,7 @@ import {
   outboxHealth,
   type OutboxMetrics,
   outboxMetrics,
+  outboxTrend,
   type PayloadRow,
   readMeta,
   seqOf,
@@ -144,6 +146,11 @@ export class Outbox extends DurableObject<Bindings> {
   /** Counts, backlog age, hold, breaker and last outcomes of this target. */
   async health(): Promise<OutboxHealth> {
     return outboxHealth(this.sql, Date.now());
+  }
+
+  /** Hourly dispatches delivered, failed attempts and latency of the last `hours` hours (lib/trends.ts). */
+  async trends(hours: number): Promise<TrendPoint[]> {
+    return outboxTrend(this.sql, hours, Date.now());
   }
 
   /** Attempts by outcome and error class, the delivered latency histogram, and this instance's billing units (hot path: enqueue, alarm). */

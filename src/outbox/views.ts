@@ -1,4 +1,5 @@
 import { readCounters } from "../lib/counters";
+import { growth, hourlyTrend, quantile, type TrendPoint } from "../lib/trends";
 import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
 import type { ErrorClass } from "./deliver";
@@ -317,4 +318,15 @@ function rowToAttempt(r: AttemptRow): AttemptView {
     error: r.error,
     outcome: r.outcome as AttemptView["outcome"],
   };
+}
+
+/** This target's hourly trend, the last `hours` hours: dispatches delivered, failed attempts, and latency p50/p99 (ms, histogram bucket estimates). */
+export function outboxTrend(sql: SqlStorage, hours: number, now: number): TrendPoint[] {
+  const boundsMs = LATENCY_BUCKETS_S.map((s) => s * 1000);
+  return hourlyTrend(sql, hours, now, {
+    delivered: growth("latency:", /^\d+$/),
+    failedAttempts: growth("attempts:failure:"),
+    latencyP50Ms: quantile("latency:", boundsMs, 0.5),
+    latencyP99Ms: quantile("latency:", boundsMs, 0.99),
+  });
 }
