@@ -5,6 +5,7 @@ import type { AppEnv } from "../../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
 import { problemCount } from "../../reconcile/registration";
+import { requireRole } from "../authz";
 import { describeAdmin } from "../openapi";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
@@ -17,6 +18,7 @@ export const metrics = new Hono<AppEnv>();
 
 metrics.get(
   "/",
+  requireRole("viewer"),
   describeAdmin({ tag: "operations", summary: "Prometheus metrics (text exposition format 0.0.4)", responses: { 200: { description: "metrics text" } } }),
   async (c) => {
     // Only documents under ids the API could have written have Durable Objects; opening one for any other would create it.
