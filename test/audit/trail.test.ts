@@ -4,8 +4,8 @@ import { app } from "../../src/app";
 import { trailOf } from "../../src/audit/audit";
 import { type AuditLine, auditLineVerifier } from "../../src/audit/format";
 import { verifyText } from "../../src/lib/archive-format";
-import { ADMIN_TOKEN, admin, freshId, putSource } from "../helpers";
-import { clockForEachTest, DAY } from "../outbox/fixtures";
+import { ADMIN_TOKEN, admin, freshId, putSource } from "../support/helpers";
+import { clockForEachTest, DAY } from "../support/clock";
 
 const clock = clockForEachTest();
 
@@ -68,7 +68,7 @@ describe("the audit trail", () => {
     const put = await admin(`/sources/${id}`, { method: "PUT", body: JSON.stringify(retention) });
     expect(put.status).toBe(400);
     expect(await put.json()).toMatchObject({ error: "reason_required" });
-    const withReason = await admin(`/sources/${id}`, { method: "PUT", body: JSON.stringify(retention), headers: { "x-audit-reason": "Study 42 protocol §7" } });
+    const withReason = await admin(`/sources/${id}`, { method: "PUT", body: JSON.stringify(retention), headers: { "x-audit-reason": "Study 42 protocol section 7" } });
     expect(withReason.status).toBe(200);
 
     const bulk = await admin("/replay", { method: "POST", body: JSON.stringify({ target: "t-none" }) });
@@ -78,7 +78,7 @@ describe("the audit trail", () => {
     expect((await admin(`/sources/${id}`, { method: "DELETE", headers: { "x-audit-reason": "closed study" } })).status).toBe(204);
     const [deleted, retained] = await entriesAbout(id);
     expect(deleted).toMatchObject({ action: "source.delete", reason: "closed study", after: null });
-    expect(retained).toMatchObject({ action: "source.put", reason: "Study 42 protocol §7", after: { retention: { bodyDays: 30 } } });
+    expect(retained).toMatchObject({ action: "source.put", reason: "Study 42 protocol section 7", after: { retention: { bodyDays: 30 } } });
   });
 
   it("refuses an action whose entry cannot be written: 503 audit_unavailable, nothing changed", async () => {
@@ -115,7 +115,7 @@ describe("the audit trail", () => {
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(verifyText(text, auditLineVerifier(null), "export")).toMatchObject({ ok: true, verified: { records: lines.length } });
 
-    const i = lines.findIndex((l) => (JSON.parse(l) as AuditLine).object === JSON.stringify({ source: id }));
+    const i = lines.findIndex((l: string) => (JSON.parse(l) as AuditLine).object === JSON.stringify({ source: id }));
     const line = JSON.parse(lines[i]!) as AuditLine;
     lines[i] = JSON.stringify({ ...line, actor: "someone-else" });
     const checked = verifyText(`${lines.join("\n")}\n`, auditLineVerifier(null), "export");

@@ -2,7 +2,7 @@ import type { FC } from "hono/jsx";
 import { toBase64 } from "../../../lib/crypto";
 import type { DeliveryDetail, DeliveryTarget } from "../../service/deliveries";
 import { formatBytes, formatDuration, formatTime, plural, prettyJson } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
 import type { Preview } from "../../service/preview";
 import { OutcomeBadge, StateBadge } from "./parts";
 import { PullSection } from "./pull";
@@ -35,7 +35,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <a class="button secondary" href={`/admin/deliveries/${encodeURIComponent(d.source)}/${encodeURIComponent(d.deliveryId)}`}>
             JSON
           </a>
-          {replayable && <PostForm action={`${self}/replay`} csrf={page.csrf} label="Replay to all targets" />}
+          {replayable && can(page, "operator") && <PostForm action={`${self}/replay`} csrf={page.csrf} label="Replay to all targets" reason="optional" />}
         </div>
       </div>
       {notice && <Notice tone={notice.tone}>{notice.text}</Notice>}
@@ -198,7 +198,7 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
           <a class="button secondary" href={`${replayAction.replace(/\/replay$/, "/preview")}?target=${encodeURIComponent(t.target)}`}>
             Preview
           </a>
-          {(view || pruned) && (
+          {(view || pruned) && can(page, "operator") && (
             <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />
           )}
         </div>

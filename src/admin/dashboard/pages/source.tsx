@@ -4,7 +4,7 @@ import type { Listed } from "../../../config/store";
 import type { HandshakeEntry, IntegrityStatus, LedgerLifecycle, LedgerStats } from "../../../ledger/queries";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
 import { formatBytes, formatTime, plural } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
 import { CentrePointApiSection } from "./reconciliation";
 
@@ -147,7 +147,7 @@ const IntegritySection: FC<{ id: string; page: PageContext; integrity: Integrity
     <section class="card" aria-labelledby="integrity-h">
       <div class="head">
         <h2 id="integrity-h">Ledger integrity</h2>
-        {running?.mode !== "full" && (
+        {running?.mode !== "full" && can(page, "operator") && (
           <PostForm action={`/admin/ui/sources/${id}/verify`} csrf={page.csrf} label="Re-verify the whole chain" describedBy="integrity-help" />
         )}
       </div>

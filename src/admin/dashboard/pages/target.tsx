@@ -3,7 +3,7 @@ import type { TargetConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
 import type { DispatchState, DispatchView, OutboxHealth } from "../../../outbox/views";
 import { formatDuration, formatTime, plural, truncate } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { deliveryHref } from "./deliveries";
 import { BreakerBadge, describeAuth, FieldErrors, StateBadge, TargetStateBadge } from "./parts";
 
@@ -38,17 +38,24 @@ export const TargetPage: FC<{
           <p class="sub mono">{listed?.valid ? listed.config.url : "—"}</p>
         </div>
         <div class="row">
-          {canResume && <PostForm action={`${base}/resume`} csrf={page.csrf} label="Resume" describedBy="resume-help" />}
-          {c.dead > 0 && (
+          {canResume && can(page, "operator") && (
+            <PostForm action={`${base}/resume`} csrf={page.csrf} label="Resume" describedBy="resume-help" reason="optional" />
+          )}
+          {c.dead > 0 && can(page, "operator") && (
             <PostForm
               action={`${base}/replay-dead`}
               csrf={page.csrf}
               label={`Replay ${plural(c.dead, "dead delivery", "dead deliveries")}`}
               variant="secondary"
+              reason="required"
             />
           )}
-          {listed?.valid && !listed.config.enabled && <PostForm action={`${base}/enable`} csrf={page.csrf} label="Enable" />}
-          {listed?.valid && listed.config.enabled && <PostForm action={`${base}/disable`} csrf={page.csrf} label="Disable" variant="danger" />}
+          {listed?.valid && !listed.config.enabled && can(page, "admin") && (
+            <PostForm action={`${base}/enable`} csrf={page.csrf} label="Enable" reason="optional" />
+          )}
+          {listed?.valid && listed.config.enabled && can(page, "admin") && (
+            <PostForm action={`${base}/disable`} csrf={page.csrf} label="Disable" variant="danger" reason="optional" />
+          )}
         </div>
       </div>
       {canResume && (
