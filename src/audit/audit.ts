@@ -75,6 +75,19 @@ export async function auditSystem(env: Bindings, via: "cron" | "system", input: 
 }
 
 /**
+ * auditSystem for an automatic action that has already happened (what it did is known only after
+ * it: rows pruned, a breaker opened): a failure to record is logged as an error, never thrown, so
+ * the job it reports on goes on and is not repeated for it.
+ */
+export async function auditSystemAfter(env: Bindings, via: "cron" | "system", input: AuditInput): Promise<void> {
+  try {
+    await auditSystem(env, via, input);
+  } catch {
+    // append() logged it.
+  }
+}
+
+/**
  * Records what happened before a caller was known (a sign-in, refused or not): `actor` is who it
  * claims or proves to be, `role` what they hold (`none` when refused).
  */

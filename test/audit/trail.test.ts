@@ -68,7 +68,11 @@ describe("the audit trail", () => {
     const put = await admin(`/sources/${id}`, { method: "PUT", body: JSON.stringify(retention) });
     expect(put.status).toBe(400);
     expect(await put.json()).toMatchObject({ error: "reason_required" });
-    const withReason = await admin(`/sources/${id}`, { method: "PUT", body: JSON.stringify(retention), headers: { "x-audit-reason": "Study 42 protocol section 7" } });
+    const withReason = await admin(`/sources/${id}`, {
+      method: "PUT",
+      body: JSON.stringify(retention),
+      headers: { "x-audit-reason": "Study 42 protocol section 7" },
+    });
     expect(withReason.status).toBe(200);
 
     const bulk = await admin("/replay", { method: "POST", body: JSON.stringify({ target: "t-none" }) });
