@@ -108,7 +108,7 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 `;
 
 /** Which navigation entry is current. */
-export type NavKey = "overview" | "deliveries" | "none";
+export type NavKey = "overview" | "deliveries" | "audit" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
 export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
@@ -151,6 +151,13 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                       Deliveries
                     </a>
                   </li>
+                  {can(page, "operator") && (
+                    <li>
+                      <a href="/admin/ui/audit" aria-current={nav === "audit" ? "page" : undefined}>
+                        Audit
+                      </a>
+                    </li>
+                  )}
                 </ul>
               </nav>
             )}

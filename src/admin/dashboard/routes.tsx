@@ -4,6 +4,7 @@ import { log } from "../../lib/log";
 import type { AdminEnv } from "../../middleware/admin-auth";
 import { AuditUnavailable, ReasonRequired } from "../../audit/audit";
 import { renderError } from "./render";
+import { audit } from "./routes/audit";
 import { deliveries } from "./routes/deliveries";
 import { overview } from "./routes/overview";
 import { signIn } from "./routes/sign-in";
@@ -36,3 +37,4 @@ dashboard.route("/admin", signIn); // /admin/login, /admin/logout
 dashboard.route("/admin/ui/deliveries", deliveries);
 dashboard.route("/admin/ui/targets", targets);
 dashboard.route("/admin/ui/sources", sources);
+dashboard.route("/admin/ui/audit", audit);

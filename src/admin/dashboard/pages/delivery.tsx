@@ -1,3 +1,5 @@
+import { AuditCard } from "./audit";
+import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
 import { toBase64 } from "../../../lib/crypto";
 import type { DeliveryDetail, DeliveryTarget } from "../../service/deliveries";
@@ -9,7 +11,7 @@ import { PullSection } from "./pull";
 import { deliveryHref } from "./deliveries";
 
 /** One delivery: what arrived, and per target every attempt, with replay. */
-export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash }> = ({ page, d, notice }) => {
+export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash; trail?: AuditLine[] | null }> = ({ page, d, notice, trail = null }) => {
   const self = deliveryHref(d.source, d.deliveryId);
   // A handed-over event whose dispatch retention pruned is replayable too (the ledger hands it again).
   const replayable = d.targets.some((t) => t.dispatch !== null || t.handoff.handedAt !== null);
@@ -169,6 +171,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           </table>
         </div>
       </section>
+      <AuditCard page={page} items={trail} object={`delivery:${d.deliveryId}`} />
     </Layout>
   );
 };

@@ -1,3 +1,5 @@
+import { AuditCard } from "./audit";
+import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
@@ -26,7 +28,9 @@ export const SourcePage: FC<{
   /** Stored reconciliation state; null without a `centrepoint` block. */
   reconcile: ReconcileSummary | null;
   notice: Flash;
-}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice }) => (
+  /** The newest audit entries concerning the source; null when the caller may not read the trail. */
+  trail?: AuditLine[] | null;
+}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice, trail = null }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -137,6 +141,7 @@ export const SourcePage: FC<{
         </div>
       )}
     </section>
+    <AuditCard page={page} items={trail} object={`source:${id}`} />
   </Layout>
 );
 

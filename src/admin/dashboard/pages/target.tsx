@@ -1,3 +1,5 @@
+import { AuditCard } from "./audit";
+import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
 import type { TargetConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
@@ -21,7 +23,9 @@ export const TargetPage: FC<{
   items: DispatchView[];
   next: string | null;
   notice: Flash;
-}> = ({ page, id, listed, health, tab, items, next, notice }) => {
+  /** The newest audit entries concerning the target; null when the caller may not read the trail. */
+  trail?: AuditLine[] | null;
+}> = ({ page, id, listed, health, tab, items, next, notice, trail = null }) => {
   const base = `/admin/ui/targets/${id}`;
   const c = health.counts;
   const canResume = health.heldBy !== null || c.held > 0 || health.breaker.status !== "closed";
@@ -248,6 +252,7 @@ export const TargetPage: FC<{
           </dl>
         </section>
       )}
+      <AuditCard page={page} items={trail} object={`target:${id}`} />
     </Layout>
   );
 };

@@ -14,6 +14,7 @@ import { replayDelivery } from "../../service/replay";
 import { issuesToFields } from "../../validation";
 import { audit, ids } from "../../../audit/audit";
 import { formPost } from "../csrf";
+import { entriesAbout } from "./audit";
 import { formReason, pageRole } from "../roles";
 import { plural, utcInputToIso } from "../format";
 import type { Flash } from "../layout";
@@ -107,7 +108,8 @@ deliveries.get("/:source/:id", requireAdminPage, pageRole("operator"), async (c)
       ? { tone: replayed > 0 ? "ok" : "warn", text: parts.join(" ") }
       : { tone: "warn", text: "Nothing to replay: no target has this delivery yet." };
   }
-  return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} />);
+  const trail = await entriesAbout(c, `delivery:${id}`);
+  return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} trail={trail} />);
 });
 
 deliveries.get("/:source/:id/preview", requireAdminPage, pageRole("operator"), async (c) => {

@@ -9,6 +9,7 @@ import { checkRegistration, reconcileSummary, type Refusal, runReconciliation } 
 import { ledgerOf } from "../../service/stubs";
 import { audit } from "../../../audit/audit";
 import { formPost } from "../csrf";
+import { entriesAbout } from "./audit";
 import { formReason, pageRole } from "../roles";
 import type { Flash } from "../layout";
 import { SourcePage } from "../pages/source";
@@ -35,6 +36,7 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
     ledger.lifecycle(),
     reconcileSummary(c.env, listed),
   ]);
+  const trail = await entriesAbout(c, `source:${id}`);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
   return render(
     c,
@@ -50,6 +52,7 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
         handshakesDropped={handshakes.dropped}
         reconcile={reconcile}
         notice={flash}
+        trail={trail}
       />
     ),
     status,

@@ -11,6 +11,7 @@ import { setTargetEnabled } from "../../service/documents";
 import { replayMany, resumeTarget } from "../../service/replay";
 import { outboxOf } from "../../service/stubs";
 import { formPost } from "../csrf";
+import { entriesAbout } from "./audit";
 import { formReason, pageRole } from "../roles";
 import type { Flash } from "../layout";
 import { TARGET_TABS, TargetPage, type TargetTab } from "../pages/target";
@@ -32,9 +33,10 @@ async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, stat
   const listing = await outbox.list({ state: tab === "all" ? undefined : tab, limit: PAGE_SIZE, cursor });
   // The pending tab shows rows being sent too.
   const items = tab === "pending" && !cursor ? [...(await outbox.list({ state: "delivering", limit: PAGE_SIZE })).items, ...listing.items] : listing.items;
+  const trail = await entriesAbout(c, `target:${id}`);
   return render(
     c,
-    (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} />,
+    (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} trail={trail} />,
     status,
   );
 }
