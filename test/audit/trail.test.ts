@@ -160,5 +160,9 @@ describe("the audit trail", () => {
     const status = await trail.status();
     expect(status.archive.through).toEqual(after);
     expect(status.archive.halted).toBeNull();
+    const metrics = await (await admin("/metrics")).text();
+    expect(metrics).toContain(`relay_audit_entries ${status.head.seq}`);
+    expect(metrics).toContain(`relay_audit_archive_lag_entries ${status.head.seq - after.seq}`);
+    expect(metrics).toContain("relay_audit_archive_halted 0");
   });
 });

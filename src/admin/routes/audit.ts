@@ -3,6 +3,7 @@ import { trailOf } from "../../audit/audit";
 import type { AuditLine } from "../../audit/format";
 import type { AuditStatus } from "../../audit/trail";
 import type { AppEnv } from "../../env";
+import type { Family } from "../../lib/prometheus";
 import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
 import { valid } from "../validation";
@@ -77,6 +78,21 @@ auditRoutes.get(
   }),
   async (c) => c.json(statusJson(await trailOf(c.env).verify())),
 );
+
+/** The trail's metrics, from its stored state (no verification runs for a scrape). */
+export function auditFamilies(s: AuditStatus): Family[] {
+  const gauge = (name: string, help: string, value: number): Family => ({ name, help, type: "gauge", samples: [{ labels: {}, value }] });
+  return [
+    gauge("relay_audit_entries", "Entries in the audit trail.", s.head.seq),
+    gauge("relay_audit_archive_lag_entries", "Audit entries not yet archived to R2 (the open day's included).", s.head.seq - s.archive.through.seq),
+    gauge(
+      "relay_audit_archive_halted",
+      "1 when archiving the audit trail stopped (an object with other bytes under a segment's key, an entry that does not verify).",
+      s.archive.halted ? 1 : 0,
+    ),
+    gauge("relay_audit_chain_broken", "1 when the latest verification of the stored audit trail found a broken entry.", s.verified?.broken ? 1 : 0),
+  ];
+}
 
 /** An entry as the API answers it. */
 export function entryJson(e: AuditLine) {

@@ -6,7 +6,9 @@ import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheu
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
 import { problemCount } from "../../reconcile/registration";
 import { requireRole } from "../authz";
+import { trailOf } from "../../audit/audit";
 import { describeAdmin } from "../openapi";
+import { auditFamilies } from "./audit";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
@@ -148,6 +150,7 @@ metrics.get(
         ledgers.map(({ id, m }) => ({ id, lifecycle: m.lifecycle })),
         outboxes,
       ),
+      ...auditFamilies(await trailOf(c.env).status()),
     ];
     return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,
