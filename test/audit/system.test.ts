@@ -7,6 +7,8 @@ import { freshId, ledgerOf, putSource } from "../support/helpers";
 import { clockForEachTest, DAY, HOUR, T0 } from "../support/clock";
 import { recordInput, runDue, useSmallSegments } from "../support/ledger";
 import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
+import { tickReconcilers } from "../../src/reconcile/scheduled";
+import { newReconciledSource, useFakeCentrePoint } from "../support/reconcile";
 
 const clock = clockForEachTest();
 
@@ -43,6 +45,15 @@ describe("automatic actions in the audit trail (actor system)", () => {
     expect(entry).toMatchObject({ actor: "system", via: "cron", action: "ledger.integrity-check" });
     expect(JSON.parse(entry!.after!)).toMatchObject({ broken: [] });
     expect(JSON.parse(entry!.after!).sources).toBeGreaterThanOrEqual(1);
+  });
+
+  it("records each reconciliation the 5-minute cron starts (via cron), and none when nothing is due", async () => {
+    useFakeCentrePoint();
+    const source = await newReconciledSource();
+    await tickReconcilers(env, Date.now());
+    await tickReconcilers(env, Date.now()); // a run is in progress: nothing starts
+    const entries = await entriesAbout(`source:${source}`);
+    expect(entries.map((e) => [e.actor, e.via, e.action, e.reason])).toEqual([["system", "cron", "source.reconcile", "scheduled"]]);
   });
 
   it("records a hold by a 410 and a breaker that opens, once per change, not per event", async () => {
