@@ -9,6 +9,7 @@ import { metrics } from "./admin/routes/metrics";
 import { replay } from "./admin/routes/replay";
 import { sources } from "./admin/routes/sources";
 import { targets } from "./admin/routes/targets";
+import { trends } from "./admin/routes/trends";
 import { AuditUnavailable, ReasonRequired } from "./audit/audit";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
@@ -53,6 +54,7 @@ admin.route("/targets", targets);
 admin.route("/deliveries", deliveries);
 admin.route("/replay", replay);
 admin.route("/metrics", metrics);
+admin.route("/trends", trends);
 admin.route("/audit", auditRoutes);
 admin.get("/openapi.json", requireRole("viewer"), (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.

@@ -8,6 +8,7 @@ import { metrics } from "../../src/admin/routes/metrics";
 import { replay } from "../../src/admin/routes/replay";
 import { sources } from "../../src/admin/routes/sources";
 import { targets } from "../../src/admin/routes/targets";
+import { trends } from "../../src/admin/routes/trends";
 import { app } from "../../src/app";
 import type { AppEnv } from "../../src/env";
 import { ROLES, type Role } from "../../src/lib/actor";
@@ -77,6 +78,7 @@ const EXPECTED: Record<string, Role | "public"> = {
   "POST /admin/deliveries/:source/:id/enrichment/release": "operator",
   "POST /admin/replay": "operator",
   "GET /admin/metrics": "viewer",
+  "GET /admin/trends": "viewer",
   "GET /admin/audit": "operator",
   "GET /admin/audit/export": "operator",
   "GET /admin/audit/status": "operator",
@@ -129,6 +131,7 @@ function apiAs(role: Role) {
   wrapped.route("/admin/deliveries", deliveries);
   wrapped.route("/admin/replay", replay);
   wrapped.route("/admin/metrics", metrics);
+  wrapped.route("/admin/trends", trends);
   wrapped.route("/admin/audit", auditRoutes);
   return wrapped;
 }
