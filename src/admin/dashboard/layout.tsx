@@ -10,6 +10,8 @@ export interface PageContext {
   csrf: string | null;
   /** Server time the page was rendered at (epoch ms), for relative times. */
   now: number;
+  /** Who is signed in and their role (c.var.actor); null on signed-out pages. */
+  who: { id: string; role: string } | null;
 }
 
 const CSS = `
@@ -34,6 +36,7 @@ header.top nav a[aria-current=page]{background:#2b4278;color:#fff}
 header.top .spacer{flex:1}
 header.top form button{background:transparent;color:#cfd8ea;border:1px solid #3a4d78;padding:5px 12px}
 header.top form button:hover{background:#23345c;color:#fff}
+header.top .who{color:#cfd8ea;font-size:.88rem}
 main{max-width:1240px;margin:0 auto;padding:22px 20px 48px}
 h1{font-size:1.55rem;margin:0 0 4px}
 h2{font-size:1.12rem;margin:0 0 12px}
@@ -149,6 +152,11 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
               </nav>
             )}
             <span class="spacer" />
+            {signedIn && page.who && (
+              <span class="who">
+                Signed in as <strong>{page.who.id}</strong> · {page.who.role}
+              </span>
+            )}
             {signedIn && page.csrf !== null && <PostForm action="/admin/logout" csrf={page.csrf} label="Sign out" variant="plain" />}
           </div>
         </header>

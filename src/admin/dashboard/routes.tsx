@@ -13,12 +13,15 @@ import {
   type AdminIdentity,
   csrfToken,
   endSession,
+  formBinding,
   isCsrfToken,
   requireAdminEnabled,
   requireAdminPage,
   startSession,
 } from "../../middleware/admin-auth";
 import { checkAdminToken } from "../sign-in-guard";
+import { audit } from "../../audit/audit";
+import type { AppEnv } from "../../env";
 import { MAX_REPLAY } from "../../outbox/views";
 import { deliveryListQuery } from "../routes/deliveries.schemas";
 import { findDeliveryById, getDeliveryDetail, listDeliveries } from "../service/deliveries";
@@ -56,11 +59,11 @@ const sameOrigin = csrf();
 
 /** The session's CSRF token must come with every form (bearer callers cannot be forged and skip it). */
 const checkCsrfToken = createMiddleware<AdminEnv>(async (c, next) => {
-  const who = c.var.admin;
-  if (who.via === "session") {
+  const binding = formBinding(c.var.admin);
+  if (binding !== null) {
     const form = await c.req.parseBody();
     const token = typeof form._csrf === "string" ? form._csrf : "";
-    if (!(await isCsrfToken(c.env, who.session, token))) {
+    if (!(await isCsrfToken(c.env, binding, token))) {
       log("warn", "dashboard form refused: bad CSRF token", { requestId: c.var.requestId, path: c.req.path });
       return renderError(c, 403, "This form has expired or did not come from this dashboard. Go back, reload the page and try again.");
     }
@@ -94,19 +97,32 @@ dashboard.post("/admin/login", requireAdminEnabled, sameOrigin, async (c) => {
     const wait = `Too many failed sign-ins from this address. Try again in ${Math.ceil(checked.retryAfterSeconds / 60)} min.`;
     return render(c, (page) => <LoginPage page={page} next={next} error={wait} notice={null} />, 429);
   }
-  if (checked.result === "wrong") {
+  if (checked.result !== "right" || checked.holder.kind !== "admin-token") {
     log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: address ?? "unknown" });
-    return render(c, (page) => <LoginPage page={page} next={next} error="That is not the admin token." notice={null} />, 401);
+    await audit(asApp(c), { action: "signin.refused", object: { method: "admin-token" }, reason: "not the admin token" });
+    const error =
+      checked.result === "right" || checked.result === "expired"
+        ? "API tokens are for the API; sign in with the admin token or through Cloudflare Access."
+        : "That is not the admin token.";
+    return render(c, (page) => <LoginPage page={page} next={next} error={error} notice={null} />, 401);
   }
+  c.set("actor", { id: "admin-token", role: "admin", via: "dashboard", address: address ?? null });
+  await audit(asApp(c), { action: "signin", object: { method: "admin-token" } });
   await startSession(c);
   log("info", "dashboard sign-in", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? null });
   return c.redirect(next, 303);
 });
 
-dashboard.post("/admin/logout", requireAdminEnabled, sameOrigin, requireAdminPage, checkCsrfToken, (c) => {
+/** Signs out: ends the relay's session; a person signed in through Cloudflare Access is sent on to Access's own sign-out. */
+dashboard.post("/admin/logout", requireAdminEnabled, sameOrigin, requireAdminPage, checkCsrfToken, async (c) => {
+  await audit(asApp(c), { action: "signout", object: { method: c.var.admin.via } });
   endSession(c);
+  if (c.var.admin.via === "access") return c.redirect("/cdn-cgi/access/logout", 303);
   return c.redirect("/admin/login?done=signed-out", 303);
 });
+
+/** The dashboard's context as the audit trail reads it (the same request; AdminEnv only adds `admin`). */
+const asApp = (c: Context<AdminEnv>) => c as unknown as Context<AppEnv>;
 
 // ---- overview --------------------------------------------------------------------------------
 
@@ -501,7 +517,14 @@ function asListed<T>(id: string, loaded: Loaded<T>): Listed<T> | null {
 
 async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
   const who = c.get("admin") as AdminIdentity | undefined; // unset on the sign-in pages
-  return { nonce: randomNonce(), csrf: who?.via === "session" ? await csrfToken(c.env, who.session) : null, now: Date.now() };
+  const binding = who ? formBinding(who) : null;
+  const actor = who ? c.var.actor : undefined;
+  return {
+    nonce: randomNonce(),
+    csrf: binding === null ? null : await csrfToken(c.env, binding),
+    now: Date.now(),
+    who: actor ? { id: actor.id, role: actor.role } : null,
+  };
 }
 
 /**
