@@ -3,7 +3,8 @@
  * in a temp dir), a node:http server on 127.0.0.1 plays two EDC targets, Debian's chromium is
  * driven by playwright-core. Signs in, finds a delivery by id, replays it, checks that the target
  * got it twice with one webhook-id, and takes screenshots (kept in docs/screenshots/ with
- * UPDATE_SCREENSHOTS=1).
+ * UPDATE_SCREENSHOTS=1). A local stand-in for Cloudflare Access (harness/fake-access.ts) signs in
+ * a viewer and an admin through the Access cookie.
  *
  * Run: `npm run test:browser` (needs /usr/bin/chromium: `apt-get install -y chromium`).
  * All traffic stays on 127.0.0.1; every process started here is stopped by its PID, also on failure.
@@ -20,6 +21,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { signBody } from "../harness/centrepoint/signing.ts";
+import { type FakeAccessServer, startFakeAccess } from "../harness/fake-access.ts";
 import { freePort, signalGroup } from "../harness/process/groups.ts";
 import { PROJECT_ROOT as ROOT, wranglerDevArgs, wranglerEnv } from "../harness/process/wrangler-dev.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -50,6 +52,7 @@ let relay: ChildProcess | null = null;
 let relayLog = "";
 let edc: Server | null = null;
 let browser: Browser | null = null;
+let access: FakeAccessServer | null = null;
 const received: Received[] = [];
 let base = "";
 let edcUrl = "";
@@ -58,8 +61,9 @@ before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "relay-browser-"));
   edc = await startEdc();
   edcUrl = `http://127.0.0.1:${(edc.address() as AddressInfo).port}`;
+  access = await startFakeAccess();
   const port = await freePort();
-  relay = startRelay(port, await freePort(), tmp);
+  relay = startRelay(port, await freePort(), tmp, access);
   base = `http://127.0.0.1:${port}`;
   await waitUntil("the relay to answer /healthz", STARTUP_MS, async () => {
     if (relay?.exitCode !== null) throw new Error(`wrangler dev exited early:\n${relayLog}`);
@@ -71,6 +75,7 @@ after(async () => {
   await browser?.close().catch(() => undefined);
   if (relay) await stopGroup(relay);
   if (edc) await new Promise((resolve) => edc!.close(resolve));
+  await access?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
   if (process.env.UPDATE_SCREENSHOTS !== "1") await rm(SCREENSHOTS, { recursive: true, force: true });
 });
@@ -209,6 +214,33 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   }
 });
 
+test("people signed in through Cloudflare Access see who they are and their role: a viewer and an admin", { timeout: 120_000 }, async () => {
+  await adminPut("/operators", { roles: { "vic@site.org": "viewer", "alice@site.org": "admin" } });
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"] });
+  const host = new URL(base).hostname;
+  for (const [email, role] of [
+    ["vic@site.org", "viewer"],
+    ["alice@site.org", "admin"],
+  ] as const) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await context.addCookies([{ name: "CF_Authorization", value: await access!.mint({ email }), domain: host, path: "/", httpOnly: true, sameSite: "Lax" }]);
+    const page = await context.newPage();
+    await page.goto(`${base}/admin/`);
+    assert.equal(new URL(page.url()).pathname, "/admin/", `${email} is signed in without the admin-token form`);
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    assert.ok(await page.getByText(`Signed in as ${email} · ${role}`).isVisible());
+    assert.ok(await page.getByRole("button", { name: "Sign out" }).isVisible());
+    await context.close();
+  }
+  // Nobody else: a verified person without a role is refused, by name.
+  const res = await fetch(`${base}/admin/`, {
+    headers: { cookie: `CF_Authorization=${await access!.mint({ email: "mallory@site.org" })}` },
+    redirect: "manual",
+  });
+  assert.equal(res.status, 403);
+  assert.match(await res.text(), /mallory@site\.org/);
+});
+
 /** Attempts shown as successful in one target's timeline on a delivery page. */
 async function successCount(page: Page, target: string): Promise<number> {
   return page
@@ -277,12 +309,12 @@ async function startEdc(): Promise<Server> {
 }
 
 /** `wrangler dev` in its own process group (so its workerd children stop with it), offline, storage in `dir`. */
-function startRelay(port: number, inspectorPort: number, dir: string): ChildProcess {
+function startRelay(port: number, inspectorPort: number, dir: string, access: FakeAccessServer): ChildProcess {
   const args = wranglerDevArgs({
     port,
     inspectorPort,
     persistTo: join(dir, "state"),
-    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET },
+    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET, ACCESS_TEAM_DOMAIN: access.url, ACCESS_AUD: access.audience },
   });
   const child = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: wranglerEnv({ workDir: dir }) });
   const keep = (chunk: Buffer) => (relayLog = (relayLog + chunk.toString()).slice(-20_000));
