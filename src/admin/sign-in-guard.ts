@@ -3,6 +3,7 @@ import type { Bindings } from "../env";
 import { sha256Hex, stringsEqual } from "../lib/crypto";
 import { addressGroup } from "../lib/ip";
 import type { Role } from "../lib/actor";
+import { bumpCounter } from "../lib/counters";
 import { migrate } from "../lib/migrate";
 
 /**
@@ -49,7 +50,20 @@ const MIGRATIONS = [
      last_used_at INTEGER,
      revoked_at INTEGER
    );`,
+  `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
 ];
+
+/** Why a sign-in was refused, as counted (the `reason` label of relay_admin_signin_refusals_total). */
+export type RefusalReason = "wrong_token" | "expired_token" | "no_role" | `access_${string}`;
+
+/** Days ahead in which a token counts as expiring (relay_api_tokens{state="expiring_14d"}). */
+const EXPIRING_DAYS = 14;
+
+/** What /admin/metrics shows of identity: refusals by reason, and the tokens not revoked by state. */
+export interface GuardMetrics {
+  refusals: Record<string, number>;
+  tokens: { active: number; expiring_14d: number; expired: number };
+}
 
 /** last_used_at is written at most once per this many ms per token, ms. */
 const LAST_USED_EVERY_MS = 60_000;
@@ -112,10 +126,10 @@ export class SignInGuard extends DurableObject<Bindings> {
           this.sql.exec("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", now, row.id);
         return { result: "right", holder: { kind: "api-token", id: row.id, name: row.name, role: row.role } };
       }
-      this.fail(group, now);
+      this.fail(group, now, "expired_token");
       return { result: "expired", name: row.name };
     }
-    this.fail(group, now);
+    this.fail(group, now, "wrong_token");
     return { result: "wrong" };
   }
 
@@ -124,12 +138,32 @@ export class SignInGuard extends DurableObject<Bindings> {
    * verified person without a role) against `group`; answers `locked` when the group is already
    * past the limit (then nothing is counted).
    */
-  async refusal(group: string): Promise<{ locked: number | null }> {
+  async refusal(group: string, reason: RefusalReason): Promise<{ locked: number | null }> {
     const now = Date.now();
     const locked = this.lockedFor(group, now);
     if (locked) return { locked: locked.retryAfterSeconds };
-    this.fail(group, now);
+    this.fail(group, now, reason);
     return { locked: null };
+  }
+
+  /** Refusals counted since the object was created, by reason, and the tokens not revoked by state (active includes expiring). */
+  async metrics(): Promise<GuardMetrics> {
+    const now = Date.now();
+    const refusals = Object.fromEntries(
+      this.sql
+        .exec<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'refused:%'")
+        .toArray()
+        .map((r) => [r.name.slice("refused:".length), r.value]),
+    );
+    const t = this.sql
+      .exec<{ active: number; soon: number; expired: number }>(
+        `SELECT COALESCE(SUM(expires_at > ?1), 0) AS active, COALESCE(SUM(expires_at > ?1 AND expires_at <= ?2), 0) AS soon, COALESCE(SUM(expires_at <= ?1), 0) AS expired
+         FROM api_tokens WHERE revoked_at IS NULL`,
+        now,
+        now + EXPIRING_DAYS * 86_400_000,
+      )
+      .one();
+    return { refusals, tokens: { active: t.active, expiring_14d: t.soon, expired: t.expired } };
   }
 
   /** Stores a new named API token (its digest only); `conflict` when the name was ever used. */
@@ -188,7 +222,8 @@ export class SignInGuard extends DurableObject<Bindings> {
     return { result: "locked", retryAfterSeconds: Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1000)) };
   }
 
-  private fail(group: string, now: number): void {
+  private fail(group: string, now: number, reason: RefusalReason): void {
+    bumpCounter(this.sql, `refused:${reason}`);
     const id = this.sql.exec<{ id: number }>("INSERT INTO failures (address, at) VALUES (?, ?) RETURNING id", group.slice(0, 64), now).one().id;
     this.sql.exec("DELETE FROM failures WHERE id <= ?", id - MAX_ROWS);
   }
@@ -206,6 +241,6 @@ export async function checkAdminToken(env: Bindings, address: string | undefined
 }
 
 /** Counts a refused sign-in that was no token comparison (see SignInGuard.refusal). */
-export async function countRefusal(env: Bindings, address: string | undefined): Promise<{ locked: number | null }> {
-  return signInGuard(env).refusal(addressGroup(address));
+export async function countRefusal(env: Bindings, address: string | undefined, reason: RefusalReason): Promise<{ locked: number | null }> {
+  return signInGuard(env).refusal(addressGroup(address), reason);
 }

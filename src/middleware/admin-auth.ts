@@ -229,7 +229,7 @@ async function identify(c: Context<AdminEnv>, token: string, acceptCookie: boole
     const verified = await verifyAccessJwt(settings.value, jwt);
     if (!verified.ok) {
       if (verified.error.status === 401) {
-        const counted = await countRefusal(c.env, address);
+        const counted = await countRefusal(c.env, address, `access_${verified.error.check}`);
         if (counted.locked !== null) return { kind: "locked", retryAfterSeconds: counted.locked };
       }
       return { kind: "access", refusal: verified.error };
@@ -254,7 +254,7 @@ async function identify(c: Context<AdminEnv>, token: string, acceptCookie: boole
     return { kind: "none", reason: checked.result };
   }
   if (access && "noRole" in access) {
-    const counted = await countRefusal(c.env, address);
+    const counted = await countRefusal(c.env, address, "no_role");
     if (counted.locked !== null) return { kind: "locked", retryAfterSeconds: counted.locked };
     return { kind: "no-role", identity: access.noRole };
   }

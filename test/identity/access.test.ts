@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearOperatorsCache } from "../../src/admin/identity/operators";
 import { KEYS_REFETCH_MS } from "../../src/admin/identity/access";
 import { app } from "../../src/app";
-import { ADMIN_TOKEN } from "../helpers";
+import { ADMIN_TOKEN, admin } from "../helpers";
 import { b64url, type FakeAccess, installFakeAccess, newKey, viaAccess } from "./access-fake";
 
 const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; actor?: string }[]);
@@ -66,6 +66,21 @@ describe("Cloudflare Access JWT", () => {
     const res = await call(await access.mint({ email: "alice@site.org" }, { claims: { iat: past, nbf: past, exp: past + 3600 } }));
     expect(res).toMatchObject({ status: 401, body: { error: "unauthorized", check: "exp" } });
     expect(res.body.message).toContain("expired");
+  });
+
+  it("counts refused JWTs by the failed check in /admin/metrics", async () => {
+    const line = 'relay_admin_signin_refusals_total{reason="access_exp"} ';
+    const count = async () =>
+      Number(
+        (await (await admin("/metrics")).text())
+          .split("\n")
+          .find((l) => l.startsWith(line))
+          ?.slice(line.length) ?? "0",
+      );
+    const before = await count();
+    const past = Math.floor(Date.now() / 1000) - 7200;
+    expect((await call(await access.mint({ email: "alice@site.org" }, { claims: { iat: past, nbf: past, exp: past + 3600 } }))).status).toBe(401);
+    expect(await count()).toBe(before + 1);
   });
 
   it("refuses a JWT not valid yet (nbf)", async () => {

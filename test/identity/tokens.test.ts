@@ -143,3 +143,29 @@ describe("named API tokens", () => {
     expect(await res.text()).toContain("API tokens are for the API");
   });
 });
+
+describe("identity metrics", () => {
+  const metric = (text: string, line: string) =>
+    Number(
+      text
+        .split("\n")
+        .find((l) => l.startsWith(line))
+        ?.slice(line.length + 1) ?? "0",
+    );
+
+  it("counts refused sign-ins by reason and tokens near or past their expiry", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const before = await (await admin("/metrics")).text();
+    await create({ name: "metrics-soon", role: "viewer", expiresInDays: 7 });
+    expect((await withToken("cpr_not-a-token", "/sources")).status).toBe(401);
+    const after = await (await admin("/metrics")).text();
+    expect(metric(after, 'relay_admin_signin_refusals_total{reason="wrong_token"}')).toBe(
+      metric(before, 'relay_admin_signin_refusals_total{reason="wrong_token"}') + 1,
+    );
+    expect(metric(after, 'relay_api_tokens{state="expiring_14d"}')).toBe(metric(before, 'relay_api_tokens{state="expiring_14d"}') + 1);
+    vi.setSystemTime(Date.now() + 8 * 86_400_000);
+    const later = await (await admin("/metrics")).text();
+    expect(metric(later, 'relay_api_tokens{state="expired"}')).toBeGreaterThanOrEqual(1);
+  });
+});
