@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearOperatorsCache } from "../../src/admin/identity/operators";
 import { KEYS_REFETCH_MS } from "../../src/admin/identity/access";
 import { app } from "../../src/app";
-import { ADMIN_TOKEN, admin } from "../helpers";
+import { ADMIN_TOKEN, admin } from "../support/helpers";
 import { b64url, type FakeAccess, installFakeAccess, newKey, viaAccess } from "./access-fake";
 
 const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; actor?: string }[]);

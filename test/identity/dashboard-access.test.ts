@@ -2,8 +2,8 @@ import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearOperatorsCache } from "../../src/admin/identity/operators";
-import { freshId, putTarget } from "../helpers";
-import { csrfOf, ORIGIN } from "../admin/session";
+import { freshId, putTarget } from "../support/helpers";
+import { csrfOf, ORIGIN } from "../support/session";
 import { type FakeAccess, installFakeAccess } from "./access-fake";
 
 const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; actor?: string }[]);

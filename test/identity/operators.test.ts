@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearOperatorsCache } from "../../src/admin/identity/operators";
-import { admin } from "../helpers";
+import { admin } from "../support/helpers";
 import { type FakeAccess, installFakeAccess, viaAccess } from "./access-fake";
 
 const recorded = vi.hoisted(() => [] as { action: string; before?: unknown; after?: unknown; actor?: string }[]);

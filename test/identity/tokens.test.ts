@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto";
-import { admin } from "../helpers";
+import { admin } from "../support/helpers";
 
 const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; reason?: string | null; actor?: string }[]);
 vi.mock("../../src/audit/audit", async (importOriginal) => {
