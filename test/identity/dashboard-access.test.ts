@@ -44,6 +44,11 @@ describe("dashboard behind Cloudflare Access", () => {
     expect(recorded.filter((r) => r.action === "signin")).toHaveLength(1);
   });
 
+  it("says on the sign-in page that Access signs people in, the form being the break-glass", async () => {
+    const html = await (await page("/admin/login", "")).text();
+    expect(html).toContain("behind Cloudflare Access");
+  });
+
   it("shows a viewer as a viewer", async () => {
     const res = await page("/admin/", `CF_Authorization=${await access.mint({ email: "vic@site.org" })}`);
     expect(await res.text()).toContain("Signed in as <strong>vic@site.org</strong> · viewer");

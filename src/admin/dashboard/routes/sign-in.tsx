@@ -3,6 +3,7 @@ import { audit } from "../../../audit/audit";
 import type { AppEnv } from "../../../env";
 import { log } from "../../../lib/log";
 import { type AdminEnv, endSession, requireAdminEnabled, requireAdminPage, startSession } from "../../../middleware/admin-auth";
+import { accessSettings } from "../../identity/access";
 import { checkAdminToken } from "../../sign-in-guard";
 import { checkCsrfToken, sameOrigin } from "../csrf";
 import { LoginPage } from "../pages/login";
@@ -17,7 +18,9 @@ export const signIn = new Hono<AdminEnv>();
 
 signIn.get("/login", requireAdminEnabled, async (c) => {
   const notice = c.req.query("done") === "signed-out" ? "You are signed out." : null;
-  return render(c, (page) => <LoginPage page={page} next={safeNext(c.req.query("next"))} error={null} notice={notice} />);
+  const access = accessSettings(c.env);
+  const behindAccess = access.ok && access.value !== null;
+  return render(c, (page) => <LoginPage page={page} next={safeNext(c.req.query("next"))} error={null} notice={notice} access={behindAccess} />);
 });
 
 signIn.post("/login", requireAdminEnabled, sameOrigin, async (c) => {
