@@ -126,12 +126,13 @@ async function noteAccessSignIn(c: Context<AdminEnv>, token: string, who: Access
   const marker = toBase64Url(await hmacSha256(keys.csrf, utf8(`seen:${who.id}:${who.issuedAt}`))).slice(0, 22);
   if ((await getSignedCookie(c, keys.session, ACCESS_SEEN_COOKIE, SESSION_COOKIE_PREFIX)) === marker) return;
   await audit(c as unknown as Context<AppEnv>, { action: "signin", object: { method: "access" } });
+  // Lax, not Strict: it only de-duplicates entries, and the navigation back from Access's sign-in is cross-site.
   await setSignedCookie(c, ACCESS_SEEN_COOKIE, marker, keys.session, {
     prefix: SESSION_COOKIE_PREFIX,
     path: SESSION_PATH,
     httpOnly: true,
     secure: true,
-    sameSite: "Strict",
+    sameSite: "Lax",
     maxAge: Math.floor(SESSION_TTL_MS / 1000),
   });
 }
