@@ -19,13 +19,13 @@ const TIMEOUT_MS = 60_000;
 /** Issue 17's goals, not met yet: docs/benchmarks.md ("Rows per event") shows where the rows go and what is left. */
 const GOAL = { written3: 20, written0: 5, read3: 30 };
 /**
- * The budget a change may not exceed: what this code measures (trickle 49.6 written, 125 read;
+ * The budget a change may not exceed: what this code measures (trickle 49.6 written, 131 read;
  * burst 43.5–43.6 and 93.4–94.3; no targets 10), rounded up; a burst's figures move a little with
  * how the concurrent records' pushes happen to batch, hence its margin. Lower it as rows are cut,
  * down to GOAL; a change that needs more says so (and why) in its commit message.
  */
 const BUDGET = {
-  trickle: { written3: 50, written0: 10, read3: 126 },
+  trickle: { written3: 50, written0: 10, read3: 132 },
   burst: { written3: 46, written0: 10, read3: 100 },
 } as const;
 
