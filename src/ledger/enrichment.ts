@@ -4,7 +4,7 @@
  * download audit log of relay file links. The ledger class only wraps these in RPC methods.
  */
 import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
-import { bumpCounter } from "../lib/counters";
+import { bumpCounter, readCounters } from "../lib/counters";
 import { log } from "../lib/log";
 import { inChunks, placeholders } from "../lib/sql";
 import type { OutboxItem } from "../outbox/types";
@@ -13,7 +13,6 @@ import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/f
 import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
 import type { DueHandoff } from "./handoff";
 import { HOLD_AT } from "./types";
-import { COUNTER } from "./queries";
 
 /** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */
 export const DOWNLOAD_LOG_CAP = 100_000;
@@ -206,10 +205,8 @@ export function pullLedgerStats(sql: SqlStorage): PullLedgerStats {
       PULL_HANDOFF,
     )
     .one();
-  const downloads = sql
-    .exec<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'downloads:%' AND name != ?", DOWNLOADS_DROPPED)
-    .toArray();
-  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads.map((r) => [r.name.slice("downloads:".length), r.value])) };
+  const downloads = [...readCounters(sql, "downloads:")].filter(([name]) => `downloads:${name}` !== DOWNLOADS_DROPPED);
+  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads) };
 }
 
 /** Hand-off rows of a delivery that still wait for its enrichment (not handed, not due yet). */
@@ -226,7 +223,7 @@ function waitingRows(sql: SqlStorage, deliveryId: string, now: number): { target
 }
 
 function bump(sql: SqlStorage, name: string, by: number): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+  bumpCounter(sql, name, by);
 }
 
 /**
@@ -250,7 +247,6 @@ export function planReleased(sql: SqlStorage, target: { id: string; config: Targ
         )
         .toArray(),
     );
-  let reopened = 0;
   for (const r of rows.filter((x) => x.unfiltered === 1)) {
     const keys = keysOf(r.kind, envelopeData(r.envelope));
     const pull = planPull({ targets: [{ ...target, valid: true }], wanted: [target.id], keys, receivedAt: now, autoRequest: null });
@@ -264,11 +260,9 @@ export function planReleased(sql: SqlStorage, target: { id: string; config: Targ
       r.delivery_id,
       target.id,
     );
-    if (r.handed_at !== null) reopened++;
     const job = Object.hasOwn(pull.plans, PULL_HANDOFF) ? pull.plans[PULL_HANDOFF] : undefined;
-    if (job && !ready) reopened += addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
+    if (job && !ready) addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
   }
-  bumpCounter(sql, COUNTER.pendingHandoffs, reopened);
   const found = new Set(rows.map((r) => r.delivery_id));
   return deliveryIds.filter((id) => !found.has(id));
 }

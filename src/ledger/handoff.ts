@@ -1,10 +1,8 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
-import { bumpCounter } from "../lib/counters";
 import { inChunks, placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../lib/backoff";
 import type { OutboxItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
-import { COUNTER } from "./queries";
 import { type HandoffPlan, HOLD_AT } from "./types";
 
 /**
@@ -146,20 +144,16 @@ export function outboxItem(
  */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
   if (rows.length === 0) return;
-  let marked = 0;
   for (const ids of inChunks(
     rows.map((r) => r.deliveryId),
     2,
   ))
-    marked += sql
-      .exec(
-        `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND handed_at IS NULL AND delivery_id IN (${placeholders(ids)}) RETURNING target_id`,
-        at,
-        rows[0]!.targetId,
-        ...ids,
-      )
-      .toArray().length;
-  bumpCounter(sql, COUNTER.pendingHandoffs, -marked);
+    sql.exec(
+      `UPDATE handoffs SET handed_at = ?, tries = tries + 1, last_error = NULL WHERE target_id = ? AND handed_at IS NULL AND delivery_id IN (${placeholders(ids)})`,
+      at,
+      rows[0]!.targetId,
+      ...ids,
+    );
 }
 
 /** Schedules failed rows again with backoff and records why. */

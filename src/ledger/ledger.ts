@@ -215,8 +215,8 @@ export class Ledger extends DurableObject<Bindings> {
         sameBodyAs,
       );
       for (const key of new Set(input.searchKeys ?? [])) this.sql.exec("INSERT OR IGNORE INTO search_keys (value, seq) VALUES (?, ?)", key, seq);
-      const planned = planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? [], input.handoffPlans);
-      bumpCounters(this.sql, { [acceptedCounter(input.kind)]: 1, [COUNTER.attention]: attention === null ? 0 : 1, [COUNTER.pendingHandoffs]: planned });
+      planHandoffs(this.sql, input.deliveryId, input.receivedAt, input.targets, input.unfilteredTargets ?? [], input.handoffPlans);
+      bumpCounters(this.sql, { [acceptedCounter(input.kind)]: 1, [COUNTER.attention]: attention === null ? 0 : 1 });
       if (!this.sourceStored) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('source', ?)", input.source);
       // A record waits for its archive segment: the archive job looks again within the hour (once per idle spell).
       if (this.archiveScheduled !== true) scheduleJob(this.sql, "archive", nextHour(input.receivedAt));
@@ -749,7 +749,7 @@ export class Ledger extends DurableObject<Bindings> {
   private earlierWithSameBody(bodySha256: string, receivedAt: number): string | null {
     const row = this.sql
       .exec<{ delivery_id: string }>(
-        "SELECT delivery_id FROM deliveries WHERE body_sha256 = ? AND received_at >= ? ORDER BY seq LIMIT 1",
+        "SELECT delivery_id FROM deliveries WHERE body_sha256 = ? AND received_at >= ? ORDER BY received_at, seq LIMIT 1",
         bodySha256,
         receivedAt - SAME_BODY_HORIZON_MS,
       )

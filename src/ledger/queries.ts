@@ -220,8 +220,6 @@ export function knownDeliveries(sql: SqlStorage, ids: readonly string[]): KnownD
 export const COUNTER = {
   /** Deliveries recorded with an attention note. */
   attention: "attention",
-  /** Hand-off rows not yet acknowledged by their outbox. */
-  pendingHandoffs: "handoffs:pending",
   /** Rows in the handshake log. */
   handshakesKept: "handshakes:kept",
   /** Handshake rows the log's bound removed. */
@@ -244,7 +242,8 @@ export function ledgerStats(sql: SqlStorage): LedgerStats {
     deliveries: sum(readCounters(sql, "accepted:")),
     duplicates: sum(readCounters(sql, "duplicates:")),
     attention: readCounter(sql, COUNTER.attention),
-    pendingHandoffs: readCounter(sql, COUNTER.pendingHandoffs),
+    // Not a counter (a row written per hand-off): the pending rows, through handoffs_due (as many as wait).
+    pendingHandoffs: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one().n,
     handshakes: readCounter(sql, COUNTER.handshakesKept),
     lastReceivedAt: last,
   };

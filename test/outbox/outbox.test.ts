@@ -3,6 +3,8 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
+import { COUNTER_SET_MIGRATION } from "../../src/lib/counters";
+import { IN_ROW } from "../../src/outbox/transitions";
 import { HOLD_RECHECK_MS } from "../../src/outbox/schedule";
 import { LATENCY_BUCKETS_S } from "../../src/outbox/views";
 import { putTarget } from "../support/helpers";
@@ -688,10 +690,18 @@ describe("counters", () => {
     expect(before.health.counts).toMatchObject({ delivered: 1, dead: 1 });
     const { OUTBOX_MIGRATIONS } = await import("../../src/outbox/schema");
     await runInDurableObject(stub, (_i, state) => {
-      state.storage.sql.exec("DELETE FROM counters");
+      // Back to before the counters existed, through the migration that filled them, then forward to the one-row form.
+      // Data as versions before the in-row attempt wrote it: every attempt an attempts row.
       state.storage.sql.exec(
-        OUTBOX_MIGRATIONS.find((m) => m.includes("CREATE TABLE counters"))!.replace("CREATE TABLE counters", "CREATE TABLE IF NOT EXISTS counters"),
+        `INSERT INTO attempts (seq, n, started_at, duration_ms, status, response_headers, response_body, outcome)
+         SELECT seq, ${IN_ROW.n}, ${IN_ROW.startedAt}, ${IN_ROW.durationMs}, ${IN_ROW.status}, ${IN_ROW.responseHeaders}, ${IN_ROW.responseBody}, ${IN_ROW.outcome}
+         FROM dispatches WHERE attempt IS NOT NULL`,
       );
+      state.storage.sql.exec("UPDATE dispatches SET attempt = NULL");
+      state.storage.sql.exec("DROP VIEW counters; DROP TABLE counter_set");
+      state.storage.sql.exec(OUTBOX_MIGRATIONS.find((m) => m.includes("CREATE TABLE counters"))!);
+      state.storage.sql.exec(COUNTER_SET_MIGRATION);
+      state.storage.sql.exec(OUTBOX_MIGRATIONS.find((m) => m.includes("state:delivering"))!); // delivering counted as pending, in-flight attempts not counted
     });
     const after = { health: await stub.health(), metrics: await stub.metrics() };
     expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
