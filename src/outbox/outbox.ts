@@ -32,6 +32,7 @@ import {
   release,
   replan,
   saveBreaker,
+  setOrdered,
 } from "./transitions";
 import type { OutboxItem } from "./types";
 import {
@@ -280,7 +281,7 @@ export class Outbox extends DurableObject<Bindings> {
     // An attempt lost with its instance counts against the retry window like a failed one, so an
     // event whose attempts keep dying with the instance still ends dead instead of looping.
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
-    if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
+    if (meta.ordered !== (config.ordered ? 1 : 0)) this.ctx.storage.transactionSync(() => setOrdered(this.sql, config.ordered));
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
     if (meta.batch_max !== (config.batch?.maxEvents ?? null) || meta.batch_wait_ms !== (config.batch?.maxWaitMs ?? null))
       this.sql.exec("UPDATE meta SET batch_max = ?, batch_wait_ms = ?", config.batch?.maxEvents ?? null, config.batch?.maxWaitMs ?? null);

@@ -214,7 +214,10 @@ export function outboxHealth(sql: SqlStorage, now: number): OutboxHealth {
   // `state:pending` counts the delivering rows too (counters.ts): at most a batch, counted here by their index.
   counts.delivering = deliveringCount(sql);
   counts.pending -= counts.delivering;
-  const oldest = sql.exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM dispatches WHERE state IN ('pending', 'delivering')").one().at;
+  // Through the state index: reads the waiting rows only (the lane index holds an ordered target's rows only).
+  const oldest = sql
+    .exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM dispatches INDEXED BY dispatches_by_state WHERE state IN ('pending', 'delivering')")
+    .one().at;
   const breaker = breakerOf(meta);
   return {
     targetId: meta.target_id,

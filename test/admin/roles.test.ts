@@ -7,7 +7,9 @@ import { deliveries } from "../../src/admin/routes/deliveries";
 import { metrics } from "../../src/admin/routes/metrics";
 import { replay } from "../../src/admin/routes/replay";
 import { sources } from "../../src/admin/routes/sources";
+import { operators } from "../../src/admin/routes/operators";
 import { targets } from "../../src/admin/routes/targets";
+import { tokens } from "../../src/admin/routes/tokens";
 import { trends } from "../../src/admin/routes/trends";
 import { app } from "../../src/app";
 import type { AppEnv } from "../../src/env";
@@ -82,6 +84,11 @@ const EXPECTED: Record<string, Role | "public"> = {
   "GET /admin/audit": "operator",
   "GET /admin/audit/export": "operator",
   "GET /admin/audit/status": "operator",
+  "POST /admin/tokens": "admin",
+  "GET /admin/tokens": "admin",
+  "DELETE /admin/tokens/:id": "admin",
+  "GET /admin/operators": "admin",
+  "PUT /admin/operators": "admin",
   "GET /admin/openapi.json": "viewer",
 };
 
@@ -133,6 +140,8 @@ function apiAs(role: Role) {
   wrapped.route("/admin/metrics", metrics);
   wrapped.route("/admin/trends", trends);
   wrapped.route("/admin/audit", auditRoutes);
+  wrapped.route("/admin/tokens", tokens);
+  wrapped.route("/admin/operators", operators);
   return wrapped;
 }
 

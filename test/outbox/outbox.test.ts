@@ -701,7 +701,7 @@ describe("counters", () => {
       state.storage.sql.exec("DROP VIEW counters; DROP TABLE counter_set");
       state.storage.sql.exec(OUTBOX_MIGRATIONS.find((m) => m.includes("CREATE TABLE counters"))!);
       state.storage.sql.exec(COUNTER_SET_MIGRATION);
-      state.storage.sql.exec(OUTBOX_MIGRATIONS.at(-1)!); // delivering counted as pending, in-flight attempts not counted
+      state.storage.sql.exec(OUTBOX_MIGRATIONS.find((m) => m.includes("state:delivering"))!); // delivering counted as pending, in-flight attempts not counted
     });
     const after = { health: await stub.health(), metrics: await stub.metrics() };
     expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });

@@ -14,6 +14,7 @@ import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
 import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
+import { signInGuard } from "../sign-in-guard";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
 export const metrics = new Hono<AppEnv>();
@@ -27,7 +28,7 @@ metrics.get(
     const [allSources, allTargets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const [sources, targets] = [allSources.filter((s) => isValidId(s.id)), allTargets.filter((t) => isValidId(t.id))];
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes, reconcilers, pull] = await Promise.all([
+    const [ledgers, outboxes, reconcilers, pull, identity] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -39,6 +40,7 @@ metrics.get(
       // Only sources with a centrepoint block have a Reconciler; its stored state, never a call to CentrePoint.
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
       summarizePull(c.env, sources, targets),
+      signInGuard(c.env).metrics(),
     ]);
 
     const family =
@@ -151,6 +153,19 @@ metrics.get(
         outboxes,
       ),
       ...auditFamilies(await trailOf(c.env).status()),
+      // Identity (docs/identity.md): refused sign-ins, named API tokens by state.
+      {
+        name: "relay_admin_signin_refusals_total",
+        help: "Refused admin sign-ins and bearer requests, by reason (wrong_token, expired_token, no_role, access_<failed check>).",
+        type: "counter" as const,
+        samples: Object.entries(identity.refusals).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: "relay_api_tokens",
+        help: "Named API tokens not revoked, by state: active (not expired), expiring_14d (active, expiring within 14 days), expired.",
+        type: "gauge" as const,
+        samples: Object.entries(identity.tokens).map(([state, value]) => ({ labels: { state }, value })),
+      },
     ];
     return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,
