@@ -195,6 +195,15 @@ export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; li
   }));
 }
 
+/** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its latest file downloads. */
+export function pullView(sql: SqlStorage, deliveryId: string): { enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: DownloadRow[] } {
+  return {
+    enrichment: readEnrichment(sql, deliveryId),
+    handoffs: enrichingHandoffs(sql, deliveryId),
+    downloads: listDownloads(sql, { deliveryId, limit: 100 }),
+  };
+}
+
 /** Held and waiting enriching hand-offs (pending rows only), and the download counters. */
 export function pullLedgerStats(sql: SqlStorage): PullLedgerStats {
   const c = sql

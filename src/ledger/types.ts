@@ -3,7 +3,7 @@
  * the planned hand-off shape other domains (src/pull/) write. Types and the constants that cross the
  * Durable Object's boundary only; no logic.
  */
-import type { DeliveryRecord, Provenance } from "./queries";
+import type { DeliveryRecord, DeliveryWithPayload, Provenance } from "./queries";
 
 /** A planned row that differs from the plain hand-off: when it is first due, and its pull plan (JSON, read by src/pull/). */
 export interface HandoffPlan {
@@ -41,3 +41,11 @@ export interface RecordResult {
   seq: number;
   duplicateCount: number;
 }
+
+/** A delivery with its body, envelope and hand-offs (the ledger's view). */
+export type DeliveryDetail = DeliveryWithPayload;
+
+/** Outcome of `resend`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
+export type ResendResult =
+  | { ok: true; payloadFrom: "ledger" | "archive"; targets: { target: string; replayed: boolean }[] }
+  | { ok: false; error: "not_found" | "archive_missing"; message: string };
