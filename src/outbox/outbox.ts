@@ -10,7 +10,7 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { resolveTarget } from "./deliver";
+import { resolveTarget } from "./attempt";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";

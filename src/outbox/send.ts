@@ -1,6 +1,6 @@
 import { log } from "../lib/log";
 import { breakerAfter, breakerAllows, type BreakerState } from "./breaker";
-import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./deliver";
+import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./attempt";
 import { type Completion, type CompletionPolicy, unclaim } from "./transitions";
 import type { OutboxItem } from "./types";
 import type { PayloadRow } from "./views";

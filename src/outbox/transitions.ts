@@ -5,7 +5,7 @@ import { inChunks, placeholders } from "../lib/sql";
 import { planRetry } from "../lib/backoff";
 import type { BreakerPolicy } from "../config/schemas";
 import { breakerAfter, type BreakerState } from "./breaker";
-import type { AttemptResult } from "./deliver";
+import type { AttemptResult } from "./attempt";
 import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
 import { targetWants } from "../config/match";
 import type { OutboxItem } from "./types";

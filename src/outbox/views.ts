@@ -1,7 +1,7 @@
 import { readCounters } from "../lib/counters";
 import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
-import type { ErrorClass } from "./deliver";
+import type { ErrorClass } from "./attempt";
 import { type Fragment, fragment, joinFragments } from "../lib/sql";
 
 /**

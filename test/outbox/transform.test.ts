@@ -3,7 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
 import { clearConfigCache } from "../../src/config/store";
-import { prepareRequest, type ResolvedTarget, resolveTarget } from "../../src/outbox/deliver";
+import { prepareRequest, type ResolvedTarget, resolveTarget } from "../../src/outbox/attempt";
 import { admin, freshId, putSource, putTarget } from "../helpers";
 import { expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, useClock } from "./fixtures";
 

@@ -3,7 +3,7 @@ import { listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import { err, ok, type Result } from "../../lib/result";
 import { forwardableHeaders } from "../../ledger/handoff";
-import { prepareRequest, redactSecrets, resolveTarget, STANDARD_WEBHOOKS_HEADER } from "../../outbox/deliver";
+import { prepareRequest, redactSecrets, resolveTarget, STANDARD_WEBHOOKS_HEADER } from "../../outbox/attempt";
 import { targetWants } from "../../config/match";
 import type { OutboxItem } from "../../outbox/types";
 import { HEADER } from "../../providers/centrepoint/constants";

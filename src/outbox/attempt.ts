@@ -12,8 +12,9 @@ import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeReque
 import type { OutboxItem } from "./types";
 
 /**
- * One attempt of one event to one target: resolve the target's secrets, build the request (pure,
- * given the clock), send it with an injected `fetch`. Nothing here touches storage.
+ * One attempt of a dispatch (or of a batch of them) to its target: resolve the target's secrets,
+ * build the request (pure, given the clock), send it with an injected `fetch`. Nothing here
+ * touches storage.
  */
 
 /**
