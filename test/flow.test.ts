@@ -80,7 +80,7 @@ describe("structured logs", () => {
     await postWebhook(source, { deliveryId: "log-1", body, sign: false, headers: { authorization: "Bearer test-bearer-token" } });
     await runDurableObjectAlarm(ledgerOf(source));
     await runDurableObjectAlarm(outboxOf(target));
-    await vi.waitFor(() => expect(lines.some((l) => l.includes('"delivery attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('"dispatch attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
 
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.find((r) => r.msg === "webhook accepted" && r.deliveryId === "log-1")).toMatchObject({
@@ -89,7 +89,7 @@ describe("structured logs", () => {
       outcome: "accepted",
       ms: expect.any(Number),
     });
-    expect(records.find((r) => r.msg === "delivery attempt" && r.deliveryId === "log-1")).toMatchObject({
+    expect(records.find((r) => r.msg === "dispatch attempt" && r.deliveryId === "log-1")).toMatchObject({
       source,
       target,
       deliveryId: "log-1",

@@ -75,7 +75,7 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptId: 
     });
     run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
     if (result.status === 410) run.paused = true;
-    log(result.ok ? "info" : "warn", "delivery attempt", {
+    log(result.ok ? "info" : "warn", "dispatch attempt", {
       target: run.targetId,
       batch: prepared.members.length,
       outcome: result.ok ? "success" : "failure",
@@ -144,7 +144,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptId: number, run
   if (result.status === 410) run.paused = true;
   // A 410 is written at once (the pause must be durable before anything else goes out).
   if (run.paused) io.flush(run);
-  log(result.ok ? "info" : "warn", "delivery attempt", {
+  log(result.ok ? "info" : "warn", "dispatch attempt", {
     target: run.targetId,
     source: row.source,
     deliveryId: row.delivery_id,
