@@ -62,6 +62,10 @@ describe("metrics", () => {
     expect(text).not.toContain("ip_not_allowed");
     expect(text).toContain(`relay_attempts_total{target="${target}",outcome="success",error_class=""} 1`);
     expect(text).toContain(`relay_outbox_pending{target="${target}"} 0`);
+    expect(text).toContain(`relay_dispatch_latency_seconds_count{target="${target}"} 1`);
+    expect(text).toMatch(new RegExp(`relay_dispatch_latency_seconds_bucket\\{target="${target}",le="\\+Inf"\\} 1`));
+    // The name before the glossary, kept as a documented alias for one release: the same samples under the old name.
+    expect(text).toMatch(/# HELP relay_delivery_latency_seconds .*deprecated alias of relay_dispatch_latency_seconds/);
     expect(text).toContain(`relay_delivery_latency_seconds_count{target="${target}"} 1`);
     expect(text).toMatch(new RegExp(`relay_delivery_latency_seconds_bucket\\{target="${target}",le="\\+Inf"\\} 1`));
   });

@@ -62,7 +62,13 @@ metrics.get(
     const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
     const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency = family("histogram")("relay_delivery_latency_seconds", "Accept-to-delivered latency of delivered events, by target.");
+    const latency = family("histogram")("relay_dispatch_latency_seconds", "Accept-to-delivered latency of delivered dispatches, by target.");
+    // The same samples under the name before the README glossary, for one release (README "Metrics").
+    const latencyAlias: Family = {
+      ...latency,
+      name: "relay_delivery_latency_seconds",
+      help: "Accept-to-delivered latency of delivered dispatches, by target: a deprecated alias of relay_dispatch_latency_seconds, emitted until the next release.",
+    };
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -128,6 +134,7 @@ metrics.get(
       held,
       breakerOpen,
       latency,
+      latencyAlias,
       doRequests,
       rowsRead,
       rowsWritten,
