@@ -56,11 +56,11 @@ metrics.get(
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
 
-    const attempts = counter("relay_attempts_total", "Delivery attempts, by target, outcome and error class.");
-    const pending = gauge("relay_outbox_pending", "Deliveries waiting to be sent (pending or in flight), by target.");
-    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending delivery since it was planned, by target (0 when none).");
-    const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
-    const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
+    const attempts = counter("relay_attempts_total", "Dispatch attempts, by target, outcome and error class.");
+    const pending = gauge("relay_outbox_pending", "Dispatches waiting to be sent (pending or in flight), by target.");
+    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending dispatch since it was planned, by target (0 when none).");
+    const dead = gauge("relay_outbox_dead", "Dispatches whose attempts are exhausted, waiting for replay, by target.");
+    const held = gauge("relay_outbox_held", "Dispatches held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
     const latency = family("histogram")("relay_dispatch_latency_seconds", "Accept-to-delivered latency of delivered dispatches, by target.");
     // The same samples under the name before the README glossary, for one release (README "Metrics").
