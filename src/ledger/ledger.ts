@@ -44,9 +44,9 @@ import {
 } from "./queries";
 import { JOB_PACE_MS } from "./pacing";
 import { chainHead, newRecordMemo, recordDelivery } from "./record";
-import { resend, type ResendHost } from "./replay";
+import { replayFromLedger, type ReplayHost } from "./replay";
 import { LEDGER_MIGRATIONS } from "./schema";
-import type { DeliveryDetail, RecordInput, RecordResult, ResendResult } from "./types";
+import type { DeliveryDetail, RecordInput, RecordResult, ReplayResult } from "./types";
 
 /** Wait before the alarm runs again after an unexpected error. */
 const ERROR_RETRY_MS = 30_000;
@@ -76,7 +76,7 @@ export class Ledger extends DurableObject<Bindings> {
   /** What this instance knows of the chain's head, the stored source id and the archive job (record.ts). */
   private readonly memo = newRecordMemo();
   /** The narrow interface the modules talk to this object through. */
-  private readonly host: JobHost & PushHost & ResendHost;
+  private readonly host: JobHost & PushHost & ReplayHost;
   private readonly lanes: PushLanes;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
@@ -155,8 +155,8 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /** Hands a delivery to these targets' outboxes again, as a new dispatch, from the ledger's payload or the archive's (replay.ts). */
-  async resend(deliveryId: string, targets: string[]): Promise<ResendResult> {
-    return resend(this.host, deliveryId, targets);
+  async replay(deliveryId: string, targets: string[]): Promise<ReplayResult> {
+    return replayFromLedger(this.host, deliveryId, targets);
   }
 
   /** The latest integrity report and the run in progress; checks nothing (the overview and metrics read this). */

@@ -6,17 +6,17 @@ import { outboxItem } from "./handoff";
 import { decorator, type PushHost } from "./handoff-lanes";
 import { isPruned } from "./integrity";
 import { ledgerSource } from "./queries";
-import type { ResendResult } from "./types";
+import type { ReplayResult } from "./types";
 
-/** What a resend needs of its Durable Object: its SQL, the archive, and where a target's items go. */
-export type ResendHost = Pick<PushHost, "sql" | "outboxFor"> & { env: PushHost["env"] & Pick<Bindings, "ARCHIVE"> };
+/** What a replay needs of its Durable Object: its SQL, the archive, and where a target's items go. */
+export type ReplayHost = Pick<PushHost, "sql" | "outboxFor"> & { env: PushHost["env"] & Pick<Bindings, "ARCHIVE"> };
 
 /**
  * Hands a delivery to these targets' outboxes again, as a new dispatch (for targets whose outbox
  * pruned it after delivery). The payload is the ledger's own, or, once retention pruned it, the
  * archived record's, checked against the ledger's digests; a clear error when neither has it.
  */
-export async function resend(host: ResendHost, deliveryId: string, targets: string[]): Promise<ResendResult> {
+export async function replayFromLedger(host: ReplayHost, deliveryId: string, targets: string[]): Promise<ReplayResult> {
   const { sql } = host;
   const row = sql.exec("SELECT * FROM deliveries WHERE delivery_id = ?", deliveryId).toArray()[0];
   if (!row)

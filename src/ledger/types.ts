@@ -45,7 +45,7 @@ export interface RecordResult {
 /** A delivery with its body, envelope and hand-offs (the ledger's view). */
 export type DeliveryDetail = DeliveryWithPayload;
 
-/** Outcome of `resend`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
-export type ResendResult =
+/** Outcome of `Ledger.replay`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
+export type ReplayResult =
   | { ok: true; payloadFrom: "ledger" | "archive"; targets: { target: string; replayed: boolean }[] }
   | { ok: false; error: "not_found" | "archive_missing"; message: string };
