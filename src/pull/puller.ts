@@ -15,7 +15,7 @@ import {
   dueJobs,
   type FileRecord,
   insertJob,
-  type Job,
+  type EnrichmentJob,
   jobCounts,
   nextJobAt,
   pruneJobs,
@@ -142,7 +142,7 @@ export class Puller extends DurableObject<Bindings> {
    * retrying for up to MAX_JOB_MS. Returns the job, or null when there is none (never planned, or
    * settled more than SETTLED_KEPT_MS ago).
    */
-  async retry(deliveryId: string): Promise<Job | null> {
+  async retry(deliveryId: string): Promise<EnrichmentJob | null> {
     const now = Date.now();
     if (!restartJob(this.sql, deliveryId, now + MAX_JOB_MS, now)) return null;
     await this.arm();
@@ -150,7 +150,7 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /** A delivery's job, or null. */
-  async job(deliveryId: string): Promise<Job | null> {
+  async job(deliveryId: string): Promise<EnrichmentJob | null> {
     return readJob(this.sql, deliveryId);
   }
 
@@ -271,7 +271,7 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /** One attempt of a job: looks up the facts not found yet, stores the result in the ledger, settles or schedules the next attempt. */
-  private async attempt(job: Job): Promise<void> {
+  private async attempt(job: EnrichmentJob): Promise<void> {
     const source = this.source();
     const found: FoundFacts = { ...job.result?.found };
     const errors: StoredEnrichment["errors"] = {};
@@ -322,7 +322,7 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /** One fact of a job, through the client; a datafiles lookup records the files (links may name them). */
-  private async lookup(client: ReturnType<typeof clientFor>, source: string, fact: EnrichFact, job: Job): Promise<Result<unknown, LookupError>> {
+  private async lookup(client: ReturnType<typeof clientFor>, source: string, fact: EnrichFact, job: EnrichmentJob): Promise<Result<unknown, LookupError>> {
     const k = job.keys;
     switch (fact) {
       case "subject":

@@ -7,7 +7,7 @@ import type { ApiCallCount } from "../../pull/api-calls";
 import { type ClientSummary, clientFor, clientName } from "../../pull/client";
 import { TRIGGER_ATTRIBUTE, TRIGGER_SOURCE_ATTRIBUTE } from "../../pull/correlate";
 import type { StoredEnrichment } from "../../pull/facts";
-import type { Job } from "../../pull/jobs";
+import type { EnrichmentJob } from "../../pull/jobs";
 import type { RawRequestView } from "../../pull/requests";
 import { centrepointBlock, type Refusal } from "./reconcile";
 import { ledgerOf } from "./stubs";
@@ -24,7 +24,7 @@ export interface DeliveryEnrichment {
   state: "pending" | "complete" | "partial" | "failed" | null;
   facts: string[];
   stored: StoredEnrichment | null;
-  job: Pick<Job, "attempts" | "nextAt" | "giveUpAt" | "createdAt" | "updatedAt"> | null;
+  job: Pick<EnrichmentJob, "attempts" | "nextAt" | "giveUpAt" | "createdAt" | "updatedAt"> | null;
   releasedAt: number | null;
   targets: (EnrichingHandoff & { waiting: "held" | "until_deadline" | "handed" })[];
 }
@@ -86,7 +86,7 @@ async function deliveryRefusal(env: Bindings, source: string, id: string): Promi
  * or are held get the new result; events already handed to a target's outbox keep the envelope they
  * were composed with (an event's content never changes under one webhook-id; a replay resends it as it was).
  */
-export async function retryEnrichment(env: Bindings, source: string, id: string): Promise<Result<Job, Refusal>> {
+export async function retryEnrichment(env: Bindings, source: string, id: string): Promise<Result<EnrichmentJob, Refusal>> {
   const refusal = await deliveryRefusal(env, source, id);
   if (refusal) return err(refusal);
   const job = await env.PULLER.get(env.PULLER.idFromName(source)).retry(id);
