@@ -10,8 +10,8 @@ import { type HandoffPlan, HOLD_AT } from "./types";
 /**
  * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
  * SqlStorage. A hand-off row is planned in the same transaction as its delivery; the ledger's
- * alarm pushes due rows to `Outbox.enqueue` (idempotent on (source, delivery id)) and marks them
- * handed, so a push is at-least-once and never makes a second delivery. Times are epoch ms.
+ * lanes (handoff-lanes.ts) hand due rows to `Outbox.enqueue` (idempotent on (source, delivery id)) and mark
+ * them handed, so a hand-off is at-least-once and never makes a second delivery. Times are epoch ms.
  */
 
 /** A hand-off row that is due, with the size of what it carries. */
@@ -27,7 +27,7 @@ export interface DueHandoff {
   size: number;
 }
 
-/** Retry timing of a failed push: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
+/** Retry timing of a failed hand-off: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
 export const HANDOFF_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 } as const;
 /** Hand-off rows read per alarm run at most, before the byte budget cuts the batch. */
 const HANDOFF_ROWS = 200;
@@ -65,7 +65,7 @@ export function planHandoffs(
 
 /**
  * Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due),
- * leaving out the targets in `busy` (a push to them is in flight).
+ * leaving out the targets in `busy` (a hand-off to them is in flight).
  */
 export function dueHandoffs(sql: SqlStorage, now: number, busy: readonly string[] = []): DueHandoff[] {
   const rows = sql
@@ -92,7 +92,7 @@ export function dueHandoffs(sql: SqlStorage, now: number, busy: readonly string[
 
 /**
  * The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error
- * for its target's push. A row with a pull plan gets its item from `decorate` (src/pull/: the
+ * for its target's hand-off. A row with a pull plan gets its item from `decorate` (src/pull/: the
  * enriched envelope, or the Puller's job).
  */
 export function buildItems(
@@ -141,8 +141,8 @@ export function outboxItem(
 }
 
 /**
- * Marks pushed rows (all of one target) handed, one statement per 98 rows. Rows another push marked
- * meanwhile (the alarm and a push after a commit may take the same due rows) are left as they are.
+ * Marks handed-off rows (all of one target) handed, one statement per 98 rows. Rows another hand-off
+ * marked meanwhile (the alarm and a hand-off after a commit may take the same due rows) are left as they are.
  */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
   if (rows.length === 0) return;

@@ -21,7 +21,7 @@ import {
   storeEnrichment,
 } from "./enrichment";
 import { EXPORT_PAGE, exportPage, exportRange } from "./export";
-import { type OutboxPort, type PushHost, type PushLanes, pushLanes } from "./handoff-lanes";
+import { type HandoffHost, type HandoffLanes, handoffLanes, type OutboxPort } from "./handoff-lanes";
 import { appendHandshake, HANDSHAKE_LOG_CAP } from "./handshakes";
 import { INTEGRITY_SLICE, type SliceLimits } from "./integrity";
 import { chainAnchor, integrityStatus, type JobHost, lastFullAt, lifecycleStatus, nextAlarmAt, runDueJobs, verifyStep } from "./job-runners";
@@ -50,14 +50,14 @@ import type { DeliveryDetail, RecordInput, RecordResult, ReplayResult } from "./
 
 /** Wait before the alarm runs again after an unexpected error. */
 const ERROR_RETRY_MS = 30_000;
-/** When a record starts a push at once, the alarm is armed this much later, as the at-least-once fallback. */
+/** When a record starts a hand-off at once, the alarm is armed this much later, as the at-least-once fallback. */
 const FALLBACK_ALARM_MS = 5_000;
 
 /**
  * The ledger of one source (Durable Object named by source id), a thin class: each RPC method
  * delegates to the module that owns its table. `record` (record.ts) stores a delivery, its link and
- * its hand-offs in one transaction, idempotent on the delivery id; the lanes (handoff-lanes.ts) push
- * hand-offs to the outboxes (at-least-once; an outbox is idempotent on (source, delivery id)); the
+ * its hand-offs in one transaction, idempotent on the delivery id; the lanes (handoff-lanes.ts) hand
+ * them to the outboxes (at-least-once; an outbox is idempotent on (source, delivery id)); the
  * alarm retries them and runs the jobs (job-runners.ts). A path that leaves a hand-off pending arms the alarm.
  */
 export class Ledger extends DurableObject<Bindings> {
@@ -70,14 +70,14 @@ export class Ledger extends DurableObject<Bindings> {
   protected jobPaceMs = JOB_PACE_MS;
   protected segmentLimits: SegmentLimits = SEGMENT_LIMITS;
   protected exportPageLimits = EXPORT_PAGE;
-  /** Where a target's items are pushed: its outbox. A seam, so tests can make a push fail without touching `env`. */
+  /** Where a target's items are handed off: its outbox. A seam, so tests can make a hand-off fail without touching `env`. */
   protected outboxFor = (targetId: string, source = ""): OutboxPort =>
     targetId === PULL_HANDOFF ? this.env.PULLER.get(this.env.PULLER.idFromName(source)) : this.env.OUTBOX.get(this.env.OUTBOX.idFromName(targetId));
   /** What this instance knows of the chain's head, the stored source id and the archive job (record.ts). */
   private readonly memo = newRecordMemo();
   /** The narrow interface the modules talk to this object through. */
-  private readonly host: JobHost & PushHost & ReplayHost;
-  private readonly lanes: PushLanes;
+  private readonly host: JobHost & HandoffHost & ReplayHost;
+  private readonly lanes: HandoffLanes;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -94,7 +94,7 @@ export class Ledger extends DurableObject<Bindings> {
       headSeq: () => this.headSeq(),
       archiveScheduled: (scheduled) => void (this.memo.archiveScheduled = scheduled),
     };
-    this.lanes = pushLanes(this.host);
+    this.lanes = handoffLanes(this.host);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, LEDGER_MIGRATIONS));
   }
 
@@ -202,7 +202,7 @@ export class Ledger extends DurableObject<Bindings> {
   }
 
   /**
-   * Pushes due hand-offs to their targets' outboxes, then runs one slice of each due background
+   * Hands due hand-offs to their targets' outboxes, then runs one slice of each due background
    * job (job-runners.ts), and re-arms for the rest. Never throws (the platform retries a throwing
    * alarm only a few times, then never again): an unexpected error is logged and the alarm
    * re-armed ERROR_RETRY_MS later. Safe to run twice.
@@ -210,7 +210,7 @@ export class Ledger extends DurableObject<Bindings> {
   override async alarm(): Promise<void> {
     this.meter.usage.requests++;
     try {
-      // Pushes in flight end first (their rows are not due twice); then the alarm hands over the rest.
+      // Hand-offs in flight end first (their rows are not due twice); then the alarm hands over the rest.
       await this.lanes.settle();
       this.lanes.start(Date.now());
       await this.lanes.settle();

@@ -3,13 +3,13 @@ import { fromBase64 } from "../lib/crypto";
 import type { OutboxItem } from "../outbox/types";
 import { readArchived } from "./archive";
 import { outboxItem } from "./handoff";
-import { decorator, type PushHost } from "./handoff-lanes";
+import { decorator, type HandoffHost } from "./handoff-lanes";
 import { isPruned } from "./integrity";
 import { ledgerSource } from "./queries";
 import type { ReplayResult } from "./types";
 
 /** What a replay needs of its Durable Object: its SQL, the archive, and where a target's items go. */
-export type ReplayHost = Pick<PushHost, "sql" | "outboxFor"> & { env: PushHost["env"] & Pick<Bindings, "ARCHIVE"> };
+export type ReplayHost = Pick<HandoffHost, "sql" | "outboxFor"> & { env: HandoffHost["env"] & Pick<Bindings, "ARCHIVE"> };
 
 /**
  * Hands a delivery to these targets' outboxes again, as a new dispatch (for targets whose outbox

@@ -72,7 +72,7 @@ const MAX_BATCHES = 200;
  */
 export const WATCHDOG_MARGIN_MS = 15_000;
 export const WATCHDOG_REFRESH_MS = 10_000;
-/** Items per enqueue call at most (the ledger pushes far fewer). */
+/** Items per enqueue call at most (a ledger hands off far fewer). */
 const MAX_ENQUEUE = 1000;
 
 /**

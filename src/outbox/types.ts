@@ -1,7 +1,7 @@
 /**
- * The hand-off contract between a source's Ledger and a target's Outbox. The ledger pushes
+ * The hand-off contract between a source's Ledger and a target's Outbox. The ledger hands off
  * each planned (delivery, target) pair at least once; `Outbox.enqueue` is idempotent on
- * (source, deliveryId), so a repeated push never creates a second delivery.
+ * (source, deliveryId), so a repeated hand-off never creates a second dispatch.
  */
 export interface OutboxItem {
   /** Source id (the ledger the delivery lives in). */

@@ -56,13 +56,13 @@ const RUN_BUDGET_MS = 25_000;
 /** Wait before trying again when the ledger did not take a result. */
 const RETRY_SOON_MS = 30_000;
 
-/** An item the ledger pushes to the Puller: an event and its job (src/pull/plan.ts). */
+/** An item the ledger hands off to the Puller: an event and its job (src/pull/plan.ts). */
 export type PullItem = OutboxItem & { pull?: PullSpec };
 
 /**
  * The pull side of one source (Durable Object named by source id; docs/pull.md). The ledger hands it
  * each delivery that some target wants enriched, or that triggers an automatic raw-data request,
- * through a hand-off row (`@pull`) pushed at least once. It looks up the enrichment once per
+ * through a hand-off row (`@pull`) handed off at least once. It looks up the enrichment once per
  * delivery with retries and backoff (the CentrePointClient of the source's API client makes the
  * calls, under its budget and cache), stores each attempt's result beside the record in the
  * ledger, which hands off the targets that waited for it, and passes raw-data triggers to the
@@ -98,9 +98,9 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /**
-   * Takes the ledger's push (the `@pull` hand-off): a job per item that wants facts (idempotent on
+   * Takes the ledger's hand-off (the `@pull` row): a job per item that wants facts (idempotent on
    * the delivery id), and its raw-data trigger passed to the client's queue (idempotent there).
-   * Throws when the trigger could not be queued, so the ledger pushes again later.
+   * Throws when the trigger could not be queued, so the ledger hands it off again later.
    */
   async enqueue(targetId: string, items: PullItem[]): Promise<{ inserted: number }> {
     if (targetId !== PULL_HANDOFF) throw new Error(`the Puller takes ${PULL_HANDOFF} hand-offs, not ${targetId}`);
