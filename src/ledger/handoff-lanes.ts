@@ -18,7 +18,7 @@ const HANDOFF_ROUNDS = 100;
 
 /** Where a target's items are handed off (its outbox, or the Puller for the pull job). */
 export interface OutboxPort {
-  enqueue(targetId: string, items: OutboxItem[]): Promise<unknown>;
+  acceptHandoff(targetId: string, items: OutboxItem[]): Promise<unknown>;
 }
 
 /** What the lanes need of their Durable Object. */
@@ -92,7 +92,7 @@ export function handoffLanes(host: HandoffHost): HandoffLanes {
   /** Hands one target its rows' items; marks them handed, or failed with backoff. Never throws. */
   const handOff = async (source: string, targetId: string, rows: DueHandoff[], items: OutboxItem[]): Promise<void> => {
     try {
-      await host.outboxFor(targetId, source).enqueue(targetId, items);
+      await host.outboxFor(targetId, source).acceptHandoff(targetId, items);
       markHanded(sql, rows, Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);

@@ -10,7 +10,7 @@ import { type HandoffPlan, HOLD_AT } from "./types";
 /**
  * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
  * SqlStorage. A hand-off row is planned in the same transaction as its delivery; the ledger's
- * lanes (handoff-lanes.ts) hand due rows to `Outbox.enqueue` (idempotent on (source, delivery id)) and mark
+ * lanes (handoff-lanes.ts) hand due rows to `Outbox.acceptHandoff` (idempotent on (source, delivery id)) and mark
  * them handed, so a hand-off is at-least-once and never makes a second delivery. Times are epoch ms.
  */
 

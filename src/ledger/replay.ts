@@ -52,7 +52,7 @@ export async function replayFromLedger(host: ReplayHost, deliveryId: string, tar
   const results = await Promise.all(
     targets.map(async (target) => ({
       target,
-      replayed: ((await host.outboxFor(target, "").enqueue(target, [itemFor(target)])) as { inserted: number }).inserted > 0,
+      replayed: ((await host.outboxFor(target, "").acceptHandoff(target, [itemFor(target)])) as { inserted: number }).inserted > 0,
     })),
   );
   return { ok: true, payloadFrom: pruned ? "archive" : "ledger", targets: results };

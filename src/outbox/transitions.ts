@@ -15,7 +15,7 @@ import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta 
  * Every change of a dispatch's state, as plain synchronous functions over an outbox's SqlStorage
  * (callers wrap them in `transactionSync` where several must be atomic). Times are epoch ms.
  *
- *             enqueue                  claim (attempt row written "in_flight")
+ *             hand-off                 claim (attempt row written "in_flight")
  *   (none) ──────────────▶ pending ─────────────────────────────▶ delivering
  *                           ▲  ▲  │                                   │
  *        retry due later ───┘  │  │ target paused/unusable            ├─ 2xx ─────────────▶ delivered

@@ -1,6 +1,6 @@
 /**
  * The hand-off contract between a source's Ledger and a target's Outbox. The ledger hands off
- * each planned (delivery, target) pair at least once; `Outbox.enqueue` is idempotent on
+ * each planned (delivery, target) pair at least once; `Outbox.acceptHandoff` is idempotent on
  * (source, deliveryId), so a repeated hand-off never creates a second dispatch.
  */
 export interface OutboxItem {

@@ -23,7 +23,7 @@ export interface DispatchView {
   subject: string | null;
   receivedAt: number;
   state: DispatchState;
-  /** Attempts since the window started (enqueue, replay or resume); the full history is in attempts. */
+  /** Attempts since the window started (hand-off, replay or resume); the full history is in attempts. */
   windowAttempts: number;
   nextAt: number | null;
   firstPlannedAt: number;

@@ -2,7 +2,7 @@
  * A Puller's rows (docs/pull.md): one enrichment job per delivery, and the data files its lookups
  * listed (what a file link may name). Plain functions over the Puller's SqlStorage. Times are epoch ms.
  *
- *   enqueue ──▶ pending ──(every fact found, or failed for good, or past give_up_at)──▶ settled
+ *   hand-off ─▶ pending ──(every fact found, or failed for good, or past give_up_at)──▶ settled
  *                  ▲  └──(a retryable failure: backoff)──┘                                │
  *                  └───────────────────────────── retry enrichment ◀─────────────────────┘
  */

@@ -102,7 +102,7 @@ export class Puller extends DurableObject<Bindings> {
    * the delivery id), and its raw-data trigger passed to the client's queue (idempotent there).
    * Throws when the trigger could not be queued, so the ledger hands it off again later.
    */
-  async enqueue(targetId: string, items: PullItem[]): Promise<{ inserted: number }> {
+  async acceptHandoff(targetId: string, items: PullItem[]): Promise<{ inserted: number }> {
     if (targetId !== PULL_HANDOFF) throw new Error(`the Puller takes ${PULL_HANDOFF} hand-offs, not ${targetId}`);
     const now = Date.now();
     let inserted = 0;

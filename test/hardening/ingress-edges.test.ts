@@ -131,15 +131,15 @@ describe("size limits in bytes", () => {
     const pushed: number[] = [];
     await runInDurableObject(ledger, (instance) => {
       const self = instance as unknown as {
-        outboxFor: (t: string, s?: string) => { enqueue(t: string, items: OutboxItem[]): Promise<unknown> };
+        outboxFor: (t: string, s?: string) => { acceptHandoff(t: string, items: OutboxItem[]): Promise<unknown> };
         open?: boolean;
       };
       const real = self.outboxFor;
       self.outboxFor = (t, s) => ({
-        enqueue: (id, items) => {
+        acceptHandoff: (id, items) => {
           if (!self.open) return Promise.reject(new Error("outbox unavailable"));
           pushed.push(items.reduce((n, i) => n + i.body.length + i.envelope.length, 0));
-          return real(t, s).enqueue(id, items);
+          return real(t, s).acceptHandoff(id, items);
         },
       });
     });

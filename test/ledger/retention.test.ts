@@ -178,8 +178,8 @@ describe("retention of a ledger", () => {
     let up = false;
     const taken: OutboxItem[] = [];
     await runInDurableObject(ledger, (instance) => {
-      (instance as unknown as { outboxFor: () => { enqueue(t: string, items: OutboxItem[]): Promise<unknown> } }).outboxFor = () => ({
-        enqueue: async (_t, items) => {
+      (instance as unknown as { outboxFor: () => { acceptHandoff(t: string, items: OutboxItem[]): Promise<unknown> } }).outboxFor = () => ({
+        acceptHandoff: async (_t, items) => {
           if (!up) throw new Error("outbox unavailable");
           taken.push(...items);
         },

@@ -80,7 +80,7 @@ metrics.get(
     }
     const doRequests = counter(
       "relay_object_requests_total",
-      "Durable Object requests on the hot path (record, hand-off, enqueue, alarm runs) since the object's instance started, by object.",
+      "Durable Object requests on the hot path (record, hand-off, accepted hand-off, alarm runs) since the object's instance started, by object.",
     );
     const rowsRead = counter("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
     const rowsWritten = counter("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
