@@ -7,7 +7,7 @@ import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
 import { bumpCounter } from "../lib/counters";
 import { log } from "../lib/log";
 import { inChunks, placeholders } from "../lib/sql";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
 import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/facts";
 import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
@@ -127,7 +127,7 @@ export function enrichingHandoffs(sql: SqlStorage, deliveryId: string): Enrichin
 
 /** The item of a hand-off row with a pull plan: the Puller's job, or a target's envelope with `data.enrichment` composed now. */
 export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target" | "source">) {
-  return (item: OutboxItem, row: DueHandoff): OutboxItem & { pull?: PullSpec } => {
+  return (item: HandoffItem, row: DueHandoff): HandoffItem & { pull?: PullSpec } => {
     if (row.targetId === PULL_HANDOFF) return { ...item, pull: JSON.parse(row.enrich!) as PullSpec };
     const plan = JSON.parse(row.enrich!) as TargetPlan;
     if (plan.facts.includes("datafiles") && (ctx.linkKey === null || ctx.publicUrl === ""))

@@ -1,6 +1,6 @@
 import type { Bindings } from "../env";
 import { log } from "../lib/log";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { decorateItem } from "./enrichment";
 import { buildItems, type DueHandoff, dueHandoffs, markFailed, markHanded } from "./handoff";
 import { ledgerSource } from "./queries";
@@ -18,7 +18,7 @@ const HANDOFF_ROUNDS = 100;
 
 /** Where a target's items are handed off (its outbox, or the Puller for the pull job). */
 export interface OutboxPort {
-  acceptHandoff(targetId: string, items: OutboxItem[]): Promise<unknown>;
+  acceptHandoff(targetId: string, items: HandoffItem[]): Promise<unknown>;
 }
 
 /** What the lanes need of their Durable Object. */
@@ -90,7 +90,7 @@ export function handoffLanes(host: HandoffHost): HandoffLanes {
   };
 
   /** Hands one target its rows' items; marks them handed, or failed with backoff. Never throws. */
-  const handOff = async (source: string, targetId: string, rows: DueHandoff[], items: OutboxItem[]): Promise<void> => {
+  const handOff = async (source: string, targetId: string, rows: DueHandoff[], items: HandoffItem[]): Promise<void> => {
     try {
       await host.outboxFor(targetId, source).acceptHandoff(targetId, items);
       markHanded(sql, rows, Date.now());

@@ -2,7 +2,7 @@ import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { bumpCounter } from "../lib/counters";
 import { inChunks, placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../lib/backoff";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
 import { COUNTER } from "./queries";
 import { type HandoffPlan, HOLD_AT } from "./types";
@@ -91,7 +91,7 @@ export function dueHandoffs(sql: SqlStorage, now: number, busy: readonly string[
 }
 
 /**
- * The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error
+ * The hand-off items of due rows, grouped by target. A row that cannot be read becomes an error
  * for its target's hand-off. A row with a pull plan gets its item from `decorate` (src/pull/: the
  * enriched envelope, or the Puller's job).
  */
@@ -99,8 +99,8 @@ export function buildItems(
   sql: SqlStorage,
   source: string,
   due: readonly DueHandoff[],
-  decorate?: (item: OutboxItem, row: DueHandoff) => OutboxItem,
-): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
+  decorate?: (item: HandoffItem, row: DueHandoff) => HandoffItem,
+): Map<string, { rows: DueHandoff[]; items: HandoffItem[] }> {
   const bySeq = new Map<number, Record<string, SqlStorageValue>>();
   for (const seqs of inChunks([...new Set(due.map((d) => d.seq))]))
     for (const row of sql.exec(
@@ -108,25 +108,25 @@ export function buildItems(
       ...seqs,
     ))
       bySeq.set(row.seq as number, row);
-  const out = new Map<string, { rows: DueHandoff[]; items: OutboxItem[] }>();
+  const out = new Map<string, { rows: DueHandoff[]; items: HandoffItem[] }>();
   for (const d of due) {
     const r = bySeq.get(d.seq)!;
     const group = out.get(d.targetId) ?? { rows: [], items: [] };
     group.rows.push(d);
-    const item = outboxItem(source, r, { body: new Uint8Array(r.body as ArrayBuffer), envelope: r.envelope as string }, d.unfiltered);
+    const item = handoffItem(source, r, { body: new Uint8Array(r.body as ArrayBuffer), envelope: r.envelope as string }, d.unfiltered);
     group.items.push(d.enrich !== null && decorate ? decorate(item, d) : item);
     out.set(d.targetId, group);
   }
   return out;
 }
 
-/** The outbox item of a stored delivery row, with its payload (the row's own, or the archive's once retention pruned it). */
-export function outboxItem(
+/** The hand-off item of a stored delivery row, with its payload (the row's own, or the archive's once retention pruned it). */
+export function handoffItem(
   source: string,
   r: Record<string, SqlStorageValue>,
   payload: { body: Uint8Array; envelope: string },
   unfiltered = false,
-): OutboxItem {
+): HandoffItem {
   return {
     source,
     deliveryId: r.delivery_id as string,

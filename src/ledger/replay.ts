@@ -1,8 +1,8 @@
 import type { Bindings } from "../env";
 import { fromBase64 } from "../lib/crypto";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { readArchived } from "./archive";
-import { outboxItem } from "./handoff";
+import { handoffItem } from "./handoff";
 import { decorator, type HandoffHost } from "./handoff-lanes";
 import { isPruned } from "./integrity";
 import { ledgerSource } from "./queries";
@@ -35,7 +35,7 @@ export async function replayFromLedger(host: ReplayHost, deliveryId: string, tar
     }
     payload = { body: fromBase64(archived.record.body!)!, envelope: archived.record.envelope! };
   }
-  const item = outboxItem(ledgerSource(sql), row, payload);
+  const item = handoffItem(ledgerSource(sql), row, payload);
   // A target that enriches this delivery gets it enriched again, from the stored enrichment, as its hand-off did.
   const plans = new Map(
     sql
@@ -44,7 +44,7 @@ export async function replayFromLedger(host: ReplayHost, deliveryId: string, tar
       .map((h) => [h.target_id, h.enrich]),
   );
   const decorate = plans.size > 0 ? decorator(sql, host.env) : null;
-  const itemFor = (target: string): OutboxItem => {
+  const itemFor = (target: string): HandoffItem => {
     const enrich = plans.get(target);
     if (enrich === undefined || decorate === null) return item;
     return decorate(item, { seq: row.seq as number, deliveryId, targetId: target, tries: 0, unfiltered: false, enrich, size: 0 });

@@ -31,7 +31,7 @@ import {
   replan,
   saveBreaker,
 } from "./transitions";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import {
   breakerOf,
   type DispatchDetail,
@@ -103,7 +103,7 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /** Adds dispatches for this target. Idempotent on (source, deliveryId): a repeated item changes nothing. Arms the alarm. */
-  async acceptHandoff(targetId: string, items: OutboxItem[]): Promise<{ inserted: number; duplicates: number }> {
+  async acceptHandoff(targetId: string, items: HandoffItem[]): Promise<{ inserted: number; duplicates: number }> {
     this.meter.usage.requests++;
     if (items.length > MAX_HANDOFF_ITEMS) throw new RangeError(`acceptHandoff takes at most ${MAX_HANDOFF_ITEMS} items`);
     const meta = readMeta(this.sql);
@@ -131,7 +131,7 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /** The payload of one dispatch as this target gets it (enrichment included), for a preview; null when this target never had it. */
-  async payload(source: string, deliveryId: string): Promise<OutboxItem | null> {
+  async payload(source: string, deliveryId: string): Promise<HandoffItem | null> {
     const r = this.sql.exec<PayloadRow>("SELECT * FROM dispatches WHERE source = ? AND delivery_id = ?", source, deliveryId).toArray()[0];
     return r ? payloadOf(r) : null;
   }

@@ -2,7 +2,7 @@ import { log } from "../lib/log";
 import { breakerAfter, breakerAllows, type BreakerState } from "./breaker";
 import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./attempt";
 import { type Completion, type CompletionPolicy, unclaim } from "./transitions";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import type { PayloadRow } from "./views";
 
 /**
@@ -156,7 +156,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptId: number, run
 }
 
 /** A dispatch row's payload as the expressions and the request read it. */
-export function payloadOf(row: PayloadRow): OutboxItem {
+export function payloadOf(row: PayloadRow): HandoffItem {
   return {
     source: row.source,
     deliveryId: row.delivery_id,

@@ -8,7 +8,7 @@ import { breakerAfter, type BreakerState } from "./breaker";
 import type { AttemptResult } from "./attempt";
 import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
 import { targetWants } from "../config/match";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta } from "./views";
 
 /**
@@ -61,7 +61,7 @@ export interface Completion {
  * item for a row awaiting its enrichment plan replaces that row's payload and puts it back on.
  * Returns how many were new or replaced.
  */
-export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], now: number, paused: { reason: string | null } | null): number {
+export function insertDispatches(sql: SqlStorage, items: readonly HandoffItem[], now: number, paused: { reason: string | null } | null): number {
   let inserted = 0;
   let replaced = 0;
   for (const item of items) {

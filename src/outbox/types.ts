@@ -3,7 +3,7 @@
  * each planned (delivery, target) pair at least once; `Outbox.acceptHandoff` is idempotent on
  * (source, deliveryId), so a repeated hand-off never creates a second dispatch.
  */
-export interface OutboxItem {
+export interface HandoffItem {
   /** Source id (the ledger the delivery lives in). */
   source: string;
   /** CentrePoint delivery id; the outbound `webhook-id` and CloudEvents `id`. */

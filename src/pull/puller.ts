@@ -8,7 +8,7 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { HOLD_AT } from "../ledger/types";
 import { backoffDelayMs } from "../lib/backoff";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { clientFor, type LookupError, PAUSED_RECHECK_MS } from "./client";
 import { envelopeData, type FoundFacts, keysOf, type StoredEnrichment } from "./facts";
 import {
@@ -57,7 +57,7 @@ const RUN_BUDGET_MS = 25_000;
 const RETRY_SOON_MS = 30_000;
 
 /** An item the ledger hands off to the Puller: an event and its job (src/pull/plan.ts). */
-export type PullItem = OutboxItem & { pull?: PullSpec };
+export type PullItem = HandoffItem & { pull?: PullSpec };
 
 /**
  * The pull side of one source (Durable Object named by source id; docs/pull.md). The ledger hands it

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
 import { BATCH_BYTES, takeByBytes } from "../../src/lib/batch";
 import { dueRows } from "../../src/outbox/schedule";
-import type { OutboxItem } from "../../src/outbox/types";
+import type { HandoffItem } from "../../src/outbox/types";
 import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
 import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
 
@@ -131,7 +131,7 @@ describe("size limits in bytes", () => {
     const pushed: number[] = [];
     await runInDurableObject(ledger, (instance) => {
       const self = instance as unknown as {
-        outboxFor: (t: string, s?: string) => { acceptHandoff(t: string, items: OutboxItem[]): Promise<unknown> };
+        outboxFor: (t: string, s?: string) => { acceptHandoff(t: string, items: HandoffItem[]): Promise<unknown> };
         open?: boolean;
       };
       const real = self.outboxFor;

@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { OutboxItem } from "../../src/outbox/types";
+import type { HandoffItem } from "../../src/outbox/types";
 import { freshId, ledgerOf } from "../helpers";
 import { useClock } from "../outbox/fixtures";
 import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "./fixtures";
@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 /** The ledger's push seam (src/ledger/ledger.ts `outboxFor`). */
-type PushSeam = { outboxFor: (targetId: string) => { acceptHandoff(targetId: string, items: OutboxItem[]): Promise<unknown> } };
+type PushSeam = { outboxFor: (targetId: string) => { acceptHandoff(targetId: string, items: HandoffItem[]): Promise<unknown> } };
 
 describe("hash chain", () => {
   it("links each record to the previous one", async () => {
