@@ -9,7 +9,7 @@ import { err, ok, type Result } from "../lib/result";
 import { HOLD_AT } from "../ledger/types";
 import { backoffDelayMs } from "../lib/backoff";
 import type { HandoffItem } from "../outbox/types";
-import { clientFor, type LookupError, PAUSED_RECHECK_MS } from "./client";
+import { gatewayFor, type LookupError, PAUSED_RECHECK_MS } from "./gateway";
 import { envelopeData, type FoundFacts, keysOf, type StoredEnrichment } from "./facts";
 import {
   dueJobs,
@@ -63,7 +63,7 @@ export type PullItem = HandoffItem & { pull?: PullSpec };
  * The pull side of one source (Durable Object named by source id; docs/pull.md). The ledger hands it
  * each delivery that some target wants enriched, or that triggers an automatic raw-data request,
  * through a hand-off row (`@pull`) handed off at least once. It looks up the enrichment once per
- * delivery with retries and backoff (the CentrePointClient of the source's API client makes the
+ * delivery with retries and backoff (the CentrePointGateway of the source's API client makes the
  * calls, under its budget and cache), stores each attempt's result beside the record in the
  * ledger, which hands off the targets that waited for it, and passes raw-data triggers to the
  * client's queue. "One alarm, many rows": every job is a row with a due time.
@@ -117,13 +117,13 @@ export class Puller extends DurableObject<Bindings> {
         if (this.ctx.storage.transactionSync(() => insertJob(this.sql, item.deliveryId, keys, spec.facts, giveUpAt, now))) inserted++;
       }
       if (spec.autoRequest !== null) {
-        const client = await this.client(item.source);
-        if (!client.ok) {
-          log("warn", "raw-data request not made", { source: item.source, deliveryId: item.deliveryId, error: client.error.reason });
+        const gateway = await this.gateway(item.source);
+        if (!gateway.ok) {
+          log("warn", "raw-data request not made", { source: item.source, deliveryId: item.deliveryId, error: gateway.error.reason });
           continue;
         }
         const text = (v: unknown) => (typeof v === "string" ? v : null);
-        await client.value.requestRaw(item.source, {
+        await gateway.value.requestRaw(item.source, {
           deliveryId: item.deliveryId,
           studyId: keys.studyId,
           subjectId: keys.subjectId,
@@ -203,9 +203,9 @@ export class Puller extends DurableObject<Bindings> {
   /** Asks the source's API client for a download URL of a file and keeps it for reuse. */
   private async fetchUrl(fileId: string): Promise<Result<string, LookupError>> {
     const source = this.source();
-    const client = await this.client(source);
-    if (!client.ok) return client;
-    const got = await client.value.downloadUrl(source, fileId);
+    const gateway = await this.gateway(source);
+    if (!gateway.ok) return gateway;
+    const got = await gateway.value.downloadUrl(source, fileId);
     if (!got.ok) return got;
     cacheUrl(this.urls, fileId, { url: got.value.url, reuseUntil: reuseUntil(Date.now(), got.value.expiresAt) }, Date.now());
     return ok(got.value.url);
@@ -277,10 +277,10 @@ export class Puller extends DurableObject<Bindings> {
     const errors: StoredEnrichment["errors"] = {};
     let retryable = false;
     let retryAfterMs = 0;
-    const client = await this.client(source);
+    const gateway = await this.gateway(source);
     for (const fact of job.facts) {
       if (found[fact] !== undefined) continue;
-      const got = client.ok ? await this.lookup(client.value, source, fact, job) : client;
+      const got = gateway.ok ? await this.lookup(gateway.value, source, fact, job) : gateway;
       if (got.ok) {
         Object.assign(found, { [fact]: got.value });
         continue;
@@ -321,24 +321,24 @@ export class Puller extends DurableObject<Bindings> {
     saveAttempt(this.sql, job.deliveryId, result, { settled: false, at: Math.min(now + delay, Math.max(job.giveUpAt, now + 1_000)) }, now);
   }
 
-  /** One fact of a job, through the client; a datafiles lookup records the files (links may name them). */
-  private async lookup(client: ReturnType<typeof clientFor>, source: string, fact: EnrichFact, job: EnrichmentJob): Promise<Result<unknown, LookupError>> {
+  /** One fact of a job, through the gateway; a datafiles lookup records the files (links may name them). */
+  private async lookup(gateway: ReturnType<typeof gatewayFor>, source: string, fact: EnrichFact, job: EnrichmentJob): Promise<Result<unknown, LookupError>> {
     const k = job.keys;
     switch (fact) {
       case "subject":
-        return client.subject(source, k.studyId!, k.subjectId!, job.fresh);
+        return gateway.subject(source, k.studyId!, k.subjectId!, job.fresh);
       case "upload":
-        return client.upload(source, k.studyId!, k.subjectId!, k.uploadId!);
+        return gateway.upload(source, k.studyId!, k.subjectId!, k.uploadId!);
       case "datafiles": {
-        const files = await client.dataFiles(source, k.trackingId!);
+        const files = await gateway.dataFiles(source, k.trackingId!);
         if (files.ok) recordFiles(this.sql, job.deliveryId, k.trackingId!, files.value, Date.now());
         return files;
       }
     }
   }
 
-  /** The CentrePointClient of the source's API client, or why there is none (a final error: nothing to look up with). */
-  private async client(source: string): Promise<Result<ReturnType<typeof clientFor>, LookupError>> {
+  /** The CentrePointGateway of the source's API client, or why there is none (a final error: nothing to look up with). */
+  private async gateway(source: string): Promise<Result<ReturnType<typeof gatewayFor>, LookupError>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
     if (loaded.state !== "valid" || !loaded.config.centrepoint)
       return err({
@@ -347,7 +347,7 @@ export class Puller extends DurableObject<Bindings> {
         retryAfterMs: null,
         status: null,
       });
-    return ok(clientFor(this.env, loaded.config.centrepoint));
+    return ok(gatewayFor(this.env, loaded.config.centrepoint));
   }
 
   /** Arms the alarm at the earliest pending job unless it is armed earlier (a running alarm re-arms itself). */
