@@ -62,13 +62,19 @@ metrics.get(
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
 
-    const attempts = counter("relay_attempts_total", "Delivery attempts, by target, outcome and error class.");
-    const pending = gauge("relay_outbox_pending", "Deliveries waiting to be sent (pending or in flight), by target.");
-    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending delivery since it was planned, by target (0 when none).");
-    const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
-    const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
+    const attempts = counter("relay_attempts_total", "Dispatch attempts, by target, outcome and error class.");
+    const pending = gauge("relay_outbox_pending", "Dispatches waiting to be sent (pending or in flight), by target.");
+    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending dispatch since it was planned, by target (0 when none).");
+    const dead = gauge("relay_outbox_dead", "Dispatches whose attempts are exhausted, waiting for replay, by target.");
+    const held = gauge("relay_outbox_held", "Dispatches held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency = family("histogram")("relay_delivery_latency_seconds", "Accept-to-delivered latency of delivered events, by target.");
+    const latency = family("histogram")("relay_dispatch_latency_seconds", "Accept-to-delivered latency of delivered dispatches, by target.");
+    // The same samples under the name before the README glossary, for one release (README "Metrics").
+    const latencyAlias: Family = {
+      ...latency,
+      name: "relay_delivery_latency_seconds",
+      help: "Accept-to-delivered latency of delivered dispatches, by target: a deprecated alias of relay_dispatch_latency_seconds, emitted until the next release.",
+    };
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -80,7 +86,7 @@ metrics.get(
     }
     const doRequests = counter(
       "relay_object_requests_total",
-      "Durable Object requests on the hot path (record, hand-off, enqueue, alarm runs) since the object's instance started, by object.",
+      "Durable Object requests on the hot path (record, hand-off, accepted hand-off, alarm runs) since the object's instance started, by object.",
     );
     const rowsRead = counter("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
     const rowsWritten = counter("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
@@ -134,6 +140,7 @@ metrics.get(
       held,
       breakerOpen,
       latency,
+      latencyAlias,
       doRequests,
       rowsRead,
       rowsWritten,
