@@ -1,3 +1,4 @@
+import { bumpCounter } from "../lib/counters";
 import { DurableObject } from "cloudflare:workers";
 import type { CentrePointApiConfig } from "../config/schemas";
 import { loadConfig } from "../config/store";
@@ -23,7 +24,6 @@ import { type ApiCallCount, countApiCall, readApiCalls } from "./api-calls";
 import { type DataFileFact, dataFileFacts, type SubjectFact, subjectFact, type UploadFact, uploadFact } from "./facts";
 import {
   activeCount,
-  bumpCounter,
   dueQueued,
   duePolls,
   enqueueTrigger,

@@ -1,3 +1,4 @@
+import { bumpCounter } from "../lib/counters";
 /**
  * A Puller's rows (docs/pull.md): one enrichment job per delivery, and the data files its lookups
  * listed (what a file link may name). Plain functions over the Puller's SqlStorage. Times are epoch ms.
@@ -180,7 +181,7 @@ export function jobCounts(sql: SqlStorage): { pending: number; outcomes: Record<
 }
 
 function bump(sql: SqlStorage, name: string): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1", name);
+  bumpCounter(sql, name);
 }
 
 function rowToJob(r: Record<string, SqlStorageValue>): EnrichmentJob {
