@@ -22,6 +22,10 @@
  * (ledger/types.ts, outbox/types.ts), which any domain may import. outbox/ is seen by the other
  * domains only through its types.ts: a helper two domains share moves down to lib/ or config/.
  *
+ * alerts/ (the issues engine) sits between the domain and config tiers: every domain folder may report
+ * to it, and it imports only lib/, config/ and the domains' types.ts (what it evaluates comes to it as
+ * plain data, read by the HTTP tier).
+ *
  * Type-only imports count like any other: a type import still ties the importer to that file's shape,
  * and the STYLE rule "shared types live in the folder's types.ts, never in the class file" is about
  * exactly those imports.
@@ -30,6 +34,7 @@ const HTTP = "^src/(routes|admin|middleware)/|^src/(app|index|cron)[.]tsx?$";
 const DOMAIN = "^src/(ledger|outbox|reconcile|pull)/";
 const BASE = "^src/(providers/centrepoint|config)/";
 const TYPES = "^src/(ledger|outbox|reconcile|pull)/types[.]ts$";
+const ALERTS = "^src/alerts/";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -54,6 +59,20 @@ module.exports = {
       comment: "providers/centrepoint/ and config/ import only each other and lib/.",
       from: { path: BASE },
       to: { path: [HTTP, DOMAIN] },
+    },
+    {
+      name: "alerts-below-domains",
+      severity: "error",
+      comment: "alerts/ imports only lib/, config/ and the domains' types.ts: domain folders report to it, never the other way.",
+      from: { path: ALERTS },
+      to: { path: [HTTP, DOMAIN, "^src/providers/"], pathNot: TYPES },
+    },
+    {
+      name: "base-not-alerts",
+      severity: "error",
+      comment: "providers/centrepoint/, config/ and lib/ sit below alerts/.",
+      from: { path: [BASE, "^src/lib/"] },
+      to: { path: ALERTS },
     },
     {
       name: "lib-is-bottom",

@@ -1,3 +1,4 @@
+import { evaluateIssues } from "./admin/service/issues";
 import { app } from "./app";
 import { CRON } from "./cron";
 import type { Bindings } from "./env";
@@ -6,6 +7,7 @@ import { checkAllLedgers } from "./ledger/scheduled";
 import { tickReconcilers } from "./reconcile/scheduled";
 
 export { SignInGuard } from "./admin/sign-in-guard";
+export { Alerts } from "./alerts/alerts";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
 export { CentrePointClient } from "./pull/client";
@@ -22,6 +24,9 @@ export default {
         break;
       case CRON.reconcile:
         ctx.waitUntil(tickReconcilers(env, controller.scheduledTime));
+        break;
+      case CRON.issues:
+        ctx.waitUntil(evaluateIssues(env, controller.scheduledTime));
         break;
       default:
         log("warn", "unknown cron trigger", { cron: controller.cron });
