@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { dashboard } from "./admin/dashboard/routes";
 import { openApiDocument } from "./admin/openapi";
 import { deliveries } from "./admin/routes/deliveries";
+import { alerting, issues } from "./admin/routes/issues";
 import { metrics } from "./admin/routes/metrics";
 import { replay } from "./admin/routes/replay";
 import { sources } from "./admin/routes/sources";
@@ -50,6 +51,8 @@ admin.route("/targets", targets);
 admin.route("/deliveries", deliveries);
 admin.route("/replay", replay);
 admin.route("/metrics", metrics);
+admin.route("/issues", issues);
+admin.route("/alerting", alerting);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);
