@@ -1,13 +1,16 @@
 import { env } from "cloudflare:test";
+import { clockForEachTest } from "../support/clock";
 import { afterEach, describe, expect, it } from "vitest";
 import { alertsOf } from "../../src/alerts/report";
-import { admin } from "../helpers";
+import { admin } from "../support/helpers";
 
 /**
  * The admin API of issues and the alerting document: GET|PUT /admin/alerting (validated, defaults
  * when absent), GET /admin/issues with filters, acknowledge and resolve, and the open-issues metric.
  * The relay has one Alerts object; this file's tests share it (storage is per test file).
  */
+
+clockForEachTest();
 
 const put = (path: string, body: unknown) => admin(path, { method: "PUT", body: JSON.stringify(body) });
 const post = (path: string, body?: unknown) => admin(path, { method: "POST", ...(body !== undefined && { body: JSON.stringify(body) }) });

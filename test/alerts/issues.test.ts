@@ -1,16 +1,19 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { clockForEachTest } from "../support/clock";
 import { describe, expect, it, vi } from "vitest";
 import type { Alerts } from "../../src/alerts/alerts";
 import type { SourceReading, TargetReading } from "../../src/alerts/conditions";
 import type { IssueChange } from "../../src/alerts/types";
 import { type AlertingConfig, DEFAULT_ALERTING } from "../../src/config/alerting";
-import { evaluateAt, freshAlerts, withAlerting, issueEvents, MINUTE, sourceReading, T0, targetReading } from "./fixtures";
+import { evaluateAt, freshAlerts, withAlerting, issueEvents, MINUTE, sourceReading, T0, targetReading } from "../support/alerts";
 
 /**
  * The issues engine (src/alerts/): each condition opens its issue and resolves it when it clears,
  * with the clock passed in; one issue per (condition, object); flapping reopens the same issue;
  * acknowledging; and the issue_events outbox surviving a restart.
  */
+
+clockForEachTest();
 
 type Readings = { sources?: SourceReading[]; targets?: TargetReading[] };
 

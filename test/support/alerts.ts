@@ -1,10 +1,11 @@
 import { env } from "cloudflare:test";
 import { findConditions, type SourceReading, type TargetReading } from "../../src/alerts/conditions";
 import { type AlertingConfig, DEFAULT_ALERTING } from "../../src/config/alerting";
-import { freshId } from "../helpers";
+import { T0 } from "./clock";
+import { freshId } from "./helpers";
 
-/** A fixed instant; tests move the clock by passing times to the Alerts object's methods. */
-export const T0 = Date.UTC(2026, 11, 5, 12, 0, 0);
+/** Tests pass times to the Alerts object's methods, from the faked clock's start (support/clock.ts). */
+export { T0 } from "./clock";
 export const MINUTE = 60_000;
 
 /** A fresh Alerts object (the relay uses one; tests use one each). */
