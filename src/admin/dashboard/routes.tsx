@@ -4,6 +4,7 @@ import { log } from "../../lib/log";
 import type { AdminEnv } from "../../middleware/admin-auth";
 import { renderError } from "./render";
 import { deliveries } from "./routes/deliveries";
+import { issues } from "./routes/issues";
 import { overview } from "./routes/overview";
 import { signIn } from "./routes/sign-in";
 import { sources } from "./routes/sources";
@@ -33,3 +34,4 @@ dashboard.route("/admin", signIn); // /admin/login, /admin/logout
 dashboard.route("/admin/ui/deliveries", deliveries);
 dashboard.route("/admin/ui/targets", targets);
 dashboard.route("/admin/ui/sources", sources);
+dashboard.route("/admin/ui/issues", issues);
