@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config/store";
+import { reportIssue } from "../alerts/report";
 import type { Bindings } from "../env";
 import { takeByBytes } from "../lib/batch";
 import { bumpCounter, bumpCounters, readCounter } from "../lib/counters";
@@ -650,7 +651,10 @@ export class Ledger extends DurableObject<Bindings> {
     this.archiveScheduled = dueAt !== null;
     // Newly archived records may be old enough for retention.
     if (outcome.archived) scheduleJob(this.sql, "prune", now);
-    if (outcome.halted) log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
+    if (outcome.halted) {
+      log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
+      this.ctx.waitUntil(reportIssue(this.env, { condition: "archive_halted", object: { source: deps.source }, summary: `archive halted: ${outcome.halted}` }));
+    }
   }
 
   /**
@@ -680,7 +684,11 @@ export class Ledger extends DurableObject<Bindings> {
       writeMeta(this.sql, "integrity", report);
       const fields = { source: ledgerSource(this.sql), mode: report.mode, checked: report.checked, verifiedThrough: report.verifiedThrough };
       if (report.ok) log("info", "ledger integrity intact", { ...fields, headHash: report.headHash });
-      else log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
+      else {
+        log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
+        const broken = report.firstBroken ? `hash chain broken at seq ${report.firstBroken.seq}: ${report.firstBroken.reason}` : "integrity check failed";
+        this.ctx.waitUntil(reportIssue(this.env, { condition: "integrity_failed", object: { source: fields.source }, summary: broken }));
+      }
     }
     return advanced.state;
   }

@@ -1,4 +1,4 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { evaluateIssues } from "../../src/admin/service/issues";
 import { alertsOf } from "../../src/alerts/report";
@@ -6,7 +6,8 @@ import type { IssueView } from "../../src/alerts/types";
 import { CRON } from "../../src/cron";
 import worker from "../../src/index";
 import { clockForEachTest } from "../support/clock";
-import { freshId, postWebhook, putSource } from "../support/helpers";
+import { freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { recordInput } from "../support/ledger";
 import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
@@ -48,6 +49,17 @@ describe("reported where they happen", () => {
     expect(four).toEqual([]);
     expect((await postWebhook(source, { headers: { "x-actigraph-signature": "d3Jvbmc=" } })).status).toBe(401);
     expect(await issuesOf(`source:${source}`)).toMatchObject([{ condition: "refused_deliveries", state: "open" }]);
+  });
+
+  it("an integrity check that finds a broken record opens integrity_failed for its source at once", async () => {
+    const source = freshId("s");
+    await putSource(source);
+    await ledgerOf(source).record(recordInput({ source, deliveryId: "x" }));
+    await runInDurableObject(ledgerOf(source), (_i, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET body = ? WHERE delivery_id = 'x'", new TextEncoder().encode("{}"));
+    });
+    expect((await ledgerOf(source).checkIntegrity({ full: true })).report).toMatchObject({ ok: false });
+    expect(await issuesOf(`source:${source}`)).toMatchObject([{ condition: "integrity_failed", severity: "critical", state: "open" }]);
   });
 });
 
