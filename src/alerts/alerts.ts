@@ -114,11 +114,16 @@ export class Alerts extends DurableObject<Bindings> {
         const key = keyOf(f.condition, objectKey(f.object));
         if (active.has(key)) continue;
         active.add(key);
+        const holdMs = f.holdMs ?? 0;
+        if (holdMs === 0) {
+          raise(this.sql, f, setting.severity, now, ctx);
+          continue;
+        }
         this.sql.exec("INSERT OR IGNORE INTO observations (condition, object, since) VALUES (?, ?, ?)", f.condition, objectKey(f.object), now);
         const since = this.sql
           .exec<{ since: number }>("SELECT since FROM observations WHERE condition = ? AND object = ?", f.condition, objectKey(f.object))
           .one().since;
-        if (now - since >= (f.holdMs ?? 0)) raise(this.sql, f, setting.severity, now, ctx);
+        if (now - since >= holdMs) raise(this.sql, f, setting.severity, now, ctx);
       }
       const minute = Math.floor(now / 60_000);
       this.sql.exec("DELETE FROM refusals WHERE minute <= ?", minute - REFUSAL_WINDOW_MINUTES);

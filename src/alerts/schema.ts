@@ -1,7 +1,7 @@
 /**
  * SQLite schema of the Alerts Durable Object (docs/storage.md "Alerts"), applied by lib/migrate.ts.
  * Times are epoch ms. Bounds: resolved issues are kept RESOLVED_KEPT_DAYS after they resolve;
- * sent issue_events at most EVENTS_KEPT rows; observations one row per (condition, object) seen now;
+ * sent issue_events at most EVENTS_KEPT rows; observations one row per (condition with a hold, object) seen now;
  * refusals one row per (source, minute) of the last 10 minutes.
  */
 export const ALERTS_MIGRATIONS = [
