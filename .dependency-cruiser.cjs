@@ -5,6 +5,8 @@
  *          ↓
  *   domain            reconcile/ → ledger/ → pull/ → outbox/
  *          ↓
+ *   audit trail       audit/ (HTTP and domain folders record through it)
+ *          ↓
  *   adapters, config  providers/centrepoint/  config/
  *          ↓
  *   lib               lib/ env.ts version.ts
@@ -22,6 +24,10 @@
  * (ledger/types.ts, outbox/types.ts), which any domain may import. outbox/ is seen by the other
  * domains only through its types.ts: a helper two domains share moves down to lib/ or config/.
  *
+ * audit/ is the audit trail (its Durable Object and the audit() entry point): the HTTP tier records
+ * operator actions through it, the domain folders automatic ones (retention, breaker holds); it imports
+ * only config/ and lib/, so recording can never reach back into what it records.
+ *
  * alerts/ (the issues engine) sits between the domain and config tiers: every domain folder may report
  * to it, and it imports only lib/, config/ and the domains' types.ts (what it evaluates comes to it as
  * plain data, read by the HTTP tier).
@@ -33,6 +39,7 @@
 const HTTP = "^src/(routes|admin|middleware)/|^src/(app|index|cron)[.]tsx?$";
 const DOMAIN = "^src/(ledger|outbox|reconcile|pull)/";
 const BASE = "^src/(providers/centrepoint|config)/";
+const AUDIT = "^src/audit/";
 const TYPES = "^src/(ledger|outbox|reconcile|pull)/types[.]ts$";
 const ALERTS = "^src/alerts/";
 
@@ -58,7 +65,14 @@ module.exports = {
       severity: "error",
       comment: "providers/centrepoint/ and config/ import only each other and lib/.",
       from: { path: BASE },
-      to: { path: [HTTP, DOMAIN] },
+      to: { path: [HTTP, DOMAIN, AUDIT] },
+    },
+    {
+      name: "audit-only-down",
+      severity: "error",
+      comment: "audit/ imports only config/ and lib/: the trail never reaches back into the HTTP or domain code it records.",
+      from: { path: AUDIT },
+      to: { path: [HTTP, DOMAIN, "^src/providers/"] },
     },
     {
       name: "alerts-below-domains",

@@ -3,6 +3,8 @@ import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import type { IntegrityStatus } from "../../ledger/queries";
+import { audit } from "../../audit/audit";
+import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema, upstreamErrorSchema } from "../openapi";
 import { downloadsOfSource, rawRequestsOfSource } from "../service/pull";
 import { checkRegistration, reconcileReports, reportJson, runReconciliation } from "../service/reconcile";
@@ -10,8 +12,9 @@ import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 import { documentRoutes } from "./documents";
 import { refuse } from "./refuse";
-import { idParam } from "./shared.schemas";
+import { idParam, iso } from "./shared.schemas";
 import {
+  downloadAnswer,
   downloadsQuery,
   downloadsSchema,
   exportQuery,
@@ -20,6 +23,7 @@ import {
   integrityRequestBody,
   integritySchema,
   lifecycleSchema,
+  rawRequestAnswer,
   rawRequestsQuery,
   rawRequestsSchema,
   reconcileReportSchema,
@@ -37,7 +41,6 @@ export const sources = new Hono<AppEnv>();
 documentRoutes(sources, "source");
 
 const unknownSource = { schema: errorBodySchema, description: "no such source" };
-const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 const refusals = {
   400: { schema: errorBodySchema, description: "the source has no centrepoint block, or it is invalid or misconfigured (a secret not set)" },
   404: { schema: errorBodySchema, description: "no such source" },
@@ -46,6 +49,7 @@ const refusals = {
 
 sources.get(
   "/:id/lifecycle",
+  requireRole("viewer"),
   describeAdmin({
     tag: "sources",
     summary:
@@ -70,10 +74,11 @@ sources.get(
 
 sources.get(
   "/:id/export",
+  requireRole("operator"),
   describeAdmin({
     tag: "sources",
     summary:
-      "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive`",
+      "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive` (operator and up: bodies included; a `source.export` audit entry)",
     responses: {
       200: {
         mediaType: "application/x-ndjson",
@@ -94,6 +99,7 @@ sources.get(
     const { id } = c.req.valid("param");
     const { from, to } = c.req.valid("query");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    await audit(c, { action: "source.export", object: { source: id }, after: { from: from ?? null, to: to ?? null } });
     const ledger = ledgerOf(c.env, id);
     const range = await ledger.exportRange(from, to);
     const encoder = new TextEncoder();
@@ -122,6 +128,7 @@ sources.get(
 
 sources.get(
   "/:id/integrity",
+  requireRole("viewer"),
   describeAdmin({
     tag: "sources",
     summary:
@@ -138,6 +145,7 @@ sources.get(
 
 sources.post(
   "/:id/integrity",
+  requireRole("operator"),
   describeAdmin({
     tag: "sources",
     summary: 'Request an integrity run: incremental, or `{"full": true}` to re-verify the whole chain as a background job',
@@ -154,13 +162,16 @@ sources.post(
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
-    const status = await ledgerOf(c.env, id).checkIntegrity({ full: c.req.valid("json").full });
+    const { full } = c.req.valid("json");
+    await audit(c, { action: "source.integrity-run", object: { source: id }, after: { full: full ?? false } });
+    const status = await ledgerOf(c.env, id).checkIntegrity({ full });
     return c.json(integrityAnswer(id, status), status.running ? 202 : 200);
   },
 );
 
 sources.get(
   "/:id/handshakes",
+  requireRole("viewer"),
   describeAdmin({
     tag: "sources",
     summary: "Recent validation handshakes (audit log, newest 10,000 kept), and how many older ones were dropped",
@@ -178,6 +189,7 @@ sources.get(
 
 sources.get(
   "/:id/raw-requests",
+  requireRole("viewer"),
   describeAdmin({
     tag: "raw-data requests",
     summary: "The source's automatic raw-data requests (queued, active, finished, reported), newest first",
@@ -192,12 +204,13 @@ sources.get(
   async (c) => {
     const { id } = c.req.valid("param");
     const items = await rawRequestsOfSource(c.env, id, c.req.valid("query"));
-    return items.ok ? c.json({ source: id, items: items.value }) : refuse(c, items.error);
+    return items.ok ? c.json({ source: id, items: items.value.map(rawRequestAnswer) }) : refuse(c, items.error);
   },
 );
 
 sources.get(
   "/:id/downloads",
+  requireRole("viewer"),
   describeAdmin({
     tag: "raw-data requests",
     summary: "Downloads through the source's relay file links (the audit trail: target, file, time, address), newest first",
@@ -208,12 +221,13 @@ sources.get(
   async (c) => {
     const { id } = c.req.valid("param");
     const items = await downloadsOfSource(c.env, id, c.req.valid("query").limit);
-    return items.ok ? c.json({ source: id, items: items.value }) : refuse(c, items.error);
+    return items.ok ? c.json({ source: id, items: items.value.map(downloadAnswer) }) : refuse(c, items.error);
   },
 );
 
 sources.post(
   "/:id/reconcile",
+  requireRole("operator"),
   describeAdmin({
     tag: "reconciliation",
     summary: "Reconcile the source's ledger against CentrePoint's delivery history now; backfills what is missing",
@@ -229,6 +243,8 @@ sources.post(
   valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
+    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    await audit(c, { action: "source.reconcile", object: { source: id } });
     const run = await runReconciliation(c.env, id, "api");
     return run.ok ? c.json(reportJson(id, run.value)) : refuse(c, run.error);
   },
@@ -236,6 +252,7 @@ sources.post(
 
 sources.get(
   "/:id/reconcile",
+  requireRole("viewer"),
   describeAdmin({
     tag: "reconciliation",
     summary: "Recent reconciliation reports of a source (the newest 200 are kept)",
@@ -252,6 +269,7 @@ sources.get(
 
 sources.get(
   "/:id/registration",
+  requireRole("viewer"),
   describeAdmin({
     tag: "reconciliation",
     summary: "Check the source's webhook registration in CentrePoint: URL, enabled, subscribed to what the targets want",

@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
+import { audit } from "../../audit/audit";
+import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
 import { loadConfig } from "../../config/store";
 import { previewDelivery } from "../service/preview";
@@ -10,7 +12,7 @@ import { outboxOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 import { documentRoutes } from "./documents";
 import { idParam } from "./shared.schemas";
-import { deadPageSchema, deadQuery, healthSchema, previewBody, previewSchema, resumeSchema } from "./targets.schemas";
+import { deadPageSchema, deadQuery, dispatchAnswer, healthAnswer, healthSchema, previewBody, previewSchema, resumeSchema } from "./targets.schemas";
 
 /** `/admin/targets`: the target documents (CRUD, `PUT ?dryRun=1`), and per target its outbox's dead letters and health, resume, and a delivery's preview. */
 export const targets = new Hono<AppEnv>();
@@ -20,6 +22,7 @@ const unknownTarget = { schema: errorBodySchema, description: "no such target" }
 
 targets.get(
   "/:id/dead",
+  requireRole("viewer"),
   describeAdmin({
     tag: "targets",
     summary: "Dead letters of a target, newest first",
@@ -31,12 +34,13 @@ targets.get(
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
     const page = await outboxOf(c.env, id).list({ ...c.req.valid("query"), state: "dead" });
-    return c.json({ target: id, items: page.items, next: page.cursor });
+    return c.json({ target: id, items: page.items.map(dispatchAnswer), next: page.cursor });
   },
 );
 
 targets.get(
   "/:id/health",
+  requireRole("viewer"),
   describeAdmin({
     tag: "targets",
     summary: "Backlog, dead and held counts, breaker, last error and success of a target",
@@ -46,12 +50,13 @@ targets.get(
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
-    return c.json(await outboxOf(c.env, id).health());
+    return c.json(healthAnswer(await outboxOf(c.env, id).health()));
   },
 );
 
 targets.post(
   "/:id/resume",
+  requireRole("operator"),
   describeAdmin({
     tag: "targets",
     summary: "Resume a held target (after a 410 or a fix): held dispatches go back to pending",
@@ -60,6 +65,8 @@ targets.post(
   valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
+    if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
+    await audit(c, { action: "target.resume", object: { target: id } });
     const resumed = await resumeTarget(c.env, id);
     if (!resumed) return errorResponse(c, 404, "not_found", `No target "${id}".`);
     return c.json({ target: id, ...resumed });
@@ -68,9 +75,11 @@ targets.post(
 
 targets.post(
   "/:id/preview",
+  requireRole("operator"),
   describeAdmin({
     tag: "targets",
-    summary: "A recorded delivery as this target would get it (filter, transform, auth, signing), secrets redacted; nothing is sent",
+    summary:
+      "A recorded delivery as this target would get it (filter, transform, auth, signing), secrets redacted; nothing is sent (operator and up: a `delivery.read` audit entry)",
     responses: {
       200: { schema: previewSchema, description: "the preview" },
       400: { schema: errorBodySchema, description: "invalid body" },
@@ -91,6 +100,7 @@ targets.post(
     if (!(await configExists(c.env.CONFIG, "source", source))) return errorResponse(c, 404, "not_found", `No source "${source}".`);
     const preview = await previewDelivery(c.env, id, loaded.config, source, deliveryId);
     if (!preview.ok) return errorResponse(c, 404, "not_found", preview.error);
+    await audit(c, { action: "delivery.read", object: { source, delivery: deliveryId, target: id } });
     return c.json(preview.value);
   },
 );

@@ -3,7 +3,7 @@ import type { IssueView } from "../../../alerts/types";
 import { objectKey } from "../../../alerts/types";
 import { SEVERITIES, type Severity } from "../../../config/alerting";
 import { plural } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, type Tone, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, type Tone, Time } from "../layout";
 
 /** Tone of each severity. */
 export const SEVERITY_TONE: Record<Severity, Tone> = { critical: "bad", warning: "warn", info: "info" };
@@ -126,7 +126,7 @@ export const IssuesPage: FC<{ page: PageContext; issues: IssueView[]; filters: I
                     </td>
                     <td>{i.count}</td>
                     <td>
-                      {i.state === "open" && (
+                      {i.state === "open" && can(page, "operator") && (
                         <form class="inline" method="post" action={`/admin/ui/issues/${i.issueId}/acknowledge`}>
                           {page.csrf !== null && <input type="hidden" name="_csrf" value={page.csrf} />}
                           <label class="small" for={`note-${i.issueId}`}>

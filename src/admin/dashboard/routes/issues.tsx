@@ -2,11 +2,11 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { alertsOf } from "../../../alerts/report";
 import { audit } from "../../../audit/audit";
-import type { AppEnv } from "../../../env";
 import { log } from "../../../lib/log";
 import { type AdminEnv, requireAdminPage } from "../../../middleware/admin-auth";
 import { acknowledgeBody, issueListQuery, issueParam } from "../../routes/issues.schemas";
 import { formPost } from "../csrf";
+import { pageRole } from "../roles";
 import type { Flash } from "../layout";
 import { type IssueFilters, IssuesPage } from "../pages/issues";
 import { render, renderError } from "../render";
@@ -31,7 +31,7 @@ async function renderIssues(c: Context<AdminEnv>, notice: Flash, status: 200 | 4
   return render(c, (page) => <IssuesPage page={page} issues={items} filters={filters} notice={shown} />, status);
 }
 
-issues.get("/", requireAdminPage, async (c) => {
+issues.get("/", requireAdminPage, pageRole("viewer"), async (c) => {
   const done = c.req.query("done");
   const id = c.req.query("issue") ?? "";
   const notice: Flash =
@@ -41,7 +41,7 @@ issues.get("/", requireAdminPage, async (c) => {
 
 /** A POST on an issue: runs the action as the signed-in caller and redirects back, or shows why it was refused. */
 for (const action of ["acknowledge", "resolve"] as const) {
-  issues.post(`/:id/${action}`, ...formPost, async (c) => {
+  issues.post(`/:id/${action}`, ...formPost, pageRole("operator"), async (c) => {
     const param = issueParam.safeParse({ id: c.req.param("id") });
     if (!param.success) return renderError(c, 404, "No such issue.");
     const id = param.data.id;
@@ -53,8 +53,7 @@ for (const action of ["acknowledge", "resolve"] as const) {
       if (!body.success) return renderIssues(c, { tone: "bad", text: "The note must be at most 1,000 characters." }, 400);
       note = body.data.note ?? null;
     }
-    // audit() is typed for the API's context; the dashboard's only adds the session (c.var.actor is set on both).
-    await audit(c as unknown as Context<AppEnv>, { action: `issue.${action}`, object: { issue: id }, reason: note });
+    await audit(c, { action: `issue.${action}`, object: { issue: id }, reason: note });
     const alerts = alertsOf(c.env);
     const r = action === "acknowledge" ? await alerts.acknowledge(id, c.var.actor.id, note) : await alerts.resolve(id, c.var.actor.id);
     if (!r.ok) {
