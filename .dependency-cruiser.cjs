@@ -28,6 +28,10 @@
  * operator actions through it, the domain folders automatic ones (retention, breaker holds); it imports
  * only config/ and lib/, so recording can never reach back into what it records.
  *
+ * alerts/ (the issues engine) sits between the domain and config tiers: every domain folder may report
+ * to it, and it imports only lib/, config/ and the domains' types.ts (what it evaluates comes to it as
+ * plain data, read by the HTTP tier).
+ *
  * Type-only imports count like any other: a type import still ties the importer to that file's shape,
  * and the STYLE rule "shared types live in the folder's types.ts, never in the class file" is about
  * exactly those imports.
@@ -37,6 +41,7 @@ const DOMAIN = "^src/(ledger|outbox|reconcile|pull)/";
 const BASE = "^src/(providers/centrepoint|config)/";
 const AUDIT = "^src/audit/";
 const TYPES = "^src/(ledger|outbox|reconcile|pull)/types[.]ts$";
+const ALERTS = "^src/alerts/";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -68,6 +73,20 @@ module.exports = {
       comment: "audit/ imports only config/ and lib/: the trail never reaches back into the HTTP or domain code it records.",
       from: { path: AUDIT },
       to: { path: [HTTP, DOMAIN, "^src/providers/"] },
+    },
+    {
+      name: "alerts-below-domains",
+      severity: "error",
+      comment: "alerts/ imports only lib/, config/ and the domains' types.ts: domain folders report to it, never the other way.",
+      from: { path: ALERTS },
+      to: { path: [HTTP, DOMAIN, "^src/providers/"], pathNot: TYPES },
+    },
+    {
+      name: "base-not-alerts",
+      severity: "error",
+      comment: "providers/centrepoint/, config/ and lib/ sit below alerts/.",
+      from: { path: [BASE, "^src/lib/"] },
+      to: { path: ALERTS },
     },
     {
       name: "lib-is-bottom",

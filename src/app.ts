@@ -5,6 +5,7 @@ import { requireRole } from "./admin/authz";
 import { openApiDocument } from "./admin/openapi";
 import { auditRoutes } from "./admin/routes/audit";
 import { deliveries } from "./admin/routes/deliveries";
+import { alerting, issues } from "./admin/routes/issues";
 import { metrics } from "./admin/routes/metrics";
 import { operators } from "./admin/routes/operators";
 import { replay } from "./admin/routes/replay";
@@ -58,6 +59,8 @@ admin.route("/metrics", metrics);
 admin.route("/audit", auditRoutes);
 admin.route("/tokens", tokens);
 admin.route("/operators", operators);
+admin.route("/issues", issues);
+admin.route("/alerting", alerting);
 admin.get("/openapi.json", requireRole("viewer"), (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);

@@ -1,4 +1,5 @@
 import { loadConfig } from "../config/store";
+import { reportIssue } from "../alerts/report";
 import { auditSystemAfter } from "../audit/audit";
 import type { Bindings } from "../env";
 import { readCounter } from "../lib/counters";
@@ -25,6 +26,8 @@ export interface JobHost {
   sql: SqlStorage;
   transaction: <T>(f: () => T) => T;
   env: Bindings;
+  /** Keeps the object alive for work off the caller's path (an issue report). */
+  waitUntil(promise: Promise<unknown>): void;
   /** Bounds of a slice and the pause after a run that did one, read at each run (tests make them small). */
   limits(): { integritySlice: SliceLimits; segmentLimits: SegmentLimits; jobPaceMs: number };
   /** The newest record's seq (0 for an empty ledger). */
@@ -114,7 +117,10 @@ async function archiveStep(host: JobHost, now: number): Promise<void> {
   host.archiveScheduled(dueAt !== null);
   // Newly archived records may be old enough for retention.
   if (outcome.archived) scheduleJob(sql, "prune", now);
-  if (outcome.halted) log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
+  if (outcome.halted) {
+    log("error", "ledger archive halted", { source: deps.source, error: outcome.halted });
+    host.waitUntil(reportIssue(host.env, { condition: "archive_halted", object: { source: deps.source }, summary: `archive halted: ${outcome.halted}` }));
+  }
 }
 
 /**
@@ -145,7 +151,11 @@ export function verifyStep(host: JobHost, now: number, start: "incremental" | "f
     writeMeta(sql, "integrity", report);
     const fields = { source: ledgerSource(sql), mode: report.mode, checked: report.checked, verifiedThrough: report.verifiedThrough };
     if (report.ok) log("info", "ledger integrity intact", { ...fields, headHash: report.headHash });
-    else log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
+    else {
+      log("error", "ledger integrity broken", { ...fields, firstBroken: report.firstBroken });
+      const broken = report.firstBroken ? `hash chain broken at seq ${report.firstBroken.seq}: ${report.firstBroken.reason}` : "integrity check failed";
+      host.waitUntil(reportIssue(host.env, { condition: "integrity_failed", object: { source: fields.source }, summary: broken }));
+    }
   }
   return advanced.state;
 }

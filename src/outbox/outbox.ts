@@ -4,6 +4,7 @@ import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
 import { auditSystemAfter } from "../audit/audit";
+import { reportIssue } from "../alerts/report";
 import { bumpCounters, type Deltas } from "../lib/counters";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
@@ -12,6 +13,7 @@ import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { resolveTarget } from "./attempt";
+import { stateCounter } from "./counters";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";
@@ -355,11 +357,22 @@ export class Outbox extends DurableObject<Bindings> {
   private flush(run: Run, policy: CompletionPolicy = run.policy): void {
     if (run.done.length === 0) return;
     const batch = run.done.splice(0);
-    this.ctx.storage.transactionSync(() => {
+    const died = this.ctx.storage.transactionSync(() => {
       const deltas: Deltas = new Map();
       for (const c of batch) complete(this.sql, c, policy, deltas);
       bumpCounters(this.sql, deltas);
+      return deltas.get(stateCounter("dead")) ?? 0;
     });
+    // A dead letter opens its issue at once (docs/alerting.md); no row of this object is read or written for it.
+    if (died > 0)
+      this.ctx.waitUntil(
+        reportIssue(this.env, {
+          condition: "dead_letters",
+          object: { target: run.targetId },
+          summary: `${died} dispatch${died === 1 ? "" : "es"} went dead`,
+          count: died,
+        }),
+      );
   }
 
   /**

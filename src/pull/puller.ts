@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { EnrichFact } from "../config/schemas";
 import { loadConfig } from "../config/store";
+import { reportIssue } from "../alerts/report";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
 import { log } from "../lib/log";
@@ -277,6 +278,7 @@ export class Puller extends DurableObject<Bindings> {
     const errors: StoredEnrichment["errors"] = {};
     let retryable = false;
     let retryAfterMs = 0;
+    let refusedStatus: number | null = null;
     const gateway = await this.gateway(source);
     for (const fact of job.facts) {
       if (found[fact] !== undefined) continue;
@@ -286,6 +288,7 @@ export class Puller extends DurableObject<Bindings> {
         continue;
       }
       errors[fact] = got.error.reason;
+      if (got.error.status === 401 || got.error.status === 403) refusedStatus = got.error.status;
       if (got.error.retryable) {
         retryable = true;
         retryAfterMs = Math.max(retryAfterMs, got.error.retryAfterMs ?? 0);
@@ -315,6 +318,22 @@ export class Puller extends DurableObject<Bindings> {
         attempts,
         missing: Object.keys(errors),
       });
+      if (outcome !== "complete") {
+        // docs/alerting.md: opened at once; CentrePoint refusing the client is its own condition.
+        const refused = refusedStatus !== null;
+        this.ctx.waitUntil(
+          reportIssue(this.env, {
+            condition: refused ? "centrepoint_auth_failed" : "enrichment_failed",
+            object: { source },
+            summary: refused
+              ? `CentrePoint answered ${refusedStatus} to the enrichment lookups`
+              : `enrichment of ${job.deliveryId} ${outcome}: ${Object.entries(errors)
+                  .map(([f, e]) => `${f}: ${e}`)
+                  .join("; ")}`,
+            count: 1,
+          }),
+        );
+      }
       return;
     }
     const delay = Math.max(1_000, backoffDelayMs(ENRICH_RETRY, attempts, this.random), retryAfterMs);

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { reportIssue } from "../alerts/report";
 import type { CentrePointApiConfig } from "../config/schemas";
 import { listConfigs, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
@@ -178,6 +179,8 @@ export class Reconciler extends DurableObject<Bindings> {
       log("error", "reconciliation failed unexpectedly", { source, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
       if (runningRun(this.sql)) end({ kind: "internal", message: `internal error: ${e instanceof Error ? e.message : String(e)}` });
     }
+    const report = this.latest();
+    if (report?.id === run.id && report.complete) this.ctx.waitUntil(reportRunIssues(this.env, source, report));
   }
 
   /** Starts a run; without a usable block it starts and ends at once as failed, so the failure is reported. */
@@ -270,4 +273,21 @@ export class Reconciler extends DurableObject<Bindings> {
   private remember(source: string): void {
     if (readMeta<string>(this.sql, "source") !== source) writeMeta(this.sql, "source", source);
   }
+}
+
+/** A finished run's issues, opened at once (docs/alerting.md); the one-minute evaluation resolves them when a later run is clean. */
+async function reportRunIssues(env: Bindings, source: string, r: ReconcileReport): Promise<void> {
+  const object = { source };
+  if (r.outcome === "failed") {
+    if (r.upstream && (r.upstream.status === 401 || r.upstream.status === 403))
+      await reportIssue(env, { condition: "centrepoint_auth_failed", object, summary: `CentrePoint answered ${r.upstream.status} to ${r.upstream.endpoint}` });
+    await reportIssue(env, { condition: "reconcile_failed", object, summary: `reconciliation failed: ${r.firstError ?? r.failure ?? "see the source page"}` });
+  }
+  if (r.backfilled > 0)
+    await reportIssue(env, {
+      condition: "reconcile_backfilled",
+      object,
+      summary: `${r.backfilled} deliver${r.backfilled === 1 ? "y" : "ies"} CentrePoint logged never arrived (backfilled by the last reconciliation)`,
+      count: r.backfilled,
+    });
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { declaredRole } from "../../src/admin/authz";
 import { auditRoutes } from "../../src/admin/routes/audit";
 import { deliveries } from "../../src/admin/routes/deliveries";
+import { alerting, issues } from "../../src/admin/routes/issues";
 import { metrics } from "../../src/admin/routes/metrics";
 import { replay } from "../../src/admin/routes/replay";
 import { sources } from "../../src/admin/routes/sources";
@@ -49,6 +50,9 @@ const EXPECTED: Record<string, Role | "public"> = {
   "POST /admin/ui/sources/:id/registration": "viewer",
   "POST /admin/ui/sources/:id/verify": "operator",
   "GET /admin/ui/audit": "operator",
+  "GET /admin/ui/issues": "viewer",
+  "POST /admin/ui/issues/:id/acknowledge": "operator",
+  "POST /admin/ui/issues/:id/resolve": "operator",
   // API
   "GET /admin/sources": "viewer",
   "GET /admin/sources/:id": "viewer",
@@ -87,6 +91,12 @@ const EXPECTED: Record<string, Role | "public"> = {
   "DELETE /admin/tokens/:id": "admin",
   "GET /admin/operators": "admin",
   "PUT /admin/operators": "admin",
+  "GET /admin/issues": "viewer",
+  "GET /admin/issues/:id": "viewer",
+  "POST /admin/issues/:id/acknowledge": "operator",
+  "POST /admin/issues/:id/resolve": "operator",
+  "GET /admin/alerting": "viewer",
+  "PUT /admin/alerting": "admin",
   "GET /admin/openapi.json": "viewer",
 };
 
@@ -139,6 +149,8 @@ function apiAs(role: Role) {
   wrapped.route("/admin/audit", auditRoutes);
   wrapped.route("/admin/tokens", tokens);
   wrapped.route("/admin/operators", operators);
+  wrapped.route("/admin/issues", issues);
+  wrapped.route("/admin/alerting", alerting);
   return wrapped;
 }
 

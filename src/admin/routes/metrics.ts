@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { alertsOf } from "../../alerts/report";
 import { isValidId } from "../../config/schemas";
 import { listConfigs } from "../../config/store";
 import type { AppEnv } from "../../env";
@@ -28,7 +29,7 @@ metrics.get(
     const [allSources, allTargets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const [sources, targets] = [allSources.filter((s) => isValidId(s.id)), allTargets.filter((t) => isValidId(t.id))];
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes, reconcilers, pull, identity] = await Promise.all([
+    const [ledgers, outboxes, reconcilers, pull, identity, issueCounts] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -41,6 +42,7 @@ metrics.get(
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
       summarizePull(c.env, sources, targets),
       signInGuard(c.env).metrics(),
+      alertsOf(c.env).openCounts(),
     ]);
 
     const family =
@@ -130,6 +132,9 @@ metrics.get(
       if (r.registration) registration.samples.push({ labels: { source: id }, value: problemCount(r.registration) });
     }
 
+    const issuesOpen = gauge("relay_issues_open", "Unresolved issues (open or acknowledged), by condition and severity (docs/alerting.md).");
+    for (const i of issueCounts) issuesOpen.samples.push({ labels: { condition: i.condition, severity: i.severity }, value: i.count });
+
     const families = [
       received,
       rejected,
@@ -150,6 +155,7 @@ metrics.get(
       lastSuccess,
       running,
       registration,
+      issuesOpen,
       ...pullFamilies(
         pull,
         reconcilers.flatMap(({ r }) => r?.apiCalls ?? []),
