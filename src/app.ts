@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "./admin/dashboard/routes";
+import { alerts } from "./admin/routes/alerts";
 import { openApiDocument } from "./admin/openapi";
 import { deliveries } from "./admin/routes/deliveries";
 import { metrics } from "./admin/routes/metrics";
@@ -50,6 +51,7 @@ admin.route("/targets", targets);
 admin.route("/deliveries", deliveries);
 admin.route("/replay", replay);
 admin.route("/metrics", metrics);
+admin.route("/alerts", alerts);
 admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);
