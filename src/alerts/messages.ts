@@ -1,5 +1,6 @@
 import { type AlertChannel, SEVERITIES } from "../config/alert-schema";
 import { type EmailNotification, NOTIFICATION_SOURCE, type OutboxItem } from "../outbox/types";
+import type { WebhookNotification } from "./schema";
 import type { IssueChange, IssueObject, IssueSnapshot } from "./types";
 
 /**
@@ -7,26 +8,6 @@ import type { IssueChange, IssueObject, IssueSnapshot } from "./types";
  * enqueued (the outbox stores it fully formed and sends it as it is, retries included), and which
  * changes a channel hears about.
  */
-
-/** The webhook body's `data` (docs/schemas/alert-notification.schema.json): the issue, nothing more. */
-export interface NotificationData {
-  issueId: string;
-  condition: string;
-  severity: IssueSnapshot["severity"];
-  object: IssueObject;
-  summary: string;
-  firstSeenAt: string;
-  lastSeenAt: string;
-  count: number;
-  url: string;
-}
-
-/** The body of a webhook channel's request (Standard Webhooks; `webhook-id` is the change's id). */
-export interface WebhookNotification {
-  type: IssueChange["type"];
-  timestamp: string;
-  data: NotificationData;
-}
 
 /** `source:<id>`, `target:<id>` or `channel:<id>`: how a channel's `objects` filter names an issue's object. */
 export function objectKey(object: IssueObject): string {

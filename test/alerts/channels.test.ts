@@ -4,6 +4,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { channelWants } from "../../src/alerts/messages";
 import { notifyIssueChange } from "../../src/alerts/notify";
+import { webhookNotificationSchema } from "../../src/alerts/schema";
 import { alertChannelSchema } from "../../src/config/alert-schema";
 import { alarmAt, fakeTarget, fireAlarm, outboxTestsWithCounters, T0 } from "../outbox/fixtures";
 import { ALERT_SIGNING_SECRET, channelOutbox, issueChange, putChannel, SLACK_URL } from "./fixtures";
@@ -30,6 +31,7 @@ describe("webhook channel", () => {
     expect(sent!.headers["webhook-id"]).toBe(change.id);
     expect(sent!.headers["content-type"]).toMatch(/^application\/json/);
     const verified = new Webhook(ALERT_SIGNING_SECRET).verify(sent!.body, sent!.headers);
+    expect(webhookNotificationSchema.safeParse(verified).error).toBeUndefined(); // the published schema (schema.test.ts)
     expect(verified).toEqual({
       type: "issue.opened",
       timestamp: change.timestamp,
