@@ -77,6 +77,9 @@ describe("POST /admin/alerts/:id/test", () => {
     expect(body).toMatchObject({ type: "issue.opened", data: { object: { channel: id }, severity: "info" } });
     const health = (await (await admin(`/alerts/${id}/health`)).json()) as { counts: Record<string, number> };
     expect(health.counts.delivered).toBe(1);
+    const metrics = await (await admin("/metrics")).text();
+    expect(metrics).toContain(`relay_alert_channel_dead{channel="${id}"} 0`);
+    expect(metrics).toContain(`relay_alert_channel_pending{channel="${id}"} 0`);
   });
 
   it("answers 404 for an unknown channel", async () => {

@@ -9,6 +9,7 @@ import { describeAdmin } from "../openapi";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
+import { alertFamilies } from "./alert-metrics";
 import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
 
@@ -146,6 +147,8 @@ metrics.get(
         ledgers.map(({ id, m }) => ({ id, lifecycle: m.lifecycle })),
         outboxes,
       ),
+      // Alert channels' outboxes (alert-metrics.ts).
+      ...(await alertFamilies(c.env)),
     ];
     return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,
