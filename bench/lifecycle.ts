@@ -28,7 +28,7 @@ import { percentile } from "../harness/stats.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
 import { INTEGRITY_SLICE, JOB_PACE_MS } from "../src/ledger/pacing.ts";
-import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { uploadBody } from "../harness/centrepoint/payloads.ts";
 import { writeSection } from "./report.ts";
 import { dirBytes, findDo, pageUse } from "./storage.ts";
 

@@ -23,7 +23,7 @@ import { percentile } from "../harness/stats.ts";
 import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
 import { HEADER } from "../src/providers/centrepoint/constants.ts";
-import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { uploadBody } from "../harness/centrepoint/payloads.ts";
 import { postUpload } from "./post.ts";
 import { writeSection } from "./report.ts";
 import { dirBytes, findDo, tableStats } from "./storage.ts";

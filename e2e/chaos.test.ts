@@ -17,7 +17,7 @@ import { type DevServer, snapshotProjectWorker, startDev, wrangler } from "../ha
 import { formatLatency, summarizeLatency } from "../harness/stats.ts";
 import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { sleep, waitFor } from "../harness/wait.ts";
-import { uploadBody } from "../test/fixtures/centrepoint.ts";
+import { uploadBody } from "../harness/centrepoint/payloads.ts";
 
 // Dev-only values, passed with --var; never used anywhere real.
 const ADMIN_TOKEN = "e2e-dev-only-admin-token";
@@ -520,7 +520,18 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       { timeoutMs: 10_000, intervalMs: 200 },
     );
     const goneArrivals = target("gone").arrivals.length - goneBefore;
-    await sleep(1_500);
+    // A marker sent after the pause: once the healthy target has it and the paused outbox holds it
+    // too, the outbox has run again since the pause, and a paused target would have been sent to.
+    const marker = await send(SOURCES.chaos, "chaos:marker");
+    assert.equal(marker.reply?.json?.status, "accepted", marker.reply?.text ?? marker.error ?? "");
+    await waitFor(
+      "the marker at the healthy target and held at the 410 target",
+      async () => healthy.delivered().has(marker.d.id) && (await health("gone")).counts.held === chaos.size + 1,
+      {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      },
+    );
     assert.equal(target("gone").arrivals.length - goneBefore, goneArrivals, "the 410 target kept receiving requests after it was paused");
     assert.ok(goneArrivals >= 1 && goneArrivals <= 6, `410 target got ${goneArrivals} requests (one batch at most)`);
     const goneDoc = await admin.call("GET", "/targets/gone");
@@ -562,14 +573,21 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
       }
     });
 
-    await sleep(2_500);
-    // What the SIGKILL interrupts: attempts in flight, retries pending, acceptances under way (waited
+    // What the SIGKILL interrupts: acceptances under way, attempts in flight, retries pending (waited
     // for, bounded: on a loaded machine the first ones come later).
     await waitFor(
-      "an attempt in flight at crash-slow and a 503 at crash-flaky",
-      () => target("crash-slow").arrivals.some((a) => a.status === null) && target("crash-flaky").arrivals.some((a) => a.status === 503),
-      { timeoutMs: 5_000, intervalMs: 20 },
-    ).catch(() => undefined); // the assertions below say which is missing
+      "10 acceptances, an attempt in flight at crash-slow and a 503 at crash-flaky",
+      () =>
+        acceptedBeforeKill >= 10 &&
+        target("crash-slow").arrivals.some((a) => a.status === null) &&
+        target("crash-flaky").arrivals.some((a) => a.status === 503),
+      {
+        timeoutMs: 7_500,
+        intervalMs: 20,
+        detail: () =>
+          ` (accepted ${acceptedBeforeKill}; crash-slow in flight ${target("crash-slow").arrivals.filter((a) => a.status === null).length}; crash-flaky 503s ${target("crash-flaky").arrivals.filter((a) => a.status === 503).length})`,
+      },
+    );
     const inFlight = target("crash-slow").arrivals.filter((a) => a.status === null).length;
     const refused503 = target("crash-flaky").arrivals.filter((a) => a.status === 503).length;
     const t0 = performance.now();
@@ -580,8 +598,11 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     relayRestarts++;
     phase = "crash:after";
     const downMs = performance.now() - t0;
-    await sleep(1_500);
-    await waitFor("acceptances after the restart", () => acceptedAfterRestart >= 3, { timeoutMs: 20_000, intervalMs: 50 }).catch(() => undefined);
+    await waitFor("3 acceptances after the restart", () => acceptedAfterRestart >= 3, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      detail: () => ` (accepted after the restart: ${acceptedAfterRestart}; POSTs without an answer: ${noAnswer.length})`,
+    });
     sending = false;
     await Promise.all(senders);
     console.log(
@@ -624,7 +645,16 @@ describe("CentrePoint Edge Relay under fire (wrangler dev + real targets on 127.
     assert.equal(burstStatuses.filter((s) => s === "accepted").length, 200, `burst answers: ${JSON.stringify(burstStatuses.filter((s) => s !== "accepted"))}`);
     const all = [id, ...burst.map((r) => r.d.id)];
     await waitFor("flood and burst delivered", () => all.every((x) => sink.delivered().has(x)), { timeoutMs: 30_000, intervalMs: 200 });
-    await sleep(1_000); // anything extra would arrive now
+    // The sink's outbox idle with every recorded delivery delivered: a second dispatch of any id
+    // would be counted there, or still pending.
+    await waitFor(
+      "the flood sink's outbox idle with 201 delivered",
+      async () => {
+        const h = await health("flood-sink");
+        return h.counts.pending === 0 && h.counts.delivering === 0 && h.counts.delivered >= all.length ? h : null;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    ).then((h) => assert.equal(h.counts.delivered, all.length, "the flood sink's outbox delivered more dispatches than deliveries were recorded"));
     assert.equal(sink.arrivals.filter((a) => a.webhookId === id).length, 1, "the flooded delivery reached the target more than once");
     assert.equal(repeats(sink), 0, "a burst delivery reached the target more than once");
     const recorded = await admin.deliveries(SOURCES.flood);

@@ -8,12 +8,12 @@ import { fileURLToPath } from "node:url";
 
 /**
  * `npm run verify-archive` against real output of the relay: the segments, manifests and export
- * under test/fixtures/archive are what the Worker wrote (test/ledger/archive.test.ts checks they
+ * under test/support/archive are what the Worker wrote (test/ledger/archive.test.ts checks they
  * are byte for byte what the archive and the export produce today). Each test works on a copy.
  */
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const FIXTURES = join(ROOT, "test", "fixtures", "archive");
+const FIXTURES = join(ROOT, "test", "support", "archive");
 const SCRIPT = join(ROOT, "scripts", "verify-archive.ts");
 const SEGMENT_1 = join("golden", "segments", "000000000001-000000000003.ndjson");
 const MANIFEST_2 = join("golden", "segments", "000000000004-000000000006.manifest.json");

@@ -11,6 +11,25 @@ import { guidLike, type Rng } from "../prng.ts";
 /** A JSON object body. */
 export type Body = Record<string, unknown>;
 
+/**
+ * The protocol reference's `upload` example (status completed) as a JSON string, with `overrides`
+ * merged in: the fixed body of the Workers-runtime tests, the chaos suite and the bench. This module
+ * imports no `node:` module, so workerd (vitest) and Node both load it.
+ */
+export function uploadBody(overrides: Body = {}): string {
+  return JSON.stringify({
+    status: "completed",
+    firstEpochUTC: "2016-06-14T20:46:00.0000000",
+    firstEpochSubjectTZ: "2016-06-14T15:46:00.0000000",
+    lastEpochUTC: "2016-06-14T20:47:00.0000000",
+    lastEpochSubjectTZ: "2016-06-14T15:47:00.0000000",
+    uploadId: "85045",
+    subjectId: "44732",
+    studyId: "189",
+    ...overrides,
+  });
+}
+
 /** One simulated CentrePoint notification: the `X-ActiGraph-Event` name and the body. */
 export interface SimEvent {
   event: CentrePointEvent;

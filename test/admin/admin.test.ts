@@ -1,9 +1,9 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
-import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
 
 describe("admin authentication", () => {
   it("answers 401 without a token and with a wrong one", async () => {
@@ -165,8 +165,7 @@ describe("integrity", () => {
 
 describe("integrity runs in the background", () => {
   // Controlled clock: the ledger's alarm runs only when the test fires it.
-  beforeEach(() => void useClock());
-  afterEach(() => vi.useRealTimers());
+  clockForEachTest({ quiet: [] });
 
   it("answers the report without waiting for a long run, which goes on in the background; POST starts a full re-verification", async () => {
     const id = freshId();

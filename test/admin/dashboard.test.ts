@@ -1,12 +1,13 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { safeNext } from "../../src/admin/dashboard/routes";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { safeNext } from "../../src/admin/dashboard/routes/sign-in";
 import { app } from "../../src/app";
 import { clearConfigCache } from "../../src/config/store";
-import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, SIGNING_SECRET, useClock } from "../outbox/fixtures";
-import { csrfOf, get, ORIGIN, postForm, signIn } from "./session";
+import { ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget, TEST_HMAC_SECRET, uploadBody } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf, SIGNING_SECRET } from "../support/outbox";
+import { csrfOf, get, ORIGIN, postForm, signIn } from "../support/session";
 
 /** The operator dashboard (src/admin/dashboard), end to end through the Worker. */
 
@@ -14,15 +15,8 @@ const COOKIE = "__Secure-relay_admin";
 /** The values of the test secrets that documents name; none may ever appear in a page. */
 const SECRET_VALUES = [ADMIN_TOKEN, TEST_HMAC_SECRET, "test-target-token", SIGNING_SECRET];
 
-beforeEach(() => {
-  useClock();
-  clearConfigCache();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const { advance } = clockForEachTest({ quiet: [] });
+beforeEach(() => clearConfigCache());
 
 /** A source and a target (bearer auth + signing, both by secret name) and one delivery, handed to the target's outbox. */
 async function seedDelivery() {
@@ -149,7 +143,7 @@ describe("access", () => {
 
   it("refuses a session that has expired", async () => {
     const cookie = await signIn();
-    vi.setSystemTime(Date.now() + 8 * 3_600_000 + 1);
+    advance(8 * 3_600_000 + 1);
     expect((await get("/admin/", cookie)).status).toBe(302);
   });
 });

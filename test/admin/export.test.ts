@@ -1,9 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type ArchiveRecord, verifyLines } from "../../src/ledger/archive-format";
-import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { runDue, useSmallSegments } from "../ledger/fixtures";
-import { clockForEachTest, DAY, T0 } from "../outbox/fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { runDue, useSmallSegments } from "../support/ledger";
+import { clockForEachTest, DAY, T0 } from "../support/clock";
 
 const clock = clockForEachTest();
 

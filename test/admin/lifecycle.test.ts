@@ -1,9 +1,10 @@
 import { exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
-import { runDue } from "../ledger/fixtures";
-import { clockForEachTest, DAY, fakeTarget, outboxOf, T0 } from "../outbox/fixtures";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource, putTarget } from "../support/helpers";
+import { runDue } from "../support/ledger";
+import { clockForEachTest, DAY, T0 } from "../support/clock";
+import { fakeTarget, outboxOf } from "../support/outbox";
 
 clockForEachTest();
 beforeEach(() => clearConfigCache());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admin } from "../helpers";
+import { admin } from "../support/helpers";
 
 describe("OpenAPI document", () => {
   it("is served behind the admin token", async () => {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { uploadBody } from "../fixtures/centrepoint";
-import { admin, freshId, postWebhook, putSource, putTarget } from "../helpers";
-import { fakeTarget } from "../outbox/fixtures";
-import { get, signIn } from "./session";
+import { uploadBody } from "../../harness/centrepoint/payloads";
+import { admin, freshId, postWebhook, putSource, putTarget } from "../support/helpers";
+import { fakeTarget } from "../support/outbox";
+import { get, signIn } from "../support/session";
 
 /** TEST_REDCAP_TOKEN and TEST_TARGET_TOKEN of vitest.config.ts. */
 const SECRET_VALUES = ["5A1B9C3D7E2F40618293A4B5C6D7E8F9", "test-target-token", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"];

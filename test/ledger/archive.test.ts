@@ -4,9 +4,9 @@ import { ARCHIVE_INITIAL } from "../../src/ledger/archive";
 import { type SegmentManifest, segmentKeys, verifyLines } from "../../src/ledger/archive-format";
 import { GENESIS } from "../../src/ledger/chain";
 import { sha256Hex } from "../../src/lib/crypto";
-import { freshId, ledgerOf } from "../helpers";
-import { clockForEachTest, DAY, HOUR, T0 } from "../outbox/fixtures";
-import { recordInput } from "./fixtures";
+import { freshId, ledgerOf } from "../support/helpers";
+import { clockForEachTest, DAY, HOUR, T0 } from "../support/clock";
+import { recordInput } from "../support/ledger";
 
 const clock = clockForEachTest();
 
@@ -161,7 +161,7 @@ describe("archive to R2", () => {
   });
 });
 
-describe("archive and export format (golden files: test/fixtures/archive, read by test-node/verify-archive.test.ts)", () => {
+describe("archive and export format (golden files: test/support/archive, read by test-node/verify-archive.test.ts)", () => {
   it("matches the files the offline verifier's tests use", async () => {
     // Fixed inputs and clock: the bytes are the same on every run.
     const source = "golden";
@@ -183,7 +183,7 @@ describe("archive and export format (golden files: test/fixtures/archive, read b
     await runArchive(ledger);
     const found = await env.ARCHIVE.list({ prefix: "golden/" });
     expect(found.objects.map((o) => o.key)).toHaveLength(6);
-    for (const o of found.objects) await expect(await text(o.key)).toMatchFileSnapshot(`../fixtures/archive/${o.key}`);
+    for (const o of found.objects) await expect(await text(o.key)).toMatchFileSnapshot(`../support/archive/${o.key}`);
     const range = (await ledger.exportRange(T0 + 2 * 60_000, T0 + 6 * 60_000))!;
     let exported = "";
     for (let next: number | null = range.firstSeq; next !== null;) {
@@ -191,6 +191,6 @@ describe("archive and export format (golden files: test/fixtures/archive, read b
       exported += page.text;
       next = page.next;
     }
-    await expect(exported).toMatchFileSnapshot("../fixtures/archive/export-golden-2-5.ndjson");
+    await expect(exported).toMatchFileSnapshot("../support/archive/export-golden-2-5.ndjson");
   });
 });

@@ -1,16 +1,12 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { OutboxItem } from "../../src/outbox/types";
-import { freshId, ledgerOf } from "../helpers";
-import { useClock } from "../outbox/fixtures";
-import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "./fixtures";
+import { freshId, ledgerOf } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "../support/ledger";
 
 // Controlled clock: alarms armed at test time (year 2100) never fire on their own; tests fire them.
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const { advance } = clockForEachTest({ quiet: [] });
 
 /** The ledger's push seam (src/ledger/ledger.ts `outboxFor`). */
 type PushSeam = { outboxFor: (targetId: string) => { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } };
@@ -233,7 +229,7 @@ describe("integrity reports", () => {
   it("checks every source's ledger from the Cron Trigger and logs a broken chain as an error", async () => {
     const { createExecutionContext, createScheduledController, waitOnExecutionContext } = await import("cloudflare:test");
     const { default: worker } = await import("../../src/index");
-    const { putSource } = await import("../helpers");
+    const { putSource } = await import("../support/helpers");
     const intact = freshId();
     const broken = freshId();
     for (const s of [intact, broken]) {
@@ -311,7 +307,7 @@ describe("large batches", () => {
     for (let i = 0; i < 150; i++) await ledger.record(recordInput({ source, deliveryId: `big-${i}`, targets: [target] }));
     await runDurableObjectAlarm(ledger); // waits for the failing pushes
     await evictDurableObject(ledger); // the outbox answers again
-    vi.setSystemTime(Date.now() + 10 * 60_000); // every retry is due
+    advance(10 * 60_000); // every retry is due
     await runDurableObjectAlarm(ledger);
     expect((await ledger.stats()).pendingHandoffs).toBe(0);
     expect((await env.OUTBOX.get(env.OUTBOX.idFromName(target)).health()).counts.pending).toBe(150);

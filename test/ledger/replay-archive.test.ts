@@ -2,9 +2,10 @@ import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { segmentKeys } from "../../src/ledger/archive-format";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, uploadBody } from "../helpers";
-import { clockForEachTest, DAY, fakeTarget, outboxOf, T0 } from "../outbox/fixtures";
-import { runDue } from "./fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, uploadBody } from "../support/helpers";
+import { clockForEachTest, DAY, T0 } from "../support/clock";
+import { fakeTarget, outboxOf } from "../support/outbox";
+import { runDue } from "../support/ledger";
 
 clockForEachTest();
 beforeEach(() => clearConfigCache());

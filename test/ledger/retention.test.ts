@@ -7,9 +7,9 @@ import { reconcileScheduleSchema } from "../../src/config/schemas";
 import { PRUNED_ID_KEEP_MS } from "../../src/ledger/retention";
 import { sha256Hex } from "../../src/lib/crypto";
 import type { OutboxItem } from "../../src/outbox/types";
-import { admin, ADMIN_TOKEN, freshId, ledgerOf, putSource } from "../helpers";
-import { clockForEachTest, DAY, HOUR, T0 } from "../outbox/fixtures";
-import { insertVersion1Records, recordInput, runDue, useSmallSegments, verifyFully } from "./fixtures";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, putSource } from "../support/helpers";
+import { clockForEachTest, DAY, HOUR, T0 } from "../support/clock";
+import { insertVersion1Records, recordInput, runDue, useSmallSegments, verifyFully } from "../support/ledger";
 
 const clock = clockForEachTest();
 

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { meterSql } from "../../src/lib/meter";
-import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
 
 describe("meterSql", () => {
   it("adds up the rows each statement read and wrote", async () => {

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, T0, useClock, expectCountersMatchRows } from "./fixtures";
+import { admin } from "../support/helpers";
+import { T0, useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, makeItem, newTarget, expectCountersMatchRows } from "../support/outbox";
 
 /** The admin routes of src/admin/outbox-routes.ts, end to end through the Worker. */
 

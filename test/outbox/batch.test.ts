@@ -1,7 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
-import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, sqlIn, T0, outboxTestsWithCounters } from "./fixtures";
+import { T0 } from "../support/clock";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, sqlIn, outboxTestsWithCounters } from "../support/outbox";
 
 const clock = outboxTestsWithCounters();
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
 import { buildRequest, classifyError, CONTENT_TYPE, type ResolvedTarget, resolveTarget, sendRequest } from "../../src/outbox/deliver";
 import { USER_AGENT } from "../../src/version";
-import { makeItem, SIGNING_SECRET } from "./fixtures";
+import { makeItem, SIGNING_SECRET } from "../support/outbox";
 
 const target = (doc: Record<string, unknown> = {}) => targetSchema.parse({ url: "https://edc.example/hooks", ...doc });
 

@@ -5,8 +5,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { HOLD_RECHECK_MS } from "../../src/outbox/schedule";
 import { LATENCY_BUCKETS_S } from "../../src/outbox/views";
-import { putTarget } from "../helpers";
-import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, T0, useClock, expectCountersMatchRows } from "./fixtures";
+import { putTarget } from "../support/helpers";
+import { T0, useClock } from "../support/clock";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, expectCountersMatchRows } from "../support/outbox";
 
 let clock: ReturnType<typeof useClock>;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
-import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, outboxTestsWithCounters } from "./fixtures";
+import { alarmAt, fakeTarget, fireAlarm, makeItem, newTarget, outboxTestsWithCounters } from "../support/outbox";
 
 const clock = outboxTestsWithCounters();
 

@@ -2,7 +2,8 @@ import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import { WATCHDOG_MARGIN_MS, WATCHDOG_REFRESH_MS } from "../../src/outbox/outbox";
-import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, useClock, expectCountersMatchRows } from "./fixtures";
+import { useClock } from "../support/clock";
+import { fakeTarget, fireAlarm, makeItem, newTarget, outboxOf, sqlIn, expectCountersMatchRows } from "../support/outbox";
 
 /**
  * The object dies while an attempt is in flight (a deploy, an eviction, a crash), simulated with

@@ -4,9 +4,9 @@ import doc from "../../docs/transforms.md?raw";
 import { docExample } from "../../harness/targets/doc-examples";
 import { EXAMPLE_REDCAP_FIELDS, redcapAnswer } from "../../harness/targets/redcap";
 import golden from "../providers/centrepoint/golden/daily-statistics-complete.json";
-import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
+import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../support/helpers";
 import { batchBody } from "../../src/outbox/batch-body";
-import { outboxOf } from "./fixtures";
+import { outboxOf } from "../support/outbox";
 
 /** TEST_REDCAP_API_TOKEN of vitest.config.ts: the doc's REDCAP_API_TOKEN under a test-only name (every other string binding must be a reserved name). */
 const TOKEN = "0F1E2D3C4B5A69788796A5B4C3D2E1F0";

@@ -4,8 +4,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
 import { clearConfigCache } from "../../src/config/store";
 import { prepareRequest, type ResolvedTarget, resolveTarget } from "../../src/outbox/deliver";
-import { admin, freshId, putSource, putTarget } from "../helpers";
-import { expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn, useClock } from "./fixtures";
+import { admin, freshId, putSource, putTarget } from "../support/helpers";
+import { useClock } from "../support/clock";
+import { expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn } from "../support/outbox";
 
 /** TEST_REDCAP_TOKEN of vitest.config.ts. */
 const REDCAP_TOKEN = "5A1B9C3D7E2F40618293A4B5C6D7E8F9";

@@ -5,9 +5,9 @@ import { linkWarnings } from "../../src/admin/service/pull";
 import type { Listed } from "../../src/config/store";
 import type { TargetConfig } from "../../src/config/schemas";
 import { parseConfig } from "../../src/config/store";
-import { csrfOf, get, postForm, signIn } from "../admin/session";
-import { admin, ledgerOf, putSource } from "../helpers";
-import { outboxOf } from "../outbox/fixtures";
+import { csrfOf, get, postForm, signIn } from "../support/session";
+import { admin, ledgerOf, putSource } from "../support/helpers";
+import { outboxOf } from "../support/outbox";
 import {
   completeRequests,
   newPullSource,
@@ -21,7 +21,7 @@ import {
   uploadBodyOf,
   useFakeCentrePoint,
   useTestHooks,
-} from "./fixtures";
+} from "../support/pull";
 
 /** The pull side in the admin API, the OpenAPI document, /admin/metrics and the dashboard. */
 

@@ -2,8 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CentrePointClient } from "../../src/pull/client";
 import { RELAY_LIMIT_PER_MINUTE, WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
-import { admin, ledgerOf } from "../helpers";
-import { cpClientOf, newPullSource, newTargetOf, pullerOf, push, uploadBodyOf, useFakeCentrePoint, useTestHooks, busiestWindow } from "./fixtures";
+import { admin, ledgerOf } from "../support/helpers";
+import { cpClientOf, newPullSource, newTargetOf, pullerOf, push, uploadBodyOf, useFakeCentrePoint, useTestHooks, busiestWindow } from "../support/pull";
 
 /**
  * The rate budget of one API client (src/pull/client.ts over api/budget.ts): every source using the

@@ -1,9 +1,21 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, ledgerOf } from "../helpers";
-import { runDue, verifyFully } from "../ledger/fixtures";
-import { outboxOf } from "../outbox/fixtures";
-import { cpClientOf, envelopesTo, newPullSource, newTargetOf, pullerOf, push, settle, sqlOf, uploadBodyOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, ledgerOf } from "../support/helpers";
+import { runDue, verifyFully } from "../support/ledger";
+import { outboxOf } from "../support/outbox";
+import {
+  cpClientOf,
+  envelopesTo,
+  newPullSource,
+  newTargetOf,
+  pullerOf,
+  push,
+  settle,
+  sqlOf,
+  uploadBodyOf,
+  useFakeCentrePoint,
+  useTestHooks,
+} from "../support/pull";
 
 /**
  * Enrichment (src/pull/puller.ts, src/ledger/enrichment.ts): looked up once per event, stored beside
@@ -296,7 +308,7 @@ describe("enrichment", () => {
     const { sent } = useFakeCentrePoint();
     const source = await newPullSource();
     const t = await newTargetOf(source, { enrich: ["subject"], enrichRequired: false });
-    const { putSource } = await import("../helpers");
+    const { putSource } = await import("../support/helpers");
     await putSource(source, { allowedIps: ["*"] });
     await push(source, uploadBodyOf(2010, 1));
     await settle(source, [t]);

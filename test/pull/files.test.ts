@@ -7,7 +7,7 @@ import { LEDGER_MIGRATIONS } from "../../src/ledger/schema";
 import type { CentrePointClient } from "../../src/pull/client";
 import { signLink } from "../../src/pull/links";
 import { RELAY_LIMIT_PER_MINUTE } from "../../src/providers/centrepoint/api/budget";
-import { admin, ledgerOf, putSource, putTarget } from "../helpers";
+import { admin, ledgerOf, putSource, putTarget } from "../support/helpers";
 import {
   completeRequests,
   cpClientOf,
@@ -23,7 +23,7 @@ import {
   settle,
   useFakeCentrePoint,
   useTestHooks,
-} from "./fixtures";
+} from "../support/pull";
 
 /**
  * Relay links to data files (src/routes/files.ts, src/pull/links.ts, src/pull/link-limits.ts):

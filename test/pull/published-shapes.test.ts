@@ -3,9 +3,9 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DOWNLOAD_URL_TTL_MS } from "../../harness/fake-centrepoint";
 import { RELAY_LIMIT_PER_MINUTE, WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
-import { admin, ledgerOf } from "../helpers";
-import { PUBLISHED_GUID } from "../fixtures/centrepoint-api";
-import { reconcilerOf } from "../reconcile/fixtures";
+import { admin, ledgerOf } from "../support/helpers";
+import { PUBLISHED_GUID } from "../support/centrepoint-api";
+import { reconcilerOf } from "../support/reconcile";
 import {
   completeRequests,
   envelopesTo,
@@ -17,11 +17,11 @@ import {
   useFakeCentrePoint,
   useTestHooks,
   busiestWindow,
-} from "./fixtures";
+} from "../support/pull";
 
 /**
  * The relay against a fake CentrePoint that answers as the published documentation shows
- * (test/fixtures/centrepoint-api.ts): GUID data-file ids and seven-digit `+00:00` dates end to end,
+ * (test/support/centrepoint-api.ts): GUID data-file ids and seven-digit `+00:00` dates end to end,
  * and CentrePoint's 500 requests a minute per client address never reached under the relay's
  * budget (450 a minute per API client, src/providers/centrepoint/api/budget.ts).
  */

@@ -2,9 +2,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FINISHED_KEPT_MS, MAX_SPLIT_PARTS, enqueueTrigger, markFinished, pruneRequests, type RawRequestView } from "../../src/pull/requests";
-import { admin, ledgerOf } from "../helpers";
-import { verifyFully } from "../ledger/fixtures";
-import { outboxOf } from "../outbox/fixtures";
+import { admin, ledgerOf } from "../support/helpers";
+import { verifyFully } from "../support/ledger";
+import { outboxOf } from "../support/outbox";
 import {
   completeRequests,
   envelopesTo,
@@ -16,7 +16,7 @@ import {
   triggerRaw,
   useFakeCentrePoint,
   useTestHooks,
-} from "./fixtures";
+} from "../support/pull";
 
 /**
  * Automatic raw-data requests (src/pull/requests.ts, the CentrePointClient's queue): the event's

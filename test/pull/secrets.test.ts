@@ -1,10 +1,10 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { get, signIn } from "../admin/session";
-import { admin, ledgerOf } from "../helpers";
-import { outboxOf } from "../outbox/fixtures";
-import { CP_BASE, dumpTables } from "../reconcile/fixtures";
+import { get, signIn } from "../support/session";
+import { admin, ledgerOf } from "../support/helpers";
+import { outboxOf } from "../support/outbox";
+import { CP_BASE, dumpTables } from "../support/reconcile";
 import {
   completeRequests,
   cpClientOf,
@@ -19,7 +19,7 @@ import {
   uploadBodyOf,
   useFakeCentrePoint,
   useTestHooks,
-} from "./fixtures";
+} from "../support/pull";
 
 /**
  * What the pull side must never keep or pass on: a subject's date of birth, gender, weight and

@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { RawRequestView } from "../../src/pull/requests";
-import { admin, ledgerOf } from "../helpers";
-import { newPullSource, push, rawProcessingBody, runQueue, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, ledgerOf } from "../support/helpers";
+import { newPullSource, push, rawProcessingBody, runQueue, useFakeCentrePoint, useTestHooks } from "../support/pull";
 
 /** CentrePoint's 10 active requests per client (src/pull/requests.ts): the rest wait durably and go as slots free. */
 

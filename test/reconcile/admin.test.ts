@@ -1,7 +1,7 @@
 import { env, listDurableObjectIds } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, freshId, putSource, putTarget } from "../helpers";
-import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, freshId, putSource, putTarget } from "../support/helpers";
+import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
 /** The admin API of reconciliation and the registration check (src/admin/routes/sources.ts), and its metrics. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { admin, freshId, putSource } from "../helpers";
-import { csrfOf, get, postForm, signIn } from "../admin/session";
-import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, freshId, putSource } from "../support/helpers";
+import { csrfOf, get, postForm, signIn } from "../support/session";
+import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
 /** Reconciliation and the registration check in the dashboard (src/admin/dashboard/pages/reconciliation.tsx, overview, deliveries). */
 

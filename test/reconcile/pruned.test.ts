@@ -1,10 +1,11 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ReconcileReport } from "../../src/reconcile/store";
-import { admin, freshId, ledgerOf, postWebhook, putTarget } from "../helpers";
-import { runDue, useSmallSegments } from "../ledger/fixtures";
-import { DAY, outboxOf } from "../outbox/fixtures";
-import { historyDelivery, newReconciledSource, uploadBodyFor, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, freshId, ledgerOf, postWebhook, putTarget } from "../support/helpers";
+import { runDue, useSmallSegments } from "../support/ledger";
+import { DAY } from "../support/clock";
+import { outboxOf } from "../support/outbox";
+import { historyDelivery, newReconciledSource, uploadBodyFor, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
 /**
  * Issue 16, item 1: retention removes records after `recordDays` (at least 7), while reconciliation

@@ -2,10 +2,10 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it, vi } from "vitest";
 import { Ledger } from "../../src/ledger/ledger";
 import type { ReconcileReport } from "../../src/reconcile/store";
-import { admin, ledgerOf, postWebhook } from "../helpers";
-import { verifyFully } from "../ledger/fixtures";
-import { outboxOf } from "../outbox/fixtures";
-import { historyDelivery, newReconciledSource, newSourceWithTarget, reconcilerOf, uploadBodyFor, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, ledgerOf, postWebhook } from "../support/helpers";
+import { verifyFully } from "../support/ledger";
+import { outboxOf } from "../support/outbox";
+import { historyDelivery, newReconciledSource, newSourceWithTarget, reconcilerOf, uploadBodyFor, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
 /**
  * Reconciliation end to end (src/reconcile/): the admin API starts a run, the Reconciler reads the

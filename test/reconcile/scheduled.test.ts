@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { CRON } from "../../src/cron";
 import wranglerToml from "../../wrangler.toml?raw";
-import { putSource } from "../helpers";
-import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { putSource } from "../support/helpers";
+import { historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
 /** The 5-minute Cron Trigger (src/reconcile/scheduled.ts): which sources are due, and what a tick starts. */
 

@@ -1,9 +1,9 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { expect, it } from "vitest";
-import { admin, freshId, ledgerOf, putTarget } from "../helpers";
-import { get, signIn } from "../admin/session";
-import { outboxOf } from "../outbox/fixtures";
-import { CP_BASE, CP_CLIENT, dumpTables, historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "./fixtures";
+import { admin, freshId, ledgerOf, putTarget } from "../support/helpers";
+import { get, signIn } from "../support/session";
+import { outboxOf } from "../support/outbox";
+import { CP_BASE, CP_CLIENT, dumpTables, historyDelivery, newReconciledSource, reconcilerOf, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
 /**
  * The API client's credentials and tokens never leave the isolate's memory: not in a log line, not

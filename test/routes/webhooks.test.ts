@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, sign, uploadBody } from "../helpers";
+import { CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, sign, uploadBody } from "../support/helpers";
 
 async function listAll(source: string) {
   return ledgerOf(source).list({ limit: 500 });

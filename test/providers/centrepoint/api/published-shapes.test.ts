@@ -1,5 +1,5 @@
 /**
- * CentrePoint as its published documentation shows it (test/fixtures/centrepoint-api.ts): the
+ * CentrePoint as its published documentation shows it (test/support/centrepoint-api.ts): the
  * relay's schemas read the published answers and give UTC times with Z; the fake CentrePoint
  * answers in the same shapes and enforces the published rate limit.
  */
@@ -16,7 +16,7 @@ import {
   PUBLISHED_SUBJECT,
   PUBLISHED_TICKS_DATE,
   PUBLISHED_UPLOAD,
-} from "../../../fixtures/centrepoint-api";
+} from "../../../support/centrepoint-api";
 import { CLIENT, createHarness, T0 } from "./setup";
 
 type Json = Record<string, unknown>;

@@ -2,8 +2,8 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { clearConfigCache, parseConfig } from "../../../../src/config/store";
 import { resolveCredentials } from "../../../../src/providers/centrepoint/api/settings";
-import { admin, freshId, postWebhook, putSource, putTarget } from "../../../helpers";
-import { centrepointBlock, CP_CLIENT, useFakeCentrePoint, useTestHooks } from "../../../reconcile/fixtures";
+import { admin, freshId, postWebhook, putSource, putTarget } from "../../../support/helpers";
+import { centrepointBlock, CP_CLIENT, useFakeCentrePoint, useTestHooks } from "../../../support/reconcile";
 
 /** The `centrepoint` block of a source document: one zod schema on write and on read, the outbound URL policy, the secret rules. */
 

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { ADMIN_TOKEN } from "../helpers";
+import { ADMIN_TOKEN } from "./helpers";
 
 /** A browser's side of the dashboard in tests: GETs and same-origin form POSTs with a session cookie, sign-in, the CSRF field. */
 

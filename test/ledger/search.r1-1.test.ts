@@ -1,14 +1,13 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
+import { describe, expect, it } from "vitest";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
 import { LEDGER_MIGRATIONS } from "../../src/ledger/schema";
-import { useClock } from "../outbox/fixtures";
+import { clockForEachTest } from "../support/clock";
 
 /** Review finding 1: searches by CentrePoint's 36-character ids (and longer ones) answered 500. */
 
-beforeEach(() => void useClock());
-afterEach(() => vi.useRealTimers());
+clockForEachTest({ quiet: [] });
 
 const GUID = "38a1d5a7-d3df-b80f-48a1-0535801b687b";
 const TRACKING = "a7da760f-7906-4cb7-964a-ab87f45ea962";

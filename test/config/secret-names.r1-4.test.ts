@@ -1,7 +1,8 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
 import { RESERVED_SECRET_NAMES } from "../../src/config/reserved-names";
 
 /**
@@ -10,11 +11,7 @@ import { RESERVED_SECRET_NAMES } from "../../src/config/reserved-names";
  * refused in every `*Env` field, and a secret name belongs to sources or to targets, never both.
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 type Fields = { error: string; fields: { path: string; message: string }[] };
 

@@ -1,7 +1,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign, uploadBody } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget, sign, uploadBody } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
 
 /**
  * Review finding 5: the signature covers only the body, so a captured body + signature re-posted
@@ -12,11 +13,7 @@ import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
 /** TEST_RAW_SIGNING_KEY of vitest.config.ts: a raw target's own key. */
 const RAW_KEY = "test-raw-target-signing-key";
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 type Detail = { headers: Record<string, string>; attention: string | null; sameBodyAs: string | null; envelope: Record<string, unknown> };
 

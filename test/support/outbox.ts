@@ -3,42 +3,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
 import type { OutboxItem } from "../../src/outbox/types";
-import { freshId, putTarget } from "../helpers";
-
-/**
- * Test time: Date is faked and starts far in the future, so alarms armed at "now" never fire on
- * their own (real time is decades earlier); tests fire them with runDurableObjectAlarm.
- */
-export const T0 = Date.UTC(2100, 0, 1);
-
-/** Fakes Date (only Date: timers stay real) at T0; returns a way to move it. */
-export function useClock() {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(T0);
-  return {
-    advance: (ms: number) => vi.setSystemTime(Date.now() + ms),
-  };
-}
-
-export const HOUR = 3_600_000;
-export const DAY = 24 * HOUR;
-
-/**
- * The controlled clock for every test of the calling file: faked at T0 before each test (info log
- * lines silenced: archive and pruning log them), real timers and mocks restored after each. Call
- * once at the top of a test file; `advance` moves the clock.
- */
-export function clockForEachTest(): { advance: (ms: number) => void } {
-  beforeEach(() => {
-    useClock();
-    vi.spyOn(console, "log").mockImplementation(() => undefined);
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-    vi.restoreAllMocks();
-  });
-  return { advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
-}
+import { useClock } from "./clock";
+import { freshId, putTarget } from "./helpers";
 
 /**
  * The setup of an outbox test file that checks its counters after every test: the controlled
@@ -59,7 +25,7 @@ export function outboxTestsWithCounters(): { advance: (ms: number) => void } {
     vi.useRealTimers();
     vi.restoreAllMocks();
   });
-  return { advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
+  return { advance: (ms: number) => void vi.setSystemTime(Date.now() + ms) };
 }
 
 /** TEST_SIGNING_SECRET of vitest.config.ts (not in the generated Env type). */

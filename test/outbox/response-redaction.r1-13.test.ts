@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "../outbox/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { admin } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
  * Review finding 13: a target that echoes request headers showed its own credential in the stored
@@ -10,11 +11,7 @@ import { fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "../outbox/
 /** TEST_TARGET_TOKEN of vitest.config.ts. */
 const TOKEN = "test-target-token";
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 describe("responses of an echoing target", () => {
   it("are stored with the target's own secret and Authorization-like values redacted", async () => {

@@ -4,7 +4,7 @@ import { GENESIS, linkHash } from "../../src/ledger/chain";
 import type { IntegrityReport } from "../../src/ledger/ledger";
 import type { RecordInput } from "../../src/ledger/types";
 import { sha256Hex } from "../../src/lib/crypto";
-import type { ledgerOf } from "../helpers";
+import type { ledgerOf } from "./helpers";
 
 /** A factory for what ingress hands to the ledger. */
 export function recordInput(overrides: Partial<RecordInput> = {}): RecordInput {

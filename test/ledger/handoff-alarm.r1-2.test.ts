@@ -1,18 +1,15 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
-import { outboxOf, useClock } from "../outbox/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { outboxOf } from "../support/outbox";
 
 /**
  * Review finding 2: a pending hand-off could be stranded with no alarm (the duplicate path never
  * re-armed, and an exception in the ledger's alarm ended it for good after the platform's retries).
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+const { advance } = clockForEachTest({ quiet: [] });
 
 /** The ledger's push seam: makes every push to an outbox fail until the object is evicted. */
 function failPushes(ledger: ReturnType<typeof ledgerOf>) {
@@ -87,7 +84,7 @@ describe("stranded hand-offs", () => {
     expect(alarm!).toBeGreaterThan(Date.now());
     // Once the row is readable again, a run after the retry delay (jittered, at most 5 min) hands it off.
     await runInDurableObject(ledger, (_i, state) => state.storage.sql.exec("UPDATE deliveries SET headers = '{}' WHERE delivery_id = ?", id));
-    vi.setSystemTime(Date.now() + 10 * 60_000);
+    advance(10 * 60_000);
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
     expect(await outboxOf(target).getDispatch(source, id)).not.toBeNull();
   });

@@ -1,9 +1,10 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
-import { expectLedgerCountersMatchRows } from "../ledger/fixtures";
-import { fakeTarget, fireAlarm, outboxOf, sqlIn, useClock } from "../outbox/fixtures";
-import { envelopesTo, newPullSource, push, settle, uploadBodyOf, useFakeCentrePoint } from "../pull/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { admin, freshId, ledgerOf, postWebhook, putSource, putTarget } from "../support/helpers";
+import { expectLedgerCountersMatchRows } from "../support/ledger";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf, sqlIn } from "../support/outbox";
+import { envelopesTo, newPullSource, push, settle, uploadBodyOf, useFakeCentrePoint } from "../support/pull";
 
 /**
  * Review finding 3: events that arrived while a target's document was invalid were never planned
@@ -11,11 +12,7 @@ import { envelopesTo, newPullSource, push, settle, uploadBodyOf, useFakeCentrePo
  * delivered and the rest are marked not wanted (never sent).
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 async function targetState(source: string, id: string, target: string) {
   const res = await admin(`/deliveries/${source}/${id}`);

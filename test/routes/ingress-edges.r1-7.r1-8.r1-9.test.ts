@@ -1,17 +1,14 @@
 import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
 import { BATCH_BYTES, takeByBytes } from "../../src/lib/batch";
 import { dueRows } from "../../src/outbox/schedule";
 import type { OutboxItem } from "../../src/outbox/types";
-import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../helpers";
-import { fakeTarget, fireAlarm, outboxOf, useClock } from "../outbox/fixtures";
+import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 type Detail = { attention: string | null; envelope: { data: Record<string, unknown> } };
 

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin } from "../helpers";
-import { fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "../outbox/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { admin } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
+import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
 
 /**
  * Review finding 12: a 410 wrote the target document back with `enabled: false` from a config copy
@@ -9,11 +10,7 @@ import { fakeTarget, fireAlarm, makeItem, newTarget, useClock } from "../outbox/
  * alone; the document is never written by the outbox.
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 describe("a 410 racing an admin edit", () => {
   it("keeps the admin's edit and pauses the target in its outbox", async () => {

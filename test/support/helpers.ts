@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { clearConfigCache } from "../src/config/store";
-import { uploadBody } from "./fixtures/centrepoint";
+import { clearConfigCache } from "../../src/config/store";
+import { uploadBody } from "../../harness/centrepoint/payloads";
 
 export { uploadBody };
 

@@ -1,20 +1,16 @@
 import { env, listDurableObjectIds } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { admin, ADMIN_TOKEN, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
 
 /**
  * Review finding 11: a target stored under an id the API refuses could receive events but never be
  * opened, resumed or deleted; reads of unknown ids created Durable Objects; admin JSON was cacheable.
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 describe("documents stored under an id the API refuses", () => {
   it("lists them as invalid, naming the id, and plans no events for them", async () => {

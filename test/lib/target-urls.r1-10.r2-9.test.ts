@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkTargetUrl } from "../../src/lib/url-policy";
-import { admin, freshId } from "../helpers";
+import { admin, freshId } from "../support/helpers";
 
 /**
  * Review finding 10: targets could point at private, loopback and link-local IP literals over

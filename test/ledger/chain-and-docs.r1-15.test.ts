@@ -1,13 +1,13 @@
 /// <reference types="vite/client" />
 import { runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import dashboardDoc from "../../docs/dashboard.md?raw";
 import storageDoc from "../../docs/storage.md?raw";
 import { type ChainFields, linkHash } from "../../src/ledger/chain";
 import { sha256Hex } from "../../src/lib/crypto";
-import { freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { insertVersion1Records, verifyFully } from "../ledger/fixtures";
-import { useClock } from "../outbox/fixtures";
+import { freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { insertVersion1Records, verifyFully } from "../support/ledger";
+import { clockForEachTest } from "../support/clock";
 
 /**
  * Review finding 15: docs/dashboard.md said the overview checks integrity on every load, and
@@ -15,11 +15,7 @@ import { useClock } from "../outbox/fixtures";
  * `subject` and `attention` were not. Chain version 2 covers them; version 1 records still verify.
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 describe("docs/dashboard.md", () => {
   it("says the overview shows the stored integrity report and never runs a check, as the code does", () => {

@@ -3,8 +3,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
 import { createFakeCentrePoint, type FakeCentrePointOptions, type FakeDeliveryRecord } from "../../harness/fake-centrepoint";
 import { clearTokenCache } from "../../src/providers/centrepoint/api/token";
-import { freshId, putSource, putTarget } from "../helpers";
-import { type Sent, useClock } from "../outbox/fixtures";
+import { freshId, putSource, putTarget } from "./helpers";
+import { useClock } from "./clock";
+import { type Sent } from "./outbox";
 
 /**
  * Reconciliation tests: a fake CentrePoint (harness/fake-centrepoint.ts) answers every request to

@@ -2,7 +2,7 @@ import { createExecutionContext, createScheduledController, env, runDurableObjec
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { CRON } from "../../src/cron";
-import { admin, freshId, putSource } from "../helpers";
+import { admin, freshId, putSource } from "../support/helpers";
 import {
   centrepointBlock,
   drainLedger,
@@ -16,8 +16,8 @@ import {
   uploadBodyOf,
   useFakeCentrePoint,
   useTestHooks,
-} from "../pull/fixtures";
-import { historyDelivery, newReconciledSource, reconcilerOf } from "../reconcile/fixtures";
+} from "../support/pull";
+import { historyDelivery, newReconciledSource, reconcilerOf } from "../support/reconcile";
 
 /**
  * Review 2, finding 2: a source with `enabled: false` was refused only at ingress; the Cron Trigger

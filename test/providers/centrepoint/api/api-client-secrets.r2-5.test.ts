@@ -1,15 +1,15 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { saveDocument } from "../../src/admin/service/documents";
-import { clearConfigCache, parseConfig } from "../../src/config/store";
-import type { Bindings } from "../../src/env";
-import { getWebhookRegistration } from "../../src/providers/centrepoint/api/endpoints";
-import { createCentrePointApi } from "../../src/providers/centrepoint/api/client";
-import { createTokenCache, tokenKey } from "../../src/providers/centrepoint/api/token";
-import { resolveCredentials } from "../../src/providers/centrepoint/api/settings";
-import { createFakeCentrePoint } from "../../harness/fake-centrepoint";
-import { admin, freshId, postWebhook, putSource, putTarget } from "../helpers";
-import { centrepointBlock, useFakeCentrePoint, useTestHooks } from "../reconcile/fixtures";
+import { saveDocument } from "../../../../src/admin/service/documents";
+import { clearConfigCache, parseConfig } from "../../../../src/config/store";
+import type { Bindings } from "../../../../src/env";
+import { getWebhookRegistration } from "../../../../src/providers/centrepoint/api/endpoints";
+import { createCentrePointApi } from "../../../../src/providers/centrepoint/api/client";
+import { createTokenCache, tokenKey } from "../../../../src/providers/centrepoint/api/token";
+import { resolveCredentials } from "../../../../src/providers/centrepoint/api/settings";
+import { createFakeCentrePoint } from "../../../../harness/fake-centrepoint";
+import { admin, freshId, postWebhook, putSource, putTarget } from "../../../support/helpers";
+import { centrepointBlock, useFakeCentrePoint, useTestHooks } from "../../../support/reconcile";
 
 /**
  * Issue 16, item 5: the CentrePoint API client's secrets are a role of their own (named only by

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
-import type { ReconcileReport } from "../../src/reconcile/store";
-import { admin, ledgerOf, postWebhook } from "../helpers";
-import { historyDelivery, newReconciledSource, useFakeCentrePoint, useTestHooks } from "../reconcile/fixtures";
+import type { ReconcileReport } from "../../../src/reconcile/store";
+import { admin, ledgerOf, postWebhook } from "../../support/helpers";
+import { historyDelivery, newReconciledSource, useFakeCentrePoint, useTestHooks } from "../../support/reconcile";
 
 /**
  * Issue 16, item 7: a mapped field nested deep enough that JSON.stringify overflows its stack

@@ -3,17 +3,17 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
 import { clientName } from "../../src/pull/client";
-import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "../helpers";
-import { outboxOf } from "../outbox/fixtures";
-import { centrepointBlock } from "../reconcile/fixtures";
+import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "./helpers";
+import { outboxOf } from "./outbox";
+import { centrepointBlock } from "./reconcile";
 
 /**
- * Pull-side tests (src/pull/): the fake CentrePoint of test/reconcile/fixtures.ts answers behind
+ * Pull-side tests (src/pull/): the fake CentrePoint of test/support/reconcile.ts answers behind
  * CP_BASE through a fetch spy, every other request is a target's (answered 200, recorded). Date is
  * fixed at 2100, so alarms fire only when a test fires them.
  */
 
-export { CP_BASE, CP_CLIENT, centrepointBlock, useFakeCentrePoint, useTestHooks } from "../reconcile/fixtures";
+export { CP_BASE, CP_CLIENT, centrepointBlock, useFakeCentrePoint, useTestHooks } from "./reconcile";
 
 /** FILE_LINK_SECRET and FILE_LINK_SECRET_PREVIOUS of vitest.config.ts. */
 export const LINK_KEY = "test-file-link-key-7d2e91";

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { admin, freshId, ledgerOf, postWebhook, putSource } from "../helpers";
-import { useClock } from "../outbox/fixtures";
+import { describe, expect, it, vi } from "vitest";
+import { admin, freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
+import { clockForEachTest } from "../support/clock";
 
 /**
  * Review finding 6: with `allowedIps: ["*"]` anyone could fill a ledger with handshake rows of any
@@ -9,11 +9,7 @@ import { useClock } from "../outbox/fixtures";
  * newest 10,000 rows, counting those dropped.
  */
 
-beforeEach(() => void useClock());
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+clockForEachTest({ quiet: [] });
 
 function handshake(source: string, n: number) {
   const huge = `${n}-`.padEnd(10_000, "x");

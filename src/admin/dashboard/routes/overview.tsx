@@ -1,0 +1,33 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { listConfigs } from "../../../config/store";
+import { log } from "../../../lib/log";
+import { type AdminEnv, requireAdminPage } from "../../../middleware/admin-auth";
+import { summarizeSources, summarizeTargets } from "../../service/overview";
+import { type PullSummary, summarizePull } from "../../service/pull";
+import { OverviewPage } from "../pages/overview";
+import { render } from "../render";
+
+/** The overview, `/admin/` (and `/admin`; `/admin/ui` redirects to it): every source and target, the pull side, what needs attention. */
+export const overview = new Hono<AdminEnv>();
+
+const showOverview = async (c: Context<AdminEnv>) => {
+  const [sources, targets, pull] = await Promise.all([summarizeSources(c.env), summarizeTargets(c.env), summarizePullQuietly(c.env)]);
+  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} />);
+};
+
+/** The pull side's summary for the overview, or null (logged) when a Durable Object fails to answer. */
+async function summarizePullQuietly(env: AdminEnv["Bindings"]): Promise<PullSummary | null> {
+  try {
+    const [sources, targets] = await Promise.all([listConfigs(env.CONFIG, "source"), listConfigs(env.CONFIG, "target")]);
+    return await summarizePull(env, sources, targets);
+  } catch (e) {
+    log("error", "admin read failed", { what: "pull", error: e instanceof Error ? e.message : String(e) });
+    return null;
+  }
+}
+
+// Full paths: a mount prefix cannot give both `/admin` and `/admin/`.
+overview.get("/admin", requireAdminPage, showOverview);
+overview.get("/admin/", requireAdminPage, showOverview);
+overview.get("/admin/ui", requireAdminPage, (c) => c.redirect("/admin/", 302));

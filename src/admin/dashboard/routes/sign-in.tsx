@@ -1,0 +1,54 @@
+import { Hono } from "hono";
+import { log } from "../../../lib/log";
+import { type AdminEnv, endSession, requireAdminEnabled, requireAdminPage, startSession } from "../../../middleware/admin-auth";
+import { checkAdminToken } from "../../sign-in-guard";
+import { checkCsrfToken, sameOrigin } from "../csrf";
+import { LoginPage } from "../pages/login";
+import { render } from "../render";
+
+/** `/admin/login` and `/admin/logout`: the dashboard's session, started by the admin token (throttled per address). */
+export const signIn = new Hono<AdminEnv>();
+
+signIn.get("/login", requireAdminEnabled, async (c) => {
+  const notice = c.req.query("done") === "signed-out" ? "You are signed out." : null;
+  return render(c, (page) => <LoginPage page={page} next={safeNext(c.req.query("next"))} error={null} notice={notice} />);
+});
+
+signIn.post("/login", requireAdminEnabled, sameOrigin, async (c) => {
+  const form = await c.req.parseBody();
+  const next = safeNext(typeof form.next === "string" ? form.next : undefined);
+  const token = typeof form.token === "string" ? form.token : "";
+  const address = c.req.header("cf-connecting-ip");
+  const checked = await checkAdminToken(c.env, address, token);
+  if (checked.result === "locked") {
+    log("warn", "dashboard sign-in rate-limited", { requestId: c.var.requestId, ip: address ?? "unknown", retryAfterSeconds: checked.retryAfterSeconds });
+    c.header("Retry-After", String(checked.retryAfterSeconds));
+    const wait = `Too many failed sign-ins from this address. Try again in ${Math.ceil(checked.retryAfterSeconds / 60)} min.`;
+    return render(c, (page) => <LoginPage page={page} next={next} error={wait} notice={null} />, 429);
+  }
+  if (checked.result === "wrong") {
+    log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: address ?? "unknown" });
+    return render(c, (page) => <LoginPage page={page} next={next} error="That is not the admin token." notice={null} />, 401);
+  }
+  await startSession(c);
+  log("info", "dashboard sign-in", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? null });
+  return c.redirect(next, 303);
+});
+
+signIn.post("/logout", requireAdminEnabled, sameOrigin, requireAdminPage, checkCsrfToken, (c) => {
+  endSession(c);
+  return c.redirect("/admin/login?done=signed-out", 303);
+});
+
+/** Where to go after signing in: a path under /admin on this origin, else the overview. */
+export function safeNext(next: string | undefined): string {
+  if (!next) return "/admin/";
+  try {
+    const base = "https://relay.invalid";
+    const u = new URL(next, base);
+    if (u.origin !== base || !(u.pathname === "/admin" || u.pathname.startsWith("/admin/")) || u.pathname.startsWith("/admin/login")) return "/admin/";
+    return u.pathname + u.search;
+  } catch {
+    return "/admin/";
+  }
+}
