@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { admin, freshId, putSource } from "../helpers";
-import { fakeTarget, fireAlarm, outboxTestsWithCounters } from "../outbox/fixtures";
-import { ALERT_SIGNING_SECRET, channelOutbox } from "./fixtures";
+import { admin, freshId, putSource } from "../support/helpers";
+import { fakeTarget, fireAlarm, outboxTestsWithCounters } from "../support/outbox";
+import { ALERT_SIGNING_SECRET, channelOutbox } from "../support/alerts";
 
 outboxTestsWithCounters();
 

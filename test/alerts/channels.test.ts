@@ -6,8 +6,9 @@ import { channelWants } from "../../src/alerts/messages";
 import { notifyIssueChange } from "../../src/alerts/notify";
 import { webhookNotificationSchema } from "../../src/alerts/schema";
 import { alertChannelSchema } from "../../src/config/alert-schema";
-import { alarmAt, fakeTarget, fireAlarm, outboxTestsWithCounters, T0 } from "../outbox/fixtures";
-import { ALERT_SIGNING_SECRET, channelOutbox, issueChange, putChannel, SLACK_URL } from "./fixtures";
+import { T0 } from "../support/clock";
+import { alarmAt, fakeTarget, fireAlarm, outboxTestsWithCounters } from "../support/outbox";
+import { ALERT_SIGNING_SECRET, channelOutbox, issueChange, putChannel, SLACK_URL } from "../support/alerts";
 
 const { advance } = outboxTestsWithCounters();
 

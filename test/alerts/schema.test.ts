@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import published from "../../docs/schemas/alert-notification.schema.json";
 import { webhookNotification } from "../../src/alerts/messages";
 import { webhookNotificationJsonSchema, webhookNotificationSchema } from "../../src/alerts/schema";
-import { issueChange } from "./fixtures";
+import { issueChange } from "../support/alerts";
 
 describe("the published JSON Schema of webhook alert notifications", () => {
   it("is the one generated from the schema the relay checks (regenerate: node scripts/alert-schema.ts)", () => {

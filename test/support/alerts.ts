@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { clearConfigCache } from "../../src/config/store";
 import type { IssueChange, IssueSnapshot } from "../../src/alerts/types";
 import { channelOutboxName } from "../../src/outbox/types";
-import { freshId } from "../helpers";
+import { freshId } from "./helpers";
 
 /** TEST_ALERT_SIGNING_SECRET and TEST_SLACK_URL of vitest.config.ts. */
 export const ALERT_SIGNING_SECRET = "whsec_C2VjcmV0LWFsZXJ0LWNoYW5uZWwta2V5LTEyMzQ1Ng==";
