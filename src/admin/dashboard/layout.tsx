@@ -102,7 +102,7 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 `;
 
 /** Which navigation entry is current. */
-export type NavKey = "overview" | "deliveries" | "none";
+export type NavKey = "overview" | "deliveries" | "alerts" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
 export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
@@ -143,6 +143,11 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                   <li>
                     <a href="/admin/ui/deliveries" aria-current={nav === "deliveries" ? "page" : undefined}>
                       Deliveries
+                    </a>
+                  </li>
+                  <li>
+                    <a href="/admin/ui/alerts" aria-current={nav === "alerts" ? "page" : undefined}>
+                      Alerts
                     </a>
                   </li>
                 </ul>

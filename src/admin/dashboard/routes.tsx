@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { log } from "../../lib/log";
 import type { AdminEnv } from "../../middleware/admin-auth";
 import { renderError } from "./render";
+import { alerts } from "./routes/alerts";
 import { deliveries } from "./routes/deliveries";
 import { overview } from "./routes/overview";
 import { signIn } from "./routes/sign-in";
@@ -33,3 +34,4 @@ dashboard.route("/admin", signIn); // /admin/login, /admin/logout
 dashboard.route("/admin/ui/deliveries", deliveries);
 dashboard.route("/admin/ui/targets", targets);
 dashboard.route("/admin/ui/sources", sources);
+dashboard.route("/admin/ui/alerts", alerts);
