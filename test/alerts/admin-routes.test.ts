@@ -61,6 +61,18 @@ describe("alert channel documents", () => {
   });
 });
 
+describe("secret roles across documents", () => {
+  it("refuses a source whose webhook secret an alert channel already signs with", async () => {
+    const id = freshId("ch");
+    expect((await put(id, { ...webhook, signing: { secretEnv: "TEST_ROLE_CHECK_SECRET" } })).status).toBe(201);
+    const source = freshId("s");
+    const res = await admin(`/sources/${source}`, { method: "PUT", body: JSON.stringify({ auth: { type: "bearer", tokenEnv: "TEST_ROLE_CHECK_SECRET" } }) });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { fields: { path: string; message: string }[] };
+    expect(body.fields).toEqual([expect.objectContaining({ path: "auth.tokenEnv", message: expect.stringContaining(`alert:${id} (signing.secretEnv)`) })]);
+  });
+});
+
 describe("POST /admin/alerts/:id/test", () => {
   it("sends a signed test notification through the channel's outbox and its health shows it delivered", async () => {
     const receiver = fakeTarget();
