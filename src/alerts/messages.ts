@@ -100,7 +100,8 @@ export function notificationItem(channel: AlertChannel, change: IssueChange, pub
     source: NOTIFICATION_SOURCE,
     deliveryId: change.id,
     kind: change.type,
-    subject: null,
+    // The ordering lane of the channel's outbox: one issue's changes go out in order.
+    subject: `issues/${change.data.issueId}`,
     receivedAt: Number.isFinite(at) ? at : Date.now(),
     envelope: text,
     body: new TextEncoder().encode(text),

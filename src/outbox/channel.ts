@@ -18,9 +18,13 @@ import { CHANNEL_OUTBOX_PREFIX, type EmailNotification } from "./types";
 /** Whether an outbox belongs to an alert channel rather than a target. */
 export const isChannelOutbox = (targetId: string): boolean => targetId.startsWith(CHANNEL_OUTBOX_PREFIX);
 
-/** The policy of every channel: a target's defaults, the raw body, the channel's `enabled`. */
+/**
+ * The policy of every channel: a target's defaults, the raw body, the channel's `enabled`, and
+ * ordered per issue (each notification's subject is its issue): a receiver never gets an issue's
+ * `resolved` before its `opened`, while other issues keep flowing.
+ */
 function channelPolicy(channel: AlertChannel): TargetConfig {
-  return targetSchema.parse({ url: "https://alert-channel.invalid/", format: "raw", enabled: channel.enabled, concurrency: 1 });
+  return targetSchema.parse({ url: "https://alert-channel.invalid/", format: "raw", enabled: channel.enabled, concurrency: 1, ordered: true });
 }
 
 /** The channel document of an alert outbox, as the outbox's policy, with the channel itself. */

@@ -136,6 +136,35 @@ describe("email channel", () => {
   });
 });
 
+describe("order", () => {
+  it("sends an issue's changes in order: resolved waits while opened is being retried; other issues keep flowing", async () => {
+    const receiver = fakeTarget((req) =>
+      JSON.parse(req.body).data.issueId === "iss_a" && req.body.includes('"issue.opened"') ? new Response("busy", { status: 503 }) : new Response("ok"),
+    );
+    const id = await putChannel(webhookChannel({ url: "https://ordered.example/alerts" }));
+    const outbox = channelOutbox(id);
+    const opened = issueChange({ type: "issue.opened" }, { issueId: "iss_a" });
+    await notifyIssueChange(env, opened);
+    await fireAlarm(outbox);
+    advance(1_000);
+    const resolved = issueChange({ type: "issue.resolved" }, { issueId: "iss_a", state: "resolved" });
+    const other = issueChange({ type: "issue.opened" }, { issueId: "iss_b" });
+    await notifyIssueChange(env, resolved);
+    await notifyIssueChange(env, other);
+    await fireAlarm(outbox);
+    const sentIds = () => receiver.sent.filter((s) => s.url === "https://ordered.example/alerts").map((s) => s.headers["webhook-id"]);
+    expect(sentIds()).toEqual([opened.id, other.id]);
+    expect((await outbox.getDispatch("issues", resolved.id))?.dispatch.state).toBe("pending");
+    receiver.answer(() => new Response("ok"));
+    for (let i = 0; i < 5 && (await outbox.getDispatch("issues", resolved.id))?.dispatch.state !== "delivered"; i++) {
+      const at = await alarmAt(outbox);
+      if (at !== null && at > Date.now()) advance(at - Date.now());
+      await fireAlarm(outbox);
+    }
+    expect(sentIds()).toEqual([opened.id, other.id, opened.id, resolved.id]);
+  });
+});
+
 describe("a failing channel", () => {
   it("ends in its outbox's dead letters, and its own issue goes to the other channels, never to itself", async () => {
     fakeTarget((req) => (req.url.includes("broken") ? new Response("down", { status: 500 }) : new Response("ok")));
