@@ -1,6 +1,6 @@
 /**
  * The operator dashboard in a real browser: the relay runs under `wrangler dev` (workerd, storage
- * in a temp dir), a node:http server on 127.0.0.1 plays two EDC targets, Debian's chromium is
+ * in a temp dir), two harness targets on 127.0.0.1 play the EDC and a warehouse, Debian's chromium is
  * driven by playwright-core. Signs in, finds a delivery by id, replays it, checks that the target
  * got it twice with one webhook-id, and takes screenshots (kept in docs/screenshots/ with
  * UPDATE_SCREENSHOTS=1).
@@ -9,19 +9,18 @@
  * All traffic stays on 127.0.0.1; every process started here is stopped by its PID, also on failure.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { mkdtempSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { signBody } from "../harness/centrepoint/signing.ts";
-import { freePort, signalGroup } from "../harness/process/groups.ts";
-import { PROJECT_ROOT as ROOT, wranglerDevArgs, wranglerEnv } from "../harness/process/wrangler-dev.ts";
+import { type AdminClient, adminClient, http, type Reply } from "../harness/http/client.ts";
+import { makeTempDir, removeTempDir } from "../harness/process/groups.ts";
+import { type DevServer, PROJECT_ROOT as ROOT, startDev } from "../harness/process/wrangler-dev.ts";
+import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { waitFor } from "../harness/wait.ts";
 
 /** Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (`npm run screenshots`), else to a temp dir. */
@@ -38,40 +37,36 @@ const SOURCE = "study-189";
 const STARTUP_MS = 90_000;
 const SETTLE_MS = 30_000;
 
-/** A request the fake EDC received. */
-interface Received {
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
 let tmp = "";
-let relay: ChildProcess | null = null;
-let relayLog = "";
-let edc: Server | null = null;
+let relay: DevServer | null = null;
+/** The study's EDC (answers 200) and a warehouse in maintenance (answers 503). */
+let edc: Target | null = null;
+let warehouse: Target | null = null;
 let browser: Browser | null = null;
-const received: Received[] = [];
 let base = "";
-let edcUrl = "";
+let admin: AdminClient;
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "relay-browser-"));
-  edc = await startEdc();
-  edcUrl = `http://127.0.0.1:${(edc.address() as AddressInfo).port}`;
-  const port = await freePort();
-  relay = startRelay(port, await freePort(), tmp);
-  base = `http://127.0.0.1:${port}`;
-  await waitUntil("the relay to answer /healthz", STARTUP_MS, async () => {
-    if (relay?.exitCode !== null) throw new Error(`wrangler dev exited early:\n${relayLog}`);
-    return (await fetch(`${base}/healthz`).catch(() => null))?.ok === true;
+  tmp = makeTempDir("relay-browser-");
+  edc = await startTarget("edc-main");
+  warehouse = await startTarget("warehouse", { kind: "status", status: 503 });
+  relay = await startDev({
+    configPath: join(ROOT, "wrangler.toml"),
+    persistTo: join(tmp, "state"),
+    workDir: tmp,
+    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET },
+    readyTimeoutMs: STARTUP_MS,
   });
+  base = relay.url;
+  admin = adminClient(base, ADMIN_TOKEN);
 });
 
 after(async () => {
   await browser?.close().catch(() => undefined);
-  if (relay) await stopGroup(relay);
-  if (edc) await new Promise((resolve) => edc!.close(resolve));
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  if (relay) await relay.stop();
+  await edc?.close();
+  await warehouse?.close();
+  if (tmp) removeTempDir(tmp);
   if (process.env.UPDATE_SCREENSHOTS !== "1") await rm(SCREENSHOTS, { recursive: true, force: true });
 });
 
@@ -82,9 +77,9 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     auth: { type: "hmac", secretEnv: "TEST_HMAC_SECRET" },
     allowedIps: ["127.0.0.1", "::1"],
   });
-  await adminPut("/targets/edc-main", { url: `${edcUrl}/hooks`, description: "Study EDC" });
+  await adminPut("/targets/edc-main", { url: edc!.url, description: "Study EDC" });
   await adminPut("/targets/warehouse", {
-    url: `${edcUrl}/down`,
+    url: warehouse!.url,
     description: "Data warehouse (down in this test)",
     events: ["raw_processing.*"],
     retry: { maxAttempts: 1 },
@@ -109,7 +104,7 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   await postWebhook("upload", await goldenBody("non-json-body.json"), randomUUID());
   const code = randomUUID();
   const handshake = await postWebhook("validation", JSON.stringify({ ValidationCode: code, WebhookId: 23 }), randomUUID(), { "x-actigraph-hook-secret": code });
-  assert.equal(handshake.headers.get("x-actigraph-hook-secret"), code);
+  assert.equal(handshake.headers["x-actigraph-hook-secret"], code);
   await waitUntil("edc-main to receive the upload", SETTLE_MS, async () => hooksFor(deliveryId).length === 1);
   await waitUntil(
     "warehouse to give up on its delivery",
@@ -177,8 +172,8 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   });
   const hooks = hooksFor(deliveryId);
   assert.equal(hooks.length, 2, "the EDC received the event twice");
-  assert.equal(hooks[0]!.headers["webhook-id"], deliveryId);
-  assert.equal(hooks[1]!.headers["webhook-id"], hooks[0]!.headers["webhook-id"], "the replay keeps the webhook-id, so the EDC can dedupe");
+  assert.equal(hooks[0]!.webhookId, deliveryId);
+  assert.equal(hooks[1]!.webhookId, hooks[0]!.webhookId, "the replay keeps the webhook-id, so the EDC can dedupe");
   await page.screenshot({ path: join(SCREENSHOTS, "delivery.png"), fullPage: true });
 
   // The warehouse's page lists its dead letter.
@@ -218,8 +213,8 @@ async function successCount(page: Page, target: string): Promise<number> {
 }
 
 /** Requests the EDC received for a delivery id. */
-function hooksFor(deliveryId: string): Received[] {
-  return received.filter((r) => r.path === "/hooks" && r.headers["webhook-id"] === deliveryId);
+function hooksFor(deliveryId: string): Arrival[] {
+  return edc!.arrivals.filter((a) => a.webhookId === deliveryId);
 }
 
 /** A golden CentrePoint body (test/providers/centrepoint/golden), as raw text. */
@@ -229,8 +224,8 @@ async function goldenBody(file: string): Promise<string> {
 }
 
 /** Posts a webhook signed as CentrePoint does: base64 HMAC-SHA256 of the raw body. */
-async function postWebhook(event: string, body: string, deliveryId: string, headers: Record<string, string> = {}): Promise<Response> {
-  const res = await fetch(`${base}/webhooks/${SOURCE}`, {
+async function postWebhook(event: string, body: string, deliveryId: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const res = await http(`${base}/webhooks/${SOURCE}`, {
     method: "POST",
     headers: {
       "content-type": "application/json; charset=utf-8",
@@ -242,68 +237,27 @@ async function postWebhook(event: string, body: string, deliveryId: string, head
     },
     body,
   });
-  assert.equal(res.status, 200, `webhook answered ${res.status}: ${await res.clone().text()}`);
+  assert.equal(res.status, 200, `webhook answered ${res.status}: ${res.text}`);
   return res;
 }
 
 async function adminPut(path: string, doc: unknown): Promise<void> {
-  const res = await fetch(`${base}/admin${path}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify(doc),
-  });
-  assert.ok(res.ok, `PUT ${path} answered ${res.status}: ${await res.text()}`);
+  const res = await admin.call("PUT", path, doc);
+  assert.ok(res.status >= 200 && res.status < 300, `PUT ${path} answered ${res.status}: ${res.text}`);
 }
 
 async function adminGet<T>(path: string): Promise<T> {
-  const res = await fetch(`${base}/admin${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  assert.ok(res.ok, `GET ${path} answered ${res.status}`);
-  return (await res.json()) as T;
-}
-
-/** Two fake targets on one loopback server: /hooks answers 200, /down answers 503. */
-async function startEdc(): Promise<Server> {
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
-      if (req.url === "/hooks") res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
-      else res.writeHead(503, { "content-type": "application/json" }).end('{"error":"maintenance"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return server;
-}
-
-/** `wrangler dev` in its own process group (so its workerd children stop with it), offline, storage in `dir`. */
-function startRelay(port: number, inspectorPort: number, dir: string): ChildProcess {
-  const args = wranglerDevArgs({
-    port,
-    inspectorPort,
-    persistTo: join(dir, "state"),
-    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET },
-  });
-  const child = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: wranglerEnv({ workDir: dir }) });
-  const keep = (chunk: Buffer) => (relayLog = (relayLog + chunk.toString()).slice(-20_000));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  return child;
-}
-
-/** Stops a process group started here by its leader's PID: SIGTERM, then SIGKILL after 10 s. */
-async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
-  const signal = (s: NodeJS.Signals) => signalGroup(child.pid!, s);
-  signal("SIGTERM");
-  const timer = setTimeout(() => signal("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-  signal("SIGKILL"); // any child that outlived its parent
+  const res = await admin.call("GET", path);
+  assert.ok(res.status >= 200 && res.status < 300, `GET ${path} answered ${res.status}`);
+  return res.json as T;
 }
 
 /** Polls `check` every 250 ms until it is true; fails at once if it throws, and after `ms` with the relay's output. */
 async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  await waitFor(what, check, { timeoutMs: ms, intervalMs: 250, rethrow: true, detail: () => `\n--- wrangler dev output ---\n${relayLog}` });
+  await waitFor(what, check, {
+    timeoutMs: ms,
+    intervalMs: 250,
+    rethrow: true,
+    detail: () => `\n--- wrangler dev output ---\n${relay?.output().slice(-20_000) ?? ""}`,
+  });
 }

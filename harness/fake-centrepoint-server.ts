@@ -11,7 +11,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createFakeCentrePoint, type FakeCentrePoint, type FakeCentrePointOptions } from "./fake-centrepoint.ts";
-import type { SendFn } from "./http/sender.ts";
+import type { SendFn } from "./http/client.ts";
 
 /** A running fake. */
 export interface FakeCentrePointServer {

@@ -14,26 +14,23 @@
  * receiver's distinct webhook-ids equal CentrePoint's delivery ids, the refused ones backfilled
  * exactly once, and the PULL chapter saw what it should.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
-import { createWriteStream, existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import os from "node:os";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { setTimeout as delay } from "node:timers/promises";
 import { centrepointHeaders } from "../harness/centrepoint/headers.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
 import { type FakeCentrePointServer, historyLoggingSend, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
 import type { FakeCentrePoint } from "../harness/fake-centrepoint.ts";
-import { createSender, type SendFn } from "../harness/http/sender.ts";
+import { type AdminClient, adminClient, createSender, http, type SendFn } from "../harness/http/client.ts";
 import { createRng } from "../harness/prng.ts";
-import { freePort, signalGroup } from "../harness/process/groups.ts";
-import { PROJECT_ROOT, WRANGLER_JS, wranglerDevArgs, wranglerEnv } from "../harness/process/wrangler-dev.ts";
+import { freePort, makeTempDir } from "../harness/process/groups.ts";
+import { type DevServer, PROJECT_ROOT, startDev, WRANGLER_JS } from "../harness/process/wrangler-dev.ts";
 import { runSimulation } from "../harness/simulator/run.ts";
 import { formatSummary, type Summary } from "../harness/simulator/summary.ts";
-import { type Receiver, startReceiver } from "../harness/targets/receiver.ts";
+import { failFirst, startTarget, type Target } from "../harness/targets/controllable-target.ts";
 import { checkTally, type TallyCheck } from "../harness/targets/tally.ts";
+import { waitFor } from "../harness/wait.ts";
 import { docExample } from "../harness/targets/doc-examples.ts";
 import { EXAMPLE_REDCAP_FIELDS } from "../harness/targets/redcap.ts";
 import { startFhirReceiver, startRedcapReceiver } from "../harness/targets/system-receivers.ts";
@@ -50,7 +47,6 @@ const FLAKY_FAILURES = 8;
 const DEMO_BREAKER = { threshold: 5, cooldownMs: 2_000, maxCooldownMs: 4_000 };
 const READY_TIMEOUT_MS = 90_000;
 const DELIVERY_TIMEOUT_MS = 90_000;
-const STOP_TIMEOUT_MS = 5_000;
 const HEALTH_POLL_MS = 5_000;
 /** Worker log lines worth echoing while the demo runs (the rest go to the log file only). */
 const RELAY_LINES_SHOWN = /"level":"(warn|error)"|\[wrangler:(warn|error)\]/;
@@ -62,114 +58,35 @@ function say(tag: string, line: string): void {
   process.stdout.write(`+${t}s ${`[${tag}]`.padEnd(14)} ${line}\n`);
 }
 
-// Everything started is stopped on every path: normal end, error, SIGINT/SIGTERM.
+// Everything started in-process is closed on every path (normal end, error); the relay's process
+// group and the temp dir are the harness's (harness/process/groups.ts): removed on exit, on
+// SIGINT/SIGTERM and if this process dies.
 const closers: (() => Promise<void>)[] = [];
-let closing: Promise<void> | undefined;
-let relay: ChildProcess | undefined;
-let keepWaiter: (() => void) | undefined;
 
 /** Runs the registered closers once, newest first. */
-function closeAll(): Promise<void> {
-  closing ??= (async () => {
-    for (const close of closers.reverse()) await close().catch((e: unknown) => say("demo", `cleanup: ${(e as Error).message}`));
-  })();
-  return closing;
+async function closeAll(): Promise<void> {
+  for (const close of closers.splice(0).reverse()) await close().catch((e: unknown) => say("demo", `cleanup: ${(e as Error).message}`));
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (keepWaiter) return keepWaiter();
-    say("demo", `${signal}: stopping everything`);
-    void closeAll().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  });
-}
-// Last resort if the process exits without the closers having run (the group includes workerd).
-process.on("exit", () => {
-  if (relay?.pid !== undefined && relay.exitCode === null && relay.signalCode === null) signalGroup(relay.pid, "SIGKILL");
-});
-
-/** Starts `wrangler dev` in its own process group with the same Node as this script; output goes to `logFile`. */
-function startRelay(port: number, inspectorPort: number, stateDir: string, logFile: string, vars: Record<string, string>): ChildProcess {
-  const args = wranglerDevArgs({ port, inspectorPort, persistTo: stateDir, vars });
-  const child = spawn(process.execPath, args, {
-    cwd: PROJECT_ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: wranglerEnv(),
-  });
-  const file = createWriteStream(logFile);
-  for (const stream of [child.stdout, child.stderr]) {
-    stream!.pipe(file, { end: false });
-    createInterface({ input: stream! }).on("line", (line) => {
-      if (RELAY_LINES_SHOWN.test(line)) say("relay", line.slice(0, 220));
-    });
-  }
-  child.on("exit", () => file.end());
-  return child;
-}
-
-/** Stops the relay's process group: SIGTERM, then SIGKILL after a bounded wait. */
-async function stopRelay(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  signalGroup(child.pid, "SIGTERM");
-  const result = await Promise.race([exited.then(() => "exited"), delay(STOP_TIMEOUT_MS, "timeout")]);
-  // workerd may outlive wrangler: the group is signalled again either way.
-  signalGroup(child.pid, "SIGKILL");
-  if (result === "timeout") await Promise.race([exited, delay(STOP_TIMEOUT_MS)]);
-}
-
-/** Polls `GET /healthz` until it answers 200; fails if wrangler exits or the deadline passes. */
-async function waitForRelay(base: string, child: ChildProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}):\n${await tail(logFile, 30)}`);
-    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
-    if (res?.ok) return;
-    await delay(300);
-  }
-  throw new Error(`relay not ready within ${READY_TIMEOUT_MS / 1000} s:\n${await tail(logFile, 30)}`);
-}
-
-/** The last `n` lines of a file. */
-async function tail(file: string, n: number): Promise<string> {
-  const text = await readFile(file, "utf8").catch(() => "");
-  return text.trimEnd().split("\n").slice(-n).join("\n");
-}
-
-/** One admin API call; returns the status and the parsed JSON body (if any). */
-async function admin(base: string, token: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${base}/admin${route}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // Not JSON: keep the text.
-  }
-  return { status: res.status, json };
+/** The last `n` lines of the relay's output. */
+function tail(relay: DevServer, n: number): string {
+  return relay.output().trimEnd().split("\n").slice(-n).join("\n");
 }
 
 /** PUTs one configuration document; throws with the relay's field errors if it is refused. */
-async function putConfig(base: string, token: string, route: string, doc: unknown): Promise<void> {
-  const { status, json } = await admin(base, token, "PUT", route, doc);
-  if (status !== 200 && status !== 201) throw new Error(`PUT /admin${route} answered ${status}: ${JSON.stringify(json)}`);
+async function putConfig(admin: AdminClient, route: string, doc: unknown): Promise<void> {
+  const { status, text } = await admin.call("PUT", route, doc);
+  if (status !== 200 && status !== 201) throw new Error(`PUT /admin${route} answered ${status}: ${text}`);
   say("demo", `configured ${route}`);
 }
 
 /** Polls `GET /admin/targets/:id/health` (when the relay has it) and prints a line per target when it changes. */
-function startHealthPolling(base: string, token: string, targets: string[]): () => void {
+function startHealthPolling(admin: AdminClient, targets: string[]): () => void {
   const available = new Set(targets);
   const last = new Map<string, string>();
   const poll = async () => {
     for (const id of [...available]) {
-      const res = await admin(base, token, "GET", `/targets/${id}/health`).catch(() => undefined);
+      const res = await admin.call("GET", `/targets/${id}/health`).catch(() => undefined);
       if (!res || res.status === 404) {
         available.delete(id);
         continue;
@@ -195,27 +112,44 @@ function describeHealth(json: unknown): string {
   return `${counts}${breaker}${lastError}`;
 }
 
-/** Waits until every receiver holds every accepted id, or the deadline passes. */
-async function waitForDeliveries(receivers: Receiver[], acceptedIds: string[]): Promise<boolean> {
+/** Waits until every receiver holds every accepted id; false (with what was missing printed) at the deadline. */
+async function waitForDeliveries(receivers: Target[], acceptedIds: string[]): Promise<boolean> {
   const deadline = Date.now() + DELIVERY_TIMEOUT_MS;
-  let lastReport = 0;
-  while (Date.now() < deadline) {
-    const checks = receivers.map((r) => checkTally(acceptedIds, r.tally));
-    if (checks.every((c) => c.missing.length === 0)) return true;
-    if (Date.now() - lastReport >= 5_000) {
-      say(
-        "demo",
-        `waiting (at most ${Math.ceil((deadline - Date.now()) / 1000)} s more): ${receivers.map((r, i) => `${r.name} ${checks[i]!.distinct}/${acceptedIds.length}`).join(", ")}`,
-      );
-      lastReport = Date.now();
-    }
-    await delay(250);
-  }
-  return false;
+  let lastReport = Date.now();
+  const progress = () => receivers.map((r) => `${r.name} ${checkTally(acceptedIds, r.tally).distinct}/${acceptedIds.length}`).join(", ");
+  return waitFor(
+    `every CentrePoint delivery at ${receivers.map((r) => r.name).join(" and ")}`,
+    () => {
+      if (Date.now() - lastReport >= 5_000) {
+        say("demo", `waiting (at most ${Math.ceil((deadline - Date.now()) / 1000)} s more): ${progress()}`);
+        lastReport = Date.now();
+      }
+      return receivers.every((r) => checkTally(acceptedIds, r.tally).missing.length === 0);
+    },
+    { timeoutMs: DELIVERY_TIMEOUT_MS, intervalMs: 250, detail: () => ` (${progress()})` },
+  ).then(
+    () => true,
+    (e: Error) => (say("demo", e.message), false),
+  );
+}
+
+/** Waits until the receivers' outboxes have nothing pending or in flight, so late repeats (at-least-once) are counted too. */
+async function waitForIdleOutboxes(admin: AdminClient, targets: string[]): Promise<void> {
+  await waitFor(
+    `nothing pending or in flight for ${targets.join(" and ")}`,
+    async () => {
+      for (const id of targets) {
+        const h = await admin.call("GET", `/targets/${id}/health`);
+        if (h.status !== 200 || h.json.counts.pending !== 0 || h.json.counts.delivering !== 0) return false;
+      }
+      return true;
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
 }
 
 /** The final per-receiver table. */
-function formatTally(receivers: Receiver[], checks: TallyCheck[]): string {
+function formatTally(receivers: Target[], checks: TallyCheck[]): string {
   const head = ["receiver", "expected", "distinct", "missing", "unknown", "repeats", "retried ids", "503s", "bad sig", "result"];
   const rows = receivers.map((r, i) => {
     const c = checks[i]!;
@@ -257,11 +191,11 @@ function sourceDocument(centrepointUrl: string, autoRequest: boolean): Record<st
 }
 
 /** Creates the demo source and one target per receiver through the admin API. */
-async function configureRelay(base: string, token: string, receivers: Receiver[], centrepointUrl: string): Promise<void> {
-  await putConfig(base, token, `/sources/${SOURCE_ID}`, sourceDocument(centrepointUrl, false));
+async function configureRelay(admin: AdminClient, receivers: Target[], centrepointUrl: string): Promise<void> {
+  await putConfig(admin, `/sources/${SOURCE_ID}`, sourceDocument(centrepointUrl, false));
   for (const r of receivers) {
-    await putConfig(base, token, `/targets/${r.name}`, {
-      url: `${r.url}/${r.name}`,
+    await putConfig(admin, `/targets/${r.name}`, {
+      url: r.url,
       description: `Demo receiver ${r.name}`,
       signing: { secretEnv: "DEMO_SIGNING_SECRET" },
       timeoutMs: 5_000,
@@ -354,8 +288,8 @@ interface Reconciliation {
 }
 
 /** Runs the registration check and two reconciliations through the admin API and prints what they answered. */
-async function reconcile(base: string, token: string): Promise<Reconciliation> {
-  const registration = await admin(base, token, "GET", `/sources/${SOURCE_ID}/registration`);
+async function reconcile(admin: AdminClient): Promise<Reconciliation> {
+  const registration = await admin.call("GET", `/sources/${SOURCE_ID}/registration`);
   const reg = registration.json as { ok?: boolean; problems?: { message: string }[]; notes?: string[] };
   say(
     "reconcile",
@@ -366,14 +300,14 @@ async function reconcile(base: string, token: string): Promise<Reconciliation> {
         : `registration check found problems: ${(reg.problems ?? []).map((p) => p.message).join(" / ")}`,
   );
   say("reconcile", "POST /admin/sources/demo-study/reconcile: reading CentrePoint's delivery history");
-  const run = await admin(base, token, "POST", `/sources/${SOURCE_ID}/reconcile`);
+  const run = await admin.call("POST", `/sources/${SOURCE_ID}/reconcile`);
   const first = run.status === 200 ? (run.json as Record<string, unknown>) : null;
   if (!first) say("reconcile", `answered ${run.status}: ${JSON.stringify(run.json).slice(0, 300)}`);
   else {
     const fields = ["pages", "scanned", "matched", "backfilled", "recordedButFailedAtCentrePoint", "skipped", "errors"];
     say("reconcile", `${first.complete ? "complete" : "continues in the background"}: ${fields.map((f) => `${f} ${String(first[f])}`).join(", ")}`);
   }
-  const again = await admin(base, token, "POST", `/sources/${SOURCE_ID}/reconcile`);
+  const again = await admin.call("POST", `/sources/${SOURCE_ID}/reconcile`);
   const secondBackfilled = again.status === 200 ? Number((again.json as { backfilled?: number }).backfilled) : null;
   say("reconcile", `a second run over the same history backfills ${secondBackfilled ?? `nothing (it answered ${again.status})`}`);
   return { first, secondBackfilled, registrationOk: registration.status === 200 && reg.ok === true };
@@ -393,14 +327,9 @@ async function sendAsCentrePoint(send: SendFn, url: string, secret: string, even
   return id;
 }
 
-/** Waits (bounded) until `found()` is something; returns it, or undefined at the deadline. */
-async function waitFor<T>(found: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  for (let value = found(); Date.now() < deadline; value = found()) {
-    if (value !== undefined) return value;
-    await delay(250);
-  }
-  return found();
+/** Waits (bounded) until `found()` is something and returns it; at the deadline, prints what it waited for and returns undefined (the chapter's check then fails). */
+async function waitForEvent<T>(what: string, found: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+  return waitFor(what, found, { timeoutMs, intervalMs: 250 }).catch((e: Error) => (say("pull", `FAIL ${e.message}`), undefined));
 }
 
 /**
@@ -412,15 +341,15 @@ async function waitFor<T>(found: () => T | undefined, timeoutMs: number): Promis
  */
 async function pullChapter(
   base: string,
-  token: string,
+  admin: AdminClient,
   ingress: string,
   secret: string,
   centrepoint: FakeCentrePointServer,
-  enriched: { receiver: Receiver; events: Record<string, any>[] },
+  enriched: { receiver: Target; events: Record<string, any>[] },
 ): Promise<PullChapter> {
-  await putConfig(base, token, `/sources/${SOURCE_ID}`, sourceDocument(centrepoint.url, true));
-  await putConfig(base, token, `/targets/${enriched.receiver.name}`, {
-    url: `${enriched.receiver.url}/${enriched.receiver.name}`,
+  await putConfig(admin, `/sources/${SOURCE_ID}`, sourceDocument(centrepoint.url, true));
+  await putConfig(admin, `/targets/${enriched.receiver.name}`, {
+    url: enriched.receiver.url,
     description: "Demo receiver that wants its events enriched",
     events: ["upload.completed", "data_retrieval.completed"],
     enrich: ["subject", "upload", "datafiles"],
@@ -447,7 +376,7 @@ async function pullChapter(
       JSON.stringify({ status: "completed", uploadId: "362288", studyId: String(STUDY_ID), subjectId: String(subject) }),
     );
     say("centrepoint", `upload.completed ${upload} for subject ${subject}: a webhook that names ids only`);
-    const enrichedUpload = await waitFor(() => enriched.events.find((e) => e.id === upload), 30_000);
+    const enrichedUpload = await waitForEvent(`the upload ${upload} at edc-enriched`, () => enriched.events.find((e) => e.id === upload), 30_000);
     const facts = enrichedUpload?.data?.enrichment;
     say("pull", `edc-enriched got it with data.enrichment: ${JSON.stringify(facts ?? null).slice(0, 260)}`);
     check("the upload arrived enriched with its subject and device (status complete)", facts?.status === "complete" && !!facts.subject && !!facts.upload);
@@ -472,7 +401,11 @@ async function pullChapter(
       }),
     );
     say("centrepoint", `raw_processing.completed ${raw}: the relay requests that hour of raw data (autoRequest avro)`);
-    const completion = await waitFor(() => enriched.events.find((e) => e.type === "com.actigraph.centrepoint.data_retrieval.completed"), 45_000);
+    const completion = await waitForEvent(
+      "a data_retrieval.completed event at edc-enriched",
+      () => enriched.events.find((e) => e.type === "com.actigraph.centrepoint.data_retrieval.completed"),
+      45_000,
+    );
     const made = centrepoint.fake.rawRequests();
     check("the relay made one raw-data request for exactly the event's range", made.length === 1 && made[0]!.subjectId === subject);
     say("centrepoint", `the request completed; the pump sent data_retrieval_complete ${completion?.id ?? "(none arrived)"}`);
@@ -482,15 +415,15 @@ async function pullChapter(
     const link = files[0]?.link;
     if (link) {
       say("pull", `GET ${link.replace(/sig=[^&]+/, "sig=…")} (valid until ${files[0]!.linkExpiresAt})`);
-      const res = await fetch(link, { redirect: "manual", signal: AbortSignal.timeout(10_000) });
-      await res.arrayBuffer();
-      const location = res.headers.get("location") ?? "";
+      // node:http follows no redirect.
+      const res = await http(link, { timeoutMs: 10_000 });
+      const location = String(res.headers.location ?? "");
       // The fake's download URLs are on a host that does not resolve: the Location is checked, never fetched.
       check(
         `the relay answered ${res.status} to a fresh CentrePoint URL on ${hostOf(location)}`,
         res.status === 302 && hostOf(location) === "blob.fake.invalid",
       );
-      const audit = await admin(base, token, "GET", `/sources/${SOURCE_ID}/downloads`);
+      const audit = await admin.call("GET", `/sources/${SOURCE_ID}/downloads`);
       const rows = (audit.json as { items?: { targetId: string; fileId: string; clientIp: string | null }[] }).items ?? [];
       say("pull", `the download is in the source's audit log: ${JSON.stringify(rows[0] ?? null)}`);
       check("the download was audited (target, file, address)", rows.length === 1 && rows[0]!.targetId === enriched.receiver.name);
@@ -514,7 +447,7 @@ function hostOf(url: string): string {
 /** Prints the final tally, where to look next, and the verdict. */
 function printResult(
   summary: Summary,
-  receivers: Receiver[],
+  receivers: Target[],
   checks: TallyCheck[],
   run: { pass: boolean; complete: boolean; base: string; adminToken: string; refused: string[]; backfillOk: boolean; pull: PullChapter },
 ): void {
@@ -556,8 +489,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const tmp = await mkdtemp(path.join(os.tmpdir(), "centrepoint-relay-demo-"));
-  closers.push(() => rm(tmp, { recursive: true, force: true }));
+  const tmp = makeTempDir("centrepoint-relay-demo-");
   const secrets = {
     ADMIN_TOKEN: `demo-${randomBytes(16).toString("hex")}`,
     ALLOW_HTTP_TARGETS: "true",
@@ -570,19 +502,21 @@ async function main(): Promise<number> {
     REDCAP_API_TOKEN: randomBytes(16).toString("hex").toUpperCase(),
   };
 
+  const receiverOptions = (name: string) => ({ verifySecret: secrets.DEMO_SIGNING_SECRET, log: (l: string) => say(name, l) });
   const receivers = [
-    await startReceiver({ name: "edc-healthy", secret: secrets.DEMO_SIGNING_SECRET, failFirst: 0, log: (l) => say("edc-healthy", l) }),
-    await startReceiver({ name: "edc-flaky", secret: secrets.DEMO_SIGNING_SECRET, failFirst: FLAKY_FAILURES, log: (l) => say("edc-flaky", l) }),
+    await startTarget("edc-healthy", { kind: "ok" }, receiverOptions("edc-healthy")),
+    await startTarget("edc-flaky", failFirst(FLAKY_FAILURES), receiverOptions("edc-flaky")),
   ];
   for (const r of receivers) closers.push(r.close);
   const enrichedEvents: Record<string, any>[] = [];
-  const enrichedReceiver = await startReceiver({
-    name: "edc-enriched",
-    secret: secrets.DEMO_SIGNING_SECRET,
-    failFirst: 0,
-    log: (l) => say("edc-enriched", l),
-    onEvent: (e) => void enrichedEvents.push(e),
-  });
+  const enrichedReceiver = await startTarget(
+    "edc-enriched",
+    { kind: "ok" },
+    {
+      ...receiverOptions("edc-enriched"),
+      onDelivered: (e) => void enrichedEvents.push(e),
+    },
+  );
   closers.push(enrichedReceiver.close);
   // Targets that speak a system's own API (docs/transforms.md): a REDCap record import and a FHIR Observation endpoint.
   const redcap = await startRedcapReceiver({ token: secrets.REDCAP_API_TOKEN, fields: EXAMPLE_REDCAP_FIELDS, log: (l) => say("redcap", l) });
@@ -590,7 +524,7 @@ async function main(): Promise<number> {
   closers.push(redcap.close, fhir.close);
   say("demo", `receivers: ${receivers.map((r) => `${r.name} ${r.url}`).join(", ")} (edc-flaky answers 503 to its first ${FLAKY_FAILURES} requests)`);
 
-  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const centrepoint = await startFakeCentrePoint({
     clients: [{ clientId: secrets.DEMO_CP_CLIENT_ID, clientSecret: secrets.DEMO_CP_CLIENT_SECRET, scopes: ["CentrePoint", "DataRetrieval"] }],
@@ -604,22 +538,27 @@ async function main(): Promise<number> {
   closers.push(centrepoint.close);
   say("demo", `fake CentrePoint V3 API (token, registration, delivery history, subjects, uploads, raw-data requests, data files) on ${centrepoint.url}`);
 
-  const logFile = path.join(tmp, "wrangler.log");
   say("demo", `starting the relay: wrangler dev on ${base} (storage in ${tmp})`);
-  relay = startRelay(port, inspectorPort, path.join(tmp, "state"), logFile, { ...secrets, RELAY_PUBLIC_URL: base });
-  const child = relay;
-  closers.push(() => stopRelay(child));
-  await waitForRelay(base, child, logFile);
+  const relay = await startDev({
+    configPath: path.join(PROJECT_ROOT, "wrangler.toml"),
+    persistTo: path.join(tmp, "state"),
+    workDir: tmp,
+    vars: { ...secrets, RELAY_PUBLIC_URL: base },
+    port,
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    onLine: (line) => void (RELAY_LINES_SHOWN.test(line) && say("relay", line.slice(0, 220))),
+  });
+  closers.push(() => relay.stop());
   say("demo", "relay ready");
+  const admin = adminClient(base, secrets.ADMIN_TOKEN);
 
-  await configureRelay(base, secrets.ADMIN_TOKEN, receivers, centrepoint.url);
+  await configureRelay(admin, receivers, centrepoint.url);
   const transforms = await readFile(path.join(PROJECT_ROOT, "docs", "transforms.md"), "utf8");
-  await putConfig(base, secrets.ADMIN_TOKEN, "/targets/redcap", { ...docExample(transforms, "redcap"), url: `${redcap.url}/api/`, sources: [SOURCE_ID] });
-  await putConfig(base, secrets.ADMIN_TOKEN, "/targets/fhir", { ...docExample(transforms, "fhir"), url: `${fhir.url}/fhir/Observation`, sources: [SOURCE_ID] });
+  await putConfig(admin, "/targets/redcap", { ...docExample(transforms, "redcap"), url: `${redcap.url}/api/`, sources: [SOURCE_ID] });
+  await putConfig(admin, "/targets/fhir", { ...docExample(transforms, "fhir"), url: `${fhir.url}/fhir/Observation`, sources: [SOURCE_ID] });
   say("demo", `system receivers (docs/transforms.md examples): REDCap API ${redcap.url}, FHIR server ${fhir.url}`);
   const stopHealth = startHealthPolling(
-    base,
-    secrets.ADMIN_TOKEN,
+    admin,
     receivers.map((r) => r.name),
   );
   closers.push(async () => stopHealth());
@@ -629,7 +568,7 @@ async function main(): Promise<number> {
 
   process.stdout.write("\nReconciliation: deliveries the relay refused, recovered from CentrePoint's delivery history\n\n");
   const refused = await refusedStretch(ingress, randomBytes(24).toString("base64url"), centrepoint.fake);
-  const reconciliation = await reconcile(base, secrets.ADMIN_TOKEN);
+  const reconciliation = await reconcile(admin);
   const backfilledIds = (reconciliation.first?.backfilledIds as string[] | undefined) ?? [];
   const backfillOk =
     reconciliation.first?.complete === true &&
@@ -639,7 +578,7 @@ async function main(): Promise<number> {
     reconciliation.registrationOk;
 
   process.stdout.write("\nPULL: enrichment, an automatic raw-data request, a file through its relay link\n\n");
-  const pull = await pullChapter(base, secrets.ADMIN_TOKEN, ingress, secrets.DEMO_HMAC_SECRET, centrepoint, {
+  const pull = await pullChapter(base, admin, ingress, secrets.DEMO_HMAC_SECRET, centrepoint, {
     receiver: enrichedReceiver,
     events: enrichedEvents,
   });
@@ -647,8 +586,11 @@ async function main(): Promise<number> {
   const expected = [...summary.acceptedIds, ...refused, ...pull.deliveryIds];
   say("demo", `waiting for both receivers to hold all ${expected.length} CentrePoint deliveries (at most ${DELIVERY_TIMEOUT_MS / 1000} s)`);
   const complete = summary.acceptedIds.length > 0 && (await waitForDeliveries(receivers, expected));
-  // A short grace period so late repeats (at-least-once) are counted and shown.
-  if (complete) await delay(1_500);
+  if (complete)
+    await waitForIdleOutboxes(
+      admin,
+      [...receivers, enrichedReceiver].map((r) => r.name),
+    );
   stopHealth();
 
   const checks = receivers.map((r) => checkTally(expected, r.tally));
@@ -659,11 +601,11 @@ async function main(): Promise<number> {
     `\nTransforms (docs/transforms.md, shown, not part of the pass check): REDCap holds ${redcap.records.size} records (${statuses(redcap.answered)}); ` +
       `the FHIR server holds ${fhir.observations.length} Observations (${statuses(fhir.answered)})\n`,
   );
-  if (!pass) process.stdout.write(`\nLast relay log lines:\n${await tail(logFile, 25)}\n`);
+  if (!pass) process.stdout.write(`\nLast relay log lines:\n${tail(relay, 25)}\n`);
 
   if (keep) {
-    process.stdout.write("\n--keep: the relay and the receivers stay up; press Ctrl-C to stop.\n");
-    await new Promise<void>((resolve) => (keepWaiter = resolve));
+    process.stdout.write("\n--keep: the relay and the receivers stay up; press Ctrl-C to stop (everything is stopped and removed then).\n");
+    await new Promise<never>(() => undefined);
   }
   return pass ? 0 : 1;
 }

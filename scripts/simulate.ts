@@ -5,7 +5,7 @@
  * exits 1 if any response differed from what was expected (2 on bad arguments).
  */
 import { randomInt } from "node:crypto";
-import { createSender } from "../harness/http/sender.ts";
+import { createSender } from "../harness/http/client.ts";
 import { createRng } from "../harness/prng.ts";
 import { parseSimulateArgs, USAGE } from "../harness/simulator/args.ts";
 import { type Progress, runSimulation } from "../harness/simulator/run.ts";

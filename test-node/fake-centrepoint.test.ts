@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { createFakeCentrePoint } from "../harness/fake-centrepoint.ts";
 import { historyLoggingSend, signCentrePointBody, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
-import type { SendFn } from "../harness/http/sender.ts";
+import type { SendFn } from "../harness/http/client.ts";
 
 const CLIENT = { clientId: "node-client", clientSecret: "node-client-secret" };
 

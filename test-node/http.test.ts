@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { createSender } from "../harness/http/sender.ts";
+import { createSender } from "../harness/http/client.ts";
 
 /** A server on 127.0.0.1 running `handler`; closed after `use`. */
 async function withServer(server: http.Server, use: (url: string) => Promise<void>): Promise<void> {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { describe, test } from "node:test";
 import { CENTREPOINT_EVENTS } from "../src/providers/centrepoint/constants.ts";
 import {
@@ -12,6 +13,7 @@ import {
   type SimSubject,
   splitInteger,
   subjectEvents,
+  uploadBody,
   uploadCompleted,
   uploadError,
   uploadStarted,
@@ -322,4 +324,23 @@ test("splitInteger keeps the total", () => {
     splitInteger(4_321, [60, 25, 10, 4, 1]).reduce((a, b) => a + b, 0),
     4_321,
   );
+});
+
+describe("uploadBody (the fixed body of the vitest suite, the chaos suite and the bench)", () => {
+  test("is the protocol reference's upload example, the golden file's body, with overrides merged in", async () => {
+    const golden = JSON.parse(await readFile(new URL("../test/providers/centrepoint/golden/upload-completed.json", import.meta.url), "utf8")) as {
+      body: unknown;
+    };
+    assert.deepEqual(JSON.parse(uploadBody()), golden.body);
+    assert.deepEqual(JSON.parse(uploadBody({ uploadId: "7" })), { ...(golden.body as object), uploadId: "7" });
+  });
+
+  test("imports no node: module, so workerd (vitest) loads it", async () => {
+    const source = await readFile(new URL("../harness/centrepoint/payloads.ts", import.meta.url), "utf8");
+    const imports = [...source.matchAll(/^import[^"]*"([^"]+)"/gm)].map((m) => m[1]!);
+    assert.ok(imports.length > 0);
+    for (const spec of imports) assert.ok(!spec.startsWith("node:"), `payloads.ts imports ${spec}`);
+    const prng = await readFile(new URL("../harness/prng.ts", import.meta.url), "utf8");
+    assert.doesNotMatch(prng, /from "node:/);
+  });
 });

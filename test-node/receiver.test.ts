@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Webhook } from "standardwebhooks";
-import { startReceiver } from "../harness/targets/receiver.ts";
+import { failFirst, startTarget } from "../harness/targets/controllable-target.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -25,9 +25,14 @@ async function deliver(url: string, id: string, secret = SECRET): Promise<number
   return res.status;
 }
 
-test("a demo receiver verifies signatures, fails its first requests, then tallies ids", async () => {
+test("a target verifies signatures, fails its first requests, then tallies ids", async () => {
   const lines: string[] = [];
-  const receiver = await startReceiver({ name: "edc-test", secret: SECRET, failFirst: 2, log: (l) => lines.push(l) });
+  const delivered: unknown[] = [];
+  const receiver = await startTarget("edc-test", failFirst(2), {
+    verifySecret: SECRET,
+    log: (l) => lines.push(l),
+    onDelivered: (e) => void delivered.push(e.id),
+  });
   try {
     assert.equal(await deliver(receiver.url, "bad", "whsec_c2VjcmV0LW90aGVyLXRoYW4tdGhlLXJlYWwtb25l"), 401);
     assert.equal(await deliver(receiver.url, "a"), 503);
@@ -45,6 +50,12 @@ test("a demo receiver verifies signatures, fails its first requests, then tallie
       ],
     );
     assert.match(lines.at(-1)!, /^200 upload\.started .* b .*REPEAT/);
+    assert.match(lines[1]!, /^503 upload\.started .* a .*simulated outage: 503 1 of 2/);
+    assert.deepEqual(delivered, ["a", "b", "b"]);
+    assert.deepEqual(
+      receiver.arrivals.map((a) => a.status),
+      [401, 503, 503, 200, 200, 200],
+    );
   } finally {
     await receiver.close();
   }

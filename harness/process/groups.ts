@@ -7,8 +7,8 @@ import { fileURLToPath } from "node:url";
 import { sleep } from "../wait.ts";
 
 /**
- * Child processes, temp dirs and free ports of the chaos suite and the bench (the demo and the
- * browser test use `signalGroup` and `freePort` only). Every child runs in its own
+ * Child processes, temp dirs and free ports of the chaos suite, the bench and the demo (the
+ * browser test uses `signalGroup` and `freePort` only). Every child runs in its own
  * process group (detached) so that a crash test can SIGKILL wrangler and both workerd children at
  * once. Groups and temp dirs are registered here and removed on exit, on SIGINT/SIGTERM and on an
  * uncaught error; a detached watchdog also kills a group if this process dies by SIGKILL.
@@ -31,8 +31,15 @@ export interface Group {
   exited: Promise<number | null>;
 }
 
-/** Spawns `command` in a new process group, with output captured; never inherits the terminal. */
-export function spawnGroup(command: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; echo?: boolean }): Group {
+/**
+ * Spawns `command` in a new process group, with output captured; never inherits the terminal.
+ * `echo` copies the output to stderr as it comes; `onLine` gets each complete line of it.
+ */
+export function spawnGroup(
+  command: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; echo?: boolean; onLine?: (line: string) => void },
+): Group {
   installCleanup();
   const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error(`could not spawn ${command}`);
@@ -44,8 +51,18 @@ export function spawnGroup(command: string, args: string[], opts: { cwd: string;
     if (opts.echo) process.stderr.write(text);
     buffer = (buffer + text).slice(-262_144);
   };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", keep);
+    if (opts.onLine) {
+      const onLine = opts.onLine;
+      let partial = "";
+      stream?.on("data", (chunk: Buffer) => {
+        const lines = (partial + chunk.toString("utf8")).split("\n");
+        partial = lines.pop()!.slice(-65_536);
+        for (const line of lines) onLine(line);
+      });
+    }
+  }
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   startWatchdog(pid);
   return { pid, child, output: () => buffer, exited };

@@ -6,8 +6,8 @@ import { sleep } from "../wait.ts";
 
 /**
  * `wrangler dev` for the demo, the browser test, the chaos suite and the bench: its arguments and
- * environment (127.0.0.1 only, no telemetry), and for the suite and the bench a managed run of the
- * project's Worker. That Worker is first bundled once into a snapshot
+ * environment (127.0.0.1 only, no telemetry), and a managed run of a Worker (`startDev`). For the
+ * suite and the bench the project's Worker is first bundled once into a snapshot
  * (`wrangler deploy --dry-run --outdir`), so edits other people make to src/ while a run is in
  * progress cannot reload the runtime under the test; the snapshot is what the whole run tests.
  */
@@ -137,6 +137,12 @@ export interface DevOptions {
   logLevel?: "debug" | "info" | "log" | "warn" | "error" | "none";
   /** Copy the runtime's output to stderr as it comes. */
   echo?: boolean;
+  /** Called with each line of the runtime's output. */
+  onLine?: (line: string) => void;
+  /** wrangler's own logs and dev registry (a temp dir); the config's directory when omitted. */
+  workDir?: string;
+  /** How long to wait for GET /healthz (default 45 s). */
+  readyTimeoutMs?: number;
 }
 
 /** A running Worker. */
@@ -166,16 +172,17 @@ export async function startDev(opts: DevOptions): Promise<DevServer> {
     logLevel: opts.logLevel ?? "info",
   });
   const cwd = resolve(opts.configPath, "..");
-  const group = spawnGroup(process.execPath, args, { cwd, env: wranglerEnv({ workDir: cwd, ci: true }), echo: opts.echo });
+  const group = spawnGroup(process.execPath, args, { cwd, env: wranglerEnv({ workDir: opts.workDir ?? cwd, ci: true }), echo: opts.echo, onLine: opts.onLine });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 45_000;
+  const readyMs = opts.readyTimeoutMs ?? 45_000;
+  const deadline = Date.now() + readyMs;
   let exited = false;
   void group.exited.then(() => (exited = true));
   for (let i = 0; ; i++) {
     if (exited) throw new Error(`wrangler dev exited before it was ready:\n${group.output().slice(-4000)}`);
     if (Date.now() > deadline) {
       await killGroup(group);
-      throw new Error(`wrangler dev not ready within 45 s:\n${group.output().slice(-4000)}`);
+      throw new Error(`wrangler dev not ready within ${readyMs / 1000} s:\n${group.output().slice(-4000)}`);
     }
     try {
       const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });

@@ -1,7 +1,7 @@
 import { HEADER, VALIDATION_EVENT } from "../../src/providers/centrepoint/constants.ts";
 import type { SimulateOptions } from "./args.ts";
 import { centrepointHeaders, WIRE_NAME } from "../centrepoint/headers.ts";
-import type { SendFn } from "../http/sender.ts";
+import type { SendFn } from "../http/client.ts";
 import { buildPlan, type NewDelivery, type Plan } from "./plan.ts";
 import { createRng, guidLike, type Rng } from "../prng.ts";
 import { credentialHeaders } from "../centrepoint/signing.ts";

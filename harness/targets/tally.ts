@@ -1,10 +1,10 @@
-/** What one demo receiver has seen, keyed by Standard Webhooks `webhook-id`. */
+/** What one target (controllable-target.ts) has answered, keyed by Standard Webhooks `webhook-id`. */
 export interface Tally {
   /** Requests per webhook-id, whatever was answered. */
   attempts: Map<string, number>;
   /** Requests per webhook-id answered 2xx: 1 is exactly once, more are repeats. */
   delivered: Map<string, number>;
-  /** Requests answered 503 (simulated outage). */
+  /** Requests answered with anything but 2xx (a simulated outage, 410, 429, ...). */
   refused: number;
   /** Requests whose Standard Webhooks signature did not verify (answered 401). */
   invalidSignatures: number;
@@ -15,7 +15,7 @@ export function createTally(): Tally {
   return { attempts: new Map(), delivered: new Map(), refused: 0, invalidSignatures: 0 };
 }
 
-/** Records one verified request for `id`; returns which attempt it was (1 = first). */
+/** Records one answered request for `id`; returns which attempt it was (1 = first). */
 export function recordAttempt(tally: Tally, id: string, answered: "delivered" | "refused"): number {
   const attempt = (tally.attempts.get(id) ?? 0) + 1;
   tally.attempts.set(id, attempt);

@@ -1,5 +1,6 @@
 import { readCounter, readCounters } from "../lib/counters";
 import { inChunks, placeholders } from "../lib/sql";
+import type { DeliveryRecord, Provenance } from "./types";
 
 /**
  * The ledger's read model: plain functions over a ledger's SqlStorage, the row types the admin
@@ -8,32 +9,8 @@ import { inChunks, placeholders } from "../lib/sql";
 
 type Row = Record<string, SqlStorageValue>;
 
-/** How a delivery came into the ledger: pushed by CentrePoint, or backfilled from its delivery history. */
-export type Provenance = "webhook" | "centrepoint-history";
-
-/** A stored delivery as the admin API shows it. Times are epoch ms. */
-export interface DeliveryRecord {
-  seq: number;
-  deliveryId: string;
-  idDerived: boolean;
-  event: string | null;
-  kind: string;
-  subject: string | null;
-  attention: string | null;
-  receivedAt: number;
-  sourceIp: string | null;
-  headers: Record<string, string>;
-  bodySha256: string;
-  bodySize: number;
-  recordHash: string;
-  duplicateCount: number;
-  lastSeenAt: number;
-  provenance: Provenance;
-  /** An earlier delivery of this source with the same body under another id (a possible replay), or null. */
-  sameBodyAs: string | null;
-  /** When retention pruned the body and the envelope (digests kept; the archive has them), or null. */
-  bodyPrunedAt: number | null;
-}
+// The record's one definition is the zod schema in types.ts; re-exported for the read model's callers.
+export type { DeliveryRecord, Provenance } from "./types";
 
 /** One target's hand-off of a delivery. */
 export interface HandoffView {

@@ -3,7 +3,43 @@
  * the planned hand-off shape other domains (src/pull/) write. Types and the constants that cross the
  * Durable Object's boundary only; no logic.
  */
-import type { DeliveryRecord, Provenance } from "./queries";
+import { z } from "zod";
+import { PROVENANCES } from "../providers/centrepoint/constants";
+
+/** Epoch ms: how the ledger keeps every time (the admin API answers them as ISO 8601). */
+const epochMs = z.number().int();
+
+/**
+ * A stored delivery: the one definition of the ledger's record. The ledger's read model returns it
+ * (`DeliveryRecord`), and the admin API's `deliverySchema` is built from it (times as ISO 8601), so a
+ * field added here reaches the API or fails to compile.
+ */
+export const deliveryRecordSchema = z.object({
+  seq: z.number().int(),
+  deliveryId: z.string(),
+  idDerived: z.boolean(),
+  event: z.string().nullable(),
+  kind: z.string(),
+  subject: z.string().nullable(),
+  attention: z.string().nullable(),
+  receivedAt: epochMs,
+  sourceIp: z.string().nullable(),
+  headers: z.record(z.string(), z.string()),
+  bodySha256: z.string(),
+  bodySize: z.number().int(),
+  recordHash: z.string(),
+  duplicateCount: z.number().int(),
+  lastSeenAt: epochMs,
+  provenance: z.enum(PROVENANCES).meta({ description: "webhook: pushed by CentrePoint; centrepoint-history: backfilled from its delivery history" }),
+  sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
+  bodyPrunedAt: epochMs.nullable().meta({ description: "when retention pruned the body and the envelope (digests kept; the archive has them), or null" }),
+});
+
+/** A stored delivery as the ledger returns it. Times are epoch ms. */
+export type DeliveryRecord = z.infer<typeof deliveryRecordSchema>;
+
+/** How a delivery came into the ledger: pushed by CentrePoint, or backfilled from its delivery history. */
+export type Provenance = DeliveryRecord["provenance"];
 
 /** A planned row that differs from the plain hand-off: when it is first due, and its pull plan (JSON, read by src/pull/). */
 export interface HandoffPlan {

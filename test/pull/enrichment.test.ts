@@ -224,7 +224,7 @@ describe("enrichment", () => {
     await runDurableObjectAlarm(outboxOf(held));
     const [out] = envelopesTo(sent, held);
     expect(out!.data.enrichment).toMatchObject({ status: "failed", reasons: [expect.stringContaining("HTTP 404")] });
-    expect((await detail(source, id)).pull.enrichment).toMatchObject({ releasedAt: expect.any(Number), targets: [{ waiting: "handed" }] });
+    expect((await detail(source, id)).pull.enrichment).toMatchObject({ releasedAt: expect.stringMatching(/Z$/), targets: [{ waiting: "handed" }] });
     // A second release finds nothing waiting.
     expect(await (await admin(`/deliveries/${source}/${id}/enrichment/release`, { method: "POST" })).json()).toMatchObject({ released: 0 });
   });

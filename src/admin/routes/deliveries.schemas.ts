@@ -1,9 +1,12 @@
 import { z } from "zod";
 import { ENRICH_FACTS, idSchema } from "../../config/schemas";
+import { type DeliveryRecord, deliveryRecordSchema } from "../../ledger/types";
 import { PROVENANCES } from "../../providers/centrepoint/constants";
-import { downloadSchema, rawRequestSchema } from "./sources.schemas";
-import { isoTime, time } from "./shared.schemas";
-import { attemptSchema, dispatchSchema } from "./targets.schemas";
+import type { DeliveryTarget } from "../service/deliveries";
+import type { DeliveryPull } from "../service/pull";
+import { downloadAnswer, downloadSchema, rawRequestAnswer, rawRequestSchema } from "./sources.schemas";
+import { iso, isoTime, isoTimes, time } from "./shared.schemas";
+import { attemptAnswer, attemptSchema, dispatchAnswer, dispatchSchema } from "./targets.schemas";
 
 /** Requests and answers of `/admin/deliveries/...` (routes/deliveries.ts); the dashboard parses its filters with `deliveryListQuery` too. */
 
@@ -24,28 +27,19 @@ export const deliveryListQuery = z.strictObject({
 /** `POST /admin/deliveries/:source/:id/replay` body. */
 export const replayOneBody = z.strictObject({ target: idSchema.optional() });
 
-/** A delivery in the ledger, as the API shows it. */
-export const deliverySchema = z.object({
+/**
+ * A delivery in the ledger, as the API shows it: the ledger's record (`deliveryRecordSchema`, its one
+ * definition) with its source, and its times as ISO 8601 (`DELIVERY_TIMES`).
+ */
+export const deliverySchema = deliveryRecordSchema.extend({
   source: z.string(),
-  seq: z.number().int(),
-  deliveryId: z.string(),
-  idDerived: z.boolean(),
-  event: z.string().nullable(),
-  kind: z.string(),
-  subject: z.string().nullable(),
-  attention: z.string().nullable(),
   receivedAt: isoTime,
   lastSeenAt: isoTime,
-  sourceIp: z.string().nullable(),
-  headers: z.record(z.string(), z.string()),
-  bodySha256: z.string(),
-  bodySize: z.number().int(),
-  recordHash: z.string(),
-  duplicateCount: z.number().int(),
-  provenance: z.enum(PROVENANCES).meta({ description: "webhook: pushed by CentrePoint; centrepoint-history: backfilled from its delivery history" }),
-  sameBodyAs: z.string().nullable().meta({ description: "an earlier delivery of this source with the same body under another id (a possible replay)" }),
-  bodyPrunedAt: isoTime.nullable().meta({ description: "when retention pruned the body and the envelope (digests kept; the archive has them), or null" }),
+  bodyPrunedAt: isoTime.nullable().meta(deliveryRecordSchema.shape.bodyPrunedAt.meta() ?? {}),
 });
+
+/** The record's times (epoch ms in the ledger), answered as ISO 8601. */
+export const DELIVERY_TIMES = ["receivedAt", "lastSeenAt", "bodyPrunedAt"] as const satisfies readonly (keyof DeliveryRecord)[];
 
 // ---- the pull side (docs/pull.md) ----------------------------------------------------------------
 const fact = z.enum(ENRICH_FACTS);
@@ -58,26 +52,24 @@ const storedEnrichmentSchema = z.object({
   errors: z.record(z.string(), z.string()),
   settled: z.boolean(),
   attempts: z.number().int(),
-  updatedAt: z.number(),
+  updatedAt: isoTime.meta({ description: "the last attempt" }),
 });
 
-/** `pull` of `GET /admin/deliveries/:source/:id`. */
+/** `pull` of `GET /admin/deliveries/:source/:id` (`pullAnswer`). */
 export const deliveryPullSchema = z.object({
   enrichment: z
     .object({
       state: z.enum(["pending", "complete", "partial", "failed"]).nullable(),
       facts: z.array(fact),
       stored: storedEnrichmentSchema.nullable(),
-      job: z
-        .object({ attempts: z.number().int(), nextAt: z.number().nullable(), giveUpAt: z.number(), createdAt: z.number(), updatedAt: z.number() })
-        .nullable(),
-      releasedAt: z.number().nullable(),
+      job: z.object({ attempts: z.number().int(), nextAt: isoTime.nullable(), giveUpAt: isoTime, createdAt: isoTime, updatedAt: isoTime }).nullable(),
+      releasedAt: isoTime.nullable(),
       targets: z.array(
         z.object({
           targetId: z.string(),
           facts: z.array(fact),
-          deadlineAt: z.number().nullable().meta({ description: "null: held until enrichment succeeds or an operator releases it" }),
-          handedAt: z.number().nullable(),
+          deadlineAt: isoTime.nullable().meta({ description: "null: held until enrichment succeeds or an operator releases it" }),
+          handedAt: isoTime.nullable(),
           waiting: z.enum(["held", "until_deadline", "handed"]),
         }),
       ),
@@ -92,13 +84,30 @@ export const deliveryPullSchema = z.object({
   downloads: z.array(downloadSchema),
 });
 
+/** A delivery's pull side as the API answers it: its times ISO 8601. */
+export function pullAnswer(p: DeliveryPull) {
+  const e = p.enrichment;
+  return {
+    ...p,
+    enrichment: e && {
+      ...e,
+      stored: e.stored && isoTimes(e.stored, ["updatedAt"]),
+      job: e.job && isoTimes(e.job, ["nextAt", "giveUpAt", "createdAt", "updatedAt"]),
+      releasedAt: iso(e.releasedAt),
+      targets: e.targets.map((t) => isoTimes(t, ["deadlineAt", "handedAt"])),
+    },
+    rawRequests: p.rawRequests.map(rawRequestAnswer),
+    downloads: p.downloads.map(downloadAnswer),
+  };
+}
+
 /** `POST /admin/deliveries/:source/:id/enrichment/retry`. */
 export const retryEnrichmentSchema = z.object({
   source: z.string(),
   deliveryId: z.string(),
   state: z.literal("pending"),
   facts: z.array(fact),
-  nextAt: z.number().nullable(),
+  nextAt: isoTime.nullable(),
 });
 
 /** `POST /admin/deliveries/:source/:id/enrichment/release`. */
@@ -117,8 +126,8 @@ export const deliveryDetailSchema = deliverySchema.extend({
       target: z.string(),
       handoff: z.object({
         targetId: z.string(),
-        plannedAt: z.number(),
-        handedAt: z.number().nullable(),
+        plannedAt: isoTime,
+        handedAt: isoTime.nullable(),
         tries: z.number().int(),
         lastError: z.string().nullable(),
       }),
@@ -128,6 +137,16 @@ export const deliveryDetailSchema = deliverySchema.extend({
   ),
   pull: deliveryPullSchema.meta({ description: "the pull side (docs/pull.md): enrichment, raw-data requests, file downloads" }),
 });
+
+/** One target's part of a delivery as the API answers it: its times ISO 8601. */
+export function deliveryTargetAnswer(t: DeliveryTarget) {
+  return {
+    ...t,
+    handoff: isoTimes(t.handoff, ["plannedAt", "handedAt"]),
+    dispatch: t.dispatch && dispatchAnswer(t.dispatch),
+    attempts: t.attempts.map(attemptAnswer),
+  };
+}
 
 /** `POST /admin/deliveries/:source/:id/replay`. */
 export const replayOneSchema = z.object({

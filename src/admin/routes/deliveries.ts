@@ -11,15 +11,18 @@ import { replayDelivery } from "../service/replay";
 import { jsonBody, valid } from "../validation";
 import {
   deliveryDetailSchema,
+  deliveryTargetAnswer,
   deliveryListQuery,
   deliverySchema,
+  DELIVERY_TIMES,
+  pullAnswer,
   releaseEnrichmentSchema,
   replayOneBody,
   replayOneSchema,
   retryEnrichmentSchema,
 } from "./deliveries.schemas";
 import { refuse } from "./refuse";
-import { deliveryParams } from "./shared.schemas";
+import { deliveryParams, iso, isoTimes } from "./shared.schemas";
 
 /** `/admin/deliveries`: deliveries across the ledgers, one delivery's detail, its replay and its enrichment actions (docs/pull.md). */
 export const deliveries = new Hono<AppEnv>();
@@ -60,8 +63,13 @@ deliveries.get(
     const { source, id } = c.req.valid("param");
     const detail = await getDeliveryDetail(c.env, source, id);
     if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
-    const { body, ...rest } = detail;
-    return c.json({ ...withTimes(rest), body: { text: new TextDecoder().decode(body), base64: toBase64(body) } });
+    const { body, targets, pull, ...rest } = detail;
+    return c.json({
+      ...withTimes(rest),
+      body: { text: new TextDecoder().decode(body), base64: toBase64(body) },
+      targets: targets.map(deliveryTargetAnswer),
+      pull: pullAnswer(pull),
+    });
   },
 );
 
@@ -108,7 +116,7 @@ deliveries.post(
     const { source, id } = c.req.valid("param");
     const job = await retryEnrichment(c.env, source, id);
     if (!job.ok) return refuse(c, job.error);
-    return c.json({ source, deliveryId: id, state: "pending" as const, facts: job.value.facts, nextAt: job.value.nextAt });
+    return c.json({ source, deliveryId: id, state: "pending" as const, facts: job.value.facts, nextAt: iso(job.value.nextAt) });
   },
 );
 
@@ -127,12 +135,7 @@ deliveries.post(
   },
 );
 
-/** A delivery record with its times as ISO strings, as the API answers. */
-function withTimes<T extends Pick<DeliveryRecord, "receivedAt" | "lastSeenAt" | "bodyPrunedAt">>(r: T) {
-  return {
-    ...r,
-    receivedAt: new Date(r.receivedAt).toISOString(),
-    lastSeenAt: new Date(r.lastSeenAt).toISOString(),
-    bodyPrunedAt: r.bodyPrunedAt === null ? null : new Date(r.bodyPrunedAt).toISOString(),
-  };
+/** A delivery record with its times as ISO 8601, as the API answers. */
+function withTimes<T extends Pick<DeliveryRecord, (typeof DELIVERY_TIMES)[number]>>(r: T) {
+  return isoTimes(r, DELIVERY_TIMES);
 }

@@ -1,6 +1,8 @@
 import { z } from "zod";
+import type { DownloadRow } from "../../ledger/enrichment";
+import type { RawRequestView } from "../../pull/requests";
 import { REPORTS_KEPT } from "../../reconcile/store";
-import { isoTime, time } from "./shared.schemas";
+import { isoTime, isoTimes, time } from "./shared.schemas";
 
 /** Requests and answers of `/admin/sources/:id/...` beyond the document CRUD (routes/sources.ts). */
 
@@ -23,7 +25,7 @@ export const handshakesSchema = z.object({
   dropped: z.number().int().meta({ description: "older handshakes the log's bound (10,000 rows) removed" }),
 });
 
-/** A raw-data request of the relay's automatic queue. Times are epoch ms. */
+/** A raw-data request of the relay's automatic queue (`rawRequestAnswer`). */
 export const rawRequestSchema = z.object({
   id: z.number().int(),
   source: z.string(),
@@ -34,14 +36,14 @@ export const rawRequestSchema = z.object({
   studyId: z.string(),
   subjectId: z.string(),
   fileFormat: z.string(),
-  beginUtc: z.string(),
-  endUtc: z.string(),
+  beginUtc: isoTime,
+  endUtc: isoTime,
   state: z.enum(["queued", "submitting", "active", "completed", "error", "failed", "lost", "invalid"]),
   trackingId: z.string().nullable(),
-  queuedAt: z.number(),
-  submittedAt: z.number().nullable(),
-  finishedAt: z.number().nullable(),
-  nextAt: z.number().nullable(),
+  queuedAt: isoTime,
+  submittedAt: isoTime.nullable(),
+  finishedAt: isoTime.nullable(),
+  nextAt: isoTime.nullable(),
   tries: z.number().int(),
   upstreamStatus: z.string().nullable(),
   error: z.string().nullable(),
@@ -49,12 +51,17 @@ export const rawRequestSchema = z.object({
   completionDeliveryId: z.string().nullable().meta({ description: "the data_retrieval_complete delivery that reported it" }),
 });
 
+/** A raw-data request as the API answers it: its times ISO 8601. */
+export function rawRequestAnswer(r: RawRequestView) {
+  return isoTimes(r, ["queuedAt", "submittedAt", "finishedAt", "nextAt"]);
+}
+
 /** One download through a relay file link. */
 export const downloadSchema = z
   .object({
     id: z.number().int(),
-    at: z.number().meta({ description: "the latest download of the link with this outcome, epoch ms" }),
-    firstAt: z.number().meta({ description: "the first one, epoch ms" }),
+    at: isoTime.meta({ description: "the latest download of the link with this outcome" }),
+    firstAt: isoTime.meta({ description: "the first one" }),
     count: z.number().int().meta({ description: "downloads of the link with this outcome" }),
     targetId: z.string().meta({ description: "the target the link was issued to" }),
     fileId: z.string(),
@@ -64,6 +71,11 @@ export const downloadSchema = z
     outcome: z.string().meta({ description: "redirected, or upstream_error: <CentrePoint's status>" }),
   })
   .meta({ description: "one row per link (target and file) and outcome" });
+
+/** A download as the API answers it: its times ISO 8601. */
+export function downloadAnswer(d: DownloadRow) {
+  return isoTimes(d, ["at", "firstAt"]);
+}
 
 /** `GET /admin/sources/:id/raw-requests` query. */
 export const rawRequestsQuery = z.strictObject({

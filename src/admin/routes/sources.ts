@@ -10,8 +10,9 @@ import { ledgerOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 import { documentRoutes } from "./documents";
 import { refuse } from "./refuse";
-import { idParam } from "./shared.schemas";
+import { idParam, iso } from "./shared.schemas";
 import {
+  downloadAnswer,
   downloadsQuery,
   downloadsSchema,
   exportQuery,
@@ -20,6 +21,7 @@ import {
   integrityRequestBody,
   integritySchema,
   lifecycleSchema,
+  rawRequestAnswer,
   rawRequestsQuery,
   rawRequestsSchema,
   reconcileReportSchema,
@@ -37,7 +39,6 @@ export const sources = new Hono<AppEnv>();
 documentRoutes(sources, "source");
 
 const unknownSource = { schema: errorBodySchema, description: "no such source" };
-const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 const refusals = {
   400: { schema: errorBodySchema, description: "the source has no centrepoint block, or it is invalid or misconfigured (a secret not set)" },
   404: { schema: errorBodySchema, description: "no such source" },
@@ -192,7 +193,7 @@ sources.get(
   async (c) => {
     const { id } = c.req.valid("param");
     const items = await rawRequestsOfSource(c.env, id, c.req.valid("query"));
-    return items.ok ? c.json({ source: id, items: items.value }) : refuse(c, items.error);
+    return items.ok ? c.json({ source: id, items: items.value.map(rawRequestAnswer) }) : refuse(c, items.error);
   },
 );
 
@@ -208,7 +209,7 @@ sources.get(
   async (c) => {
     const { id } = c.req.valid("param");
     const items = await downloadsOfSource(c.env, id, c.req.valid("query").limit);
-    return items.ok ? c.json({ source: id, items: items.value }) : refuse(c, items.error);
+    return items.ok ? c.json({ source: id, items: items.value.map(downloadAnswer) }) : refuse(c, items.error);
   },
 );
 

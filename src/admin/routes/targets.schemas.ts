@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { idSchema } from "../../config/schemas";
-import { DISPATCH_STATES, MAX_LIST } from "../../outbox/views";
-import { time } from "./shared.schemas";
+import { type AttemptView, DISPATCH_STATES, type DispatchView, MAX_LIST, type OutboxHealth } from "../../outbox/views";
+import { iso, isoTime, isoTimes, time } from "./shared.schemas";
 
 /** Requests and answers of `/admin/targets/...` (routes/targets.ts); dispatches and attempts live in a target's outbox. */
 
@@ -17,27 +17,32 @@ export const deadQuery = z.strictObject({
     .optional(),
 });
 
-/** A dispatch: one event for one target, in that target's outbox. Times are epoch ms. */
+/** A dispatch: one event for one target, in that target's outbox (`dispatchAnswer`). */
 export const dispatchSchema = z.object({
   source: z.string(),
   deliveryId: z.string(),
   kind: z.string(),
   subject: z.string().nullable(),
-  receivedAt: z.number(),
+  receivedAt: isoTime,
   state: z.enum(DISPATCH_STATES as [string, ...string[]]),
   windowAttempts: z.number().int(),
-  nextAt: z.number().nullable(),
-  firstPlannedAt: z.number(),
+  nextAt: isoTime.nullable(),
+  firstPlannedAt: isoTime,
   lastError: z.string().nullable(),
-  deliveredAt: z.number().nullable(),
-  enqueuedAt: z.number(),
-  updatedAt: z.number(),
+  deliveredAt: isoTime.nullable(),
+  enqueuedAt: isoTime,
+  updatedAt: isoTime,
 });
 
-/** One attempt of a dispatch. */
+/** A dispatch as the API answers it: its times ISO 8601. */
+export function dispatchAnswer(d: DispatchView) {
+  return isoTimes(d, ["receivedAt", "nextAt", "firstPlannedAt", "deliveredAt", "enqueuedAt", "updatedAt"]);
+}
+
+/** One attempt of a dispatch (`attemptAnswer`). */
 export const attemptSchema = z.object({
   n: z.number().int(),
-  startedAt: z.number(),
+  startedAt: isoTime,
   durationMs: z.number().nullable(),
   status: z.number().int().nullable(),
   responseHeaders: z.record(z.string(), z.string()).nullable(),
@@ -47,17 +52,36 @@ export const attemptSchema = z.object({
   outcome: z.enum(["in_flight", "success", "failure", "interrupted"]),
 });
 
-/** `GET /admin/targets/:id/health`. */
+/** An attempt as the API answers it: its start ISO 8601. */
+export function attemptAnswer(a: AttemptView) {
+  return isoTimes(a, ["startedAt"]);
+}
+
+/** `GET /admin/targets/:id/health` (`healthAnswer`). */
 export const healthSchema = z.object({
   targetId: z.string().nullable(),
   counts: z.record(z.string(), z.number().int()).meta({ description: "dispatches per state" }),
   oldestPendingAgeMs: z.number().nullable(),
   heldBy: z.enum(["gone", "config"]).nullable(),
   heldReason: z.string().nullable(),
-  breaker: z.object({ status: z.enum(["closed", "open", "half_open"]), consecutiveFailures: z.number().int(), probeAt: z.number().nullable() }),
-  lastError: z.object({ at: z.number(), message: z.string() }).nullable(),
-  lastSuccessAt: z.number().nullable(),
+  breaker: z.object({ status: z.enum(["closed", "open", "half_open"]), consecutiveFailures: z.number().int(), probeAt: isoTime.nullable() }),
+  lastError: z.object({ at: isoTime, message: z.string() }).nullable(),
+  lastSuccessAt: isoTime.nullable(),
+  retention: z
+    .object({ days: z.number().int(), prunedDispatches: z.number().int(), prunedAttempts: z.number().int(), lastPrunedAt: isoTime.nullable() })
+    .meta({ description: "delivered dispatches are kept `days`; how many rows retention removed, and when it last did" }),
 });
+
+/** A target's health as the API answers it: its times ISO 8601. */
+export function healthAnswer(h: OutboxHealth) {
+  return {
+    ...h,
+    breaker: isoTimes(h.breaker, ["probeAt"]),
+    lastError: h.lastError && isoTimes(h.lastError, ["at"]),
+    lastSuccessAt: iso(h.lastSuccessAt),
+    retention: isoTimes(h.retention, ["lastPrunedAt"]),
+  };
+}
 
 /** `GET /admin/targets/:id/dead`. */
 export const deadPageSchema = z.object({ target: z.string(), items: z.array(dispatchSchema), next: z.string().nullable() });

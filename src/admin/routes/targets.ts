@@ -10,7 +10,7 @@ import { outboxOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 import { documentRoutes } from "./documents";
 import { idParam } from "./shared.schemas";
-import { deadPageSchema, deadQuery, healthSchema, previewBody, previewSchema, resumeSchema } from "./targets.schemas";
+import { deadPageSchema, deadQuery, dispatchAnswer, healthAnswer, healthSchema, previewBody, previewSchema, resumeSchema } from "./targets.schemas";
 
 /** `/admin/targets`: the target documents (CRUD, `PUT ?dryRun=1`), and per target its outbox's dead letters and health, resume, and a delivery's preview. */
 export const targets = new Hono<AppEnv>();
@@ -31,7 +31,7 @@ targets.get(
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
     const page = await outboxOf(c.env, id).list({ ...c.req.valid("query"), state: "dead" });
-    return c.json({ target: id, items: page.items, next: page.cursor });
+    return c.json({ target: id, items: page.items.map(dispatchAnswer), next: page.cursor });
   },
 );
 
@@ -46,7 +46,7 @@ targets.get(
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
-    return c.json(await outboxOf(c.env, id).health());
+    return c.json(healthAnswer(await outboxOf(c.env, id).health()));
   },
 );
 
