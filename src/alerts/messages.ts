@@ -1,5 +1,5 @@
 import { type AlertChannel, SEVERITIES } from "../config/alert-schema";
-import { type EmailNotification, NOTIFICATION_SOURCE, type OutboxItem } from "../outbox/types";
+import { channelOutboxName, type EmailNotification, NOTIFICATION_SOURCE, type OutboxItem } from "../outbox/types";
 import type { WebhookNotification } from "./schema";
 import type { IssueChange, IssueObject, IssueSnapshot } from "./types";
 
@@ -117,7 +117,8 @@ export function notificationItem(channel: AlertChannel, change: IssueChange, pub
 export function channelWants(channelId: string, channel: AlertChannel, issue: IssueSnapshot): boolean {
   if (!channel.enabled) return false;
   const key = objectKey(issue.object);
-  if (key === `channel:${channelId}`) return false;
+  // Its own outbox may also be reported as a target named `alert:<id>` (where dispatches go dead): the same channel.
+  if (key === `channel:${channelId}` || key === `target:${channelOutboxName(channelId)}`) return false;
   if (SEVERITIES.indexOf(issue.severity) < SEVERITIES.indexOf(channel.severity)) return false;
   if (!channel.conditions.includes("*") && !channel.conditions.includes(issue.condition)) return false;
   const kind = key.slice(0, key.indexOf(":"));

@@ -3,7 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { admin, freshId, putSource } from "../support/helpers";
 import { fakeTarget, fireAlarm, outboxTestsWithCounters } from "../support/outbox";
-import { ALERT_SIGNING_SECRET, channelOutbox } from "../support/alerts";
+import { ALERT_SIGNING_SECRET, channelOutbox } from "../support/channels";
 
 outboxTestsWithCounters();
 

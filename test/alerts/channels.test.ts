@@ -8,7 +8,7 @@ import { webhookNotificationSchema } from "../../src/alerts/schema";
 import { alertChannelSchema } from "../../src/config/alert-schema";
 import { T0 } from "../support/clock";
 import { alarmAt, fakeTarget, fireAlarm, outboxTestsWithCounters } from "../support/outbox";
-import { ALERT_SIGNING_SECRET, channelOutbox, issueChange, putChannel, SLACK_URL } from "../support/alerts";
+import { ALERT_SIGNING_SECRET, channelOutbox, issueChange, putChannel, SLACK_URL } from "../support/channels";
 
 const { advance } = outboxTestsWithCounters();
 
@@ -191,7 +191,7 @@ describe("a failing channel", () => {
     expect(told.channels).not.toContain(broken);
     expect(await outbox.getDispatch("issues", own.id)).toBeNull();
     expect(await channelOutbox(healthy).getDispatch("issues", own.id)).not.toBeNull();
-  });
+  }, 30_000); // about 25 alarm runs: slow on a loaded machine
 });
 
 describe("channel filters", () => {
@@ -210,6 +210,12 @@ describe("channel filters", () => {
     [{ objects: ["source:*", "target:other"] }, false],
   ])("a critical dead_letters issue on target:edc with %j: %s", (extra, wanted) => {
     expect(channelWants("ch", channel(extra), issue)).toBe(wanted);
+  });
+
+  it("a channel hears nothing of its own issue, named as the channel or as its outbox (target alert:<id>)", () => {
+    expect(channelWants("ch", channel({}), { ...issue, object: { channel: "ch" } })).toBe(false);
+    expect(channelWants("ch", channel({}), { ...issue, object: { target: "alert:ch" } })).toBe(false);
+    expect(channelWants("ch", channel({}), { ...issue, object: { channel: "other" } })).toBe(true);
   });
 
   it("a channel whose minimum severity is above the issue's hears nothing of it", () => {

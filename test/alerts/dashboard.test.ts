@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { notifyIssueChange } from "../../src/alerts/notify";
 import { get, signIn } from "../support/session";
 import { fireAlarm, outboxTestsWithCounters } from "../support/outbox";
-import { channelOutbox, issueChange, putChannel } from "../support/alerts";
+import { channelOutbox, issueChange, putChannel } from "../support/channels";
 
 outboxTestsWithCounters();
 

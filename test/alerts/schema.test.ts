@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import published from "../../docs/schemas/alert-notification.schema.json";
 import { webhookNotification } from "../../src/alerts/messages";
 import { webhookNotificationJsonSchema, webhookNotificationSchema } from "../../src/alerts/schema";
-import { issueChange } from "../support/alerts";
+import { issueChange } from "../support/channels";
 
 describe("the published JSON Schema of webhook alert notifications", () => {
   it("is the one generated from the schema the relay checks (regenerate: node scripts/alert-schema.ts)", () => {
