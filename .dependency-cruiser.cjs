@@ -5,6 +5,8 @@
  *          ↓
  *   domain            alerts/ · reconcile/ → ledger/ → pull/ → outbox/
  *          ↓
+ *   audit trail       audit/ (HTTP and domain folders record through it)
+ *          ↓
  *   adapters, config  providers/centrepoint/  config/
  *          ↓
  *   lib               lib/ env.ts version.ts
@@ -24,6 +26,10 @@
  * alerts/ (issues and their notifications) stands beside the flow and hands notifications to
  * outbox/ through its types.ts like the others.
  *
+ * audit/ is the audit trail (its Durable Object and the audit() entry point): the HTTP tier records
+ * operator actions through it, the domain folders automatic ones (retention, breaker holds); it imports
+ * only config/ and lib/, so recording can never reach back into what it records.
+ *
  * Type-only imports count like any other: a type import still ties the importer to that file's shape,
  * and the STYLE rule "shared types live in the folder's types.ts, never in the class file" is about
  * exactly those imports.
@@ -31,6 +37,7 @@
 const HTTP = "^src/(routes|admin|middleware)/|^src/(app|index|cron)[.]tsx?$";
 const DOMAIN = "^src/(ledger|outbox|reconcile|pull|alerts)/";
 const BASE = "^src/(providers/centrepoint|config)/";
+const AUDIT = "^src/audit/";
 const TYPES = "^src/(ledger|outbox|reconcile|pull|alerts)/types[.]ts$";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -55,7 +62,14 @@ module.exports = {
       severity: "error",
       comment: "providers/centrepoint/ and config/ import only each other and lib/.",
       from: { path: BASE },
-      to: { path: [HTTP, DOMAIN] },
+      to: { path: [HTTP, DOMAIN, AUDIT] },
+    },
+    {
+      name: "audit-only-down",
+      severity: "error",
+      comment: "audit/ imports only config/ and lib/: the trail never reaches back into the HTTP or domain code it records.",
+      from: { path: AUDIT },
+      to: { path: [HTTP, DOMAIN, "^src/providers/"] },
     },
     {
       name: "lib-is-bottom",

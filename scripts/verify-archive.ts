@@ -1,23 +1,29 @@
 /**
- * The offline verifier of a ledger's archive or export: `npm run verify-archive -- <path>`.
+ * The offline verifier of a ledger's or the audit trail's archive or export: `npm run verify-archive -- <path>`.
  *
  * - A directory: every `*.manifest.json` under it (the R2 prefix `<source>/segments/`, copied
  *   down), each with its segment file beside it. Checks every record of every segment (its link,
  *   its record hash, its body's and envelope's digests), every segment file against its
  *   manifest's SHA-256 and size, and the manifest chain (each segment starts where the previous one
  *   ended, with that one's head hash).
- * - A file: one NDJSON export (`GET /admin/sources/:id/export`). Checks the chain within it; its
- *   first record's prev_hash is the anchor (compare it with the record before the range).
+ *   The audit trail's segments (R2 prefix `_audit/segments/`, manifest format
+ *   `centrepoint-edge-relay.audit-archive/1`) are checked the same way, entry by entry.
+ * - A file: one NDJSON export (`GET /admin/sources/:id/export`, or the trail's `GET /admin/audit/export`,
+ *   told apart by its first line). Checks the chain within it; its first record's prev_hash is the
+ *   anchor (compare it with the record before the range).
  *
  * Prints `OK: ...` and exits 0, or names the first broken record (its seq and delivery id) and
- * exits 1; 2 for a usage error. Uses only the chain code the relay itself uses
- * (src/ledger/chain.ts through src/ledger/archive-format.ts) and Node's own modules.
+ * exits 1 (an audit entry is named by its seq, action and actor); 2 for a usage error. Uses only the
+ * chain code the relay itself uses (src/lib/chain.ts through src/ledger/archive-format.ts and
+ * src/audit/format.ts) and Node's own modules.
  */
 import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { createInterface } from "node:readline";
-import { ARCHIVE_FORMAT, type Broken, lineVerifier, type SegmentManifest, verifyLines } from "../src/ledger/archive-format.ts";
-import { GENESIS } from "../src/ledger/chain.ts";
+import { AUDIT_ARCHIVE_FORMAT, auditLineVerifier, isAuditLine } from "../src/audit/format.ts";
+import { ARCHIVE_FORMAT, type Broken, lineVerifier } from "../src/ledger/archive-format.ts";
+import { type LineVerifier, type SegmentManifest, verifyText } from "../src/lib/archive-format.ts";
+import { GENESIS } from "../src/lib/chain.ts";
 import { sha256Hex } from "../src/lib/crypto.ts";
 
 /** What a verification found. */
@@ -57,7 +63,8 @@ export function verifyArchiveDir(dir: string): Verdict {
     } catch {
       return fail(m.firstSeq, null, where, `its segment file ${basename(m.segment)} is missing`);
     }
-    const checked = verifyLines(content.toString("utf8"), after, rel(dir, segmentFile));
+    if (m.format !== first.format) return fail(m.firstSeq, null, where, `the manifest's format ${m.format} is not the first one's (${first.format})`);
+    const checked = verifyText(content.toString("utf8"), VERIFIERS[m.format]!(after), rel(dir, segmentFile));
     if (!checked.ok) return { ok: false, broken: checked.broken };
     const v = checked.verified;
     if (v.records !== m.count || v.last.seq !== m.lastSeq)
@@ -85,9 +92,16 @@ export function verifyArchiveDir(dir: string): Verdict {
   };
 }
 
-/** One NDJSON export, streamed line by line. */
+/** The line verifier of each manifest format. */
+const VERIFIERS: Record<string, (after: { seq: number; hash: string } | null) => LineVerifier> = {
+  [ARCHIVE_FORMAT]: lineVerifier,
+  [AUDIT_ARCHIVE_FORMAT]: auditLineVerifier,
+};
+
+/** One NDJSON export, streamed line by line: a ledger's, or the audit trail's (told apart by its first line). */
 export async function verifyExportFile(file: string): Promise<Verdict> {
-  const verifier = lineVerifier(null);
+  let verifier: LineVerifier | null = null;
+  let audit = false;
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let n = 0;
   let firstSeq: number | null = null;
@@ -95,6 +109,10 @@ export async function verifyExportFile(file: string): Promise<Verdict> {
   for await (const line of lines) {
     n++;
     if (line === "") continue;
+    if (verifier === null) {
+      audit = looksLikeAudit(line);
+      verifier = audit ? auditLineVerifier(null) : lineVerifier(null);
+    }
     const broken = verifier.push(line, `${basename(file)} line ${n}`);
     if (broken) return { ok: false, broken };
     if (firstSeq === null) {
@@ -102,8 +120,13 @@ export async function verifyExportFile(file: string): Promise<Verdict> {
       anchor = (JSON.parse(line) as { prevHash: string }).prevHash;
     }
   }
+  if (verifier === null || verifier.verified.records === 0) return { ok: true, summary: "OK: the export is empty" };
   const v = verifier.verified;
-  if (v.records === 0) return { ok: true, summary: "OK: the export is empty" };
+  if (audit)
+    return {
+      ok: true,
+      summary: `OK: ${v.records} audit entries (seq ${firstSeq}-${v.last.seq}), anchored at prev hash ${anchor} (the entry before seq ${firstSeq}); head hash ${v.last.hash}`,
+    };
   const pruned = v.prunedBodies > 0 ? `; ${v.prunedBodies} records had their body pruned (links verified; the bodies are in the archive)` : "";
   return {
     ok: true,
@@ -114,9 +137,23 @@ export async function verifyExportFile(file: string): Promise<Verdict> {
 /** One line for a verdict. */
 export function describe(v: Verdict): string {
   if (v.ok) return v.summary;
-  const { seq, deliveryId, at, reason } = v.broken;
-  const record = seq === null ? "BROKEN" : `BROKEN at record seq ${seq}${deliveryId === null ? "" : ` (delivery ${deliveryId})`}`;
+  const { seq, deliveryId, entry, at, reason } = v.broken;
+  const record =
+    seq === null
+      ? "BROKEN"
+      : entry
+        ? `BROKEN at audit entry seq ${seq} (${entry})`
+        : `BROKEN at record seq ${seq}${deliveryId === null ? "" : ` (delivery ${deliveryId})`}`;
   return `${record}: ${reason} [${at}]`;
+}
+
+/** True when an export's first line is an audit entry. */
+function looksLikeAudit(line: string): boolean {
+  try {
+    return isAuditLine(JSON.parse(line));
+  } catch {
+    return false;
+  }
 }
 
 function readManifest(file: string): SegmentManifest | string {
@@ -126,7 +163,7 @@ function readManifest(file: string): SegmentManifest | string {
   } catch {
     return "the manifest is not JSON";
   }
-  if (m.format !== ARCHIVE_FORMAT) return `the manifest's format is not ${ARCHIVE_FORMAT}`;
+  if (typeof m.format !== "string" || !(m.format in VERIFIERS)) return `the manifest's format is not ${ARCHIVE_FORMAT} or ${AUDIT_ARCHIVE_FORMAT}`;
   for (const field of ["firstSeq", "lastSeq", "count", "bytes"] as const) if (!Number.isSafeInteger(m[field])) return `the manifest's ${field} is missing`;
   for (const field of ["segment", "prevHeadHash", "headHash", "sha256"] as const) if (typeof m[field] !== "string") return `the manifest's ${field} is missing`;
   return m as SegmentManifest;

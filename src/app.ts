@@ -2,12 +2,15 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "./admin/dashboard/routes";
 import { alerts } from "./admin/routes/alerts";
+import { requireRole } from "./admin/authz";
 import { openApiDocument } from "./admin/openapi";
+import { auditRoutes } from "./admin/routes/audit";
 import { deliveries } from "./admin/routes/deliveries";
 import { metrics } from "./admin/routes/metrics";
 import { replay } from "./admin/routes/replay";
 import { sources } from "./admin/routes/sources";
 import { targets } from "./admin/routes/targets";
+import { AuditUnavailable, ReasonRequired } from "./audit/audit";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./lib/errors";
 import { log } from "./lib/log";
@@ -52,7 +55,8 @@ admin.route("/deliveries", deliveries);
 admin.route("/replay", replay);
 admin.route("/metrics", metrics);
 admin.route("/alerts", alerts);
-admin.get("/openapi.json", (c, next) => openApiDocument(app)(c, next));
+admin.route("/audit", auditRoutes);
+admin.get("/openapi.json", requireRole("viewer"), (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);
 app.route("/admin", admin);
@@ -61,6 +65,8 @@ app.notFound((c) => errorResponse(c, 404, "not_found", "No such route."));
 
 app.onError((e, c) => {
   if (e instanceof HTTPException) return errorResponse(c, e.status as 400, "bad_request", e.message);
+  if (e instanceof AuditUnavailable) return errorResponse(c, 503, "audit_unavailable", e.message);
+  if (e instanceof ReasonRequired) return errorResponse(c, 400, "reason_required", e.message);
   log("error", "unhandled error", { requestId: c.var.requestId, path: c.req.path, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
   return errorResponse(c, 500, "internal_error", "Internal error; nothing was recorded if the status is not 200.");
 });

@@ -6,6 +6,7 @@ import { checkAllLedgers } from "./ledger/scheduled";
 import { tickReconcilers } from "./reconcile/scheduled";
 
 export { SignInGuard } from "./admin/sign-in-guard";
+export { AuditTrail } from "./audit/trail";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
 export { CentrePointClient } from "./pull/client";

@@ -27,7 +27,11 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 /** Standard error responses of every admin route. */
 const adminErrors = {
   401: json(errorBodySchema, "missing or wrong admin token"),
-  503: json(errorBodySchema, "ADMIN_TOKEN is not set: the admin surface is off"),
+  403: json(errorBodySchema, "forbidden: the caller's role is below the one this route needs (docs/audit.md)"),
+  503: json(
+    errorBodySchema,
+    "admin_disabled: ADMIN_TOKEN is not set (the admin surface is off); audit_unavailable: the audit entry could not be written, nothing was done",
+  ),
 };
 
 /**

@@ -1,6 +1,9 @@
 // Loaded by the Worker and by Node (scripts/verify-archive.ts): explicit extensions, no Workers types.
 import { type ChainFields, checkLink, GENESIS } from "./chain.ts";
 import { fromBase64, sha256Hex } from "../lib/crypto.ts";
+import { type Broken, type LineVerifier, type SegmentManifest as BaseManifest, type Verified, verifyText } from "../lib/archive-format.ts";
+
+export { type Broken, manifestText, segmentKeys, type Verified } from "../lib/archive-format.ts";
 
 /**
  * The archive and export format, pure: one NDJSON line per ledger record with everything needed
@@ -27,44 +30,12 @@ export interface ArchiveRecord extends ChainFields {
   bodyPrunedAt: number | null;
 }
 
-/** A segment's manifest: which records, how they chain to the previous segment, and the file's digest. */
-export interface SegmentManifest {
-  format: typeof ARCHIVE_FORMAT;
-  source: string;
-  /** R2 key of the segment file (the manifest's own key ends in .manifest.json instead of .ndjson). */
-  segment: string;
-  firstSeq: number;
-  lastSeq: number;
-  count: number;
-  firstReceivedAt: string;
-  lastReceivedAt: string;
-  /** record_hash of record firstSeq − 1 (GENESIS for record 1): the previous segment's headHash. */
-  prevHeadHash: string;
-  /** record_hash of record lastSeq. */
-  headHash: string;
-  /** SHA-256 of the segment file's bytes, and their number. */
-  sha256: string;
-  bytes: number;
-  chainVersions: number[];
-  /** Why the segment closed: its record or byte bound, a record of the next UTC day, or the end of its UTC day. */
-  closedBy: "records" | "bytes" | "next-day" | "day-end";
-  createdAt: string;
-}
-
-/** R2 keys of a segment and its manifest: `<source>/segments/<first seq>-<last seq>` with 12-digit seqs, so keys sort by seq. */
-export function segmentKeys(source: string, firstSeq: number, lastSeq: number): { segment: string; manifest: string } {
-  const base = `${source}/segments/${String(firstSeq).padStart(12, "0")}-${String(lastSeq).padStart(12, "0")}`;
-  return { segment: `${base}.ndjson`, manifest: `${base}.manifest.json` };
-}
+/** A ledger segment's manifest (lib/archive-format.ts). */
+export type SegmentManifest = BaseManifest<typeof ARCHIVE_FORMAT>;
 
 /** A record as one NDJSON line (with its newline). */
 export function recordLine(r: ArchiveRecord): string {
   return `${JSON.stringify(r)}\n`;
-}
-
-/** A manifest as stored (pretty JSON, with a newline). */
-export function manifestText(m: SegmentManifest): string {
-  return `${JSON.stringify(m, null, 2)}\n`;
 }
 
 const str = (v: unknown) => typeof v === "string";
@@ -132,29 +103,12 @@ export function checkRecord(r: ArchiveRecord, expected: { seq: number; prevHash:
   );
 }
 
-/** Where a verification stopped: the first broken record (its seq and delivery id when the line could be read) and why. */
-export interface Broken {
-  seq: number | null;
-  deliveryId: string | null;
-  /** Where: a file name and line number. */
-  at: string;
-  reason: string;
-}
-
-/** A chain checked so far: how many records, how many had a pruned body, and the last one's seq and hash. */
-export interface Verified {
-  records: number;
-  prunedBodies: number;
-  last: { seq: number; hash: string };
-  chainVersions: Set<number>;
-}
-
 /**
  * A verifier fed one line at a time (so a large export streams through it): each line is checked
  * against the chain so far. `after` is the previous record's seq and hash; null takes the first
  * line's own link as the start (an export of a range). `push` answers the first broken record.
  */
-export function lineVerifier(after: { seq: number; hash: string } | null) {
+export function lineVerifier(after: { seq: number; hash: string } | null): LineVerifier {
   const verified: Verified = { records: 0, prunedBodies: 0, last: after ?? { seq: 0, hash: GENESIS }, chainVersions: new Set() };
   let prev = after;
   return {
@@ -181,12 +135,5 @@ export function verifyLines(
   after: { seq: number; hash: string } | null,
   where: string,
 ): { ok: true; verified: Verified } | { ok: false; broken: Broken } {
-  const verifier = lineVerifier(after);
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  for (const [i, line] of lines.entries()) {
-    const broken = verifier.push(line, `${where} line ${i + 1}`);
-    if (broken) return { ok: false, broken };
-  }
-  return { ok: true, verified: verifier.verified };
+  return verifyText(text, lineVerifier(after), where);
 }

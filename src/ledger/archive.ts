@@ -1,5 +1,5 @@
 import { sha256Hex, toBase64, utf8 } from "../lib/crypto";
-import { DAY_MS } from "../lib/time";
+import { concat, cutSegment, nextHour, putOnce, type SegmentLimits } from "../lib/segments";
 import {
   ARCHIVE_FORMAT,
   type ArchiveRecord,
@@ -27,17 +27,10 @@ import { CHAIN_START, type ChainPoint, checkRow, isPruned, rowToChainFields } fr
  * tail and is not archived. The job runs hourly while records wait, and at the tail's closing time.
  */
 
-/** Bounds of one segment: records, and bytes of NDJSON (estimated from the stored sizes while planning). */
-export interface SegmentLimits {
-  records: number;
-  bytes: number;
-}
+export { DAY_END_GRACE_MS, nextHour, type SegmentLimits, utcDayStart } from "../lib/segments";
 
 export const SEGMENT_LIMITS: SegmentLimits = { records: 1000, bytes: 8 * 1024 * 1024 };
-/** An open tail closes this long after the end of its UTC day. */
-export const DAY_END_GRACE_MS = 5 * 60_000;
-/** While records wait for their segment to close, the job looks again at least this often. */
-export const ARCHIVE_EVERY_MS = 3_600_000;
+export { ARCHIVE_EVERY_MS } from "../lib/segments";
 /** A halted archive (an object with other bytes under a segment's key, a record that does not verify) is tried again this much later. */
 export const ARCHIVE_HALT_RETRY_MS = 6 * 3_600_000;
 /** Rows serialized between two pauses while a segment is built (the pauses let record() calls in). */
@@ -116,11 +109,6 @@ export function rowToArchiveRecord(r: Record<string, SqlStorageValue>): ArchiveR
   };
 }
 
-/** Start of the UTC day of `ms`. */
-export function utcDayStart(ms: number): number {
-  return Math.floor(ms / DAY_MS) * DAY_MS;
-}
-
 /**
  * The segment starting at `firstSeq` under the closing rule: closed (a Plan without createdAt), or
  * the open tail with the time it closes, or null when no record waits.
@@ -138,23 +126,11 @@ export function planSegment(
       limits.records + 1,
     )
     .toArray();
-  const first = rows[0];
-  if (!first) return null;
-  const dayStart = utcDayStart(first.received_at);
-  const dayEnd = dayStart + DAY_MS;
-  let last = first.seq;
-  let bytes = 0;
-  for (const [i, r] of rows.entries()) {
-    if (i === limits.records) return { firstSeq: first.seq, lastSeq: last, closedBy: "records" };
-    if (r.received_at < dayStart || r.received_at >= dayEnd) return { firstSeq: first.seq, lastSeq: last, closedBy: "next-day" };
-    const size = Math.ceil((r.size * 4) / 3) + LINE_OVERHEAD;
-    if (i > 0 && bytes + size > limits.bytes) return { firstSeq: first.seq, lastSeq: last, closedBy: "bytes" };
-    bytes += size;
-    last = r.seq;
-  }
-  if (rows.length === limits.records) return { firstSeq: first.seq, lastSeq: last, closedBy: "records" };
-  if (now >= dayEnd + DAY_END_GRACE_MS) return { firstSeq: first.seq, lastSeq: last, closedBy: "day-end" };
-  return { open: true, closesAt: dayEnd + DAY_END_GRACE_MS };
+  return cutSegment(
+    rows.map((r) => ({ seq: r.seq, at: r.received_at, bytes: Math.ceil((r.size * 4) / 3) + LINE_OVERHEAD })),
+    now,
+    limits,
+  );
 }
 
 /**
@@ -255,11 +231,6 @@ export async function readArchived(
   return { ok: false, error: `record ${seq} is missing from ${segment.key}` };
 }
 
-/** The next full hour after `now`. */
-export function nextHour(now: number): number {
-  return (Math.floor(now / ARCHIVE_EVERY_MS) + 1) * ARCHIVE_EVERY_MS;
-}
-
 function halt(state: ArchiveState, now: number, why: string): ArchiveOutcome {
   return { state, dueAt: now + ARCHIVE_HALT_RETRY_MS, halted: why, archived: false };
 }
@@ -293,27 +264,4 @@ async function buildSegment(deps: ArchiveDeps, plan: Plan, after: ChainPoint): P
   }
   const bytes = concat(parts);
   return { ok: true, bytes, sha256: sha256Hex(bytes), head: at, firstReceivedAt, lastReceivedAt, chainVersions: [...versions].sort() };
-}
-
-/**
- * Writes an object only where none is. Null when it is there now with exactly these bytes
- * (written now, or by an earlier try); otherwise why not. Never overwrites.
- */
-async function putOnce(bucket: R2Bucket, key: string, bytes: Uint8Array, sha256: string, contentType: string): Promise<string | null> {
-  const put = await bucket.put(key, bytes, { onlyIf: { etagDoesNotMatch: "*" }, sha256, httpMetadata: { contentType } });
-  if (put !== null) return null;
-  const existing = await bucket.get(key);
-  if (existing === null) return `${key} could neither be written nor read; archiving stopped`;
-  const theirs = sha256Hex(new Uint8Array(await existing.arrayBuffer()));
-  return theirs === sha256 ? null : `${key} already exists in the archive with other content; it was not overwritten and archiving stopped`;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

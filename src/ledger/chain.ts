@@ -1,5 +1,5 @@
 // Explicit extension: Node loads this file too (scripts/verify-archive.ts); esbuild and vitest accept it.
-import { sha256Hex } from "../lib/crypto.ts";
+import { chainLink, GENESIS } from "../lib/chain.ts";
 
 /**
  * The ledger's hash chain, pure. Each record's link is SHA-256 over the previous link and the
@@ -15,8 +15,8 @@ import { sha256Hex } from "../lib/crypto.ts";
  * counters, outside the chain.
  */
 
-/** prev_hash of record 1. */
-export const GENESIS = "0".repeat(64);
+/** prev_hash of record 1 (lib/chain.ts). */
+export { GENESIS };
 
 export type ChainVersion = 1 | 2;
 
@@ -47,28 +47,26 @@ export interface ChainFields {
 /** The link of one record under `version`. */
 export function linkHash(version: ChainVersion, f: ChainFields): string {
   if (version === 1) {
-    return sha256Hex(JSON.stringify([f.prevHash, f.seq, f.deliveryId, f.event, f.kind, f.receivedAt, f.headers, f.bodySha256, f.envelopeSha256]));
+    return chainLink([f.prevHash, f.seq, f.deliveryId, f.event, f.kind, f.receivedAt, f.headers, f.bodySha256, f.envelopeSha256]);
   }
-  return sha256Hex(
-    JSON.stringify([
-      "v2",
-      f.prevHash,
-      f.seq,
-      f.deliveryId,
-      f.idDerived,
-      f.event,
-      f.kind,
-      f.subject,
-      f.attention,
-      f.receivedAt,
-      f.sourceIp,
-      f.headers,
-      f.bodySha256,
-      f.envelopeSha256,
-      f.provenance,
-      f.sameBodyAs,
-    ]),
-  );
+  return chainLink([
+    "v2",
+    f.prevHash,
+    f.seq,
+    f.deliveryId,
+    f.idDerived,
+    f.event,
+    f.kind,
+    f.subject,
+    f.attention,
+    f.receivedAt,
+    f.sourceIp,
+    f.headers,
+    f.bodySha256,
+    f.envelopeSha256,
+    f.provenance,
+    f.sameBodyAs,
+  ]);
 }
 
 /** A stored record as the integrity check reads it. */

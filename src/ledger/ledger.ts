@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config/store";
+import { auditSystemAfter } from "../audit/audit";
 import type { Bindings } from "../env";
 import { takeByBytes } from "../lib/batch";
 import { bumpCounter, bumpCounters, readCounter } from "../lib/counters";
@@ -626,7 +627,14 @@ export class Ledger extends DurableObject<Bindings> {
       return o;
     });
     if (outcome.error) log("error", "ledger pruning stopped", { source, error: outcome.error });
-    else if (outcome.bodies + outcome.records > 0) log("info", "ledger pruned", { source, bodies: outcome.bodies, records: outcome.records });
+    else if (outcome.bodies + outcome.records > 0) {
+      log("info", "ledger pruned", { source, bodies: outcome.bodies, records: outcome.records });
+      await auditSystemAfter(this.env, "system", {
+        action: "source.retention-prune",
+        object: { source },
+        after: { bodies: outcome.bodies, records: outcome.records, retention },
+      });
+    }
   }
 
   /** One segment to R2 (archive.ts), or nothing when the tail is still open. */

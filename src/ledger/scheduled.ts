@@ -1,5 +1,6 @@
 import { listConfigs } from "../config/store";
 import type { Bindings } from "../env";
+import { auditSystemAfter } from "../audit/audit";
 import { log } from "../lib/log";
 
 /** A full re-verification of every ledger at least this often (the daily runs are incremental). */
@@ -25,5 +26,9 @@ export async function checkAllLedgers(env: Bindings): Promise<{ source: string; 
       log("error", "ledger integrity check failed", { source: id, error: e instanceof Error ? e.message : String(e) });
     }
   }
+  await auditSystemAfter(env, "cron", {
+    action: "ledger.integrity-check",
+    after: { sources: results.length, broken: results.filter((r) => r.ok === false).map((r) => r.source) },
+  });
   return results;
 }

@@ -18,7 +18,9 @@ export type ErrorCode =
   | "rate_limited"
   | "links_disabled"
   | "upstream_error"
-  | "internal_error";
+  | "internal_error"
+  | "audit_unavailable"
+  | "reason_required";
 
 /** Sends the contract's error body `{ error, message }`; never put secrets in `message`. */
 export function errorResponse(c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string, extra?: Record<string, unknown>) {

@@ -4,6 +4,7 @@ import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
+import { auditSystemAfter } from "../audit/audit";
 import { bumpCounters, type Deltas } from "../lib/counters";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
@@ -48,6 +49,7 @@ import {
   type OutboxMetrics,
   outboxMetrics,
   type PayloadRow,
+  type MetaRow,
   readMeta,
   seqOf,
 } from "./views";
@@ -207,8 +209,10 @@ export class Outbox extends DurableObject<Bindings> {
     this.running = true;
     let notBefore = 0;
     try {
+      const was = readMeta(this.sql);
       const started = Date.now();
       for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
+      await this.auditHolds(was);
       this.pruneIfDue(Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -223,6 +227,22 @@ export class Outbox extends DurableObject<Bindings> {
     } catch (e) {
       log("error", "outbox could not re-arm its alarm", { target: readMeta(this.sql).target_id, error: String(e) });
     }
+  }
+
+  /** Audit entries (actor system) for the holds this alarm started: the target held (410, unusable configuration) or its breaker opened. Once per change, never per event. */
+  private async auditHolds(was: MetaRow): Promise<void> {
+    const now = readMeta(this.sql);
+    const target = now.target_id;
+    if (target === null) return;
+    if (now.held_by !== null && was.held_by !== now.held_by)
+      await auditSystemAfter(this.env, "system", { action: "target.hold", object: { target }, reason: now.last_error, after: { heldBy: now.held_by } });
+    if (was.breaker_probe_at === null && now.breaker_probe_at !== null)
+      await auditSystemAfter(this.env, "system", {
+        action: "target.breaker-open",
+        object: { target },
+        reason: now.last_error,
+        after: { failures: now.breaker_failures, probeAt: new Date(now.breaker_probe_at).toISOString() },
+      });
   }
 
   /** One batch: reads the configuration, holds or releases, claims due rows and sends them. Returns how many it sent. */

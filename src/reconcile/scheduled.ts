@@ -1,5 +1,6 @@
 import { listConfigs } from "../config/store";
 import type { Bindings } from "../env";
+import { auditSystemAfter } from "../audit/audit";
 import { log } from "../lib/log";
 import type { TickOutcome } from "./reconciler";
 
@@ -17,7 +18,10 @@ export async function tickReconcilers(env: Bindings, scheduledTime: number): Pro
     sources.map(async ({ id }) => {
       try {
         const outcome = await env.RECONCILER.get(env.RECONCILER.idFromName(id)).tick(id, scheduledTime);
-        if (outcome === "started") log("info", "reconciliation started", { source: id, trigger: "scheduled" });
+        if (outcome === "started") {
+          log("info", "reconciliation started", { source: id, trigger: "scheduled" });
+          await auditSystemAfter(env, "cron", { action: "source.reconcile", object: { source: id }, reason: "scheduled" });
+        }
         return { source: id, outcome };
       } catch (e) {
         log("error", "reconciliation tick failed", { source: id, error: e instanceof Error ? e.message : String(e) });

@@ -79,8 +79,9 @@ describe("sources API", () => {
   it("deletes a source, after which ingress answers 404", async () => {
     const id = freshId();
     await putSource(id);
-    expect((await admin(`/sources/${id}`, { method: "DELETE" })).status).toBe(204);
-    expect((await admin(`/sources/${id}`, { method: "DELETE" })).status).toBe(404);
+    const reason = { "x-audit-reason": "study closed" };
+    expect((await admin(`/sources/${id}`, { method: "DELETE", headers: reason })).status).toBe(204);
+    expect((await admin(`/sources/${id}`, { method: "DELETE", headers: reason })).status).toBe(404);
     expect((await postWebhook(id)).status).toBe(404);
   });
 });

@@ -252,7 +252,7 @@ describe("pages", () => {
     expect(enabled.headers.get("location")).toBe(`/admin/ui/targets/${target}?done=enabled`);
     expect(JSON.parse((await env.CONFIG.get(`target:${target}`))!)).toMatchObject({ enabled: true });
 
-    const replayed = await postForm(`/admin/ui/targets/${target}/replay-dead`, { _csrf: csrf }, { cookie });
+    const replayed = await postForm(`/admin/ui/targets/${target}/replay-dead`, { _csrf: csrf, reason: "receiver fixed" }, { cookie });
     expect(replayed.headers.get("location")).toBe(`/admin/ui/targets/${target}?done=replayed&n=1&more=0`);
     expect((await outboxOf(target).getDispatch(source, deliveryId))?.dispatch.state).toBe("pending");
   });

@@ -26,6 +26,9 @@ describe("OpenAPI document", () => {
         "/admin/targets/{id}/health",
         "/admin/targets/{id}/resume",
         "/admin/metrics",
+        "/admin/audit",
+        "/admin/audit/export",
+        "/admin/audit/status",
       ]),
     );
     const putSource = doc.paths["/admin/sources/{id}"]!.put;

@@ -21,9 +21,24 @@ describe("alert channel documents", () => {
     expect(await (await admin(`/alerts/${id}`)).json()).toMatchObject({ id, valid: true, config: { severity: "critical" } });
     const list = (await (await admin("/alerts")).json()) as { items: { id: string }[] };
     expect(list.items.map((i) => i.id)).toContain(id);
-    expect((await admin(`/alerts/${id}`, { method: "DELETE" })).status).toBe(204);
+    // Deleting needs a reason (the audit trail's rule): without one, 400 and the channel stays.
+    const noReason = await admin(`/alerts/${id}`, { method: "DELETE" });
+    expect(noReason.status).toBe(400);
+    expect(await noReason.json()).toMatchObject({ error: "reason_required" });
+    expect((await admin(`/alerts/${id}`)).status).toBe(200);
+    const reason = { "x-audit-reason": "channel retired" };
+    expect((await admin(`/alerts/${id}`, { method: "DELETE", headers: reason })).status).toBe(204);
     expect((await admin(`/alerts/${id}`)).status).toBe(404);
-    expect((await admin(`/alerts/${id}`, { method: "DELETE" })).status).toBe(404);
+    expect((await admin(`/alerts/${id}`, { method: "DELETE", headers: reason })).status).toBe(404);
+
+    // Every change is in the audit trail, with the document before and after.
+    const trail = (await (await admin(`/audit?object=${encodeURIComponent(`alert:${id}`)}`)).json()) as {
+      items: { action: string; before: unknown; after: unknown; reason: string | null }[];
+    };
+    expect(trail.items.map((e) => e.action)).toEqual(["alert.delete", "alert.put", "alert.put"]);
+    expect(trail.items[0]).toMatchObject({ reason: "channel retired", before: { severity: "critical" }, after: null });
+    expect(trail.items[1]).toMatchObject({ before: { severity: "info" }, after: { severity: "critical" } });
+    expect(trail.items[2]).toMatchObject({ before: null, after: { type: "webhook" } });
   });
 
   it.each([
@@ -82,6 +97,8 @@ describe("POST /admin/alerts/:id/test", () => {
     expect(res.status).toBe(202);
     const { notificationId, enqueued } = (await res.json()) as { notificationId: string; enqueued: boolean };
     expect(enqueued).toBe(true);
+    const trail = (await (await admin(`/audit?object=${encodeURIComponent(`notification:${notificationId}`)}`)).json()) as { items: { action: string }[] };
+    expect(trail.items.map((e) => e.action)).toEqual(["alert.test"]);
     await fireAlarm(channelOutbox(id));
     const sent = receiver.sent.filter((s) => s.headers["webhook-id"] === notificationId);
     expect(sent).toHaveLength(1);

@@ -17,7 +17,9 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
-const post = (path: string, body?: unknown) => admin(path, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
+/** A POST with an operator's reason (bulk replay needs one: test/audit/trail.test.ts checks the refusal without). */
+const post = (path: string, body?: unknown) =>
+  admin(path, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body), headers: { "x-audit-reason": "test" } });
 
 /** A target (maxAttempts 1) holding the given deliveries dead; the fake target then answers 200. */
 async function targetWithDead(items: ReturnType<typeof makeItem>[]) {

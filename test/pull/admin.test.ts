@@ -109,7 +109,11 @@ describe("dashboard", () => {
     // Without the session's CSRF token the form is refused and nothing moves.
     expect((await postForm(`/admin/ui/deliveries/${source}/${id}/enrichment/release`, {}, { cookie: page.cookie })).status).toBe(403);
     expect((await ledgerOf(source).pullStats()).held).toBe(1);
-    const res = await postForm(`/admin/ui/deliveries/${source}/${id}/enrichment/release`, { _csrf: csrfOf(page.html) }, { cookie: page.cookie });
+    const res = await postForm(
+      `/admin/ui/deliveries/${source}/${id}/enrichment/release`,
+      { _csrf: csrfOf(page.html), reason: "site confirmed" },
+      { cookie: page.cookie },
+    );
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe(`/admin/ui/deliveries/${source}/${id}?done=released&released=1`);
     expect((await open(res.headers.get("location")!, page.cookie)).html).toContain("Released: 1 target get the event now");

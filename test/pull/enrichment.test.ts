@@ -218,7 +218,7 @@ describe("enrichment", () => {
     expect(envelopesTo(sent, held)).toEqual([]);
     expect((await detail(source, id)).pull.enrichment).toMatchObject({ state: "failed", targets: [{ waiting: "held" }] });
 
-    const res = await admin(`/deliveries/${source}/${id}/enrichment/release`, { method: "POST" });
+    const res = await admin(`/deliveries/${source}/${id}/enrichment/release`, { method: "POST", headers: { "x-audit-reason": "site confirmed" } });
     expect(await res.json()).toEqual({ source, deliveryId: id, released: 1 });
     await runDurableObjectAlarm(ledgerOf(source));
     await runDurableObjectAlarm(outboxOf(held));
@@ -226,7 +226,9 @@ describe("enrichment", () => {
     expect(out!.data.enrichment).toMatchObject({ status: "failed", reasons: [expect.stringContaining("HTTP 404")] });
     expect((await detail(source, id)).pull.enrichment).toMatchObject({ releasedAt: expect.stringMatching(/Z$/), targets: [{ waiting: "handed" }] });
     // A second release finds nothing waiting.
-    expect(await (await admin(`/deliveries/${source}/${id}/enrichment/release`, { method: "POST" })).json()).toMatchObject({ released: 0 });
+    expect(
+      await (await admin(`/deliveries/${source}/${id}/enrichment/release`, { method: "POST", headers: { "x-audit-reason": "site confirmed" } })).json(),
+    ).toMatchObject({ released: 0 });
   });
 
   it("is reused by a replay: the same envelope is sent again and nothing is looked up", async () => {
@@ -300,7 +302,9 @@ describe("enrichment", () => {
     await settle(source, [t]);
     expect((await admin(`/deliveries/${source}/${id}/enrichment/retry`, { method: "POST" })).status).toBe(409);
     expect((await admin(`/deliveries/${source}/nope/enrichment/retry`, { method: "POST" })).status).toBe(404);
-    expect((await admin(`/deliveries/${source}/nope/enrichment/release`, { method: "POST" })).status).toBe(404);
+    expect((await admin(`/deliveries/${source}/nope/enrichment/release`, { method: "POST", headers: { "x-audit-reason": "site confirmed" } })).status).toBe(
+      404,
+    );
     expect((await detail(source, id)).pull).toEqual({ enrichment: null, rawRequests: [], completes: null, downloads: [] });
   });
 

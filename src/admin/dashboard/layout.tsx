@@ -1,4 +1,5 @@
 import { raw } from "hono/html";
+import { type Role, roleAllows } from "../../lib/actor";
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import { formatRelative, formatTime } from "./format";
 
@@ -10,7 +11,12 @@ export interface PageContext {
   csrf: string | null;
   /** Server time the page was rendered at (epoch ms), for relative times. */
   now: number;
+  /** The caller's role (null on the sign-in pages): pages show only the actions it allows. */
+  role: Role | null;
 }
+
+/** True when the page's caller may do what needs `need`. */
+export const can = (page: PageContext, need: Role): boolean => page.role !== null && roleAllows(page.role, need);
 
 const CSS = `
 :root{--fg:#18202f;--muted:#5a6478;--bg:#f4f6f9;--card:#fff;--line:#dfe3ea;--accent:#1f56c3;--accent-fg:#fff;
@@ -102,7 +108,7 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 `;
 
 /** Which navigation entry is current. */
-export type NavKey = "overview" | "deliveries" | "alerts" | "none";
+export type NavKey = "overview" | "deliveries" | "audit" | "alerts" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
 export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
@@ -145,6 +151,13 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                       Deliveries
                     </a>
                   </li>
+                  {can(page, "operator") && (
+                    <li>
+                      <a href="/admin/ui/audit" aria-current={nav === "audit" ? "page" : undefined}>
+                        Audit
+                      </a>
+                    </li>
+                  )}
                   <li>
                     <a href="/admin/ui/alerts" aria-current={nav === "alerts" ? "page" : undefined}>
                       Alerts
@@ -216,12 +229,24 @@ export const PostForm: FC<{
   fields?: Record<string, string>;
   variant?: "primary" | "secondary" | "danger" | "plain";
   describedBy?: string;
-}> = ({ action, csrf, label, fields = {}, variant = "primary", describedBy }) => (
+  /** A reason field for the audit trail: `required` where the action needs one (docs/audit.md). */
+  reason?: "required" | "optional";
+}> = ({ action, csrf, label, fields = {}, variant = "primary", describedBy, reason }) => (
   <form class="inline" method="post" action={action}>
     {csrf !== null && <input type="hidden" name="_csrf" value={csrf} />}
     {Object.entries(fields).map(([name, value]) => (
       <input type="hidden" name={name} value={value} />
     ))}
+    {reason && (
+      <input
+        type="text"
+        name="reason"
+        maxlength={500}
+        required={reason === "required"}
+        placeholder={reason === "required" ? "Reason (required)" : "Reason (optional)"}
+        aria-label={`Reason for “${label}”${reason === "required" ? " (required)" : ""}`}
+      />
+    )}
     <button type="submit" class={variant === "primary" || variant === "plain" ? undefined : variant} aria-describedby={describedBy}>
       {label}
     </button>

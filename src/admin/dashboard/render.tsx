@@ -15,7 +15,12 @@ export function asListed<T>(id: string, loaded: Loaded<T>): Listed<T> | null {
 
 async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
   const who = c.get("admin") as AdminIdentity | undefined; // unset on the sign-in pages
-  return { nonce: randomNonce(), csrf: who?.via === "session" ? await csrfToken(c.env, who.session) : null, now: Date.now() };
+  return {
+    nonce: randomNonce(),
+    csrf: who?.via === "session" ? await csrfToken(c.env, who.session) : null,
+    now: Date.now(),
+    role: who ? (c.var.actor?.role ?? null) : null,
+  };
 }
 
 /**
@@ -25,7 +30,7 @@ async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
 export async function render(
   c: Context<AdminEnv>,
   build: (page: PageContext) => JSX.Element,
-  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 = 200,
+  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 | 503 = 200,
 ): Promise<Response> {
   const page = await pageContext(c);
   c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${page.nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
@@ -37,8 +42,8 @@ export async function render(
 }
 
 /** An error page (404, 403 or 500) with the message and a link back to the overview. */
-export function renderError(c: Context<AdminEnv>, status: 403 | 404 | 500, message: string): Promise<Response> {
-  const title = status === 404 ? "Not found" : status === 403 ? "Refused" : "Error";
+export function renderError(c: Context<AdminEnv>, status: 400 | 403 | 404 | 500 | 503, message: string): Promise<Response> {
+  const title = status === 404 ? "Not found" : status === 403 || status === 400 ? "Refused" : "Error";
   const signedIn = c.get("admin") !== undefined;
   return render(
     c,

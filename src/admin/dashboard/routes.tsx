@@ -2,8 +2,10 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { log } from "../../lib/log";
 import type { AdminEnv } from "../../middleware/admin-auth";
+import { AuditUnavailable, ReasonRequired } from "../../audit/audit";
 import { renderError } from "./render";
 import { alerts } from "./routes/alerts";
+import { audit } from "./routes/audit";
 import { deliveries } from "./routes/deliveries";
 import { overview } from "./routes/overview";
 import { signIn } from "./routes/sign-in";
@@ -23,6 +25,8 @@ export const dashboard = new Hono<AdminEnv>();
 
 // The page apps have no error handler of their own, so their routes run under this one (Hono's route()).
 dashboard.onError((e, c) => {
+  if (e instanceof AuditUnavailable) return renderError(c, 503, `${e.message} Try again in a moment.`);
+  if (e instanceof ReasonRequired) return renderError(c, 400, `${e.message} Go back and fill in the reason.`);
   if (e instanceof HTTPException && e.status === 403)
     return renderError(c, 403, "This request did not come from this dashboard's own pages, so it was refused.");
   log("error", "dashboard error", { requestId: c.var.requestId, path: c.req.path, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
@@ -34,4 +38,5 @@ dashboard.route("/admin", signIn); // /admin/login, /admin/logout
 dashboard.route("/admin/ui/deliveries", deliveries);
 dashboard.route("/admin/ui/targets", targets);
 dashboard.route("/admin/ui/sources", sources);
+dashboard.route("/admin/ui/audit", audit);
 dashboard.route("/admin/ui/alerts", alerts);

@@ -9,7 +9,8 @@ import { channelOutboxName } from "../../outbox/types";
 import { audit } from "../../audit/audit";
 import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { deleteDocument, saveDocument, validateDocument } from "../service/documents";
+import { documentChange } from "../reasons";
+import { deleteDocument, saveDocument } from "../service/documents";
 import { outboxOf } from "../service/stubs";
 import { jsonBody, valid } from "../validation";
 import { alertChannelSchema } from "../../config/alert-schema";
@@ -72,13 +73,10 @@ alerts.put(
   valid("json", alertChannelSchema, "invalid_document"),
   async (c) => {
     const id = c.req.param("id") ?? "";
-    const raw: unknown = await c.req.json();
-    // Every rule first (id, URL policy, secret roles): a refused document is neither audited as a change nor stored.
-    const checked = await validateDocument(c.env, "alert", id, raw);
-    if (!checked.ok) return errorResponse(c, 400, "invalid_document", "Invalid alert channel document.", { fields: checked.error });
-    const before = await loadConfig(c.env.CONFIG, "alert", id, 0);
-    await audit(c, { action: "alert.put", object: { alert: id }, before: before.state === "valid" ? before.config : null, after: checked.value });
-    const saved = await saveDocument(c.env, "alert", id, raw, "api");
+    // Every rule first (id, URL policy, secret roles), then the audit entry (before and after), then KV: a refused document is neither recorded nor stored.
+    const saved = await saveDocument(c.env, "alert", id, await c.req.json(), "api", (change) =>
+      audit(c, { action: "alert.put", object: { alert: id }, ...documentChange("alert", change) }),
+    );
     if (!saved.ok) return errorResponse(c, 400, "invalid_document", "Invalid alert channel document.", { fields: saved.error });
     return c.json({ id, valid: true, config: saved.value.config }, saved.value.created ? 201 : 200);
   },
@@ -89,16 +87,20 @@ alerts.delete(
   requireRole("admin"),
   describeAdmin({
     tag,
-    summary: "Delete an alert channel (its outbox keeps what it holds, held until a channel of that id exists again)",
-    responses: { 204: { description: "deleted" }, 404: unknownChannel },
+    summary: "Delete an alert channel; needs a reason (X-Audit-Reason). Its outbox keeps what it holds, held until a channel of that id exists again",
+    responses: {
+      204: { description: "deleted" },
+      400: { schema: errorBodySchema, description: "reason_required: no X-Audit-Reason header" },
+      404: unknownChannel,
+    },
   }),
   valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
-    const before = await loadConfig(c.env.CONFIG, "alert", id, 0);
-    if (before.state === "missing") return errorResponse(c, 404, "not_found", `No alert channel "${id}".`);
-    await audit(c, { action: "alert.delete", object: { alert: id }, before: before.state === "valid" ? before.config : null, after: null });
-    await deleteDocument(c.env, "alert", id);
+    const deleted = await deleteDocument(c.env, "alert", id, (change) =>
+      audit(c, { action: "alert.delete", object: { alert: id }, ...documentChange("alert", change) }),
+    );
+    if (!deleted) return errorResponse(c, 404, "not_found", `No alert channel "${id}".`);
     return c.body(null, 204);
   },
 );

@@ -4,6 +4,8 @@ import type { AppEnv } from "../../env";
 import { toBase64 } from "../../lib/crypto";
 import { errorResponse } from "../../lib/errors";
 import type { DeliveryRecord } from "../../ledger/queries";
+import { audit, ids } from "../../audit/audit";
+import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
 import { getDeliveryDetail, listDeliveries } from "../service/deliveries";
 import { releaseEnrichment, retryEnrichment } from "../service/pull";
@@ -31,6 +33,7 @@ const notFound = { 404: { schema: errorBodySchema, description: "no such source 
 
 deliveries.get(
   "/",
+  requireRole("viewer"),
   describeAdmin({
     tag: "deliveries",
     summary: "List deliveries across sources, newest first",
@@ -53,9 +56,11 @@ deliveries.get(
 
 deliveries.get(
   "/:source/:id",
+  requireRole("operator"),
   describeAdmin({
     tag: "deliveries",
-    summary: "One delivery: record, redacted headers, body, envelope, and each target's dispatch and attempts",
+    summary:
+      "One delivery: record, redacted headers, body, envelope, and each target's dispatch and attempts (operator and up: the body may hold patient-related data; each read is a `delivery.read` audit entry)",
     responses: { 200: { schema: deliveryDetailSchema, description: "the delivery" }, 404: { schema: errorBodySchema, description: "no such delivery" } },
   }),
   valid("param", deliveryParams),
@@ -63,6 +68,7 @@ deliveries.get(
     const { source, id } = c.req.valid("param");
     const detail = await getDeliveryDetail(c.env, source, id);
     if (!detail) return errorResponse(c, 404, "not_found", "No such delivery.");
+    await audit(c, { action: "delivery.read", object: { source, delivery: id } });
     const { body, targets, pull, ...rest } = detail;
     return c.json({
       ...withTimes(rest),
@@ -75,6 +81,7 @@ deliveries.get(
 
 deliveries.post(
   "/:source/:id/replay",
+  requireRole("operator"),
   describeAdmin({
     tag: "replay",
     summary: "Send one delivery again to every target that has it, or to one",
@@ -90,6 +97,7 @@ deliveries.post(
   async (c) => {
     const { source, id } = c.req.valid("param");
     const { target } = c.req.valid("json");
+    await audit(c, { action: "delivery.replay", object: ids({ source, delivery: id, target }) });
     const outcome = await replayDelivery(c.env, source, id, target);
     if (!outcome.ok)
       return outcome.error.error === "archive_missing"
@@ -101,6 +109,7 @@ deliveries.post(
 
 deliveries.post(
   "/:source/:id/enrichment/retry",
+  requireRole("operator"),
   describeAdmin({
     tag: "enrichment",
     summary:
@@ -114,6 +123,7 @@ deliveries.post(
   valid("param", deliveryParams),
   async (c) => {
     const { source, id } = c.req.valid("param");
+    await audit(c, { action: "delivery.enrichment-retry", object: { source, delivery: id } });
     const job = await retryEnrichment(c.env, source, id);
     if (!job.ok) return refuse(c, job.error);
     return c.json({ source, deliveryId: id, state: "pending" as const, facts: job.value.facts, nextAt: iso(job.value.nextAt) });
@@ -122,14 +132,20 @@ deliveries.post(
 
 deliveries.post(
   "/:source/:id/enrichment/release",
+  requireRole("operator"),
   describeAdmin({
     tag: "enrichment",
-    summary: "Send the delivery now to every target waiting for (or held until) its enrichment, with whatever was found",
-    responses: { 200: { schema: releaseEnrichmentSchema, description: "how many target hand-offs were released (0: none was waiting)" }, ...notFound },
+    summary: "Send the delivery now to every target waiting for (or held until) its enrichment, with whatever was found; needs a reason (X-Audit-Reason)",
+    responses: {
+      200: { schema: releaseEnrichmentSchema, description: "how many target hand-offs were released (0: none was waiting)" },
+      400: { schema: errorBodySchema, description: "reason_required: no X-Audit-Reason header" },
+      ...notFound,
+    },
   }),
   valid("param", deliveryParams),
   async (c) => {
     const { source, id } = c.req.valid("param");
+    await audit(c, { action: "delivery.release", object: { source, delivery: id }, reasonRequired: "Releasing held events needs a reason" });
     const released = await releaseEnrichment(c.env, source, id);
     return released.ok ? c.json({ source, deliveryId: id, released: released.value.released }) : refuse(c, released.error);
   },

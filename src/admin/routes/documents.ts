@@ -4,7 +4,10 @@ import { fieldErrorSchema } from "../../config/schemas";
 import { type ConfigType, listConfigs, loadConfig, SCHEMAS } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
+import { audit } from "../../audit/audit";
+import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
+import { documentChange } from "../reasons";
 import { deleteDocument, saveDocument, validateDocument } from "../service/documents";
 import { dryRun } from "../service/preview";
 import type { TargetConfig } from "../../config/schemas";
@@ -23,6 +26,7 @@ export function documentRoutes(app: Hono<AppEnv>, type: ConfigType): void {
 
   app.get(
     "/",
+    requireRole("viewer"),
     describeAdmin({
       tag,
       summary: `List ${type}s, invalid stored documents included with their errors`,
@@ -33,6 +37,7 @@ export function documentRoutes(app: Hono<AppEnv>, type: ConfigType): void {
 
   app.get(
     "/:id",
+    requireRole("viewer"),
     describeAdmin({
       tag,
       summary: `Read one ${type}`,
@@ -49,6 +54,7 @@ export function documentRoutes(app: Hono<AppEnv>, type: ConfigType): void {
 
   app.put(
     "/:id",
+    requireRole("admin"),
     describeAdmin({
       tag,
       summary:
@@ -70,14 +76,18 @@ export function documentRoutes(app: Hono<AppEnv>, type: ConfigType): void {
     jsonBody("invalid_document"),
     valid("json", schema, "invalid_document"),
     async (c) => {
-      const id = c.req.param("id");
+      const id = c.req.param("id") ?? "";
       if (type === "target" && c.req.query("dryRun") === "1") {
-        const checked = await validateDocument(c.env, type, id ?? "", await c.req.json());
+        const checked = await validateDocument(c.env, type, id, await c.req.json());
         if (!checked.ok) return errorResponse(c, 400, "invalid_document", `Invalid ${type} document.`, { fields: checked.error });
-        return c.json({ id, valid: true, dryRun: true, config: checked.value, previews: await dryRun(c.env, id ?? "", checked.value as TargetConfig) });
+        // The previews show recorded deliveries as the target would get them.
+        await audit(c, { action: "target.dry-run", object: { target: id } });
+        return c.json({ id, valid: true, dryRun: true, config: checked.value, previews: await dryRun(c.env, id, checked.value as TargetConfig) });
       }
       // The validator checked the shape; saving adds the id rule, the URL policy and the secret-role rule.
-      const saved = await saveDocument(c.env, type, id ?? "", await c.req.json(), "api");
+      const saved = await saveDocument(c.env, type, id, await c.req.json(), "api", (change) =>
+        audit(c, { action: `${type}.put`, object: { [type]: id }, ...documentChange(type, change) }),
+      );
       if (!saved.ok) return errorResponse(c, 400, "invalid_document", `Invalid ${type} document.`, { fields: saved.error });
       return c.json({ id, valid: true, config: saved.value.config }, saved.value.created ? 201 : 200);
     },
@@ -85,14 +95,22 @@ export function documentRoutes(app: Hono<AppEnv>, type: ConfigType): void {
 
   app.delete(
     "/:id",
+    requireRole("admin"),
     describeAdmin({
       tag,
-      summary: `Delete a ${type}`,
-      responses: { 204: { description: "deleted" }, 404: { schema: errorBodySchema, description: "no such document" } },
+      summary: `Delete a ${type}; needs a reason (X-Audit-Reason)`,
+      responses: {
+        204: { description: "deleted" },
+        400: { schema: errorBodySchema, description: "reason_required: no X-Audit-Reason header" },
+        404: { schema: errorBodySchema, description: "no such document" },
+      },
     }),
     async (c) => {
       const id = c.req.param("id");
-      if (!(await deleteDocument(c.env, type, id))) return errorResponse(c, 404, "not_found", `No ${type} "${id}".`);
+      const deleted = await deleteDocument(c.env, type, id, (change) =>
+        audit(c, { action: `${type}.delete`, object: { [type]: id }, ...documentChange(type, change) }),
+      );
+      if (!deleted) return errorResponse(c, 404, "not_found", `No ${type} "${id}".`);
       return c.body(null, 204);
     },
   );

@@ -5,7 +5,10 @@ import type { AppEnv } from "../../env";
 import { type Family, histogramSamples, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../../lib/prometheus";
 import { LATENCY_BUCKETS_S } from "../../outbox/views";
 import { problemCount } from "../../reconcile/registration";
+import { requireRole } from "../authz";
+import { trailOf } from "../../audit/audit";
 import { describeAdmin } from "../openapi";
+import { auditFamilies } from "./audit";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
@@ -18,6 +21,7 @@ export const metrics = new Hono<AppEnv>();
 
 metrics.get(
   "/",
+  requireRole("viewer"),
   describeAdmin({ tag: "operations", summary: "Prometheus metrics (text exposition format 0.0.4)", responses: { 200: { description: "metrics text" } } }),
   async (c) => {
     // Only documents under ids the API could have written have Durable Objects; opening one for any other would create it.
@@ -147,6 +151,7 @@ metrics.get(
         ledgers.map(({ id, m }) => ({ id, lifecycle: m.lifecycle })),
         outboxes,
       ),
+      ...auditFamilies(await trailOf(c.env).status()),
       // Alert channels' outboxes (alert-metrics.ts).
       ...(await alertFamilies(c.env)),
     ];

@@ -3,6 +3,8 @@ import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
 import type { IntegrityStatus } from "../../ledger/queries";
+import { audit } from "../../audit/audit";
+import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema, upstreamErrorSchema } from "../openapi";
 import { downloadsOfSource, rawRequestsOfSource } from "../service/pull";
 import { checkRegistration, reconcileReports, reportJson, runReconciliation } from "../service/reconcile";
@@ -47,6 +49,7 @@ const refusals = {
 
 sources.get(
   "/:id/lifecycle",
+  requireRole("viewer"),
   describeAdmin({
     tag: "sources",
     summary:
@@ -71,10 +74,11 @@ sources.get(
 
 sources.get(
   "/:id/export",
+  requireRole("operator"),
   describeAdmin({
     tag: "sources",
     summary:
-      "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive`",
+      "Stream the ledger's records received in [from, to) as NDJSON, one record per line in the archive's format (docs/storage.md), for an audit; check it with `npm run verify-archive` (operator and up: bodies included; a `source.export` audit entry)",
     responses: {
       200: {
         mediaType: "application/x-ndjson",
@@ -95,6 +99,7 @@ sources.get(
     const { id } = c.req.valid("param");
     const { from, to } = c.req.valid("query");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    await audit(c, { action: "source.export", object: { source: id }, after: { from: from ?? null, to: to ?? null } });
     const ledger = ledgerOf(c.env, id);
     const range = await ledger.exportRange(from, to);
     const encoder = new TextEncoder();
@@ -123,6 +128,7 @@ sources.get(
 
 sources.get(
   "/:id/integrity",
+  requireRole("viewer"),
   describeAdmin({
     tag: "sources",
     summary:
@@ -139,6 +145,7 @@ sources.get(
 
 sources.post(
   "/:id/integrity",
+  requireRole("operator"),
   describeAdmin({
     tag: "sources",
     summary: 'Request an integrity run: incremental, or `{"full": true}` to re-verify the whole chain as a background job',
@@ -155,13 +162,16 @@ sources.post(
   async (c) => {
     const { id } = c.req.valid("param");
     if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
-    const status = await ledgerOf(c.env, id).checkIntegrity({ full: c.req.valid("json").full });
+    const { full } = c.req.valid("json");
+    await audit(c, { action: "source.integrity-run", object: { source: id }, after: { full: full ?? false } });
+    const status = await ledgerOf(c.env, id).checkIntegrity({ full });
     return c.json(integrityAnswer(id, status), status.running ? 202 : 200);
   },
 );
 
 sources.get(
   "/:id/handshakes",
+  requireRole("viewer"),
   describeAdmin({
     tag: "sources",
     summary: "Recent validation handshakes (audit log, newest 10,000 kept), and how many older ones were dropped",
@@ -179,6 +189,7 @@ sources.get(
 
 sources.get(
   "/:id/raw-requests",
+  requireRole("viewer"),
   describeAdmin({
     tag: "raw-data requests",
     summary: "The source's automatic raw-data requests (queued, active, finished, reported), newest first",
@@ -199,6 +210,7 @@ sources.get(
 
 sources.get(
   "/:id/downloads",
+  requireRole("viewer"),
   describeAdmin({
     tag: "raw-data requests",
     summary: "Downloads through the source's relay file links (the audit trail: target, file, time, address), newest first",
@@ -215,6 +227,7 @@ sources.get(
 
 sources.post(
   "/:id/reconcile",
+  requireRole("operator"),
   describeAdmin({
     tag: "reconciliation",
     summary: "Reconcile the source's ledger against CentrePoint's delivery history now; backfills what is missing",
@@ -230,6 +243,8 @@ sources.post(
   valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
+    if (!(await configExists(c.env.CONFIG, "source", id))) return errorResponse(c, 404, "not_found", "No such source.");
+    await audit(c, { action: "source.reconcile", object: { source: id } });
     const run = await runReconciliation(c.env, id, "api");
     return run.ok ? c.json(reportJson(id, run.value)) : refuse(c, run.error);
   },
@@ -237,6 +252,7 @@ sources.post(
 
 sources.get(
   "/:id/reconcile",
+  requireRole("viewer"),
   describeAdmin({
     tag: "reconciliation",
     summary: "Recent reconciliation reports of a source (the newest 200 are kept)",
@@ -253,6 +269,7 @@ sources.get(
 
 sources.get(
   "/:id/registration",
+  requireRole("viewer"),
   describeAdmin({
     tag: "reconciliation",
     summary: "Check the source's webhook registration in CentrePoint: URL, enabled, subscribed to what the targets want",

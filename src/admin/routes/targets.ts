@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import { configExists } from "../../config/store";
 import type { AppEnv } from "../../env";
 import { errorResponse } from "../../lib/errors";
+import { audit } from "../../audit/audit";
+import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
 import { loadConfig } from "../../config/store";
 import { previewDelivery } from "../service/preview";
@@ -20,6 +22,7 @@ const unknownTarget = { schema: errorBodySchema, description: "no such target" }
 
 targets.get(
   "/:id/dead",
+  requireRole("viewer"),
   describeAdmin({
     tag: "targets",
     summary: "Dead letters of a target, newest first",
@@ -37,6 +40,7 @@ targets.get(
 
 targets.get(
   "/:id/health",
+  requireRole("viewer"),
   describeAdmin({
     tag: "targets",
     summary: "Backlog, dead and held counts, breaker, last error and success of a target",
@@ -52,6 +56,7 @@ targets.get(
 
 targets.post(
   "/:id/resume",
+  requireRole("operator"),
   describeAdmin({
     tag: "targets",
     summary: "Resume a held target (after a 410 or a fix): held dispatches go back to pending",
@@ -60,6 +65,8 @@ targets.post(
   valid("param", idParam),
   async (c) => {
     const { id } = c.req.valid("param");
+    if (!(await configExists(c.env.CONFIG, "target", id))) return errorResponse(c, 404, "not_found", `No target "${id}".`);
+    await audit(c, { action: "target.resume", object: { target: id } });
     const resumed = await resumeTarget(c.env, id);
     if (!resumed) return errorResponse(c, 404, "not_found", `No target "${id}".`);
     return c.json({ target: id, ...resumed });
@@ -68,9 +75,11 @@ targets.post(
 
 targets.post(
   "/:id/preview",
+  requireRole("operator"),
   describeAdmin({
     tag: "targets",
-    summary: "A recorded delivery as this target would get it (filter, transform, auth, signing), secrets redacted; nothing is sent",
+    summary:
+      "A recorded delivery as this target would get it (filter, transform, auth, signing), secrets redacted; nothing is sent (operator and up: a `delivery.read` audit entry)",
     responses: {
       200: { schema: previewSchema, description: "the preview" },
       400: { schema: errorBodySchema, description: "invalid body" },
@@ -91,6 +100,7 @@ targets.post(
     if (!(await configExists(c.env.CONFIG, "source", source))) return errorResponse(c, 404, "not_found", `No source "${source}".`);
     const preview = await previewDelivery(c.env, id, loaded.config, source, deliveryId);
     if (!preview.ok) return errorResponse(c, 404, "not_found", preview.error);
+    await audit(c, { action: "delivery.read", object: { source, delivery: deliveryId, target: id } });
     return c.json(preview.value);
   },
 );

@@ -1,7 +1,7 @@
 import type { AlertChannel } from "../../config/alert-schema";
 import type { FieldError, SourceConfig, TargetConfig } from "../../config/schemas";
 import { idSchema } from "../../config/schemas";
-import { type ConfigOf, type ConfigType, configExists, deleteConfig, loadConfig, parseConfig, saveConfig, secretRoleConflicts } from "../../config/store";
+import { type ConfigOf, type ConfigType, configKey, deleteConfig, loadConfig, parseConfig, saveConfig, secretRoleConflicts } from "../../config/store";
 import type { Bindings } from "../../env";
 import { log } from "../../lib/log";
 import { err, ok, type Result } from "../../lib/result";
@@ -15,6 +15,13 @@ import { outboxOf } from "./stubs";
  * (an enabled target resumes its held events).
  */
 
+/**
+ * Records a change before KV is written (the route's audit entry): the document as stored before
+ * (null when there was none) and after (null for a delete). It may throw to refuse the change
+ * (the trail cannot record it, a reason it needs is missing); then nothing is written.
+ */
+export type RecordChange = (change: { before: unknown; after: unknown }) => Promise<void>;
+
 /** Validates and stores a document; `created` when there was none. Refused documents change nothing. */
 export async function saveDocument<T extends ConfigType>(
   env: Bindings,
@@ -22,10 +29,13 @@ export async function saveDocument<T extends ConfigType>(
   id: string,
   raw: unknown,
   via: "api" | "dashboard",
+  record: RecordChange,
 ): Promise<Result<{ config: ConfigOf<T>; created: boolean }, FieldError[]>> {
   const checked = await validateDocument(env, type, id, raw);
   if (!checked.ok) return checked;
-  const created = !(await configExists(env.CONFIG, type, id));
+  const before = await storedDocument(env.CONFIG, type, id);
+  const created = before === null;
+  await record({ before, after: checked.value });
   await saveConfig(env.CONFIG, type, id, checked.value);
   if (type === "target" && (checked.value as TargetConfig).enabled) await outboxOf(env, id).resume();
   log("info", "config saved", { type, id, created, via });
@@ -59,19 +69,33 @@ export async function validateDocument<T extends ConfigType>(env: Bindings, type
   return ok(parsed.value);
 }
 
-/** Deletes a document; false when there was none. */
-export async function deleteDocument(env: Bindings, type: ConfigType, id: string): Promise<boolean> {
+/** Deletes a document (recording it first); false when there was none (nothing recorded). */
+export async function deleteDocument(env: Bindings, type: ConfigType, id: string, record: RecordChange): Promise<boolean> {
+  const before = await storedDocument(env.CONFIG, type, id);
+  if (before === null) return false;
+  await record({ before, after: null });
   const existed = await deleteConfig(env.CONFIG, type, id);
   if (existed) log("info", "config deleted", { type, id });
   return existed;
 }
 
+/** The document as stored in KV (its JSON, or its text when it is not JSON), uncached; null when there is none. */
+export async function storedDocument(kv: KVNamespace, type: ConfigType, id: string): Promise<unknown> {
+  const text = await kv.get(configKey(type, id), "text");
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** Enables or disables a target by saving its document with `enabled` set (same rules as any save); enabling resumes its held events. */
-export async function setTargetEnabled(env: Bindings, target: string, enabled: boolean): Promise<Result<TargetConfig, string>> {
+export async function setTargetEnabled(env: Bindings, target: string, enabled: boolean, record: RecordChange): Promise<Result<TargetConfig, string>> {
   const loaded = await loadConfig(env.CONFIG, "target", target, 0);
   if (loaded.state !== "valid")
     return err(`Only a valid target document can be ${enabled ? "enabled" : "disabled"}; fix it with PUT /admin/targets/${target}.`);
-  const saved = await saveDocument(env, "target", target, { ...loaded.config, enabled }, "dashboard");
+  const saved = await saveDocument(env, "target", target, { ...loaded.config, enabled }, "dashboard", record);
   if (!saved.ok) return err(`${saved.error.map((e) => `${e.path} ${e.message}`).join("; ")}; fix it with PUT /admin/targets/${target}.`);
   return ok(saved.value.config);
 }

@@ -1,15 +1,17 @@
+import { AuditCard } from "./audit";
+import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
 import { toBase64 } from "../../../lib/crypto";
 import type { DeliveryDetail, DeliveryTarget } from "../../service/deliveries";
 import { formatBytes, formatDuration, formatTime, plural, prettyJson } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, Time } from "../layout";
 import type { Preview } from "../../service/preview";
 import { OutcomeBadge, StateBadge } from "./parts";
 import { PullSection } from "./pull";
 import { deliveryHref } from "./deliveries";
 
 /** One delivery: what arrived, and per target every attempt, with replay. */
-export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash }> = ({ page, d, notice }) => {
+export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Flash; trail?: AuditLine[] | null }> = ({ page, d, notice, trail = null }) => {
   const self = deliveryHref(d.source, d.deliveryId);
   // A handed-over event whose dispatch retention pruned is replayable too (the ledger hands it again).
   const replayable = d.targets.some((t) => t.dispatch !== null || t.handoff.handedAt !== null);
@@ -35,7 +37,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           <a class="button secondary" href={`/admin/deliveries/${encodeURIComponent(d.source)}/${encodeURIComponent(d.deliveryId)}`}>
             JSON
           </a>
-          {replayable && <PostForm action={`${self}/replay`} csrf={page.csrf} label="Replay to all targets" />}
+          {replayable && can(page, "operator") && <PostForm action={`${self}/replay`} csrf={page.csrf} label="Replay to all targets" reason="optional" />}
         </div>
       </div>
       {notice && <Notice tone={notice.tone}>{notice.text}</Notice>}
@@ -169,6 +171,7 @@ export const DeliveryPage: FC<{ page: PageContext; d: DeliveryDetail; notice: Fl
           </table>
         </div>
       </section>
+      <AuditCard page={page} items={trail} object={`delivery:${d.deliveryId}`} />
     </Layout>
   );
 };
@@ -198,7 +201,7 @@ const TargetTimeline: FC<{ t: DeliveryTarget; page: PageContext; replayAction: s
           <a class="button secondary" href={`${replayAction.replace(/\/replay$/, "/preview")}?target=${encodeURIComponent(t.target)}`}>
             Preview
           </a>
-          {(view || pruned) && (
+          {(view || pruned) && can(page, "operator") && (
             <PostForm action={replayAction} csrf={page.csrf} label={`Replay to ${t.target}`} fields={{ target: t.target }} variant="secondary" />
           )}
         </div>

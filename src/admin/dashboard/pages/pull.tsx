@@ -3,7 +3,7 @@ import type { DeliveryPull } from "../../service/pull";
 import type { PullSummary } from "../../service/pull";
 import type { RawRequestView } from "../../../pull/requests";
 import { formatTime, plural, truncate } from "../format";
-import { Badge, type Issue, type PageContext, PostForm, Time, type Tone } from "../layout";
+import { Badge, can, type Issue, type PageContext, PostForm, Time, type Tone } from "../layout";
 import { deliveryHref } from "./deliveries";
 
 /** The pull side of the dashboard (docs/pull.md): a delivery's enrichment, raw-data requests and downloads; the overview's part. */
@@ -50,9 +50,9 @@ const EnrichmentCard: FC<{ page: PageContext; e: NonNullable<DeliveryPull["enric
           <Badge tone={ENRICHMENT_TONE[e.state ?? ""] ?? "muted"}>{e.state === "pending" ? "looking up" : (e.state ?? "unknown")}</Badge>
         </div>
         <div class="row">
-          <PostForm action={`${self}/enrichment/retry`} csrf={page.csrf} label="Retry enrichment" variant="secondary" />
-          {waiting.length > 0 && (
-            <PostForm action={`${self}/enrichment/release`} csrf={page.csrf} label={`Release ${plural(waiting.length, "waiting target")}`} />
+          {can(page, "operator") && <PostForm action={`${self}/enrichment/retry`} csrf={page.csrf} label="Retry enrichment" variant="secondary" />}
+          {waiting.length > 0 && can(page, "operator") && (
+            <PostForm action={`${self}/enrichment/release`} csrf={page.csrf} label={`Release ${plural(waiting.length, "waiting target")}`} reason="required" />
           )}
         </div>
       </div>

@@ -2,7 +2,7 @@ import type { FC } from "hono/jsx";
 import type { CentrePointApiConfig } from "../../../config/schemas";
 import type { ReconcileReport, ReconcileSummary } from "../../../reconcile/reconciler";
 import { formatDuration, formatTime, plural, truncate } from "../format";
-import { Badge, Notice, type PageContext, PostForm, Stat, type Tone, Time } from "../layout";
+import { Badge, can, Notice, type PageContext, PostForm, Stat, type Tone, Time } from "../layout";
 import { backfilledHref, deliveryHref } from "./deliveries";
 
 /** The source page's CentrePoint API part: the registration check and reconciliation against CentrePoint's delivery history. */
@@ -61,7 +61,9 @@ export const CentrePointApiSection: FC<{ page: PageContext; id: string; block: C
               {formatDuration(block.reconcile.lookbackHours * 3_600_000)}.
             </p>
           </div>
-          <PostForm action={`${base}/reconcile`} csrf={page.csrf} label={latest?.complete === false ? "Continue now" : "Run reconciliation"} />
+          {can(page, "operator") && (
+            <PostForm action={`${base}/reconcile`} csrf={page.csrf} label={latest?.complete === false ? "Continue now" : "Run reconciliation"} />
+          )}
         </div>
         {!latest ? (
           <p class="muted">

@@ -1,10 +1,12 @@
+import { AuditCard } from "./audit";
+import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
 import type { SourceConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
 import type { HandshakeEntry, IntegrityStatus, LedgerLifecycle, LedgerStats } from "../../../ledger/queries";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
 import { formatBytes, formatTime, plural } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { describeAuth, FieldErrors } from "./parts";
 import { CentrePointApiSection } from "./reconciliation";
 
@@ -26,7 +28,9 @@ export const SourcePage: FC<{
   /** Stored reconciliation state; null without a `centrepoint` block. */
   reconcile: ReconcileSummary | null;
   notice: Flash;
-}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice }) => (
+  /** The newest audit entries concerning the source; null when the caller may not read the trail. */
+  trail?: AuditLine[] | null;
+}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice, trail = null }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -137,6 +141,7 @@ export const SourcePage: FC<{
         </div>
       )}
     </section>
+    <AuditCard page={page} items={trail} object={`source:${id}`} />
   </Layout>
 );
 
@@ -147,7 +152,7 @@ const IntegritySection: FC<{ id: string; page: PageContext; integrity: Integrity
     <section class="card" aria-labelledby="integrity-h">
       <div class="head">
         <h2 id="integrity-h">Ledger integrity</h2>
-        {running?.mode !== "full" && (
+        {running?.mode !== "full" && can(page, "operator") && (
           <PostForm action={`/admin/ui/sources/${id}/verify`} csrf={page.csrf} label="Re-verify the whole chain" describedBy="integrity-help" />
         )}
       </div>

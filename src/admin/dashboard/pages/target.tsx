@@ -1,9 +1,11 @@
+import { AuditCard } from "./audit";
+import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
 import type { TargetConfig } from "../../../config/schemas";
 import type { Listed } from "../../../config/store";
 import type { DispatchState, DispatchView, OutboxHealth } from "../../../outbox/views";
 import { formatDuration, formatTime, plural, truncate } from "../format";
-import { Badge, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
+import { Badge, can, type Flash, Layout, Notice, type PageContext, PostForm, Stat, Time } from "../layout";
 import { deliveryHref } from "./deliveries";
 import { BreakerBadge, describeAuth, FieldErrors, StateBadge, TargetStateBadge } from "./parts";
 
@@ -21,7 +23,9 @@ export const TargetPage: FC<{
   items: DispatchView[];
   next: string | null;
   notice: Flash;
-}> = ({ page, id, listed, health, tab, items, next, notice }) => {
+  /** The newest audit entries concerning the target; null when the caller may not read the trail. */
+  trail?: AuditLine[] | null;
+}> = ({ page, id, listed, health, tab, items, next, notice, trail = null }) => {
   const base = `/admin/ui/targets/${id}`;
   const c = health.counts;
   const canResume = health.heldBy !== null || c.held > 0 || health.breaker.status !== "closed";
@@ -38,17 +42,24 @@ export const TargetPage: FC<{
           <p class="sub mono">{listed?.valid ? listed.config.url : "—"}</p>
         </div>
         <div class="row">
-          {canResume && <PostForm action={`${base}/resume`} csrf={page.csrf} label="Resume" describedBy="resume-help" />}
-          {c.dead > 0 && (
+          {canResume && can(page, "operator") && (
+            <PostForm action={`${base}/resume`} csrf={page.csrf} label="Resume" describedBy="resume-help" reason="optional" />
+          )}
+          {c.dead > 0 && can(page, "operator") && (
             <PostForm
               action={`${base}/replay-dead`}
               csrf={page.csrf}
               label={`Replay ${plural(c.dead, "dead delivery", "dead deliveries")}`}
               variant="secondary"
+              reason="required"
             />
           )}
-          {listed?.valid && !listed.config.enabled && <PostForm action={`${base}/enable`} csrf={page.csrf} label="Enable" />}
-          {listed?.valid && listed.config.enabled && <PostForm action={`${base}/disable`} csrf={page.csrf} label="Disable" variant="danger" />}
+          {listed?.valid && !listed.config.enabled && can(page, "admin") && (
+            <PostForm action={`${base}/enable`} csrf={page.csrf} label="Enable" reason="optional" />
+          )}
+          {listed?.valid && listed.config.enabled && can(page, "admin") && (
+            <PostForm action={`${base}/disable`} csrf={page.csrf} label="Disable" variant="danger" reason="optional" />
+          )}
         </div>
       </div>
       {canResume && (
@@ -241,6 +252,7 @@ export const TargetPage: FC<{
           </dl>
         </section>
       )}
+      <AuditCard page={page} items={trail} object={`target:${id}`} />
     </Layout>
   );
 };

@@ -7,11 +7,12 @@ import { channelOutboxName } from "../../../outbox/types";
 import { outboxOf } from "../../service/stubs";
 import { AlertsPage, type ChannelSummary } from "../pages/alerts";
 import { render } from "../render";
+import { pageRole } from "../roles";
 
 /** `/admin/ui/alerts`: the alert channels and their outboxes' health; a failing channel is shown first. */
 export const alerts = new Hono<AdminEnv>();
 
-alerts.get("/", requireAdminPage, async (c) => {
+alerts.get("/", requireAdminPage, pageRole("viewer"), async (c) => {
   const listed = (await listConfigs(c.env.CONFIG, "alert", 0)).filter((l) => isValidId(l.id));
   const channels: ChannelSummary[] = await Promise.all(
     listed.map(async (l) => {

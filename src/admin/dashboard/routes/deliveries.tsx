@@ -12,7 +12,10 @@ import { releaseEnrichment, retryEnrichment } from "../../service/pull";
 import type { Refusal } from "../../service/reconcile";
 import { replayDelivery } from "../../service/replay";
 import { issuesToFields } from "../../validation";
+import { audit, ids } from "../../../audit/audit";
 import { formPost } from "../csrf";
+import { entriesAbout } from "./audit";
+import { formReason, pageRole } from "../roles";
 import { plural, utcInputToIso } from "../format";
 import type { Flash } from "../layout";
 import { DeliveriesPage, type DeliveryFilters, deliveryHref } from "../pages/deliveries";
@@ -25,7 +28,7 @@ import { PAGE_SIZE, render, renderError } from "../render";
  */
 export const deliveries = new Hono<AdminEnv>();
 
-deliveries.get("/", requireAdminPage, async (c) => {
+deliveries.get("/", requireAdminPage, pageRole("viewer"), async (c) => {
   const q = c.req.query();
   const filters: DeliveryFilters = {
     q: (q.q ?? "").trim().slice(0, 256),
@@ -80,10 +83,12 @@ deliveries.get("/", requireAdminPage, async (c) => {
   ));
 });
 
-deliveries.get("/:source/:id", requireAdminPage, async (c) => {
+// The page shows the body and the enrichment (they may hold patient-related data): operator and up, each view a `delivery.read` entry.
+deliveries.get("/:source/:id", requireAdminPage, pageRole("operator"), async (c) => {
   const { source, id } = c.req.param();
   const d = idSchema.safeParse(source).success ? await getDeliveryDetail(c.env, source, id) : null;
   if (!d) return renderError(c, 404, `No delivery “${id}” in source “${source}”.`);
+  await audit(c, { action: "delivery.read", object: { source, delivery: id } });
   const n = (name: string) => Math.min(Math.max(Number(c.req.query(name) ?? 0) || 0, 0), 1000);
   let notice: Flash = ENRICHMENT_FLASH[c.req.query("done") ?? ""] ?? null;
   if (c.req.query("done") === "released") {
@@ -103,10 +108,11 @@ deliveries.get("/:source/:id", requireAdminPage, async (c) => {
       ? { tone: replayed > 0 ? "ok" : "warn", text: parts.join(" ") }
       : { tone: "warn", text: "Nothing to replay: no target has this delivery yet." };
   }
-  return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} />);
+  const trail = await entriesAbout(c, `delivery:${id}`);
+  return render(c, (page) => <DeliveryPage page={page} d={d} notice={notice} trail={trail} />);
 });
 
-deliveries.get("/:source/:id/preview", requireAdminPage, async (c) => {
+deliveries.get("/:source/:id/preview", requireAdminPage, pageRole("operator"), async (c) => {
   const { source, id } = c.req.param();
   const target = c.req.query("target") ?? "";
   if (!idSchema.safeParse(source).success || !idSchema.safeParse(target).success) return renderError(c, 404, "No such source or target.");
@@ -114,14 +120,16 @@ deliveries.get("/:source/:id/preview", requireAdminPage, async (c) => {
   if (loaded.state !== "valid") return renderError(c, 404, `Target “${target}” is missing or invalid; fix its document to preview it.`);
   const preview = await previewDelivery(c.env, target, loaded.config, source, id);
   if (!preview.ok) return renderError(c, 404, preview.error);
+  await audit(c, { action: "delivery.read", object: { source, delivery: id, target } });
   return render(c, (page) => <PreviewPage page={page} source={source} deliveryId={id} target={target} preview={preview.value} />);
 });
 
-deliveries.post("/:source/:id/replay", ...formPost, async (c) => {
+deliveries.post("/:source/:id/replay", ...formPost, pageRole("operator"), async (c) => {
   const { source, id } = c.req.param();
   if (!idSchema.safeParse(source).success) return renderError(c, 404, "No such source.");
   const form = await c.req.parseBody();
   const target = typeof form.target === "string" && idSchema.safeParse(form.target).success ? form.target : undefined;
+  await audit(c, { action: "delivery.replay", object: ids({ source, delivery: id, target }), reason: await formReason(c) });
   const outcome = await replayDelivery(c.env, source, id, target);
   if (!outcome.ok && outcome.error.error === "archive_missing") {
     // Shown on the delivery's page at once: the message names what is missing.
@@ -161,10 +169,17 @@ function enrichmentAction(act: (c: Context<AdminEnv>, source: string, id: string
 /** The enrichment actions of the delivery page: what each runs and the done code it redirects with. */
 const ENRICHMENT_ACTIONS: Record<"retry" | "release", (c: Context<AdminEnv>, source: string, id: string) => Promise<Result<string, Refusal>>> = {
   retry: async (c, source, id) => {
+    await audit(c, { action: "delivery.enrichment-retry", object: { source, delivery: id }, reason: await formReason(c) });
     const job = await retryEnrichment(c.env, source, id);
     return job.ok ? ok("done=enrichment-retry") : job;
   },
   release: async (c, source, id) => {
+    await audit(c, {
+      action: "delivery.release",
+      object: { source, delivery: id },
+      reason: await formReason(c),
+      reasonRequired: "Releasing held events needs a reason",
+    });
     const released = await releaseEnrichment(c.env, source, id);
     return released.ok ? ok(`done=released&released=${released.value.released}`) : released;
   },
@@ -174,6 +189,7 @@ for (const [name, act] of Object.entries(ENRICHMENT_ACTIONS)) {
   deliveries.post(
     `/:source/:id/enrichment/${name}`,
     ...formPost,
+    pageRole("operator"),
     enrichmentAction(async (c, source, id) => {
       const done = await act(c, source, id);
       if (done.ok) log("info", `enrichment ${name} from the dashboard`, { requestId: c.var.requestId, source, deliveryId: id, done: done.value });

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { listConfigs } from "../../../config/store";
 import { log } from "../../../lib/log";
 import { type AdminEnv, requireAdminPage } from "../../../middleware/admin-auth";
+import { pageRole } from "../roles";
 import { summarizeSources, summarizeTargets } from "../../service/overview";
 import { type PullSummary, summarizePull } from "../../service/pull";
 import { OverviewPage } from "../pages/overview";
@@ -28,6 +29,6 @@ async function summarizePullQuietly(env: AdminEnv["Bindings"]): Promise<PullSumm
 }
 
 // Full paths: a mount prefix cannot give both `/admin` and `/admin/`.
-overview.get("/admin", requireAdminPage, showOverview);
-overview.get("/admin/", requireAdminPage, showOverview);
-overview.get("/admin/ui", requireAdminPage, (c) => c.redirect("/admin/", 302));
+overview.get("/admin", requireAdminPage, pageRole("viewer"), showOverview);
+overview.get("/admin/", requireAdminPage, pageRole("viewer"), showOverview);
+overview.get("/admin/ui", requireAdminPage, pageRole("viewer"), (c) => c.redirect("/admin/", 302));

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { log } from "../../../lib/log";
 import { type AdminEnv, endSession, requireAdminEnabled, requireAdminPage, startSession } from "../../../middleware/admin-auth";
+import { audit, auditSignIn } from "../../../audit/audit";
 import { checkAdminToken } from "../../sign-in-guard";
 import { checkCsrfToken, sameOrigin } from "../csrf";
 import { LoginPage } from "../pages/login";
@@ -28,14 +29,18 @@ signIn.post("/login", requireAdminEnabled, sameOrigin, async (c) => {
   }
   if (checked.result === "wrong") {
     log("warn", "dashboard sign-in refused", { requestId: c.var.requestId, ip: address ?? "unknown" });
+    // Wrong tokens are bounded per address group by the guard; locked-out attempts (above) are only logged, so a flood cannot fill the trail.
+    await auditSignIn(c, { action: "session.sign-in-refused", actor: "unknown", role: "none", via: "dashboard", reason: "not the admin token" });
     return render(c, (page) => <LoginPage page={page} next={next} error="That is not the admin token." notice={null} />, 401);
   }
+  await auditSignIn(c, { action: "session.sign-in", actor: "admin-token", role: "admin", via: "dashboard" });
   await startSession(c);
   log("info", "dashboard sign-in", { requestId: c.var.requestId, ip: c.req.header("cf-connecting-ip") ?? null });
   return c.redirect(next, 303);
 });
 
-signIn.post("/logout", requireAdminEnabled, sameOrigin, requireAdminPage, checkCsrfToken, (c) => {
+signIn.post("/logout", requireAdminEnabled, sameOrigin, requireAdminPage, checkCsrfToken, async (c) => {
+  await audit(c, { action: "session.sign-out" });
   endSession(c);
   return c.redirect("/admin/login?done=signed-out", 303);
 });

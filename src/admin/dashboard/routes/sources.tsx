@@ -7,7 +7,10 @@ import { ok, type Result } from "../../../lib/result";
 import { type AdminEnv, requireAdminPage } from "../../../middleware/admin-auth";
 import { checkRegistration, reconcileSummary, type Refusal, runReconciliation } from "../../service/reconcile";
 import { ledgerOf } from "../../service/stubs";
+import { audit } from "../../../audit/audit";
 import { formPost } from "../csrf";
+import { entriesAbout } from "./audit";
+import { formReason, pageRole } from "../roles";
 import type { Flash } from "../layout";
 import { SourcePage } from "../pages/source";
 import { asListed, render, renderError } from "../render";
@@ -33,6 +36,7 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
     ledger.lifecycle(),
     reconcileSummary(c.env, listed),
   ]);
+  const trail = await entriesAbout(c, `source:${id}`);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
   return render(
     c,
@@ -48,13 +52,14 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
         handshakesDropped={handshakes.dropped}
         reconcile={reconcile}
         notice={flash}
+        trail={trail}
       />
     ),
     status,
   );
 }
 
-sources.get("/:id", requireAdminPage, async (c) => {
+sources.get("/:id", requireAdminPage, pageRole("viewer"), async (c) => {
   const id = c.req.param("id");
   if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such source.");
   return renderSource(c, id, sourceFlash(c.req.query("done")));
@@ -89,7 +94,9 @@ function sourceAction(act: (c: Context<AdminEnv>, id: string) => Promise<Result<
 sources.post(
   "/:id/reconcile",
   ...formPost,
+  pageRole("operator"),
   sourceAction(async (c, id) => {
+    await audit(c, { action: "source.reconcile", object: { source: id }, reason: await formReason(c) });
     const run = await runReconciliation(c.env, id, "dashboard");
     if (!run.ok) return run.error.status === 502 ? ok("reconcile-failed") : run;
     return ok(run.value.complete ? "reconciled" : "reconciling");
@@ -99,6 +106,7 @@ sources.post(
 sources.post(
   "/:id/registration",
   ...formPost,
+  pageRole("viewer"), // a read of CentrePoint's registration: nothing changes
   sourceAction(async (c, id) => {
     const check = await checkRegistration(c.env, id);
     if (!check.ok) return check.error.status === 502 ? ok("registration-failed") : check;
@@ -109,7 +117,9 @@ sources.post(
 sources.post(
   "/:id/verify",
   ...formPost,
+  pageRole("operator"),
   sourceAction(async (c, id) => {
+    await audit(c, { action: "source.integrity-run", object: { source: id }, after: { full: true }, reason: await formReason(c) });
     const status = await ledgerOf(c.env, id).checkIntegrity({ full: true });
     log("info", "full integrity re-verification from the dashboard", { requestId: c.var.requestId, source: id, running: status.running !== null });
     return ok("verify");

@@ -5,10 +5,14 @@ import { configExists, loadConfig } from "../../../config/store";
 import { log } from "../../../lib/log";
 import { type AdminEnv, requireAdminPage } from "../../../middleware/admin-auth";
 import { MAX_REPLAY } from "../../../outbox/views";
+import { audit } from "../../../audit/audit";
+import { documentChange } from "../../reasons";
 import { setTargetEnabled } from "../../service/documents";
 import { replayMany, resumeTarget } from "../../service/replay";
 import { outboxOf } from "../../service/stubs";
 import { formPost } from "../csrf";
+import { entriesAbout } from "./audit";
+import { formReason, pageRole } from "../roles";
 import type { Flash } from "../layout";
 import { TARGET_TABS, TargetPage, type TargetTab } from "../pages/target";
 import { asListed, PAGE_SIZE, render, renderError } from "../render";
@@ -29,14 +33,15 @@ async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, stat
   const listing = await outbox.list({ state: tab === "all" ? undefined : tab, limit: PAGE_SIZE, cursor });
   // The pending tab shows rows being sent too.
   const items = tab === "pending" && !cursor ? [...(await outbox.list({ state: "delivering", limit: PAGE_SIZE })).items, ...listing.items] : listing.items;
+  const trail = await entriesAbout(c, `target:${id}`);
   return render(
     c,
-    (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} />,
+    (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} trail={trail} />,
     status,
   );
 }
 
-targets.get("/:id", requireAdminPage, async (c) => {
+targets.get("/:id", requireAdminPage, pageRole("viewer"), async (c) => {
   const id = c.req.param("id");
   if (!idSchema.safeParse(id).success) return renderError(c, 404, "No such target.");
   return renderTarget(c, id, targetFlash(c));
@@ -81,7 +86,9 @@ function targetAction(act: (c: Context<AdminEnv>, id: string) => Promise<string 
 targets.post(
   "/:id/resume",
   ...formPost,
+  pageRole("operator"),
   targetAction(async (c, id) => {
+    await audit(c, { action: "target.resume", object: { target: id }, reason: await formReason(c) });
     const { resumed } = (await resumeTarget(c.env, id)) ?? { resumed: 0 };
     log("info", "target resumed from the dashboard", { requestId: c.var.requestId, target: id, resumed });
     return `done=resumed&n=${resumed}`;
@@ -91,7 +98,15 @@ targets.post(
 targets.post(
   "/:id/replay-dead",
   ...formPost,
+  pageRole("operator"),
   targetAction(async (c, id) => {
+    await audit(c, {
+      action: "delivery.replay-bulk",
+      object: { target: id },
+      after: { target: id, state: "dead", limit: MAX_REPLAY },
+      reason: await formReason(c),
+      reasonRequired: "A bulk replay needs a reason",
+    });
     const { replayed, more } = await replayMany(c.env, { target: id, state: "dead", limit: MAX_REPLAY });
     log("info", "dead deliveries replayed from the dashboard", { requestId: c.var.requestId, target: id, replayed, more });
     return `done=replayed&n=${replayed}&more=${more ? 1 : 0}`;
@@ -102,8 +117,12 @@ for (const enabled of [true, false]) {
   targets.post(
     `/:id/${enabled ? "enable" : "disable"}`,
     ...formPost,
+    pageRole("admin"),
     targetAction(async (c, id) => {
-      const r = await setTargetEnabled(c.env, id, enabled);
+      const reason = await formReason(c);
+      const r = await setTargetEnabled(c.env, id, enabled, (change) =>
+        audit(c, { action: "target.put", object: { target: id }, reason, ...documentChange("target", change) }),
+      );
       return r.ok ? `done=${enabled ? "enabled" : "disabled"}` : { error: r.error };
     }),
   );

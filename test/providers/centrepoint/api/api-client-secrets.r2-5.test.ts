@@ -107,9 +107,9 @@ describe("the API's hosts", () => {
   it("allows a host listed in CENTREPOINT_API_HOSTS, on save and before use", async () => {
     const doc = { auth: HMAC, centrepoint: { ...base, apiUrl: "https://api.eu.example.org", authUrl: "https://Auth.EU.example.org/" } };
     const listed = { ...(env as unknown as Bindings), CENTREPOINT_API_HOSTS: " api.eu.example.org, AUTH.eu.example.org ," };
-    const refused = await saveDocument(env as unknown as Bindings, "source", freshId(), doc, "api");
+    const refused = await saveDocument(env as unknown as Bindings, "source", freshId(), doc, "api", async () => undefined);
     expect(refused).toMatchObject({ ok: false });
-    const saved = await saveDocument(listed, "source", freshId(), doc, "api");
+    const saved = await saveDocument(listed, "source", freshId(), doc, "api", async () => undefined);
     expect(saved).toMatchObject({ ok: true });
     const parsed = parseConfig("source", doc);
     if (!parsed.ok || !parsed.value.centrepoint) throw new Error("fixture");
