@@ -10,6 +10,10 @@ export default defineConfig({
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
           ALLOW_HTTP_TARGETS: "true",
+          // Cloudflare Access on, with a loopback team domain whose keys test/identity/access-fake.ts serves
+          // through a fetch mock (nothing listens there): requests without an Access JWT are unaffected.
+          ACCESS_TEAM_DOMAIN: "http://127.0.0.1:9",
+          ACCESS_AUD: "test-access-aud",
           // The registration check compares CentrePoint's webhook URL with <this>/webhooks/<source>.
           RELAY_PUBLIC_URL: "https://relay.example.org",
           TEST_HMAC_SECRET: "B3`MlG4sJR.X^-%w=oG_UrNBEpszl?",

@@ -3,7 +3,8 @@
  * in a temp dir), two harness targets on 127.0.0.1 play the EDC and a warehouse, Debian's chromium is
  * driven by playwright-core. Signs in, finds a delivery by id, replays it, checks that the target
  * got it twice with one webhook-id, and takes screenshots (kept in docs/screenshots/ with
- * UPDATE_SCREENSHOTS=1).
+ * UPDATE_SCREENSHOTS=1). A local stand-in for Cloudflare Access (harness/fake-access.ts) signs in
+ * a viewer and an admin through the Access cookie.
  *
  * Run: `npm run test:browser` (needs /usr/bin/chromium: `apt-get install -y chromium`).
  * All traffic stays on 127.0.0.1; every process started here is stopped by its PID, also on failure.
@@ -21,6 +22,7 @@ import { type AdminClient, adminClient, http, type Reply } from "../harness/http
 import { makeTempDir, removeTempDir } from "../harness/process/groups.ts";
 import { type DevServer, PROJECT_ROOT as ROOT, startDev } from "../harness/process/wrangler-dev.ts";
 import { type Arrival, startTarget, type Target } from "../harness/targets/controllable-target.ts";
+import { type FakeAccessServer, startFakeAccess } from "../harness/fake-access.ts";
 import { waitFor } from "../harness/wait.ts";
 
 /** Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1 (`npm run screenshots`), else to a temp dir. */
@@ -43,18 +45,20 @@ let relay: DevServer | null = null;
 let edc: Target | null = null;
 let warehouse: Target | null = null;
 let browser: Browser | null = null;
+let access: FakeAccessServer | null = null;
 let base = "";
 let admin: AdminClient;
 
 before(async () => {
   tmp = makeTempDir("relay-browser-");
   edc = await startTarget("edc-main");
+  access = await startFakeAccess();
   warehouse = await startTarget("warehouse", { kind: "status", status: 503 });
   relay = await startDev({
     configPath: join(ROOT, "wrangler.toml"),
     persistTo: join(tmp, "state"),
     workDir: tmp,
-    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET },
+    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", TEST_HMAC_SECRET: HMAC_SECRET, ACCESS_TEAM_DOMAIN: access.url, ACCESS_AUD: access.audience },
     readyTimeoutMs: STARTUP_MS,
   });
   base = relay.url;
@@ -67,6 +71,7 @@ after(async () => {
   await edc?.close();
   await warehouse?.close();
   if (tmp) removeTempDir(tmp);
+  await access?.close();
   if (process.env.UPDATE_SCREENSHOTS !== "1") await rm(SCREENSHOTS, { recursive: true, force: true });
 });
 
@@ -202,6 +207,33 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     assert.ok(!html.includes(ADMIN_TOKEN), `${path} shows the admin token`);
     assert.ok(!html.includes(HMAC_SECRET), `${path} shows the HMAC secret`);
   }
+});
+
+test("people signed in through Cloudflare Access see who they are and their role: a viewer and an admin", { timeout: 120_000 }, async () => {
+  await adminPut("/operators", { roles: { "vic@site.org": "viewer", "alice@site.org": "admin" } });
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"] });
+  const host = new URL(base).hostname;
+  for (const [email, role] of [
+    ["vic@site.org", "viewer"],
+    ["alice@site.org", "admin"],
+  ] as const) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await context.addCookies([{ name: "CF_Authorization", value: await access!.mint({ email }), domain: host, path: "/", httpOnly: true, sameSite: "Lax" }]);
+    const page = await context.newPage();
+    await page.goto(`${base}/admin/`);
+    assert.equal(new URL(page.url()).pathname, "/admin/", `${email} is signed in without the admin-token form`);
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    assert.ok(await page.getByText(`Signed in as ${email} · ${role}`).isVisible());
+    assert.ok(await page.getByRole("button", { name: "Sign out" }).isVisible());
+    await context.close();
+  }
+  // Nobody else: a verified person without a role is refused, by name.
+  const res = await fetch(`${base}/admin/`, {
+    headers: { cookie: `CF_Authorization=${await access!.mint({ email: "mallory@site.org" })}` },
+    redirect: "manual",
+  });
+  assert.equal(res.status, 403);
+  assert.match(await res.text(), /mallory@site\.org/);
 });
 
 /** Attempts shown as successful in one target's timeline on a delivery page. */

@@ -9,7 +9,8 @@ export { SignInGuard } from "./admin/sign-in-guard";
 export { AuditTrail } from "./audit/trail";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
-export { CentrePointClient } from "./pull/client";
+// Deployed under its first class name (wrangler.toml class_name, migration v4): a rename there needs a renamed_classes migration.
+export { CentrePointGateway as CentrePointClient } from "./pull/gateway";
 export { Puller } from "./pull/puller";
 export { Reconciler } from "./reconcile/reconciler";
 

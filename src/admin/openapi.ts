@@ -26,8 +26,8 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 
 /** Standard error responses of every admin route. */
 const adminErrors = {
-  401: json(errorBodySchema, "missing or wrong admin token"),
-  403: json(errorBodySchema, "forbidden: the caller's role is below the one this route needs (docs/audit.md)"),
+  401: json(errorBodySchema, "missing, wrong or expired token, or a refused Cloudflare Access JWT (`check` names the failed check)"),
+  403: json(errorBodySchema, "forbidden: the caller's role is below the one this route needs (docs/audit.md), or a verified Access identity has no role"),
   503: json(
     errorBodySchema,
     "admin_disabled: ADMIN_TOKEN is not set (the admin surface is off); audit_unavailable: the audit entry could not be written, nothing was done",
@@ -55,7 +55,7 @@ export function describeAdmin(opts: {
       r.headers && Object.fromEntries(Object.entries(r.headers).map(([name, description]) => [name, { description, schema: { type: "integer" } }]));
     responses[status] = headers ? { ...answer, headers } : answer;
   }
-  return describeRoute({ tags: [opts.tag], summary: opts.summary, security: [{ adminToken: [] }], responses: responses as never });
+  return describeRoute({ tags: [opts.tag], summary: opts.summary, security: [{ adminToken: [] }, { cloudflareAccess: [] }], responses: responses as never });
 }
 
 /** `GET /admin/openapi.json`: the OpenAPI 3.1 document generated from the routes of `app`. */
@@ -68,7 +68,12 @@ export function openApiDocument(app: Hono<AppEnv>) {
         description:
           "Sources, targets, deliveries, replay, dead letters, integrity, reconciliation against CentrePoint's delivery history and metrics of the CentrePoint Edge Relay.",
       },
-      components: { securitySchemes: { adminToken: { type: "http", scheme: "bearer", description: "the ADMIN_TOKEN Worker secret" } } },
+      components: {
+        securitySchemes: {
+          adminToken: { type: "http", scheme: "bearer", description: "a named API token (POST /admin/tokens), or the ADMIN_TOKEN Worker secret (break-glass)" },
+          cloudflareAccess: { type: "apiKey", in: "header", name: "Cf-Access-Jwt-Assertion", description: "the JWT Cloudflare Access adds (docs/identity.md)" },
+        },
+      },
     },
     exclude: [/^\/webhooks/, /^\/files/, "/", "/healthz", /^\/admin\/openapi\.json$/],
   });

@@ -1,5 +1,5 @@
 import { type AlertChannel, SEVERITIES } from "../config/alert-schema";
-import { channelOutboxName, type EmailNotification, NOTIFICATION_SOURCE, type OutboxItem } from "../outbox/types";
+import { channelOutboxName, type EmailNotification, NOTIFICATION_SOURCE, type HandoffItem } from "../outbox/types";
 import type { WebhookNotification } from "./schema";
 import type { IssueChange, IssueObject, IssueSnapshot } from "./types";
 
@@ -87,7 +87,7 @@ export function emailNotification(change: IssueChange, publicUrl: string): Email
 }
 
 /** The outbox item of one change for one channel; its delivery id (`webhook-id`) is the change's id, so a repeated call enqueues nothing new. */
-export function notificationItem(channel: AlertChannel, change: IssueChange, publicUrl: string): OutboxItem {
+export function notificationItem(channel: AlertChannel, change: IssueChange, publicUrl: string): HandoffItem {
   const body =
     channel.type === "webhook"
       ? webhookNotification(change, publicUrl)

@@ -1,7 +1,7 @@
 import { listConfigs } from "../config/store";
 import type { Bindings } from "../env";
 import { log } from "../lib/log";
-import { channelOutboxName, type OutboxItem } from "../outbox/types";
+import { channelOutboxName, type HandoffItem } from "../outbox/types";
 import { channelWants, notificationItem } from "./messages";
 import type { IssueChange } from "./types";
 
@@ -29,8 +29,8 @@ export async function notifyIssueChange(env: Pick<Bindings, "CONFIG" | "OUTBOX" 
 export async function enqueueNotification(
   env: Pick<Bindings, "OUTBOX">,
   channelId: string,
-  item: OutboxItem,
+  item: HandoffItem,
 ): Promise<{ inserted: number; duplicates: number }> {
   const name = channelOutboxName(channelId);
-  return env.OUTBOX.get(env.OUTBOX.idFromName(name)).enqueue(name, [item]);
+  return env.OUTBOX.get(env.OUTBOX.idFromName(name)).acceptHandoff(name, [item]);
 }

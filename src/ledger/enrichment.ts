@@ -4,16 +4,15 @@
  * download audit log of relay file links. The ledger class only wraps these in RPC methods.
  */
 import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
-import { bumpCounter } from "../lib/counters";
+import { bumpCounter, readCounters } from "../lib/counters";
 import { log } from "../lib/log";
 import { inChunks, placeholders } from "../lib/sql";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
 import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/facts";
 import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
 import type { DueHandoff } from "./handoff";
 import { HOLD_AT } from "./types";
-import { COUNTER } from "./queries";
 
 /** Download audit rows (one per link and outcome) kept per source; past it the least recently used go, counted. */
 export const DOWNLOAD_LOG_CAP = 100_000;
@@ -127,7 +126,7 @@ export function enrichingHandoffs(sql: SqlStorage, deliveryId: string): Enrichin
 
 /** The item of a hand-off row with a pull plan: the Puller's job, or a target's envelope with `data.enrichment` composed now. */
 export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target" | "source">) {
-  return (item: OutboxItem, row: DueHandoff): OutboxItem & { pull?: PullSpec } => {
+  return (item: HandoffItem, row: DueHandoff): HandoffItem & { pull?: PullSpec } => {
     if (row.targetId === PULL_HANDOFF) return { ...item, pull: JSON.parse(row.enrich!) as PullSpec };
     const plan = JSON.parse(row.enrich!) as TargetPlan;
     if (plan.facts.includes("datafiles") && (ctx.linkKey === null || ctx.publicUrl === ""))
@@ -195,6 +194,15 @@ export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; li
   }));
 }
 
+/** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its latest file downloads. */
+export function pullView(sql: SqlStorage, deliveryId: string): { enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: DownloadRow[] } {
+  return {
+    enrichment: readEnrichment(sql, deliveryId),
+    handoffs: enrichingHandoffs(sql, deliveryId),
+    downloads: listDownloads(sql, { deliveryId, limit: 100 }),
+  };
+}
+
 /** Held and waiting enriching hand-offs (pending rows only), and the download counters. */
 export function pullLedgerStats(sql: SqlStorage): PullLedgerStats {
   const c = sql
@@ -206,10 +214,8 @@ export function pullLedgerStats(sql: SqlStorage): PullLedgerStats {
       PULL_HANDOFF,
     )
     .one();
-  const downloads = sql
-    .exec<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'downloads:%' AND name != ?", DOWNLOADS_DROPPED)
-    .toArray();
-  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads.map((r) => [r.name.slice("downloads:".length), r.value])) };
+  const downloads = [...readCounters(sql, "downloads:")].filter(([name]) => `downloads:${name}` !== DOWNLOADS_DROPPED);
+  return { held: c.held, waiting: c.waiting, downloads: Object.fromEntries(downloads) };
 }
 
 /** Hand-off rows of a delivery that still wait for its enrichment (not handed, not due yet). */
@@ -226,7 +232,7 @@ function waitingRows(sql: SqlStorage, deliveryId: string, now: number): { target
 }
 
 function bump(sql: SqlStorage, name: string, by: number): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+  bumpCounter(sql, name, by);
 }
 
 /**
@@ -250,7 +256,6 @@ export function planReleased(sql: SqlStorage, target: { id: string; config: Targ
         )
         .toArray(),
     );
-  let reopened = 0;
   for (const r of rows.filter((x) => x.unfiltered === 1)) {
     const keys = keysOf(r.kind, envelopeData(r.envelope));
     const pull = planPull({ targets: [{ ...target, valid: true }], wanted: [target.id], keys, receivedAt: now, autoRequest: null });
@@ -264,11 +269,9 @@ export function planReleased(sql: SqlStorage, target: { id: string; config: Targ
       r.delivery_id,
       target.id,
     );
-    if (r.handed_at !== null) reopened++;
     const job = Object.hasOwn(pull.plans, PULL_HANDOFF) ? pull.plans[PULL_HANDOFF] : undefined;
-    if (job && !ready) reopened += addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
+    if (job && !ready) addPullFacts(sql, r.delivery_id, JSON.parse(job.enrich) as PullSpec, now);
   }
-  bumpCounter(sql, COUNTER.pendingHandoffs, reopened);
   const found = new Set(rows.map((r) => r.delivery_id));
   return deliveryIds.filter((id) => !found.has(id));
 }

@@ -1,6 +1,6 @@
 import { readCounter, readCounters } from "../lib/counters";
 import { inChunks, placeholders } from "../lib/sql";
-import type { DeliveryRecord, Provenance } from "./types";
+import type { DeliveryRecord, DeliveryWithPayload, HandoffView, Provenance } from "./types";
 
 /**
  * The ledger's read model: plain functions over a ledger's SqlStorage, the row types the admin
@@ -10,24 +10,9 @@ import type { DeliveryRecord, Provenance } from "./types";
 type Row = Record<string, SqlStorageValue>;
 
 // The record's one definition is the zod schema in types.ts; re-exported for the read model's callers.
-export type { DeliveryRecord, Provenance } from "./types";
+export type { DeliveryRecord, DeliveryWithPayload, HandoffView, Provenance } from "./types";
 
 /** One target's hand-off of a delivery. */
-export interface HandoffView {
-  targetId: string;
-  plannedAt: number;
-  handedAt: number | null;
-  tries: number;
-  lastError: string | null;
-}
-
-/** A delivery with its body, envelope and hand-off rows (body and envelope empty once pruned: `bodyPrunedAt`). */
-export interface DeliveryWithPayload extends DeliveryRecord {
-  body: Uint8Array;
-  envelope: string;
-  handoffs: HandoffView[];
-}
-
 /**
  * Filter of `listDeliveries` (newest first: received time, then seq). `before` continues a page:
  * rows received before `at`, or at `at` with a seq below `seq`.
@@ -220,8 +205,6 @@ export function knownDeliveries(sql: SqlStorage, ids: readonly string[]): KnownD
 export const COUNTER = {
   /** Deliveries recorded with an attention note. */
   attention: "attention",
-  /** Hand-off rows not yet acknowledged by their outbox. */
-  pendingHandoffs: "handoffs:pending",
   /** Rows in the handshake log. */
   handshakesKept: "handshakes:kept",
   /** Handshake rows the log's bound removed. */
@@ -244,7 +227,8 @@ export function ledgerStats(sql: SqlStorage): LedgerStats {
     deliveries: sum(readCounters(sql, "accepted:")),
     duplicates: sum(readCounters(sql, "duplicates:")),
     attention: readCounter(sql, COUNTER.attention),
-    pendingHandoffs: readCounter(sql, COUNTER.pendingHandoffs),
+    // Not a counter (a row written per hand-off): the pending rows, through handoffs_due (as many as wait).
+    pendingHandoffs: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM handoffs WHERE handed_at IS NULL").one().n,
     handshakes: readCounter(sql, COUNTER.handshakesKept),
     lastReceivedAt: last,
   };

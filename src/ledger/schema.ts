@@ -1,3 +1,5 @@
+import { COUNTER_SET_MIGRATION } from "../lib/counters";
+
 /**
  * Ledger SQLite schema, one database per source. Migrations are append-only: the index of a
  * migration is its version (see src/lib/migrate.ts). See docs/storage.md.
@@ -168,4 +170,27 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
    DROP INDEX downloads_fold;
    CREATE UNIQUE INDEX downloads_by_link ON downloads (target_id, file_id, outcome);
    CREATE INDEX downloads_by_time ON downloads (at);`,
+  // Counters in one row (lib/counters.ts): a record's counter changes cost one row written, not one per counter.
+  COUNTER_SET_MIGRATION,
+  // Fewer rows written per hand-off (issue 17): the table keyed by (delivery id, target) itself
+  // (WITHOUT ROWID: no separate key index), and no counter of pending hand-offs (stats() counts the
+  // pending rows through handoffs_due), so a push marks its rows handed and writes nothing else.
+  `CREATE TABLE handoffs_keyed (
+     delivery_id TEXT NOT NULL,
+     target_id TEXT NOT NULL,
+     planned_at INTEGER NOT NULL,
+     handed_at INTEGER,
+     tries INTEGER NOT NULL DEFAULT 0,
+     next_at INTEGER NOT NULL,
+     last_error TEXT,
+     unfiltered INTEGER NOT NULL DEFAULT 0,
+     enrich TEXT,
+     PRIMARY KEY (delivery_id, target_id)
+   ) WITHOUT ROWID;
+   INSERT INTO handoffs_keyed (delivery_id, target_id, planned_at, handed_at, tries, next_at, last_error, unfiltered, enrich)
+     SELECT delivery_id, target_id, planned_at, handed_at, tries, next_at, last_error, unfiltered, enrich FROM handoffs;
+   DROP TABLE handoffs;
+   ALTER TABLE handoffs_keyed RENAME TO handoffs;
+   CREATE INDEX handoffs_due ON handoffs (next_at) WHERE handed_at IS NULL;
+   UPDATE counter_set SET data = json_remove(data, '$."handoffs:pending"');`,
 ];

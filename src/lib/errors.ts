@@ -16,6 +16,7 @@ export type ErrorCode =
   | "conflict"
   | "gone"
   | "rate_limited"
+  | "reason_required"
   | "links_disabled"
   | "upstream_error"
   | "internal_error"

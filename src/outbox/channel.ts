@@ -4,7 +4,7 @@ import { type Loaded, loadConfig, readSecret } from "../config/store";
 import type { Bindings } from "../env";
 import { err, ok, type Result } from "../lib/result";
 import { checkTargetUrl } from "../lib/url-policy";
-import { type ResolvedTarget, resolveTarget } from "./deliver";
+import { type ResolvedTarget, resolveTarget } from "./attempt";
 import { CHANNEL_OUTBOX_PREFIX, type EmailNotification } from "./types";
 
 /**

@@ -5,8 +5,10 @@ import { type DispatchState, LATENCY_BUCKETS_S } from "./views";
  * Names of the outbox's counters (lib/counters.ts), maintained by every state change in
  * transitions.ts and read by health() and metrics():
  *
- *   state:<state>                      dispatches in that state; `delivered` keeps counting those pruned
- *   attempts:<outcome>:<error class>   attempts by outcome and error class ("" when none)
+ *   state:<state>                      dispatches in that state; `delivered` keeps counting those pruned;
+ *                                      `pending` counts the delivering ones too (views.ts splits them)
+ *   attempts:<outcome>:<error class>   finished attempts by outcome and error class ("" when none); one
+ *                                      in flight is a delivering dispatch, counted there
  *   latency:<i>                        delivered dispatches whose accept-to-delivered latency falls in
  *                                      bucket i of LATENCY_BUCKETS_S (i = its length: above the last)
  *   latency:sum_ms                     the sum of those latencies, ms
@@ -32,10 +34,13 @@ export function latencyBucketSql(ms: string): string {
   return `CASE ${LATENCY_BUCKETS_S.map((b, i) => `WHEN ${ms} <= ${b * 1000} THEN ${i}`).join(" ")} ELSE ${LATENCY_BUCKETS_S.length} END`;
 }
 
+/** The counter a state is counted under: a delivering dispatch is counted as pending (claiming a batch writes no counter; health() tells them apart). */
+const countedAs = (state: DispatchState): DispatchState => (state === "delivering" ? "pending" : state);
+
 /** `n` dispatches moved from one state to another. */
 export function moveState(deltas: Deltas, from: DispatchState, to: DispatchState, n = 1): void {
-  addDelta(deltas, stateCounter(from), -n);
-  addDelta(deltas, stateCounter(to), n);
+  addDelta(deltas, stateCounter(countedAs(from)), -n);
+  addDelta(deltas, stateCounter(countedAs(to)), n);
 }
 
 /** One dispatch delivered `latencyMs` after it was accepted. */

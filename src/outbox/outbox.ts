@@ -13,7 +13,7 @@ import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
-import { resolveTarget } from "./deliver";
+import { resolveTarget } from "./attempt";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";
@@ -33,8 +33,9 @@ import {
   release,
   replan,
   saveBreaker,
+  setOrdered,
 } from "./transitions";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import {
   breakerOf,
   type DispatchDetail,
@@ -76,8 +77,8 @@ const MAX_BATCHES = 200;
  */
 export const WATCHDOG_MARGIN_MS = 15_000;
 export const WATCHDOG_REFRESH_MS = 10_000;
-/** Items per enqueue call at most (the ledger pushes far fewer). */
-const MAX_ENQUEUE = 1000;
+/** Items per acceptHandoff call at most (a ledger hands off far fewer). */
+const MAX_HANDOFF_ITEMS = 1000;
 
 /**
  * One target's queue of dispatches ("one alarm, many rows"): every (source, delivery id) handed
@@ -107,9 +108,9 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /** Adds dispatches for this target. Idempotent on (source, deliveryId): a repeated item changes nothing. Arms the alarm. */
-  async enqueue(targetId: string, items: OutboxItem[]): Promise<{ inserted: number; duplicates: number }> {
+  async acceptHandoff(targetId: string, items: HandoffItem[]): Promise<{ inserted: number; duplicates: number }> {
     this.meter.usage.requests++;
-    if (items.length > MAX_ENQUEUE) throw new RangeError(`enqueue takes at most ${MAX_ENQUEUE} items`);
+    if (items.length > MAX_HANDOFF_ITEMS) throw new RangeError(`acceptHandoff takes at most ${MAX_HANDOFF_ITEMS} items`);
     const meta = readMeta(this.sql);
     if (meta.target_id !== null && meta.target_id !== targetId) throw new Error(`outbox of ${meta.target_id} got items for ${targetId}`);
     const now = Date.now();
@@ -119,7 +120,7 @@ export class Outbox extends DurableObject<Bindings> {
     });
     // New rows are due now. A running alarm takes them in its next batch; otherwise wake it: now, or
     // at the probe time while the breaker is open (woken earlier it would only find it may send
-    // nothing, once per event). Rows enqueued during a 410 pause are held: resume() wakes it.
+    // nothing, once per event). Rows handed off during a 410 pause are held: resume() wakes it.
     const breaker = breakerOf(meta);
     const wakeAt = meta.held_by === "gone" ? null : breakerStatus(breaker, now) === "open" ? breaker.probeAt! : now;
     if (inserted > 0 && !this.running && wakeAt !== null) {
@@ -135,7 +136,7 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /** The payload of one dispatch as this target gets it (enrichment included), for a preview; null when this target never had it. */
-  async payload(source: string, deliveryId: string): Promise<OutboxItem | null> {
+  async payload(source: string, deliveryId: string): Promise<HandoffItem | null> {
     const r = this.sql.exec<PayloadRow>("SELECT * FROM dispatches WHERE source = ? AND delivery_id = ?", source, deliveryId).toArray()[0];
     return r ? payloadOf(r) : null;
   }
@@ -150,7 +151,7 @@ export class Outbox extends DurableObject<Bindings> {
     return outboxHealth(this.sql, Date.now());
   }
 
-  /** Attempts by outcome and error class, the delivered latency histogram, and this instance's billing units (hot path: enqueue, alarm). */
+  /** Attempts by outcome and error class, the delivered latency histogram, and this instance's billing units (hot path: acceptHandoff, alarm). */
   async metrics(): Promise<OutboxMetrics & { usage: Usage }> {
     const m = outboxMetrics(this.sql);
     this.meter.settle();
@@ -255,12 +256,12 @@ export class Outbox extends DurableObject<Bindings> {
     const targetId = meta.target_id;
     if (targetId === null) return 0;
     if (meta.held_by === "gone") {
-      hold(this.sql, "gone", "paused", now); // rows replayed or enqueued while paused
+      hold(this.sql, "gone", "paused", now); // rows replayed or handed off while paused
       return 0;
     }
     // An alert channel's outbox (channel.ts) reads its channel document; a target's, its target document.
     const loaded = isChannelOutbox(targetId) ? await loadChannel(this.env, targetId) : await loadConfig(this.env.CONFIG, "target", targetId);
-    // After an await, state may have changed (resume, enqueue, replay): read it again.
+    // After an await, state may have changed (resume, a hand-off, replay): read it again.
     meta = readMeta(this.sql);
     if (meta.held_by === "gone") return 0;
     if (loaded.state === "valid" && !isChannelOutbox(targetId)) {
@@ -276,7 +277,7 @@ export class Outbox extends DurableObject<Bindings> {
     // An attempt lost with its instance counts against the retry window like a failed one, so an
     // event whose attempts keep dying with the instance still ends dead instead of looping.
     for (const seq of recovered) expireIfSpent(this.sql, seq, config.retry, now, Math.random);
-    if (meta.ordered !== (config.ordered ? 1 : 0)) this.sql.exec("UPDATE meta SET ordered = ?", config.ordered ? 1 : 0);
+    if (meta.ordered !== (config.ordered ? 1 : 0)) this.ctx.storage.transactionSync(() => setOrdered(this.sql, config.ordered));
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
     if (meta.batch_max !== (config.batch?.maxEvents ?? null) || meta.batch_wait_ms !== (config.batch?.maxWaitMs ?? null))
       this.sql.exec("UPDATE meta SET batch_max = ?, batch_wait_ms = ?", config.batch?.maxEvents ?? null, config.batch?.maxWaitMs ?? null);
@@ -329,10 +330,10 @@ export class Outbox extends DurableObject<Bindings> {
       breaker: breakerOf(meta),
       done: [],
     };
-    const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptId: claimed.get(row.seq)! }] : []));
+    const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptN: claimed.get(row.seq)! }] : []));
     try {
       if (config.batch) await sendBatch(this.io, sends, run);
-      else await forEachBounded(sends, config.concurrency, ({ row, attemptId }) => sendOne(this.io, row, attemptId, run));
+      else await forEachBounded(sends, config.concurrency, ({ row, attemptN }) => sendOne(this.io, row, attemptN, run));
     } finally {
       clearInterval(refresh);
       this.flush(run);

@@ -34,7 +34,10 @@ export function pruneDueAt(sql: SqlStorage, meta: Pick<MetaRow, "retention_days"
 export function pruneDelivered(sql: SqlStorage, cutoff: number, now: number, maxRows = PRUNE_ROWS): { dispatches: number; attempts: number } {
   // The same rows twice in one transaction (an IN list would exceed SQLite's 100 bound parameters).
   const chosen = "SELECT seq FROM dispatches INDEXED BY dispatches_delivered WHERE state = 'delivered' AND delivered_at <= ? ORDER BY delivered_at LIMIT ?";
-  const attempts = sql.exec(`DELETE FROM attempts WHERE seq IN (${chosen}) RETURNING id`, cutoff, maxRows).toArray().length;
+  // Attempts rows, and the attempts kept on the dispatches' rows (transitions.ts IN_ROW).
+  const attempts =
+    sql.exec(`DELETE FROM attempts WHERE seq IN (${chosen}) RETURNING id`, cutoff, maxRows).toArray().length +
+    sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM dispatches WHERE seq IN (${chosen}) AND attempt IS NOT NULL`, cutoff, maxRows).one().n;
   const dispatches = sql.exec(`DELETE FROM dispatches WHERE seq IN (${chosen}) RETURNING seq`, cutoff, maxRows).toArray().length;
   if (dispatches === 0) return { dispatches: 0, attempts };
   bumpCounters(sql, { [PRUNED_DISPATCHES]: dispatches, [PRUNED_ATTEMPTS]: attempts });

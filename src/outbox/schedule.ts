@@ -13,12 +13,12 @@ export const HOLD_RECHECK_MS = 5 * 60_000;
 
 /**
  * Lane rule: a row may go when the target is unordered, it has no subject, or no older row of its
- * subject is still pending or delivering. Dead and held rows do not block. `d` is the row's alias.
+ * subject is still pending or delivering (their `lane`: transitions.ts LANE). Dead and held rows do not block. `d` is the row's alias.
  */
 export function laneHead(ordered: boolean): Fragment {
   if (!ordered) return fragment("1");
   return fragment(`d.subject IS NULL OR NOT EXISTS (
-    SELECT 1 FROM dispatches e WHERE e.subject = d.subject AND e.state IN ('pending', 'delivering')
+    SELECT 1 FROM dispatches e WHERE e.lane = d.subject AND e.state IN ('pending', 'delivering')
       AND (e.received_at < d.received_at OR (e.received_at = d.received_at AND e.seq < d.seq)))`);
 }
 

@@ -1,3 +1,4 @@
+import { COUNTER_SET_MIGRATION } from "../lib/counters";
 import { latencyBucketSql } from "./counters";
 
 /**
@@ -100,4 +101,22 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
   // Batch mode (the target's batch), as last read by the alarm: NULL = not batching.
   `ALTER TABLE meta ADD COLUMN batch_max INTEGER;
    ALTER TABLE meta ADD COLUMN batch_wait_ms INTEGER;`,
+  // Counters in one row (lib/counters.ts): a batch's counter changes cost one row written, not one per counter.
+  COUNTER_SET_MIGRATION,
+  // Fewer rows written per dispatch (issue 17):
+  //   attempt   the latest attempt while it has no attempts row (transitions.ts IN_ROW): in flight, or
+  //             a success; so a first-try success writes no attempts row
+  //   counters  a claim changes none: `state:pending` counts delivering rows too, and an attempt in
+  //             flight is not counted (it is a delivering row)
+  `ALTER TABLE dispatches ADD COLUMN attempt TEXT;`,
+  `UPDATE counter_set SET data = json_remove(
+     json_set(data, '$."state:pending"', COALESCE(json_extract(data, '$."state:pending"'), 0) + COALESCE(json_extract(data, '$."state:delivering"'), 0)),
+     '$."state:delivering"', '$."attempts:in_flight:"');`,
+  // The ordering lane only where it is used (transitions.ts LANE): 'lane' is the subject while the
+  // target is ordered, else NULL, and the lane index holds only rows with a lane, so an unordered
+  // target's dispatch writes no entry there (two fewer rows written per dispatch).
+  `ALTER TABLE dispatches ADD COLUMN lane TEXT;
+   UPDATE dispatches SET lane = CASE WHEN (SELECT ordered FROM meta) = 1 THEN subject END WHERE state NOT IN ('delivered', 'dead', 'not_wanted');
+   DROP INDEX dispatches_by_lane;
+   CREATE INDEX dispatches_by_lane ON dispatches (lane, received_at, seq) WHERE lane IS NOT NULL AND state IN ('pending', 'delivering');`,
 ];

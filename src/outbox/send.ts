@@ -1,8 +1,8 @@
 import { log } from "../lib/log";
 import { breakerAfter, breakerAllows, type BreakerState } from "./breaker";
-import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./deliver";
+import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./attempt";
 import { type Completion, type CompletionPolicy, unclaim } from "./transitions";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import type { PayloadRow } from "./views";
 
 /**
@@ -40,10 +40,10 @@ export interface Run {
  * its result, written at once (a batch that got its 2xx is never sent again). Rows the filter
  * does not want, or whose filter failed, are completed alone.
  */
-export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptId: number }[], run: Run): Promise<void> {
+export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptN: number }[], run: Run): Promise<void> {
   if (sends.length === 0) return;
   if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
-    io.transaction(() => sends.forEach((s) => unclaim(io.sql, s.row.seq, s.attemptId, Date.now())));
+    io.transaction(() => sends.forEach((s) => unclaim(io.sql, s.row.seq, s.attemptN, Date.now())));
     return;
   }
   const startedAt = Date.now();
@@ -54,8 +54,8 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptId: 
   );
   for (const { index, prepared: p } of prepared.skipped) {
     const s = sends[index]!;
-    if (p.kind === "not_wanted") run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result: NOT_SENT, at: Date.now(), notWanted: p.reason });
-    else run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result: transformFailure(p.error, 0), at: Date.now(), skipBreaker: true });
+    if (p.kind === "not_wanted") run.done.push({ seq: s.row.seq, attemptN: s.attemptN, result: NOT_SENT, at: Date.now(), notWanted: p.reason });
+    else run.done.push({ seq: s.row.seq, attemptN: s.attemptN, result: transformFailure(p.error, 0), at: Date.now(), skipBreaker: true });
   }
   if (prepared.send !== null) {
     let result: AttemptResult;
@@ -71,11 +71,11 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptId: 
     const at = Date.now();
     prepared.members.forEach((index, i) => {
       const s = sends[index]!;
-      run.done.push({ seq: s.row.seq, attemptId: s.attemptId, result, at, skipBreaker: i > 0 });
+      run.done.push({ seq: s.row.seq, attemptN: s.attemptN, result, at, skipBreaker: i > 0 });
     });
     run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
     if (result.status === 410) run.paused = true;
-    log(result.ok ? "info" : "warn", "delivery attempt", {
+    log(result.ok ? "info" : "warn", "dispatch attempt", {
       target: run.targetId,
       batch: prepared.members.length,
       outcome: result.ok ? "success" : "failure",
@@ -90,9 +90,9 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptId: 
 }
 
 /** Sends one claimed row and completes its attempt. */
-export async function sendOne(io: RunIO, row: PayloadRow, attemptId: number, run: Run): Promise<void> {
+export async function sendOne(io: RunIO, row: PayloadRow, attemptN: number, run: Run): Promise<void> {
   if (run.paused || breakerAllows(run.breaker, Date.now()) === "none") {
-    io.transaction(() => unclaim(io.sql, row.seq, attemptId, Date.now()));
+    io.transaction(() => unclaim(io.sql, row.seq, attemptN, Date.now()));
     return;
   }
   const startedAt = Date.now();
@@ -112,7 +112,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptId: number, run
       startedAt,
     );
     if (prepared.kind === "not_wanted") {
-      run.done.push({ seq: row.seq, attemptId, result: NOT_SENT, at: Date.now(), notWanted: prepared.reason });
+      run.done.push({ seq: row.seq, attemptN, result: NOT_SENT, at: Date.now(), notWanted: prepared.reason });
       return;
     }
     if (prepared.kind === "transform") {
@@ -139,12 +139,12 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptId: number, run
     result = { ok: false, status: null, headers: null, body: null, errorClass: "config", error, durationMs: 0, retryAfterMs: null };
   }
   const at = Date.now();
-  run.done.push({ seq: row.seq, attemptId, result, at });
+  run.done.push({ seq: row.seq, attemptN, result, at });
   run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
   if (result.status === 410) run.paused = true;
   // A 410 is written at once (the pause must be durable before anything else goes out).
   if (run.paused) io.flush(run);
-  log(result.ok ? "info" : "warn", "delivery attempt", {
+  log(result.ok ? "info" : "warn", "dispatch attempt", {
     target: run.targetId,
     source: row.source,
     deliveryId: row.delivery_id,
@@ -156,7 +156,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptId: number, run
 }
 
 /** A dispatch row's payload as the expressions and the request read it. */
-export function payloadOf(row: PayloadRow): OutboxItem {
+export function payloadOf(row: PayloadRow): HandoffItem {
   return {
     source: row.source,
     deliveryId: row.delivery_id,

@@ -5,17 +5,17 @@ import { inChunks, placeholders } from "../lib/sql";
 import { planRetry } from "../lib/backoff";
 import type { BreakerPolicy } from "../config/schemas";
 import { breakerAfter, type BreakerState } from "./breaker";
-import type { AttemptResult } from "./deliver";
+import type { AttemptResult } from "./attempt";
 import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
 import { targetWants } from "../config/match";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta } from "./views";
 
 /**
  * Every change of a dispatch's state, as plain synchronous functions over an outbox's SqlStorage
  * (callers wrap them in `transactionSync` where several must be atomic). Times are epoch ms.
  *
- *             enqueue                  claim (attempt row written "in_flight")
+ *             hand-off                 claim (attempt row written "in_flight")
  *   (none) ──────────────▶ pending ─────────────────────────────▶ delivering
  *                           ▲  ▲  │                                   │
  *        retry due later ───┘  │  │ target paused/unusable            ├─ 2xx ─────────────▶ delivered
@@ -46,7 +46,8 @@ export interface CompletionPolicy {
 /** One finished attempt. */
 export interface Completion {
   seq: number;
-  attemptId: number;
+  /** The attempt's number (1-based over the dispatch's history), as its claim returned it. */
+  attemptN: number;
   result: AttemptResult;
   /** When the attempt finished. */
   at: number;
@@ -57,19 +58,36 @@ export interface Completion {
 }
 
 /**
+ * A dispatch's ordering lane (column `lane`, indexed by dispatches_by_lane while pending or
+ * delivering): its subject when the target is ordered (meta.ordered, as the alarm last read it),
+ * else NULL, so an unordered target's rows have no entry in that index (one fewer row written per
+ * insert and per claim). Set wherever a row becomes pending, and on every pending and delivering
+ * row when the target's `ordered` changes (setOrdered).
+ */
+const LANE = "CASE WHEN (SELECT ordered FROM meta) = 1 THEN subject END";
+/** The same for a row being inserted, whose subject is the next bound parameter. */
+const LANE_OF_SUBJECT = "CASE WHEN (SELECT ordered FROM meta) = 1 THEN ? END";
+
+/** The target's `ordered` changed: stores it and gives every pending and delivering row its lane. */
+export function setOrdered(sql: SqlStorage, ordered: boolean): void {
+  sql.exec("UPDATE meta SET ordered = ?", ordered ? 1 : 0);
+  sql.exec(`UPDATE dispatches SET lane = ${LANE} WHERE state IN ('pending', 'delivering')`);
+}
+
+/**
  * Inserts new dispatches (idempotent on (source, delivery id)); paused targets hold them at once. An
  * item for a row awaiting its enrichment plan replaces that row's payload and puts it back on.
  * Returns how many were new or replaced.
  */
-export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], now: number, paused: { reason: string | null } | null): number {
+export function insertDispatches(sql: SqlStorage, items: readonly HandoffItem[], now: number, paused: { reason: string | null } | null): number {
   let inserted = 0;
   let replaced = 0;
   for (const item of items) {
     const before = inserted;
     inserted += sql
       .exec(
-        `INSERT INTO dispatches (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at, unfiltered)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING seq`,
+        `INSERT INTO dispatches (source, delivery_id, kind, subject, received_at, envelope, body, headers, state, next_at, first_planned_at, last_error, enqueued_at, updated_at, unfiltered, lane)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${LANE_OF_SUBJECT}) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING seq`,
         item.source,
         item.deliveryId,
         item.kind,
@@ -85,12 +103,13 @@ export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], 
         now,
         now,
         item.unfiltered ? 1 : 0,
+        item.subject,
       )
       .toArray().length;
     if (inserted === before && !item.unfiltered)
       replaced += sql
         .exec(
-          `UPDATE dispatches SET envelope = ?, body = ?, headers = ?, state = ?, next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = ?, awaiting_plan = 0, updated_at = ?
+          `UPDATE dispatches SET envelope = ?, body = ?, headers = ?, state = ?, next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = ?, awaiting_plan = 0, lane = ${LANE}, updated_at = ?
            WHERE source = ? AND delivery_id = ? AND awaiting_plan > 0 AND state = 'held' RETURNING seq`,
           item.envelope,
           item.body.slice().buffer,
@@ -113,31 +132,51 @@ export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], 
 }
 
 /**
- * pending → delivering for each row still pending, each with an `in_flight` attempt row; returns
- * the claimed rows' attempt ids. One call claims a whole batch (one write before its fetches; one
- * statement per 99 rows, SQLite's bound-parameter limit). `+state` keeps the planner on the primary key:
- * with a plain `state = 'pending'` it walks dispatches_by_state over the whole pending backlog.
+ * pending → delivering for each row still pending, its attempt written `in_flight` on the row
+ * itself (column `attempt`, no attempts row: see IN_ROW); returns the claimed rows' attempt
+ * numbers. One call claims a whole batch (one write before its fetches; one statement per 98 rows,
+ * SQLite's bound-parameter limit, less the two times). A success the row still holds from before (a replayed row)
+ * becomes an attempts row first. No counter changes: `state:pending` counts delivering rows too.
+ * `+state` keeps the planner on the primary key rather than walking the pending backlog.
  */
 export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Map<number, number> {
   const claimed = new Map<number, number>();
   if (seqs.length === 0) return claimed;
-  const rows = inChunks(seqs, 1).flatMap((chunk) =>
-    sql
-      .exec<{ seq: number; n: number }>(
-        `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?
-         WHERE seq IN (${placeholders(chunk)}) AND +state = 'pending' RETURNING seq, attempt_count AS n`,
-        now,
-        ...chunk,
-      )
-      .toArray(),
-  );
-  for (const { seq, n } of rows) claimed.set(seq, insertAttempt(sql, seq, n, now, "in_flight"));
-  const deltas: Deltas = new Map();
-  moveState(deltas, "pending", "delivering", rows.length);
-  addDelta(deltas, attemptCounter("in_flight", null), rows.length);
-  bumpCounters(sql, deltas);
+  for (const chunk of inChunks(seqs, 2)) {
+    sql.exec(
+      `INSERT INTO attempts (seq, n, started_at, duration_ms, status, response_headers, response_body, outcome)
+       SELECT seq, ${IN_ROW.n}, ${IN_ROW.startedAt}, ${IN_ROW.durationMs}, ${IN_ROW.status}, ${IN_ROW.responseHeaders}, ${IN_ROW.responseBody}, ${IN_ROW.outcome}
+       FROM dispatches WHERE seq IN (${placeholders(chunk)}) AND +state = 'pending' AND attempt IS NOT NULL`,
+      ...chunk,
+    );
+    for (const { seq, n } of sql.exec<{ seq: number; n: number }>(
+      `UPDATE dispatches SET state = 'delivering', window_attempts = window_attempts + 1, attempt_count = attempt_count + 1, next_at = NULL, updated_at = ?,
+         attempt = json_object('n', attempt_count + 1, 'startedAt', ?, 'outcome', 'in_flight')
+       WHERE seq IN (${placeholders(chunk)}) AND +state = 'pending' RETURNING seq, attempt_count AS n`,
+      now,
+      now,
+      ...chunk,
+    ))
+      claimed.set(seq, n);
+  }
   return claimed;
 }
+
+/**
+ * The latest attempt of a dispatch is kept on its row (column `attempt`, JSON) while it is in
+ * flight and when it succeeded, so that a first-try success costs no attempts row (rows written
+ * are billed); a failed, interrupted or superseded attempt is an attempts row. The JSON's fields,
+ * as SQL over the row: n, startedAt, durationMs, status, responseHeaders (JSON text), responseBody, outcome.
+ */
+export const IN_ROW = {
+  n: "json_extract(attempt, '$.n')",
+  startedAt: "json_extract(attempt, '$.startedAt')",
+  durationMs: "json_extract(attempt, '$.durationMs')",
+  status: "json_extract(attempt, '$.status')",
+  responseHeaders: "json_extract(attempt, '$.responseHeaders')",
+  responseBody: "json_extract(attempt, '$.responseBody')",
+  outcome: "json_extract(attempt, '$.outcome')",
+} as const;
 
 /**
  * Records a finished attempt and moves its row on: delivered, pending (retry), dead or held. A
@@ -148,40 +187,33 @@ export function claim(sql: SqlStorage, seqs: readonly number[], now: number): Ma
 export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolicy, deltas: Deltas): void {
   const { result, at } = c;
   if (c.notWanted !== undefined) return completeNotWanted(sql, c, c.notWanted, deltas);
-  const outcome = result.ok ? "success" : "failure";
-  const before = sql.exec<{ outcome: string; error_class: string | null }>("SELECT outcome, error_class FROM attempts WHERE id = ?", c.attemptId).toArray()[0];
-  if (before) {
-    addDelta(deltas, attemptCounter(before.outcome, before.error_class), -1);
-    addDelta(deltas, attemptCounter(outcome, result.errorClass));
-  }
-  sql.exec(
-    "UPDATE attempts SET duration_ms = ?, status = ?, response_headers = ?, response_body = ?, error_class = ?, error = ?, outcome = ? WHERE id = ?",
-    result.durationMs,
-    result.status,
-    result.headers && JSON.stringify(result.headers),
-    result.body,
-    result.errorClass,
-    result.error,
-    outcome,
-    c.attemptId,
-  );
   if (result.ok) {
-    // One statement moves the row (only if still delivering); one closes the breaker and notes the success.
+    // One statement moves the row (only if still delivering) and keeps the attempt on it; one closes the breaker and notes the success.
     const moved = sql
       .exec<{ received_at: number }>(
-        "UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ? WHERE seq = ? AND state = 'delivering' RETURNING received_at",
+        `UPDATE dispatches SET state = 'delivered', delivered_at = ?, last_error = NULL, updated_at = ?,
+           attempt = json_set(attempt, '$.outcome', 'success', '$.durationMs', ?, '$.status', ?, '$.responseHeaders', ?, '$.responseBody', ?)
+         WHERE seq = ? AND state = 'delivering' AND ${IN_ROW.n} = ? RETURNING received_at`,
         at,
         at,
+        result.durationMs,
+        result.status,
+        result.headers && JSON.stringify(result.headers),
+        result.body,
         c.seq,
+        c.attemptN,
       )
       .toArray()[0];
     if (moved) {
+      addDelta(deltas, attemptCounter("success", null));
       moveState(deltas, "delivering", "delivered");
       observeLatency(deltas, at - moved.received_at);
-      sql.exec("UPDATE meta SET last_success_at = ?, breaker_failures = 0, breaker_probe_at = NULL, breaker_cooldown_ms = 0", at);
+      noteSuccess(sql, at);
+      return;
     }
-    return;
   }
+  writeAttemptRow(sql, c, deltas);
+  if (result.ok) return;
   const row = retryState(sql, c.seq);
   if (row?.state !== "delivering") return;
   const message = result.error ?? "failed";
@@ -202,19 +234,83 @@ export function complete(sql: SqlStorage, c: Completion, policy: CompletionPolic
   moveState(deltas, "delivering", plan.kind === "dead" ? "dead" : "pending");
 }
 
-/** A claimed row the filter expression did not want: its in_flight attempt is dropped (nothing was sent) and it becomes not_wanted. */
+/**
+ * Writes a finished attempt as an attempts row (a failure; or a success whose row is no longer
+ * delivering): the attempt's own row when it has one (recovery made it `interrupted` meanwhile),
+ * else a new one from the in-row attempt, which the row then drops. Counts the outcome (an in-flight
+ * attempt is never counted: it is a delivering row).
+ */
+function writeAttemptRow(sql: SqlStorage, c: Completion, deltas: Deltas): void {
+  const { result } = c;
+  const outcome = result.ok ? "success" : "failure";
+  const fields = [
+    result.durationMs,
+    result.status,
+    result.headers && JSON.stringify(result.headers),
+    result.body,
+    result.errorClass,
+    result.error,
+    outcome,
+  ] as const;
+  const before = sql
+    .exec<{ id: number; outcome: string; error_class: string | null }>(
+      "SELECT id, outcome, error_class FROM attempts WHERE seq = ? AND n = ?",
+      c.seq,
+      c.attemptN,
+    )
+    .toArray()[0];
+  if (before) {
+    if (before.outcome !== "in_flight") addDelta(deltas, attemptCounter(before.outcome, before.error_class), -1);
+    sql.exec(
+      "UPDATE attempts SET duration_ms = ?, status = ?, response_headers = ?, response_body = ?, error_class = ?, error = ?, outcome = ? WHERE id = ?",
+      ...fields,
+      before.id,
+    );
+  } else {
+    const startedAt = sql
+      .exec<{ at: number }>(`SELECT ${IN_ROW.startedAt} AS at FROM dispatches WHERE seq = ? AND ${IN_ROW.n} = ?`, c.seq, c.attemptN)
+      .toArray()[0]?.at;
+    if (startedAt === undefined) return; // not this dispatch's attempt any more (it was removed)
+    sql.exec(
+      `INSERT INTO attempts (seq, n, started_at, duration_ms, status, response_headers, response_body, error_class, error, outcome)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      c.seq,
+      c.attemptN,
+      startedAt,
+      ...fields,
+    );
+    sql.exec(`UPDATE dispatches SET attempt = NULL WHERE seq = ? AND ${IN_ROW.n} = ?`, c.seq, c.attemptN);
+  }
+  addDelta(deltas, attemptCounter(outcome, result.errorClass));
+}
+
+/**
+ * The target answered 2xx: closes the breaker and notes the time, to the second (within a second
+ * of the last noted success the row is left as it is, so a busy target's successes do not each
+ * write it; a breaker that is not closed is always written).
+ */
+function noteSuccess(sql: SqlStorage, at: number): void {
+  sql.exec(
+    `UPDATE meta SET last_success_at = ?, breaker_failures = 0, breaker_probe_at = NULL, breaker_cooldown_ms = 0
+     WHERE breaker_failures != 0 OR breaker_probe_at IS NOT NULL OR breaker_cooldown_ms != 0 OR last_success_at IS NULL OR last_success_at <= ?`,
+    at,
+    at - SUCCESS_PRECISION_MS,
+  );
+}
+
+/** How stale the meta row's last success time may be (health() shows it). */
+export const SUCCESS_PRECISION_MS = 1_000;
+
+/** A claimed row the filter expression did not want: its in-flight attempt is dropped (nothing was sent) and it becomes not_wanted. */
 function completeNotWanted(sql: SqlStorage, c: Completion, reason: string, deltas: Deltas): void {
-  const deleted = sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight' RETURNING id", c.attemptId).toArray().length;
-  addDelta(deltas, attemptCounter("in_flight", null), -deleted);
   const moved = sql
     .exec(
-      `UPDATE dispatches SET state = 'not_wanted', next_at = NULL, last_error = ?, attempt_count = MAX(0, attempt_count - ?), window_attempts = MAX(0, window_attempts - ?), updated_at = ?
-       WHERE seq = ? AND state = 'delivering' RETURNING seq`,
+      `UPDATE dispatches SET state = 'not_wanted', next_at = NULL, last_error = ?, attempt = NULL, attempt_count = MAX(0, attempt_count - 1), window_attempts = MAX(0, window_attempts - 1), updated_at = ?
+       WHERE seq = ? AND state = 'delivering' AND ${IN_ROW.n} = ? RETURNING seq`,
       reason,
-      deleted,
-      deleted,
       c.at,
       c.seq,
+      c.attemptN,
     )
     .toArray().length;
   moveState(deltas, "delivering", "not_wanted", moved);
@@ -250,7 +346,7 @@ export function replan(sql: SqlStorage, where: Fragment, now: number): number {
     moveState(deltas, r.state, "pending", r.n);
   const replanned = sql
     .exec(
-      `UPDATE dispatches SET state = 'pending', next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = NULL, updated_at = ? WHERE ${where.sql} RETURNING seq`,
+      `UPDATE dispatches SET state = 'pending', next_at = ?, first_planned_at = ?, window_attempts = 0, last_error = NULL, updated_at = ?, lane = ${LANE} WHERE ${where.sql} RETURNING seq`,
       now,
       now,
       now,
@@ -263,20 +359,27 @@ export function replan(sql: SqlStorage, where: Fragment, now: number): number {
 
 /** Rows left `delivering` by an instance that stopped mid-attempt go back to pending, due now; returns their seqs. */
 export function recoverInterrupted(sql: SqlStorage, now: number): number[] {
-  const interrupted = sql
-    .exec(
-      "UPDATE attempts SET outcome = 'interrupted', error = 'the relay stopped before the attempt completed' WHERE outcome = 'in_flight' RETURNING error_class",
-    )
-    .toArray() as { error_class: string | null }[];
+  const error = "the relay stopped before the attempt completed";
+  // In-flight attempts rows are written by versions before the in-row attempt (IN_ROW).
+  const interrupted =
+    sql.exec("UPDATE attempts SET outcome = 'interrupted', error = ? WHERE outcome = 'in_flight' RETURNING id", error).toArray().length +
+    sql
+      .exec(
+        `INSERT INTO attempts (seq, n, started_at, outcome, error)
+         SELECT seq, ${IN_ROW.n}, ${IN_ROW.startedAt}, 'interrupted', ? FROM dispatches WHERE state = 'delivering' AND ${IN_ROW.outcome} = 'in_flight' RETURNING id`,
+        error,
+      )
+      .toArray().length;
   const seqs = sql
-    .exec<{ seq: number }>("UPDATE dispatches SET state = 'pending', next_at = ?, updated_at = ? WHERE state = 'delivering' RETURNING seq", now, now)
+    .exec<{ seq: number }>(
+      "UPDATE dispatches SET state = 'pending', next_at = ?, updated_at = ?, attempt = NULL WHERE state = 'delivering' RETURNING seq",
+      now,
+      now,
+    )
     .toArray()
     .map((r) => r.seq);
   const deltas: Deltas = new Map();
-  for (const a of interrupted) {
-    addDelta(deltas, attemptCounter("in_flight", a.error_class), -1);
-    addDelta(deltas, attemptCounter("interrupted", a.error_class));
-  }
+  addDelta(deltas, attemptCounter("interrupted", null), interrupted);
   moveState(deltas, "delivering", "pending", seqs.length);
   bumpCounters(sql, deltas);
   return seqs;
@@ -399,20 +502,19 @@ function insertAttempt(sql: SqlStorage, seq: number, n: number, now: number, out
 }
 
 /** A claimed row whose attempt was never sent (the run stopped first: a sibling's 410, or the breaker opened): back to pending, or held when the target now is. */
-export function unclaim(sql: SqlStorage, seq: number, attemptId: number, now: number): void {
+export function unclaim(sql: SqlStorage, seq: number, attemptN: number, now: number): void {
   const deltas: Deltas = new Map();
-  const deleted = sql.exec("DELETE FROM attempts WHERE id = ? AND outcome = 'in_flight' RETURNING id", attemptId).toArray().length;
-  addDelta(deltas, attemptCounter("in_flight", null), -deleted);
   const heldBy = readMeta(sql).held_by;
   const to = heldBy === null ? "pending" : "held";
   const moved = sql
     .exec(
-      `UPDATE dispatches SET state = ?, next_at = ?, window_attempts = MAX(0, window_attempts - 1), attempt_count = MAX(0, attempt_count - 1), updated_at = ?
-       WHERE seq = ? AND state = 'delivering' RETURNING seq`,
+      `UPDATE dispatches SET state = ?, next_at = ?, attempt = NULL, window_attempts = MAX(0, window_attempts - 1), attempt_count = MAX(0, attempt_count - 1), updated_at = ?
+       WHERE seq = ? AND state = 'delivering' AND ${IN_ROW.n} = ? RETURNING seq`,
       to,
       heldBy === null ? now : null,
       now,
       seq,
+      attemptN,
     )
     .toArray().length;
   moveState(deltas, "delivering", to, moved);

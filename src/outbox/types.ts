@@ -1,9 +1,9 @@
 /**
- * The hand-off contract between a source's Ledger and a target's Outbox. The ledger pushes
- * each planned (delivery, target) pair at least once; `Outbox.enqueue` is idempotent on
- * (source, deliveryId), so a repeated push never creates a second delivery.
+ * The hand-off contract between a source's Ledger and a target's Outbox. The ledger hands off
+ * each planned (delivery, target) pair at least once; `Outbox.acceptHandoff` is idempotent on
+ * (source, deliveryId), so a repeated hand-off never creates a second dispatch.
  */
-export interface OutboxItem {
+export interface HandoffItem {
   /** Source id (the ledger the delivery lives in). */
   source: string;
   /** CentrePoint delivery id; the outbound `webhook-id` and CloudEvents `id`. */

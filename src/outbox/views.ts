@@ -1,7 +1,7 @@
 import { readCounters } from "../lib/counters";
 import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
-import type { ErrorClass } from "./deliver";
+import type { ErrorClass } from "./attempt";
 import { type Fragment, fragment, joinFragments } from "../lib/sql";
 
 /**
@@ -23,7 +23,7 @@ export interface DispatchView {
   subject: string | null;
   receivedAt: number;
   state: DispatchState;
-  /** Attempts since the window started (enqueue, replay or resume); the full history is in attempts. */
+  /** Attempts since the window started (hand-off, replay or resume); the full history is in attempts. */
   windowAttempts: number;
   nextAt: number | null;
   firstPlannedAt: number;
@@ -176,10 +176,13 @@ export function filterWhere(f: Omit<DispatchFilter, "limit">): Fragment {
 export function getDispatch(sql: SqlStorage, source: string, deliveryId: string): DispatchDetail | null {
   const row = sql.exec<DispatchRow>(`SELECT ${DISPATCH_COLUMNS} FROM dispatches WHERE source = ? AND delivery_id = ?`, source, deliveryId).toArray()[0];
   if (!row) return null;
-  const attempts = sql
-    .exec<AttemptRow>("SELECT * FROM attempts WHERE seq = ? ORDER BY n DESC LIMIT ?", row.seq, ATTEMPTS_SHOWN)
-    .toArray()
-    .reverse()
+  const rows = sql.exec<AttemptRow>("SELECT * FROM attempts WHERE seq = ? ORDER BY n DESC LIMIT ?", row.seq, ATTEMPTS_SHOWN).toArray();
+  // The latest attempt may be on the dispatch's row (in flight, or a success: transitions.ts IN_ROW).
+  const inRow = sql.exec<{ attempt: string | null }>("SELECT attempt FROM dispatches WHERE seq = ?", row.seq).one().attempt;
+  if (inRow !== null) rows.push(inRowAttempt(JSON.parse(inRow) as InRowAttempt));
+  const attempts = rows
+    .sort((a, b) => a.n - b.n)
+    .slice(-ATTEMPTS_SHOWN)
     .map(rowToAttempt);
   return { dispatch: rowToDispatch(row), attempts };
 }
@@ -207,7 +210,13 @@ export function outboxHealth(sql: SqlStorage, now: number): OutboxHealth {
   const stored = readCounters(sql, "state:");
   const pruned = readCounters(sql, "pruned:");
   const counts = Object.fromEntries(DISPATCH_STATES.map((s) => [s, stored.get(s) ?? 0])) as Record<DispatchState, number>;
-  const oldest = sql.exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM dispatches WHERE state IN ('pending', 'delivering')").one().at;
+  // `state:pending` counts the delivering rows too (counters.ts): at most a batch, counted here by their index.
+  counts.delivering = deliveringCount(sql);
+  counts.pending -= counts.delivering;
+  // Through the state index: reads the waiting rows only (the lane index holds an ordered target's rows only).
+  const oldest = sql
+    .exec<{ at: number | null }>("SELECT MIN(first_planned_at) AS at FROM dispatches INDEXED BY dispatches_by_state WHERE state IN ('pending', 'delivering')")
+    .one().at;
   const breaker = breakerOf(meta);
   return {
     targetId: meta.target_id,
@@ -241,10 +250,18 @@ export function outboxMetrics(sql: SqlStorage): OutboxMetrics {
       return { outcome, errorClass: errorClass === "" ? null : errorClass, count };
     });
   const latency = readCounters(sql, "latency:");
+  // An attempt in flight is a delivering dispatch (not counted on write).
+  const inFlight = deliveringCount(sql);
+  if (inFlight > 0) attempts.push({ outcome: "in_flight", errorClass: null, count: inFlight });
   return {
     attempts,
     latency: { counts: [...LATENCY_BUCKETS_S, Infinity].map((_, i) => latency.get(String(i)) ?? 0), sumSeconds: (latency.get("sum_ms") ?? 0) / 1000 },
   };
+}
+
+/** Dispatches being delivered now (at most a batch; read through dispatches_by_state). */
+function deliveringCount(sql: SqlStorage): number {
+  return sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dispatches WHERE state = 'delivering'").one().n;
 }
 
 /** A row as the admin API shows it. */
@@ -263,6 +280,31 @@ export function rowToDispatch(r: DispatchRow): DispatchView {
     deliveredAt: r.delivered_at,
     enqueuedAt: r.enqueued_at,
     updatedAt: r.updated_at,
+  };
+}
+
+/** An attempt kept on its dispatch's row (transitions.ts IN_ROW). */
+interface InRowAttempt {
+  n: number;
+  startedAt: number;
+  durationMs?: number | null;
+  status?: number | null;
+  responseHeaders?: string | null;
+  responseBody?: string | null;
+  outcome: "in_flight" | "success";
+}
+
+function inRowAttempt(a: InRowAttempt): AttemptRow {
+  return {
+    n: a.n,
+    started_at: a.startedAt,
+    duration_ms: a.durationMs ?? null,
+    status: a.status ?? null,
+    response_headers: a.responseHeaders ?? null,
+    response_body: a.responseBody ?? null,
+    error_class: null,
+    error: null,
+    outcome: a.outcome,
   };
 }
 

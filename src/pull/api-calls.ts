@@ -1,7 +1,7 @@
 /**
  * Counters of the relay's CentrePoint V3 API requests, by method, endpoint (path template) and
  * status ("none" when CentrePoint did not answer), kept in a Durable Object's `counters` table
- * (name, value): the CentrePointClient's and the Reconciler's. Read by /admin/metrics.
+ * (name, value): the CentrePointGateway's and the Reconciler's. Read by /admin/metrics.
  */
 import type { RequestMetric } from "../providers/centrepoint/api/client";
 

@@ -1,6 +1,6 @@
 /**
  * The queue of automatic raw-data requests of one CentrePoint API client (docs/pull.md,
- * "Automatic raw-data requests"), as plain functions over the CentrePointClient's SqlStorage.
+ * "Automatic raw-data requests"), as plain functions over the CentrePointGateway's SqlStorage.
  * CentrePoint allows 10 active requests per client; the rest wait here, durably, in order.
  *
  *   trigger ──▶ queued ──(a slot is free)──▶ submitting ──▶ active ──(webhook or poll)──▶ completed | error

@@ -35,7 +35,7 @@ export const PULLER_MIGRATIONS: readonly string[] = [
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
-/** The CentrePointClient, one per API client: the subject cache and the raw-data request queue. */
+/** The CentrePointGateway, one per API client: the subject cache and the raw-data request queue. */
 export const CLIENT_MIGRATIONS: readonly string[] = [
   `CREATE TABLE subjects (
      study_id TEXT NOT NULL,

@@ -8,7 +8,7 @@ import { err, ok, type Result } from "../lib/result";
 import { apiErrorStatus, createCentrePointApi, describeApiError, type CentrePointApi, type CentrePointApiOptions } from "../providers/centrepoint/api/client";
 import { getWebhookRegistration } from "../providers/centrepoint/api/endpoints";
 import { type ApiCallCount, countApiCall, readApiCalls } from "../pull/api-calls";
-import { clientFor } from "../pull/client";
+import { gatewayFor } from "../pull/gateway";
 import { correlateCompletion } from "../pull/correlate";
 import { bodyLimit } from "../config/limits";
 import { compareRegistration, type RegistrationCheck } from "./registration";
@@ -206,7 +206,7 @@ export class Reconciler extends DurableObject<Bindings> {
 
   /**
    * An API client of this source: the Worker's fetch, the isolate's token cache, and the budget its
-   * API client shares with every source using it (the CentrePointClient, src/pull/client.ts; asked
+   * API client shares with every source using it (the CentrePointGateway, src/pull/gateway.ts; asked
    * before every request). Requests are counted by endpoint and status.
    */
   private api(
@@ -214,7 +214,7 @@ export class Reconciler extends DurableObject<Bindings> {
     block: CentrePointApiConfig,
     creds: Pick<CentrePointApiOptions, "apiUrl" | "authUrl" | "clientId" | "clientSecret">,
   ): CentrePointApi {
-    const shared = clientFor(this.env, block);
+    const shared = gatewayFor(this.env, block);
     return createCentrePointApi({
       ...creds,
       fetch: (input, init) => fetch(input, init),

@@ -8,7 +8,9 @@ import { deliveries } from "../../src/admin/routes/deliveries";
 import { metrics } from "../../src/admin/routes/metrics";
 import { replay } from "../../src/admin/routes/replay";
 import { sources } from "../../src/admin/routes/sources";
+import { operators } from "../../src/admin/routes/operators";
 import { targets } from "../../src/admin/routes/targets";
+import { tokens } from "../../src/admin/routes/tokens";
 import { app } from "../../src/app";
 import type { AppEnv } from "../../src/env";
 import { ROLES, type Role } from "../../src/lib/actor";
@@ -88,6 +90,11 @@ const EXPECTED: Record<string, Role | "public"> = {
   "GET /admin/audit": "operator",
   "GET /admin/audit/export": "operator",
   "GET /admin/audit/status": "operator",
+  "POST /admin/tokens": "admin",
+  "GET /admin/tokens": "admin",
+  "DELETE /admin/tokens/:id": "admin",
+  "GET /admin/operators": "admin",
+  "PUT /admin/operators": "admin",
   "GET /admin/openapi.json": "viewer",
 };
 
@@ -138,6 +145,8 @@ function apiAs(role: Role) {
   wrapped.route("/admin/replay", replay);
   wrapped.route("/admin/metrics", metrics);
   wrapped.route("/admin/audit", auditRoutes);
+  wrapped.route("/admin/tokens", tokens);
+  wrapped.route("/admin/operators", operators);
   wrapped.route("/admin/alerts", alerts);
   return wrapped;
 }

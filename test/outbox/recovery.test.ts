@@ -34,7 +34,7 @@ async function hangMidAttempt(doc: Record<string, unknown> = {}, queued = 0) {
   const target = fakeTarget(() => new Promise<Response>(() => {}));
   const t = await newTarget(doc);
   const item = makeItem();
-  await t.stub.enqueue(t.id, [item, ...Array.from({ length: queued }, () => makeItem())]);
+  await t.stub.acceptHandoff(t.id, [item, ...Array.from({ length: queued }, () => makeItem())]);
   // As the platform does: the alarm is consumed when its handler starts. The handler is started
   // inside the object and not awaited, so the test's request ends while the attempt hangs.
   await runInDurableObject(t.stub, async (outbox, state) => {
@@ -47,10 +47,42 @@ async function hangMidAttempt(doc: Record<string, unknown> = {}, queued = 0) {
 }
 
 describe("an object that dies mid-delivery", () => {
+  it("keeps a replayed dispatch's earlier success when the resend dies mid-attempt, and delivers it again", async () => {
+    // The first success lives on the dispatch's row (transitions.ts IN_ROW); the replay's claim must
+    // move it to the attempt log before the new attempt takes its place, in the same transaction.
+    const target = fakeTarget();
+    const { id, stub } = await newTarget();
+    const item = makeItem();
+    await stub.acceptHandoff(id, [item]);
+    await fireAlarm(stub);
+    expect((await stub.replay(item.source, item.deliveryId)).replayed).toBe(true);
+    target.answer(() => new Promise<Response>(() => {}));
+    await runInDurableObject(stub, async (outbox, state) => {
+      await state.storage.deleteAlarm();
+      void outbox.alarm();
+    });
+    for (let i = 0; i < 100 && target.sent.length < 2; i++) await sqlIn(stub, "SELECT 1");
+    expect(target.sent).toHaveLength(2);
+    await abortAllDurableObjects();
+    const again = outboxOf(id);
+    target.answer(() => new Response("ok"));
+    expect(await fireAlarm(again)).toBe(true);
+    const got = await again.getDispatch(item.source, item.deliveryId);
+    expect(got?.dispatch.state).toBe("delivered");
+    expect(got?.attempts.map((a) => [a.n, a.outcome])).toEqual([
+      [1, "success"],
+      [2, "interrupted"],
+      [3, "success"],
+    ]);
+    expect(target.sent).toHaveLength(3);
+  });
+
   it("has written the attempt as in_flight before the fetch", async () => {
-    const { stub } = await hangMidAttempt();
-    expect(await sqlIn(stub, "SELECT outcome FROM attempts")).toEqual([{ outcome: "in_flight" }]);
+    const { stub, item } = await hangMidAttempt();
+    // Read from storage, not from the instance: the attempt is kept on the dispatch's row (transitions.ts IN_ROW).
+    expect(await sqlIn(stub, "SELECT json_extract(attempt, '$.outcome') AS outcome FROM dispatches")).toEqual([{ outcome: "in_flight" }]);
     expect(await sqlIn(stub, "SELECT state FROM dispatches")).toEqual([{ state: "delivering" }]);
+    expect((await stub.getDispatch(item.source, item.deliveryId))?.attempts.map((a) => a.outcome)).toEqual(["in_flight"]);
   });
 
   it("declares the event dead when its window ended while the lost attempt was in flight", async () => {

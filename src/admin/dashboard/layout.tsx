@@ -13,6 +13,8 @@ export interface PageContext {
   now: number;
   /** The caller's role (null on the sign-in pages): pages show only the actions it allows. */
   role: Role | null;
+  /** Who is signed in and their role (c.var.actor); null on signed-out pages. */
+  who: { id: string; role: string } | null;
 }
 
 /** True when the page's caller may do what needs `need`. */
@@ -40,6 +42,7 @@ header.top nav a[aria-current=page]{background:#2b4278;color:#fff}
 header.top .spacer{flex:1}
 header.top form button{background:transparent;color:#cfd8ea;border:1px solid #3a4d78;padding:5px 12px}
 header.top form button:hover{background:#23345c;color:#fff}
+header.top .who{color:#cfd8ea;font-size:.88rem}
 main{max-width:1240px;margin:0 auto;padding:22px 20px 48px}
 h1{font-size:1.55rem;margin:0 0 4px}
 h2{font-size:1.12rem;margin:0 0 12px}
@@ -167,6 +170,11 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
               </nav>
             )}
             <span class="spacer" />
+            {signedIn && page.who && (
+              <span class="who">
+                Signed in as <strong>{page.who.id}</strong> · {page.who.role}
+              </span>
+            )}
             {signedIn && page.csrf !== null && <PostForm action="/admin/logout" csrf={page.csrf} label="Sign out" variant="plain" />}
           </div>
         </header>

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import type { Listed, Loaded } from "../../config/store";
-import { type AdminEnv, type AdminIdentity, csrfToken } from "../../middleware/admin-auth";
+import { type AdminEnv, type AdminIdentity, csrfToken, formBinding } from "../../middleware/admin-auth";
 import { Layout, Notice, type PageContext } from "./layout";
 
 /** Rows per page of the dashboard's lists. */
@@ -15,11 +15,14 @@ export function asListed<T>(id: string, loaded: Loaded<T>): Listed<T> | null {
 
 async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
   const who = c.get("admin") as AdminIdentity | undefined; // unset on the sign-in pages
+  const binding = who ? formBinding(who) : null;
+  const actor = who ? c.var.actor : undefined;
   return {
     nonce: randomNonce(),
-    csrf: who?.via === "session" ? await csrfToken(c.env, who.session) : null,
+    csrf: binding === null ? null : await csrfToken(c.env, binding),
     now: Date.now(),
-    role: who ? (c.var.actor?.role ?? null) : null,
+    role: actor?.role ?? null,
+    who: actor ? { id: actor.id, role: actor.role } : null,
   };
 }
 

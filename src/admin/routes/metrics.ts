@@ -15,6 +15,7 @@ import { reconcileSummary } from "../service/reconcile";
 import { alertFamilies } from "./alert-metrics";
 import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
+import { signInGuard } from "../sign-in-guard";
 
 /** `GET /admin/metrics`: Prometheus text, read from every source's ledger and every target's outbox. */
 export const metrics = new Hono<AppEnv>();
@@ -28,7 +29,7 @@ metrics.get(
     const [allSources, allTargets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const [sources, targets] = [allSources.filter((s) => isValidId(s.id)), allTargets.filter((t) => isValidId(t.id))];
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes, reconcilers, pull] = await Promise.all([
+    const [ledgers, outboxes, reconcilers, pull, identity] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -40,6 +41,7 @@ metrics.get(
       // Only sources with a centrepoint block have a Reconciler; its stored state, never a call to CentrePoint.
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
       summarizePull(c.env, sources, targets),
+      signInGuard(c.env).metrics(),
     ]);
 
     const family =
@@ -61,13 +63,19 @@ metrics.get(
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
 
-    const attempts = counter("relay_attempts_total", "Delivery attempts, by target, outcome and error class.");
-    const pending = gauge("relay_outbox_pending", "Deliveries waiting to be sent (pending or in flight), by target.");
-    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending delivery since it was planned, by target (0 when none).");
-    const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
-    const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
+    const attempts = counter("relay_attempts_total", "Dispatch attempts, by target, outcome and error class.");
+    const pending = gauge("relay_outbox_pending", "Dispatches waiting to be sent (pending or in flight), by target.");
+    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending dispatch since it was planned, by target (0 when none).");
+    const dead = gauge("relay_outbox_dead", "Dispatches whose attempts are exhausted, waiting for replay, by target.");
+    const held = gauge("relay_outbox_held", "Dispatches held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency = family("histogram")("relay_delivery_latency_seconds", "Accept-to-delivered latency of delivered events, by target.");
+    const latency = family("histogram")("relay_dispatch_latency_seconds", "Accept-to-delivered latency of delivered dispatches, by target.");
+    // The same samples under the name before the README glossary, for one release (README "Metrics").
+    const latencyAlias: Family = {
+      ...latency,
+      name: "relay_delivery_latency_seconds",
+      help: "Accept-to-delivered latency of delivered dispatches, by target: a deprecated alias of relay_dispatch_latency_seconds, emitted until the next release.",
+    };
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -79,7 +87,7 @@ metrics.get(
     }
     const doRequests = counter(
       "relay_object_requests_total",
-      "Durable Object requests on the hot path (record, hand-off, enqueue, alarm runs) since the object's instance started, by object.",
+      "Durable Object requests on the hot path (record, hand-off, accepted hand-off, alarm runs) since the object's instance started, by object.",
     );
     const rowsRead = counter("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
     const rowsWritten = counter("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
@@ -133,6 +141,7 @@ metrics.get(
       held,
       breakerOpen,
       latency,
+      latencyAlias,
       doRequests,
       rowsRead,
       rowsWritten,
@@ -152,6 +161,19 @@ metrics.get(
         outboxes,
       ),
       ...auditFamilies(await trailOf(c.env).status()),
+      // Identity (docs/identity.md): refused sign-ins, named API tokens by state.
+      {
+        name: "relay_admin_signin_refusals_total",
+        help: "Refused admin sign-ins and bearer requests, by reason (wrong_token, expired_token, no_role, access_<failed check>).",
+        type: "counter" as const,
+        samples: Object.entries(identity.refusals).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: "relay_api_tokens",
+        help: "Named API tokens not revoked, by state: active (not expired), expiring_14d (active, expiring within 14 days), expired.",
+        type: "gauge" as const,
+        samples: Object.entries(identity.tokens).map(([state, value]) => ({ labels: { state }, value })),
+      },
       // Alert channels' outboxes (alert-metrics.ts).
       ...(await alertFamilies(c.env)),
     ];

@@ -2,7 +2,13 @@ import type { FC } from "hono/jsx";
 import { Layout, Notice, type PageContext } from "../layout";
 
 /** Sign-in form: the admin token, posted once, exchanged for a session cookie. */
-export const LoginPage: FC<{ page: PageContext; next: string; error: string | null; notice: string | null }> = ({ page, next, error, notice }) => (
+export const LoginPage: FC<{ page: PageContext; next: string; error: string | null; notice: string | null; access?: boolean }> = ({
+  page,
+  next,
+  error,
+  notice,
+  access = false,
+}) => (
   <Layout title="Sign in" page={page} nav="none" signedIn={false}>
     <div class="login">
       <div class="card">
@@ -10,6 +16,12 @@ export const LoginPage: FC<{ page: PageContext; next: string; error: string | nu
         <p class="sub">
           Operator dashboard of the relay. Use the admin token (the <code>ADMIN_TOKEN</code> Worker secret).
         </p>
+        {access && (
+          <Notice tone="info">
+            This relay is behind Cloudflare Access: <a href="/admin/">open the overview</a> and Access signs you in. This form is the break-glass sign-in with
+            the admin token.
+          </Notice>
+        )}
         {notice && <Notice tone="info">{notice}</Notice>}
         {error && <Notice tone="bad">{error}</Notice>}
         <form method="post" action="/admin/login">

@@ -83,8 +83,8 @@ export function clientName(block: ClientBlock): string {
   return `${base(block.authUrl)} ${base(block.apiUrl)} ${block.clientIdEnv} ${block.clientSecretEnv}`;
 }
 
-/** The CentrePointClient stub of a source's `centrepoint` block. */
-export function clientFor(env: Bindings, block: ClientBlock) {
+/** The CentrePointGateway stub of a source's `centrepoint` block. */
+export function gatewayFor(env: Bindings, block: ClientBlock) {
   return env.CP_CLIENT.get(env.CP_CLIENT.idFromName(clientName(block)));
 }
 
@@ -114,7 +114,7 @@ export function lookupErrorOf(e: ApiError): LookupError {
  * submitted as slots free). Lookups never retry or wait inside a call: callers retry durably.
  * Tokens stay in isolate memory (api/token.ts). See docs/pull.md.
  */
-export class CentrePointClient extends DurableObject<Bindings> {
+export class CentrePointGateway extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** Requests granted in the last minute, per source (in memory: an instance is evicted only after tens of idle seconds). */
   private budget: BudgetState = emptyBudgetState();

@@ -1,0 +1,92 @@
+import { env } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clearOperatorsCache } from "../../src/admin/identity/operators";
+import { freshId, putTarget } from "../support/helpers";
+import { csrfOf, ORIGIN } from "../support/session";
+import { type FakeAccess, installFakeAccess } from "./access-fake";
+
+const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; actor?: string }[]);
+vi.mock("../../src/audit/audit", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../src/audit/audit")>();
+  return {
+    ...real,
+    audit: async (c: { var: { actor?: { id: string } } }, input: { action: string; object?: Record<string, string> }) => {
+      recorded.push({ action: input.action, object: input.object, actor: c.var.actor?.id });
+      return real.audit(c as never, input);
+    },
+    auditSignIn: async (c: unknown, input: { action: string; object?: Record<string, string>; actor: string }) => {
+      recorded.push({ action: input.action, object: input.object, actor: input.actor });
+      return real.auditSignIn(c as never, input as never);
+    },
+  };
+});
+
+let access: FakeAccess;
+beforeEach(async () => {
+  access = await installFakeAccess();
+  await env.CONFIG.put("operators", JSON.stringify({ roles: { "alice@site.org": "admin", "vic@site.org": "viewer" } }));
+  clearOperatorsCache();
+  recorded.length = 0;
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** A browser behind Access: the CF_Authorization cookie (and the relay's own cookies, when given). */
+const page = (path: string, cookie: string) => exports.default.fetch(`${ORIGIN}${path}`, { headers: { cookie }, redirect: "manual" });
+const cookiesOf = (res: Response) => res.headers.getSetCookie().map((c) => c.split(";")[0]!);
+
+describe("dashboard behind Cloudflare Access", () => {
+  it("signs the person in from the Access cookie, shows who they are and their role, and records the sign-in once", async () => {
+    const cookie = `CF_Authorization=${await access.mint({ email: "alice@site.org" })}`;
+    const first = await page("/admin/", cookie);
+    expect(first.status).toBe(200);
+    const html = await first.text();
+    expect(html).toContain("Signed in as <strong>alice@site.org</strong> · admin");
+    expect(recorded.filter((r) => r.action === "session.sign-in")).toEqual([
+      { action: "session.sign-in", object: { method: "access" }, actor: "alice@site.org" },
+    ]);
+    const again = await page("/admin/ui/deliveries", [cookie, ...cookiesOf(first)].join("; "));
+    expect(again.status).toBe(200);
+    expect(recorded.filter((r) => r.action === "session.sign-in")).toHaveLength(1);
+  });
+
+  it("says on the sign-in page that Access signs people in, the form being the break-glass", async () => {
+    const html = await (await page("/admin/login", "")).text();
+    expect(html).toContain("behind Cloudflare Access");
+  });
+
+  it("shows a viewer as a viewer", async () => {
+    const res = await page("/admin/", `CF_Authorization=${await access.mint({ email: "vic@site.org" })}`);
+    expect(await res.text()).toContain("Signed in as <strong>vic@site.org</strong> · viewer");
+  });
+
+  it("answers 403 to a verified person without a role, and records it", async () => {
+    const res = await page("/admin/", `CF_Authorization=${await access.mint({ email: "nobody@site.org" })}`);
+    expect(res.status).toBe(403);
+    expect(recorded).toContainEqual(expect.objectContaining({ action: "session.sign-in-refused", actor: "nobody@site.org" }));
+  });
+
+  it("binds its forms to the Access sign-in (CSRF) and signs out through Access", async () => {
+    const target = freshId("t");
+    await putTarget(target, { url: "https://edc.example/hooks", auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" } });
+    const cookie = `CF_Authorization=${await access.mint({ email: "alice@site.org" })}`;
+    const csrf = csrfOf(await (await page(`/admin/ui/targets/${target}`, cookie)).text());
+    const post = (path: string, fields: Record<string, string>, jar = cookie) =>
+      exports.default.fetch(`${ORIGIN}${path}`, {
+        method: "POST",
+        headers: { cookie: jar, origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(fields),
+        redirect: "manual",
+      });
+    expect((await post(`/admin/ui/targets/${target}/disable`, {})).status).toBe(403);
+    // Another Access sign-in (a new iat) has another CSRF token.
+    const later = `CF_Authorization=${await access.mint({ email: "alice@site.org" }, { claims: { iat: Math.floor(Date.now() / 1000) + 5 } })}`;
+    expect((await post(`/admin/ui/targets/${target}/disable`, { _csrf: csrf }, later)).status).toBe(403);
+    expect((await post(`/admin/ui/targets/${target}/disable`, { _csrf: csrf })).status).toBe(303);
+    expect(JSON.parse((await env.CONFIG.get(`target:${target}`))!)).toHaveProperty("enabled", false);
+    const out = await post("/admin/logout", { _csrf: csrf });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("location")).toBe("/cdn-cgi/access/logout");
+    expect(recorded).toContainEqual({ action: "session.sign-out", object: { method: "access" }, actor: "alice@site.org" });
+  });
+});
