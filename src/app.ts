@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "./admin/dashboard/routes";
+import { alerts } from "./admin/routes/alerts";
 import { requireRole } from "./admin/authz";
 import { openApiDocument } from "./admin/openapi";
 import { auditRoutes } from "./admin/routes/audit";
@@ -56,6 +57,7 @@ admin.route("/targets", targets);
 admin.route("/deliveries", deliveries);
 admin.route("/replay", replay);
 admin.route("/metrics", metrics);
+admin.route("/alerts", alerts);
 admin.route("/audit", auditRoutes);
 admin.route("/tokens", tokens);
 admin.route("/operators", operators);

@@ -16,7 +16,8 @@ export type IssueState = "open" | "acknowledged" | "resolved";
 /** An issue as notifications and the API carry it. */
 export interface IssueSnapshot {
   issueId: string;
-  condition: Condition;
+  /** The condition; `test` only in the test notification of POST /admin/alerts/:id/test. */
+  condition: Condition | "test";
   severity: Severity;
   object: IssueObject;
   summary: string;

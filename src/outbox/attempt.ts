@@ -65,6 +65,8 @@ export interface ResolvedTarget {
   transform: TransformConfig | null;
   /** Values `$secret(name)` gives, by name (only the transform's listed secrets). */
   transformSecrets: Record<string, string>;
+  /** How a request goes out when not by the Worker's fetch (an email alert channel: outbox/channel.ts). */
+  send?: typeof fetch;
 }
 
 /** The request of one attempt. */

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { AlertChannel } from "../config/alert-schema";
 import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
@@ -12,6 +13,7 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
+import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
 import { resolveTarget } from "./attempt";
 import { stateCounter } from "./counters";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
@@ -259,11 +261,12 @@ export class Outbox extends DurableObject<Bindings> {
       hold(this.sql, "gone", "paused", now); // rows replayed or handed off while paused
       return 0;
     }
-    const loaded = await loadConfig(this.env.CONFIG, "target", targetId);
+    // An alert channel's outbox (channel.ts) reads its channel document; a target's, its target document.
+    const loaded = isChannelOutbox(targetId) ? await loadChannel(this.env, targetId) : await loadConfig(this.env.CONFIG, "target", targetId);
     // After an await, state may have changed (resume, a hand-off, replay): read it again.
     meta = readMeta(this.sql);
     if (meta.held_by === "gone") return 0;
-    if (loaded.state === "valid") {
+    if (loaded.state === "valid" && !isChannelOutbox(targetId)) {
       this.ctx.storage.transactionSync(() => applyFilter(this.sql, loaded.config, now));
       await askForPlans(this.ctx.storage, this.sql, this.env, targetId);
     }
@@ -280,7 +283,9 @@ export class Outbox extends DurableObject<Bindings> {
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
     if (meta.batch_max !== (config.batch?.maxEvents ?? null) || meta.batch_wait_ms !== (config.batch?.maxWaitMs ?? null))
       this.sql.exec("UPDATE meta SET batch_max = ?, batch_wait_ms = ?", config.batch?.maxEvents ?? null, config.batch?.maxWaitMs ?? null);
-    const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true", targetId);
+    const allowHttp = this.env.ALLOW_HTTP_TARGETS === "true";
+    const channel = (loaded as { channel?: AlertChannel }).channel;
+    const resolved = channel ? resolveChannel(channel, this.env, allowHttp, targetId) : resolveTarget(config, this.env, allowHttp, targetId);
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
       this.ctx.storage.transactionSync(() => {
@@ -393,7 +398,8 @@ export class Outbox extends DurableObject<Bindings> {
 
 /** The target's configuration when it can be sent to, else why not. */
 function usableConfig(targetId: string, loaded: Loaded<TargetConfig>): Result<TargetConfig, string> {
-  if (loaded.state === "missing") return err(`target document target:${targetId} is missing`);
-  if (loaded.state === "invalid") return err(`target document is invalid: ${loaded.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`);
-  return loaded.config.enabled ? ok(loaded.config) : err("target is disabled");
+  const what = isChannelOutbox(targetId) ? "alert channel" : "target";
+  if (loaded.state === "missing") return err(`${what} document ${isChannelOutbox(targetId) ? targetId : `target:${targetId}`} is missing`);
+  if (loaded.state === "invalid") return err(`${what} document is invalid: ${loaded.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`);
+  return loaded.config.enabled ? ok(loaded.config) : err(`${what} is disabled`);
 }

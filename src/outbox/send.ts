@@ -62,7 +62,7 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptN: n
     if (prepared.send.kind === "transform") result = transformFailure(prepared.send.error, Date.now() - startedAt);
     else {
       const sent = await sendRequest(prepared.send.request, {
-        fetch: (input, init) => fetch(input, init),
+        fetch: run.target.send ?? ((input, init) => fetch(input, init)),
         now: () => Date.now(),
         timeoutMs: run.target.timeoutMs,
       });
@@ -128,7 +128,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptN: number, run:
       };
     } else {
       const sent = await sendRequest(prepared.request, {
-        fetch: (input, init) => fetch(input, init),
+        fetch: run.target.send ?? ((input, init) => fetch(input, init)),
         now: () => Date.now(),
         timeoutMs: run.target.timeoutMs,
       });

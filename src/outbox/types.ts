@@ -23,3 +23,21 @@ export interface HandoffItem {
   /** Planned while the target's document was invalid: the target's filter decides once its document is valid. */
   unfiltered?: boolean;
 }
+
+/**
+ * An alert channel's notifications go through an outbox of their own, named `alert:<channel id>`
+ * (a target id never contains ':'): the same retries, breaker and dead letters as a target's.
+ */
+export const CHANNEL_OUTBOX_PREFIX = "alert:";
+
+/** The outbox name (and its `enqueue` target id) of an alert channel. */
+export const channelOutboxName = (channelId: string): string => `${CHANNEL_OUTBOX_PREFIX}${channelId}`;
+
+/** The source every notification is enqueued under (its delivery id is the issue change's id). */
+export const NOTIFICATION_SOURCE = "issues";
+
+/** An email notification's body as stored in the outbox (recipients and sender are read from the channel at send time). */
+export interface EmailNotification {
+  subject: string;
+  text: string;
+}

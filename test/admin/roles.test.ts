@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { declaredRole } from "../../src/admin/authz";
+import { alerts } from "../../src/admin/routes/alerts";
 import { auditRoutes } from "../../src/admin/routes/audit";
 import { deliveries } from "../../src/admin/routes/deliveries";
 import { alerting, issues } from "../../src/admin/routes/issues";
@@ -53,6 +54,7 @@ const EXPECTED: Record<string, Role | "public"> = {
   "GET /admin/ui/issues": "viewer",
   "POST /admin/ui/issues/:id/acknowledge": "operator",
   "POST /admin/ui/issues/:id/resolve": "operator",
+  "GET /admin/ui/alerts": "viewer",
   // API
   "GET /admin/sources": "viewer",
   "GET /admin/sources/:id": "viewer",
@@ -83,6 +85,12 @@ const EXPECTED: Record<string, Role | "public"> = {
   "POST /admin/deliveries/:source/:id/enrichment/release": "operator",
   "POST /admin/replay": "operator",
   "GET /admin/metrics": "viewer",
+  "GET /admin/alerts": "viewer",
+  "GET /admin/alerts/:id": "viewer",
+  "PUT /admin/alerts/:id": "admin",
+  "DELETE /admin/alerts/:id": "admin",
+  "GET /admin/alerts/:id/health": "viewer",
+  "POST /admin/alerts/:id/test": "operator",
   "GET /admin/audit": "operator",
   "GET /admin/audit/export": "operator",
   "GET /admin/audit/status": "operator",
@@ -151,6 +159,7 @@ function apiAs(role: Role) {
   wrapped.route("/admin/operators", operators);
   wrapped.route("/admin/issues", issues);
   wrapped.route("/admin/alerting", alerting);
+  wrapped.route("/admin/alerts", alerts);
   return wrapped;
 }
 

@@ -320,6 +320,7 @@ describe("notifications of state changes", () => {
     await runInDurableObject(alerts, (instance: Alerts) => {
       instance.notify = async (_env, change) => {
         seen.push(change);
+        return { channels: [] };
       };
     });
     expect(await runDurableObjectAlarm(alerts)).toBe(true);
@@ -340,6 +341,7 @@ describe("notifications of state changes", () => {
     const alerts = freshAlerts();
     const notify = vi.fn(async (_env: unknown, change: IssueChange) => {
       if (change.id === "issue-event-2") throw new Error("channel down");
+      return { channels: [] };
     });
     await runInDurableObject(alerts, (instance: Alerts) => {
       instance.notify = notify;

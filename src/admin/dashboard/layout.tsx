@@ -111,7 +111,7 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 `;
 
 /** Which navigation entry is current. */
-export type NavKey = "overview" | "deliveries" | "issues" | "audit" | "none";
+export type NavKey = "overview" | "deliveries" | "issues" | "alerts" | "audit" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
 export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
@@ -166,6 +166,11 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                       </a>
                     </li>
                   )}
+                  <li>
+                    <a href="/admin/ui/alerts" aria-current={nav === "alerts" ? "page" : undefined}>
+                      Alerts
+                    </a>
+                  </li>
                 </ul>
               </nav>
             )}

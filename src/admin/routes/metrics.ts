@@ -13,6 +13,7 @@ import { auditFamilies } from "./audit";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
+import { alertFamilies } from "./alert-metrics";
 import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
 import { signInGuard } from "../sign-in-guard";
@@ -179,6 +180,8 @@ metrics.get(
         type: "gauge" as const,
         samples: Object.entries(identity.tokens).map(([state, value]) => ({ labels: { state }, value })),
       },
+      // Alert channels' outboxes (alert-metrics.ts).
+      ...(await alertFamilies(c.env)),
     ];
     return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,
