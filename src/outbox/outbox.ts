@@ -4,7 +4,6 @@ import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
-import { auditSystemAfter } from "../audit/audit";
 import { reportIssue } from "../alerts/report";
 import { bumpCounters, type Deltas } from "../lib/counters";
 import { log } from "../lib/log";
@@ -12,6 +11,7 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
+import { auditHolds } from "./audit-holds";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
 import { resolveTarget } from "./attempt";
@@ -215,7 +215,7 @@ export class Outbox extends DurableObject<Bindings> {
       const was = readMeta(this.sql);
       const started = Date.now();
       for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
-      await this.auditHolds(was);
+      await auditHolds(this.env, this.sql, was);
       this.pruneIfDue(Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -230,22 +230,6 @@ export class Outbox extends DurableObject<Bindings> {
     } catch (e) {
       log("error", "outbox could not re-arm its alarm", { target: readMeta(this.sql).target_id, error: String(e) });
     }
-  }
-
-  /** Audit entries (actor system) for the holds this alarm started: the target held (410, unusable configuration) or its breaker opened. Once per change, never per event. */
-  private async auditHolds(was: MetaRow): Promise<void> {
-    const now = readMeta(this.sql);
-    const target = now.target_id;
-    if (target === null) return;
-    if (now.held_by !== null && was.held_by !== now.held_by)
-      await auditSystemAfter(this.env, "system", { action: "target.hold", object: { target }, reason: now.last_error, after: { heldBy: now.held_by } });
-    if (was.breaker_probe_at === null && now.breaker_probe_at !== null)
-      await auditSystemAfter(this.env, "system", {
-        action: "target.breaker-open",
-        object: { target },
-        reason: now.last_error,
-        after: { failures: now.breaker_failures, probeAt: new Date(now.breaker_probe_at).toISOString() },
-      });
   }
 
   /** One batch: reads the configuration, holds or releases, claims due rows and sends them. Returns how many it sent. */
