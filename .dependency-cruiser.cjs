@@ -3,7 +3,9 @@
  *
  *   HTTP and wiring   routes/ admin/ middleware/ app.ts index.ts cron.ts
  *          ↓
- *   domain            alerts/ · reconcile/ → ledger/ → pull/ → outbox/
+ *   domain            reconcile/ → ledger/ → pull/ → outbox/
+ *          ↓
+ *   reporting         alerts/ (issues)  audit/ (the trail)
  *          ↓
  *   audit trail       audit/ (HTTP and domain folders record through it)
  *          ↓
@@ -23,23 +25,21 @@
  * except a folder's `types.ts`: the types and constants that cross its Durable Object's boundary
  * (ledger/types.ts, outbox/types.ts), which any domain may import. outbox/ is seen by the other
  * domains only through its types.ts: a helper two domains share moves down to lib/ or config/.
- * alerts/ (issues and their notifications) stands beside the flow and hands notifications to
- * outbox/ through its types.ts like the others.
- *
  * audit/ is the audit trail (its Durable Object and the audit() entry point): the HTTP tier records
  * operator actions through it, the domain folders automatic ones (retention, breaker holds); it imports
  * only config/ and lib/, so recording can never reach back into what it records.
  *
- * alerts/ (the issues engine) sits between the domain and config tiers: every domain folder may report
- * to it, and it imports only lib/, config/ and the domains' types.ts (what it evaluates comes to it as
- * plain data, read by the HTTP tier).
+ * alerts/ (the issues engine and its notifications) sits between the domain and config tiers: every
+ * domain folder may report to it, and it imports only lib/, config/ and the domains' types.ts (what it
+ * evaluates comes to it as plain data, read by the HTTP tier; a notification goes to a channel's
+ * outbox through outbox/types.ts, like a ledger's hand-off).
  *
  * Type-only imports count like any other: a type import still ties the importer to that file's shape,
  * and the STYLE rule "shared types live in the folder's types.ts, never in the class file" is about
  * exactly those imports.
  */
 const HTTP = "^src/(routes|admin|middleware)/|^src/(app|index|cron)[.]tsx?$";
-const DOMAIN = "^src/(ledger|outbox|reconcile|pull|alerts)/";
+const DOMAIN = "^src/(ledger|outbox|reconcile|pull)/";
 const BASE = "^src/(providers/centrepoint|config)/";
 const AUDIT = "^src/audit/";
 const TYPES = "^src/(ledger|outbox|reconcile|pull)/types[.]ts$";
@@ -102,7 +102,7 @@ module.exports = {
       severity: "error",
       comment: "outbox/ imports no other domain folder but its types.ts.",
       from: { path: "^src/outbox/" },
-      to: { path: "^src/(ledger|pull|reconcile|alerts)/", pathNot: TYPES },
+      to: { path: "^src/(ledger|pull|reconcile)/", pathNot: TYPES },
     },
     {
       name: "pull-not-left",
