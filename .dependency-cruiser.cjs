@@ -5,6 +5,8 @@
  *          ↓
  *   domain            reconcile/ → ledger/ → pull/ → outbox/
  *          ↓
+ *   reporting         alerts/ (issues)  audit/ (the trail)
+ *          ↓
  *   audit trail       audit/ (HTTP and domain folders record through it)
  *          ↓
  *   adapters, config  providers/centrepoint/  config/
@@ -23,10 +25,14 @@
  * except a folder's `types.ts`: the types and constants that cross its Durable Object's boundary
  * (ledger/types.ts, outbox/types.ts), which any domain may import. outbox/ is seen by the other
  * domains only through its types.ts: a helper two domains share moves down to lib/ or config/.
- *
  * audit/ is the audit trail (its Durable Object and the audit() entry point): the HTTP tier records
  * operator actions through it, the domain folders automatic ones (retention, breaker holds); it imports
  * only config/ and lib/, so recording can never reach back into what it records.
+ *
+ * alerts/ (the issues engine and its notifications) sits between the domain and config tiers: every
+ * domain folder may report to it, and it imports only lib/, config/ and the domains' types.ts (what it
+ * evaluates comes to it as plain data, read by the HTTP tier; a notification goes to a channel's
+ * outbox through outbox/types.ts, like a ledger's hand-off).
  *
  * Type-only imports count like any other: a type import still ties the importer to that file's shape,
  * and the STYLE rule "shared types live in the folder's types.ts, never in the class file" is about
@@ -37,6 +43,7 @@ const DOMAIN = "^src/(ledger|outbox|reconcile|pull)/";
 const BASE = "^src/(providers/centrepoint|config)/";
 const AUDIT = "^src/audit/";
 const TYPES = "^src/(ledger|outbox|reconcile|pull)/types[.]ts$";
+const ALERTS = "^src/alerts/";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -70,6 +77,20 @@ module.exports = {
       to: { path: [HTTP, DOMAIN, "^src/providers/"] },
     },
     {
+      name: "alerts-below-domains",
+      severity: "error",
+      comment: "alerts/ imports only lib/, config/ and the domains' types.ts: domain folders report to it, never the other way.",
+      from: { path: ALERTS },
+      to: { path: [HTTP, DOMAIN, "^src/providers/"], pathNot: TYPES },
+    },
+    {
+      name: "base-not-alerts",
+      severity: "error",
+      comment: "providers/centrepoint/, config/ and lib/ sit below alerts/.",
+      from: { path: [BASE, "^src/lib/"] },
+      to: { path: ALERTS },
+    },
+    {
       name: "lib-is-bottom",
       severity: "error",
       comment: "lib/, env.ts and version.ts import nothing else of src/.",
@@ -101,7 +122,7 @@ module.exports = {
       name: "outbox-through-types",
       severity: "error",
       comment: "outbox/ is not a drawer of shared helpers: other domains see only its types.ts (a helper two domains share goes down to lib/ or config/).",
-      from: { path: "^src/(ledger|pull|reconcile)/" },
+      from: { path: "^src/(ledger|pull|reconcile|alerts)/" },
       to: { path: "^src/outbox/", pathNot: TYPES },
     },
     {

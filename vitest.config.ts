@@ -24,6 +24,9 @@ export default defineConfig({
           TEST_REDCAP_TOKEN: "5A1B9C3D7E2F40618293A4B5C6D7E8F9",
           TEST_REDCAP_API_TOKEN: "0F1E2D3C4B5A69788796A5B4C3D2E1F0",
           TEST_SIGNING_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+          // Alert channels (test/alerts/): a Slack incoming-webhook URL is a secret, and a channel's own signing key.
+          TEST_SLACK_URL: "https://hooks.slack.example/services/T0001/B0001/slackSecretPart9f8e",
+          TEST_ALERT_SIGNING_SECRET: "whsec_C2VjcmV0LWFsZXJ0LWNoYW5uZWwta2V5LTEyMzQ1Ng==",
           TEST_RAW_SIGNING_KEY: "test-raw-target-signing-key",
           TEST_CP_CLIENT_ID: "relay-test-client",
           TEST_CP_CLIENT_SECRET: "test-cp-client-secret-4a1f9c",

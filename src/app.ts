@@ -1,10 +1,12 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "./admin/dashboard/routes";
+import { alerts } from "./admin/routes/alerts";
 import { requireRole } from "./admin/authz";
 import { openApiDocument } from "./admin/openapi";
 import { auditRoutes } from "./admin/routes/audit";
 import { deliveries } from "./admin/routes/deliveries";
+import { alerting, issues } from "./admin/routes/issues";
 import { metrics } from "./admin/routes/metrics";
 import { operators } from "./admin/routes/operators";
 import { replay } from "./admin/routes/replay";
@@ -57,9 +59,12 @@ admin.route("/deliveries", deliveries);
 admin.route("/replay", replay);
 admin.route("/metrics", metrics);
 admin.route("/trends", trends);
+admin.route("/alerts", alerts);
 admin.route("/audit", auditRoutes);
 admin.route("/tokens", tokens);
 admin.route("/operators", operators);
+admin.route("/issues", issues);
+admin.route("/alerting", alerting);
 admin.get("/openapi.json", requireRole("viewer"), (c, next) => openApiDocument(app)(c, next));
 // The dashboard first: its pages guard themselves (sign-in redirect, CSRF); the API keeps requireAdmin.
 app.route("/", dashboard);

@@ -1,3 +1,4 @@
+import { evaluateIssues } from "./admin/service/issues";
 import { app } from "./app";
 import { CRON } from "./cron";
 import type { Bindings } from "./env";
@@ -7,9 +8,11 @@ import { tickReconcilers } from "./reconcile/scheduled";
 
 export { SignInGuard } from "./admin/sign-in-guard";
 export { AuditTrail } from "./audit/trail";
+export { Alerts } from "./alerts/alerts";
 export { Ledger } from "./ledger/ledger";
 export { Outbox } from "./outbox/outbox";
-export { CentrePointClient } from "./pull/client";
+// Deployed under its first class name (wrangler.toml class_name, migration v4): a rename there needs a renamed_classes migration.
+export { CentrePointGateway as CentrePointClient } from "./pull/gateway";
 export { Puller } from "./pull/puller";
 export { Reconciler } from "./reconcile/reconciler";
 
@@ -23,6 +26,9 @@ export default {
         break;
       case CRON.reconcile:
         ctx.waitUntil(tickReconcilers(env, controller.scheduledTime));
+        break;
+      case CRON.issues:
+        ctx.waitUntil(evaluateIssues(env, controller.scheduledTime));
         break;
       default:
         log("warn", "unknown cron trigger", { cron: controller.cron });

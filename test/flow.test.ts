@@ -74,6 +74,10 @@ describe("metrics", () => {
     expect(text).not.toContain("ip_not_allowed");
     expect(text).toContain(`relay_attempts_total{target="${target}",outcome="success",error_class=""} 1`);
     expect(text).toContain(`relay_outbox_pending{target="${target}"} 0`);
+    expect(text).toContain(`relay_dispatch_latency_seconds_count{target="${target}"} 1`);
+    expect(text).toMatch(new RegExp(`relay_dispatch_latency_seconds_bucket\\{target="${target}",le="\\+Inf"\\} 1`));
+    // The name before the glossary, kept as a documented alias for one release: the same samples under the old name.
+    expect(text).toMatch(/# HELP relay_delivery_latency_seconds .*deprecated alias of relay_dispatch_latency_seconds/);
     expect(text).toContain(`relay_delivery_latency_seconds_count{target="${target}"} 1`);
     expect(text).toMatch(new RegExp(`relay_delivery_latency_seconds_bucket\\{target="${target}",le="\\+Inf"\\} 1`));
   });
@@ -92,7 +96,7 @@ describe("structured logs", () => {
     await postWebhook(source, { deliveryId: "log-1", body, sign: false, headers: { authorization: "Bearer test-bearer-token" } });
     await runDurableObjectAlarm(ledgerOf(source));
     await runDurableObjectAlarm(outboxOf(target));
-    await vi.waitFor(() => expect(lines.some((l) => l.includes('"delivery attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('"dispatch attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
 
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.find((r) => r.msg === "webhook accepted" && r.deliveryId === "log-1")).toMatchObject({
@@ -101,7 +105,7 @@ describe("structured logs", () => {
       outcome: "accepted",
       ms: expect.any(Number),
     });
-    expect(records.find((r) => r.msg === "delivery attempt" && r.deliveryId === "log-1")).toMatchObject({
+    expect(records.find((r) => r.msg === "dispatch attempt" && r.deliveryId === "log-1")).toMatchObject({
       source,
       target,
       deliveryId: "log-1",

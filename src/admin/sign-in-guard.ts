@@ -3,7 +3,7 @@ import type { Bindings } from "../env";
 import { sha256Hex, stringsEqual } from "../lib/crypto";
 import { addressGroup } from "../lib/ip";
 import type { Role } from "../lib/actor";
-import { bumpCounter } from "../lib/counters";
+import { bumpCounter, COUNTER_HOURS_MIGRATION, COUNTER_SET_MIGRATION } from "../lib/counters";
 import { migrate } from "../lib/migrate";
 
 /**
@@ -51,6 +51,9 @@ const MIGRATIONS = [
      revoked_at INTEGER
    );`,
   `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  // Counters in one row (lib/counters.ts), as every object keeps them.
+  COUNTER_SET_MIGRATION,
+  COUNTER_HOURS_MIGRATION,
 ];
 
 /** Why a sign-in was refused, as counted (the `reason` label of relay_admin_signin_refusals_total). */

@@ -12,7 +12,7 @@ import { RESERVED_SECRET_NAMES } from "./reserved-names";
  */
 
 /** Name of a Worker secret (as set with `wrangler secret put`); never one the relay itself reads (config/secrets.ts). */
-const envName = z
+export const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of a Worker secret, e.g. CP_STUDY_42_SECRET")
   .refine((name) => !RESERVED_SECRET_NAMES.includes(name), {

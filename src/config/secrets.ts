@@ -1,3 +1,4 @@
+import type { AlertChannel } from "./alert-schema";
 import type { FieldError, SourceConfig, TargetConfig } from "./schemas";
 
 /**
@@ -7,7 +8,8 @@ import type { FieldError, SourceConfig, TargetConfig } from "./schemas";
  * auth server), or a target's (sent to that target). So a target never receives a source's secret,
  * a target's secret never authenticates CentrePoint, and no webhook key ever travels to an API
  * host as a client credential. Documents of one role may share a name (two sources of one API
- * client). Names the relay itself reads (the admin token, the file-link key, every plain `[vars]`
+ * client). An alert channel's secrets (signing key, Slack URL) are outbound like a target's and
+ * have the target role. Names the relay itself reads (the admin token, the file-link key, every plain `[vars]`
  * entry) are never a document's secret.
  */
 
@@ -55,6 +57,13 @@ export function targetSecretNames(config: TargetConfig): NamedSecret[] {
   return out;
 }
 
+/** Every secret an alert channel names: its signing key (webhook) or its incoming-webhook URL (Slack). */
+export function alertSecretNames(config: AlertChannel): NamedSecret[] {
+  if (config.type === "webhook") return [{ path: "signing.secretEnv", name: config.signing.secretEnv, role: "target" }];
+  if (config.type === "slack") return [{ path: "urlEnv", name: config.urlEnv, role: "target" }];
+  return [];
+}
+
 /** A listed document, as the conflict check reads it (invalid ones are skipped). */
 export type OtherDocument<T> = { id: string; valid: true; config: T } | { id: string; valid: false };
 
@@ -62,13 +71,19 @@ export type OtherDocument<T> = { id: string; valid: true; config: T } | { id: st
 export interface StoredDocuments {
   sources: readonly OtherDocument<SourceConfig>[];
   targets: readonly OtherDocument<TargetConfig>[];
+  alerts: readonly OtherDocument<AlertChannel>[];
 }
 
 /**
  * Field errors for every secret the document `kind:id` names in a role that another document (or
  * another field of itself) gives that name. Pure; `stored` may include the document itself (skipped).
  */
-export function roleConflicts(kind: "source" | "target", id: string, mine: SourceConfig | TargetConfig, stored: StoredDocuments): FieldError[] {
+export function roleConflicts(
+  kind: "source" | "target" | "alert",
+  id: string,
+  mine: SourceConfig | TargetConfig | AlertChannel,
+  stored: StoredDocuments,
+): FieldError[] {
   const users = new Map<string, { role: SecretRole; user: string }[]>();
   const note = (user: string, names: NamedSecret[]) => {
     for (const n of names) {
@@ -79,7 +94,13 @@ export function roleConflicts(kind: "source" | "target", id: string, mine: Sourc
   };
   for (const s of stored.sources) if (s.valid && !(kind === "source" && s.id === id)) note(`source:${s.id}`, sourceSecretNames(s.config));
   for (const t of stored.targets) if (t.valid && !(kind === "target" && t.id === id)) note(`target:${t.id}`, targetSecretNames(t.config));
-  const myNames = kind === "source" ? sourceSecretNames(mine as SourceConfig) : targetSecretNames(mine as TargetConfig);
+  for (const a of stored.alerts) if (a.valid && !(kind === "alert" && a.id === id)) note(`alert:${a.id}`, alertSecretNames(a.config));
+  const myNames =
+    kind === "source"
+      ? sourceSecretNames(mine as SourceConfig)
+      : kind === "target"
+        ? targetSecretNames(mine as TargetConfig)
+        : alertSecretNames(mine as AlertChannel);
   note("this document", myNames);
   return myNames.flatMap(({ path, name, role }) => {
     const other = users.get(name)?.find((u) => u.role !== role);
@@ -87,7 +108,7 @@ export function roleConflicts(kind: "source" | "target", id: string, mine: Sourc
     return [
       {
         path,
-        message: `names ${name}, which ${other.user} also uses as ${ROLE_TEXT[other.role]}; a secret has one role: a source's webhook authentication, a CentrePoint API client (named only in centrepoint blocks) or a target's`,
+        message: `names ${name}, which ${other.user} also uses as ${ROLE_TEXT[other.role]}; a secret has one role: a source's webhook authentication, a CentrePoint API client (named only in centrepoint blocks) or a target's (alert channels' too)`,
       },
     ];
   });

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { err, ok, type Result } from "../lib/result";
 import { type FieldError, idSchema, sourceSchema, targetSchema, toFieldErrors, type SourceConfig, type TargetConfig } from "./schemas";
+import { type AlertChannel, alertChannelSchema } from "./alert-schema";
 import { roleConflicts, type StoredDocuments } from "./secrets";
 
 /**
@@ -12,9 +13,9 @@ import { roleConflicts, type StoredDocuments } from "./secrets";
 export const CONFIG_CACHE_TTL_MS = 5_000;
 
 /** The schema of each type of document. */
-export const SCHEMAS = { source: sourceSchema, target: targetSchema } as const;
+export const SCHEMAS = { source: sourceSchema, target: targetSchema, alert: alertChannelSchema } as const;
 export type ConfigType = keyof typeof SCHEMAS;
-export type ConfigOf<K extends ConfigType> = K extends "source" ? SourceConfig : TargetConfig;
+export type ConfigOf<K extends ConfigType> = K extends "source" ? SourceConfig : K extends "target" ? TargetConfig : AlertChannel;
 
 /** What a KV document turned out to be. */
 export type Loaded<T> = { state: "missing" } | { state: "invalid"; errors: FieldError[] } | { state: "valid"; config: T };
@@ -55,12 +56,16 @@ async function cached<T>(key: string, maxAgeMs: number, load: () => Promise<T>):
 
 /**
  * The documents a document of `type` is checked against for secret roles (config/secrets.ts): a
- * source against sources (webhook vs API-client secrets) and targets, a target against sources
- * (targets share one role).
+ * source against sources (webhook vs API-client secrets), targets and alert channels; a target or
+ * an alert channel against sources (targets and channels share one role).
  */
 async function storedFor(kv: KVNamespace, type: ConfigType, maxAgeMs: number): Promise<StoredDocuments> {
-  const [sources, targets] = await Promise.all([parsedList(kv, "source", maxAgeMs), type === "source" ? parsedList(kv, "target", maxAgeMs) : []]);
-  return { sources, targets };
+  const [sources, targets, alerts] = await Promise.all([
+    parsedList(kv, "source", maxAgeMs),
+    type === "source" ? parsedList(kv, "target", maxAgeMs) : [],
+    type === "source" ? parsedList(kv, "alert", maxAgeMs) : [],
+  ]);
+  return { sources, targets, alerts };
 }
 
 /** A parsed document naming a secret in a role another document (or itself) gives that name becomes invalid, with a field error per overlap. */

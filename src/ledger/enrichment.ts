@@ -7,7 +7,7 @@ import { ENRICH_FACTS, type TargetConfig } from "../config/schemas";
 import { bumpCounter, readCounters } from "../lib/counters";
 import { log } from "../lib/log";
 import { inChunks, placeholders } from "../lib/sql";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { enrichmentFor, type ComposeContext, type TargetPlan, withEnrichment } from "../pull/compose";
 import { allFound, envelopeData, keysOf, type StoredEnrichment } from "../pull/facts";
 import { planPull, PULL_HANDOFF, type PullSpec } from "../pull/plan";
@@ -126,7 +126,7 @@ export function enrichingHandoffs(sql: SqlStorage, deliveryId: string): Enrichin
 
 /** The item of a hand-off row with a pull plan: the Puller's job, or a target's envelope with `data.enrichment` composed now. */
 export function decorateItem(sql: SqlStorage, ctx: Omit<ComposeContext, "target" | "source">) {
-  return (item: OutboxItem, row: DueHandoff): OutboxItem & { pull?: PullSpec } => {
+  return (item: HandoffItem, row: DueHandoff): HandoffItem & { pull?: PullSpec } => {
     if (row.targetId === PULL_HANDOFF) return { ...item, pull: JSON.parse(row.enrich!) as PullSpec };
     const plan = JSON.parse(row.enrich!) as TargetPlan;
     if (plan.facts.includes("datafiles") && (ctx.linkKey === null || ctx.publicUrl === ""))
@@ -192,6 +192,15 @@ export function listDownloads(sql: SqlStorage, filter: { deliveryId?: string; li
     firstIp: r.first_ip as string | null,
     outcome: r.outcome as string,
   }));
+}
+
+/** A delivery's pull side: its stored enrichment, the targets that wait (or waited) for it, its latest file downloads. */
+export function pullView(sql: SqlStorage, deliveryId: string): { enrichment: EnrichmentRecord | null; handoffs: EnrichingHandoff[]; downloads: DownloadRow[] } {
+  return {
+    enrichment: readEnrichment(sql, deliveryId),
+    handoffs: enrichingHandoffs(sql, deliveryId),
+    downloads: listDownloads(sql, { deliveryId, limit: 100 }),
+  };
 }
 
 /** Held and waiting enriching hand-offs (pending rows only), and the download counters. */

@@ -1,15 +1,15 @@
 import { BATCH_BYTES, takeByBytes } from "../lib/batch";
 import { inChunks, placeholders } from "../lib/sql";
 import { backoffDelayMs } from "../lib/backoff";
-import type { OutboxItem } from "../outbox/types";
+import type { HandoffItem } from "../outbox/types";
 import { HEADER } from "../providers/centrepoint/constants";
 import { type HandoffPlan, HOLD_AT } from "./types";
 
 /**
  * The ledger's side of the hand-off to the targets' outboxes, as plain functions over its
  * SqlStorage. A hand-off row is planned in the same transaction as its delivery; the ledger's
- * alarm pushes due rows to `Outbox.enqueue` (idempotent on (source, delivery id)) and marks them
- * handed, so a push is at-least-once and never makes a second delivery. Times are epoch ms.
+ * lanes (handoff-lanes.ts) hand due rows to `Outbox.acceptHandoff` (idempotent on (source, delivery id)) and mark
+ * them handed, so a hand-off is at-least-once and never makes a second delivery. Times are epoch ms.
  */
 
 /** A hand-off row that is due, with the size of what it carries. */
@@ -25,7 +25,7 @@ export interface DueHandoff {
   size: number;
 }
 
-/** Retry timing of a failed push: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
+/** Retry timing of a failed hand-off: full jitter, 1 s doubling to 5 min (the outbox's backoff with this policy). */
 export const HANDOFF_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 } as const;
 /** Hand-off rows read per alarm run at most, before the byte budget cuts the batch. */
 const HANDOFF_ROWS = 200;
@@ -63,7 +63,7 @@ export function planHandoffs(
 
 /**
  * Due hand-offs, earliest first, cut to the batch byte budget (at least one row when any is due),
- * leaving out the targets in `busy` (a push to them is in flight).
+ * leaving out the targets in `busy` (a hand-off to them is in flight).
  */
 export function dueHandoffs(sql: SqlStorage, now: number, busy: readonly string[] = []): DueHandoff[] {
   const rows = sql
@@ -89,16 +89,16 @@ export function dueHandoffs(sql: SqlStorage, now: number, busy: readonly string[
 }
 
 /**
- * The outbox items of due hand-offs, grouped by target. A row that cannot be read becomes an error
- * for its target's push. A row with a pull plan gets its item from `decorate` (src/pull/: the
+ * The hand-off items of due rows, grouped by target. A row that cannot be read becomes an error
+ * for its target's hand-off. A row with a pull plan gets its item from `decorate` (src/pull/: the
  * enriched envelope, or the Puller's job).
  */
 export function buildItems(
   sql: SqlStorage,
   source: string,
   due: readonly DueHandoff[],
-  decorate?: (item: OutboxItem, row: DueHandoff) => OutboxItem,
-): Map<string, { rows: DueHandoff[]; items: OutboxItem[] }> {
+  decorate?: (item: HandoffItem, row: DueHandoff) => HandoffItem,
+): Map<string, { rows: DueHandoff[]; items: HandoffItem[] }> {
   const bySeq = new Map<number, Record<string, SqlStorageValue>>();
   for (const seqs of inChunks([...new Set(due.map((d) => d.seq))]))
     for (const row of sql.exec(
@@ -106,25 +106,25 @@ export function buildItems(
       ...seqs,
     ))
       bySeq.set(row.seq as number, row);
-  const out = new Map<string, { rows: DueHandoff[]; items: OutboxItem[] }>();
+  const out = new Map<string, { rows: DueHandoff[]; items: HandoffItem[] }>();
   for (const d of due) {
     const r = bySeq.get(d.seq)!;
     const group = out.get(d.targetId) ?? { rows: [], items: [] };
     group.rows.push(d);
-    const item = outboxItem(source, r, { body: new Uint8Array(r.body as ArrayBuffer), envelope: r.envelope as string }, d.unfiltered);
+    const item = handoffItem(source, r, { body: new Uint8Array(r.body as ArrayBuffer), envelope: r.envelope as string }, d.unfiltered);
     group.items.push(d.enrich !== null && decorate ? decorate(item, d) : item);
     out.set(d.targetId, group);
   }
   return out;
 }
 
-/** The outbox item of a stored delivery row, with its payload (the row's own, or the archive's once retention pruned it). */
-export function outboxItem(
+/** The hand-off item of a stored delivery row, with its payload (the row's own, or the archive's once retention pruned it). */
+export function handoffItem(
   source: string,
   r: Record<string, SqlStorageValue>,
   payload: { body: Uint8Array; envelope: string },
   unfiltered = false,
-): OutboxItem {
+): HandoffItem {
   return {
     source,
     deliveryId: r.delivery_id as string,
@@ -139,8 +139,8 @@ export function outboxItem(
 }
 
 /**
- * Marks pushed rows (all of one target) handed, one statement per 98 rows. Rows another push marked
- * meanwhile (the alarm and a push after a commit may take the same due rows) are left as they are.
+ * Marks handed-off rows (all of one target) handed, one statement per 98 rows. Rows another hand-off
+ * marked meanwhile (the alarm and a hand-off after a commit may take the same due rows) are left as they are.
  */
 export function markHanded(sql: SqlStorage, rows: readonly DueHandoff[], at: number): void {
   if (rows.length === 0) return;

@@ -8,8 +8,8 @@
 /** archive: closed segments to R2 (archive.ts); prune: retention (retention.ts); verify: the integrity check (integrity.ts). */
 export type JobKind = "archive" | "prune" | "verify";
 
-/** A job's row. Times are epoch ms. */
-export interface Job<S> {
+/** A ledger job's row (archive, prune or verify). Times are epoch ms. */
+export interface LedgerJob<S> {
   kind: JobKind;
   /** When the alarm should run it next; null when it has nothing to do until something schedules it. */
   dueAt: number | null;
@@ -20,7 +20,7 @@ export interface Job<S> {
 }
 
 /** A job's row, or `initial` state with nothing scheduled when it never ran. */
-export function readJob<S>(sql: SqlStorage, kind: JobKind, initial: S): Job<S> {
+export function readJob<S>(sql: SqlStorage, kind: JobKind, initial: S): LedgerJob<S> {
   const r = sql
     .exec<{ due_at: number | null; state: string; last_run_at: number | null; last_error: string | null }>(
       "SELECT due_at, state, last_run_at, last_error FROM jobs WHERE kind = ?",
@@ -32,7 +32,7 @@ export function readJob<S>(sql: SqlStorage, kind: JobKind, initial: S): Job<S> {
 }
 
 /** Stores a job's row (every field given; read it first to keep the others). */
-export function writeJob<S>(sql: SqlStorage, job: Job<S>): void {
+export function writeJob<S>(sql: SqlStorage, job: LedgerJob<S>): void {
   sql.exec(
     "INSERT OR REPLACE INTO jobs (kind, due_at, state, last_run_at, last_error) VALUES (?, ?, ?, ?, ?)",
     job.kind,

@@ -1,7 +1,7 @@
 import { readCounter, readCounters } from "../lib/counters";
 import { growth, hourlyTrend, type TrendPoint } from "../lib/trends";
 import { inChunks, placeholders } from "../lib/sql";
-import type { DeliveryRecord, Provenance } from "./types";
+import type { DeliveryRecord, DeliveryWithPayload, HandoffView, Provenance } from "./types";
 
 /**
  * The ledger's read model: plain functions over a ledger's SqlStorage, the row types the admin
@@ -11,24 +11,9 @@ import type { DeliveryRecord, Provenance } from "./types";
 type Row = Record<string, SqlStorageValue>;
 
 // The record's one definition is the zod schema in types.ts; re-exported for the read model's callers.
-export type { DeliveryRecord, Provenance } from "./types";
+export type { DeliveryRecord, DeliveryWithPayload, HandoffView, Provenance } from "./types";
 
 /** One target's hand-off of a delivery. */
-export interface HandoffView {
-  targetId: string;
-  plannedAt: number;
-  handedAt: number | null;
-  tries: number;
-  lastError: string | null;
-}
-
-/** A delivery with its body, envelope and hand-off rows (body and envelope empty once pruned: `bodyPrunedAt`). */
-export interface DeliveryWithPayload extends DeliveryRecord {
-  body: Uint8Array;
-  envelope: string;
-  handoffs: HandoffView[];
-}
-
 /**
  * Filter of `listDeliveries` (newest first: received time, then seq). `before` continues a page:
  * rows received before `at`, or at `at` with a seq below `seq`.

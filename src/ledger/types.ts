@@ -38,6 +38,22 @@ export const deliveryRecordSchema = z.object({
 /** A stored delivery as the ledger returns it. Times are epoch ms. */
 export type DeliveryRecord = z.infer<typeof deliveryRecordSchema>;
 
+/** A hand-off row of a delivery, as the ledger shows it. Times are epoch ms. */
+export interface HandoffView {
+  targetId: string;
+  plannedAt: number;
+  handedAt: number | null;
+  tries: number;
+  lastError: string | null;
+}
+
+/** A delivery with its body, envelope and hand-off rows (body and envelope empty once pruned: `bodyPrunedAt`). */
+export interface DeliveryWithPayload extends DeliveryRecord {
+  body: Uint8Array;
+  envelope: string;
+  handoffs: HandoffView[];
+}
+
 /** How a delivery came into the ledger: pushed by CentrePoint, or backfilled from its delivery history. */
 export type Provenance = DeliveryRecord["provenance"];
 
@@ -77,3 +93,11 @@ export interface RecordResult {
   seq: number;
   duplicateCount: number;
 }
+
+/** A delivery with its body, envelope and hand-offs (the ledger's view). */
+export type DeliveryDetail = DeliveryWithPayload;
+
+/** Outcome of `Ledger.replay`: per target whether the dispatch went back to its outbox, and where its payload came from; or why it cannot be sent again. */
+export type ReplayResult =
+  | { ok: true; payloadFrom: "ledger" | "archive"; targets: { target: string; replayed: boolean }[] }
+  | { ok: false; error: "not_found" | "archive_missing"; message: string };

@@ -2,7 +2,7 @@
  * Retry timing with full-jitter exponential backoff, shared by the outbox (a dispatch's attempts: the
  * window, `Retry-After`, `planRetry`), the ledger's hand-off pushes and the CentrePoint API clients.
  * Pure: randomness and the clock are passed in. Times are epoch milliseconds; delays are milliseconds.
- * A "window" starts when a dispatch is (re)planned: at enqueue, replay or resume.
+ * A "window" starts when a dispatch is (re)planned: at its hand-off, replay or resume.
  */
 
 /** The retry settings the timing reads; a target's `retry` block (config/schemas `RetryPolicy`) is one. */

@@ -48,10 +48,19 @@ function closeHour(sql: SqlStorage, closed: number, data: string, current: numbe
  * changes; `before` is the state at the end of hour `from - 1` ({} when nothing is older).
  * Reads at most one row per hour of the range, plus one. Writes nothing.
  */
-export function countersByHour(sql: SqlStorage, from: number, to: number): { before: Record<string, number>; hours: { hour: number; values: Record<string, number> }[] } {
+export function countersByHour(
+  sql: SqlStorage,
+  from: number,
+  to: number,
+): { before: Record<string, number>; hours: { hour: number; values: Record<string, number> }[] } {
   const parse = (d: string | undefined): Record<string, number> => (d === undefined ? {} : (JSON.parse(d) as Record<string, number>));
   const before = parse(sql.exec<{ data: string }>("SELECT data FROM counter_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1", from).toArray()[0]?.data);
-  const rows = new Map(sql.exec<{ hour: number; data: string }>("SELECT hour, data FROM counter_hours WHERE hour BETWEEN ? AND ?", from, to).toArray().map((r) => [r.hour, r.data]));
+  const rows = new Map(
+    sql
+      .exec<{ hour: number; data: string }>("SELECT hour, data FROM counter_hours WHERE hour BETWEEN ? AND ?", from, to)
+      .toArray()
+      .map((r) => [r.hour, r.data]),
+  );
   const open = sql.exec<{ data: string; hour: number | null }>("SELECT data, hour FROM counter_set WHERE id = 1").toArray()[0];
   if (open && open.hour !== null && open.hour >= from && open.hour <= to) rows.set(open.hour, open.data);
   const hours: { hour: number; values: Record<string, number> }[] = [];

@@ -1,18 +1,22 @@
 import { DurableObject } from "cloudflare:workers";
 import type { TrendPoint } from "../lib/trends";
+import type { AlertChannel } from "../config/alert-schema";
 import type { TargetConfig } from "../config/schemas";
 import { type Loaded, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
-import { auditSystemAfter } from "../audit/audit";
+import { reportIssue } from "../alerts/report";
 import { bumpCounters, type Deltas } from "../lib/counters";
 import { log } from "../lib/log";
 import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
+import { auditHolds } from "./audit-holds";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
-import { resolveTarget } from "./deliver";
+import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
+import { resolveTarget } from "./attempt";
+import { stateCounter } from "./counters";
 import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";
@@ -34,7 +38,7 @@ import {
   saveBreaker,
   setOrdered,
 } from "./transitions";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import {
   breakerOf,
   type DispatchDetail,
@@ -77,8 +81,8 @@ const MAX_BATCHES = 200;
  */
 export const WATCHDOG_MARGIN_MS = 15_000;
 export const WATCHDOG_REFRESH_MS = 10_000;
-/** Items per enqueue call at most (the ledger pushes far fewer). */
-const MAX_ENQUEUE = 1000;
+/** Items per acceptHandoff call at most (a ledger hands off far fewer). */
+const MAX_HANDOFF_ITEMS = 1000;
 
 /**
  * One target's queue of dispatches ("one alarm, many rows"): every (source, delivery id) handed
@@ -108,9 +112,9 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /** Adds dispatches for this target. Idempotent on (source, deliveryId): a repeated item changes nothing. Arms the alarm. */
-  async enqueue(targetId: string, items: OutboxItem[]): Promise<{ inserted: number; duplicates: number }> {
+  async acceptHandoff(targetId: string, items: HandoffItem[]): Promise<{ inserted: number; duplicates: number }> {
     this.meter.usage.requests++;
-    if (items.length > MAX_ENQUEUE) throw new RangeError(`enqueue takes at most ${MAX_ENQUEUE} items`);
+    if (items.length > MAX_HANDOFF_ITEMS) throw new RangeError(`acceptHandoff takes at most ${MAX_HANDOFF_ITEMS} items`);
     const meta = readMeta(this.sql);
     if (meta.target_id !== null && meta.target_id !== targetId) throw new Error(`outbox of ${meta.target_id} got items for ${targetId}`);
     const now = Date.now();
@@ -120,7 +124,7 @@ export class Outbox extends DurableObject<Bindings> {
     });
     // New rows are due now. A running alarm takes them in its next batch; otherwise wake it: now, or
     // at the probe time while the breaker is open (woken earlier it would only find it may send
-    // nothing, once per event). Rows enqueued during a 410 pause are held: resume() wakes it.
+    // nothing, once per event). Rows handed off during a 410 pause are held: resume() wakes it.
     const breaker = breakerOf(meta);
     const wakeAt = meta.held_by === "gone" ? null : breakerStatus(breaker, now) === "open" ? breaker.probeAt! : now;
     if (inserted > 0 && !this.running && wakeAt !== null) {
@@ -136,7 +140,7 @@ export class Outbox extends DurableObject<Bindings> {
   }
 
   /** The payload of one dispatch as this target gets it (enrichment included), for a preview; null when this target never had it. */
-  async payload(source: string, deliveryId: string): Promise<OutboxItem | null> {
+  async payload(source: string, deliveryId: string): Promise<HandoffItem | null> {
     const r = this.sql.exec<PayloadRow>("SELECT * FROM dispatches WHERE source = ? AND delivery_id = ?", source, deliveryId).toArray()[0];
     return r ? payloadOf(r) : null;
   }
@@ -156,7 +160,7 @@ export class Outbox extends DurableObject<Bindings> {
     return outboxTrend(this.sql, hours, Date.now());
   }
 
-  /** Attempts by outcome and error class, the delivered latency histogram, and this instance's billing units (hot path: enqueue, alarm). */
+  /** Attempts by outcome and error class, the delivered latency histogram, and this instance's billing units (hot path: acceptHandoff, alarm). */
   async metrics(): Promise<OutboxMetrics & { usage: Usage }> {
     const m = outboxMetrics(this.sql);
     this.meter.settle();
@@ -218,7 +222,7 @@ export class Outbox extends DurableObject<Bindings> {
       const was = readMeta(this.sql);
       const started = Date.now();
       for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
-      await this.auditHolds(was);
+      await auditHolds(this.env, this.sql, was);
       this.pruneIfDue(Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -235,22 +239,6 @@ export class Outbox extends DurableObject<Bindings> {
     }
   }
 
-  /** Audit entries (actor system) for the holds this alarm started: the target held (410, unusable configuration) or its breaker opened. Once per change, never per event. */
-  private async auditHolds(was: MetaRow): Promise<void> {
-    const now = readMeta(this.sql);
-    const target = now.target_id;
-    if (target === null) return;
-    if (now.held_by !== null && was.held_by !== now.held_by)
-      await auditSystemAfter(this.env, "system", { action: "target.hold", object: { target }, reason: now.last_error, after: { heldBy: now.held_by } });
-    if (was.breaker_probe_at === null && now.breaker_probe_at !== null)
-      await auditSystemAfter(this.env, "system", {
-        action: "target.breaker-open",
-        object: { target },
-        reason: now.last_error,
-        after: { failures: now.breaker_failures, probeAt: new Date(now.breaker_probe_at).toISOString() },
-      });
-  }
-
   /** One batch: reads the configuration, holds or releases, claims due rows and sends them. Returns how many it sent. */
   private async run(): Promise<number> {
     const now = Date.now();
@@ -261,14 +249,15 @@ export class Outbox extends DurableObject<Bindings> {
     const targetId = meta.target_id;
     if (targetId === null) return 0;
     if (meta.held_by === "gone") {
-      hold(this.sql, "gone", "paused", now); // rows replayed or enqueued while paused
+      hold(this.sql, "gone", "paused", now); // rows replayed or handed off while paused
       return 0;
     }
-    const loaded = await loadConfig(this.env.CONFIG, "target", targetId);
-    // After an await, state may have changed (resume, enqueue, replay): read it again.
+    // An alert channel's outbox (channel.ts) reads its channel document; a target's, its target document.
+    const loaded = isChannelOutbox(targetId) ? await loadChannel(this.env, targetId) : await loadConfig(this.env.CONFIG, "target", targetId);
+    // After an await, state may have changed (resume, a hand-off, replay): read it again.
     meta = readMeta(this.sql);
     if (meta.held_by === "gone") return 0;
-    if (loaded.state === "valid") {
+    if (loaded.state === "valid" && !isChannelOutbox(targetId)) {
       this.ctx.storage.transactionSync(() => applyFilter(this.sql, loaded.config, now));
       await askForPlans(this.ctx.storage, this.sql, this.env, targetId);
     }
@@ -285,7 +274,9 @@ export class Outbox extends DurableObject<Bindings> {
     if (meta.retention_days !== config.retentionDays) this.sql.exec("UPDATE meta SET retention_days = ?", config.retentionDays);
     if (meta.batch_max !== (config.batch?.maxEvents ?? null) || meta.batch_wait_ms !== (config.batch?.maxWaitMs ?? null))
       this.sql.exec("UPDATE meta SET batch_max = ?, batch_wait_ms = ?", config.batch?.maxEvents ?? null, config.batch?.maxWaitMs ?? null);
-    const resolved = resolveTarget(config, this.env, this.env.ALLOW_HTTP_TARGETS === "true", targetId);
+    const allowHttp = this.env.ALLOW_HTTP_TARGETS === "true";
+    const channel = (loaded as { channel?: AlertChannel }).channel;
+    const resolved = channel ? resolveChannel(channel, this.env, allowHttp, targetId) : resolveTarget(config, this.env, allowHttp, targetId);
     if (!resolved.ok) {
       // Never send without the configured auth or signature: record why on the due rows, then hold.
       this.ctx.storage.transactionSync(() => {
@@ -362,11 +353,22 @@ export class Outbox extends DurableObject<Bindings> {
   private flush(run: Run, policy: CompletionPolicy = run.policy): void {
     if (run.done.length === 0) return;
     const batch = run.done.splice(0);
-    this.ctx.storage.transactionSync(() => {
+    const died = this.ctx.storage.transactionSync(() => {
       const deltas: Deltas = new Map();
       for (const c of batch) complete(this.sql, c, policy, deltas);
       bumpCounters(this.sql, deltas);
+      return deltas.get(stateCounter("dead")) ?? 0;
     });
+    // A dead letter opens its issue at once (docs/alerting.md); no row of this object is read or written for it.
+    if (died > 0)
+      this.ctx.waitUntil(
+        reportIssue(this.env, {
+          condition: "dead_letters",
+          object: { target: run.targetId },
+          summary: `${died} dispatch${died === 1 ? "" : "es"} went dead`,
+          count: died,
+        }),
+      );
   }
 
   /**
@@ -387,7 +389,8 @@ export class Outbox extends DurableObject<Bindings> {
 
 /** The target's configuration when it can be sent to, else why not. */
 function usableConfig(targetId: string, loaded: Loaded<TargetConfig>): Result<TargetConfig, string> {
-  if (loaded.state === "missing") return err(`target document target:${targetId} is missing`);
-  if (loaded.state === "invalid") return err(`target document is invalid: ${loaded.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`);
-  return loaded.config.enabled ? ok(loaded.config) : err("target is disabled");
+  const what = isChannelOutbox(targetId) ? "alert channel" : "target";
+  if (loaded.state === "missing") return err(`${what} document ${isChannelOutbox(targetId) ? targetId : `target:${targetId}`} is missing`);
+  if (loaded.state === "invalid") return err(`${what} document is invalid: ${loaded.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`);
+  return loaded.config.enabled ? ok(loaded.config) : err(`${what} is disabled`);
 }

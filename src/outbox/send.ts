@@ -1,8 +1,8 @@
 import { log } from "../lib/log";
 import { breakerAfter, breakerAllows, type BreakerState } from "./breaker";
-import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./deliver";
+import { type AttemptResult, prepareBatch, prepareRequest, redactResult, type ResolvedTarget, sendRequest } from "./attempt";
 import { type Completion, type CompletionPolicy, unclaim } from "./transitions";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import type { PayloadRow } from "./views";
 
 /**
@@ -62,7 +62,7 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptN: n
     if (prepared.send.kind === "transform") result = transformFailure(prepared.send.error, Date.now() - startedAt);
     else {
       const sent = await sendRequest(prepared.send.request, {
-        fetch: (input, init) => fetch(input, init),
+        fetch: run.target.send ?? ((input, init) => fetch(input, init)),
         now: () => Date.now(),
         timeoutMs: run.target.timeoutMs,
       });
@@ -75,7 +75,7 @@ export async function sendBatch(io: RunIO, sends: { row: PayloadRow; attemptN: n
     });
     run.breaker = breakerAfter(run.breaker, result, at, run.policy.probe, run.policy.breaker);
     if (result.status === 410) run.paused = true;
-    log(result.ok ? "info" : "warn", "delivery attempt", {
+    log(result.ok ? "info" : "warn", "dispatch attempt", {
       target: run.targetId,
       batch: prepared.members.length,
       outcome: result.ok ? "success" : "failure",
@@ -128,7 +128,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptN: number, run:
       };
     } else {
       const sent = await sendRequest(prepared.request, {
-        fetch: (input, init) => fetch(input, init),
+        fetch: run.target.send ?? ((input, init) => fetch(input, init)),
         now: () => Date.now(),
         timeoutMs: run.target.timeoutMs,
       });
@@ -144,7 +144,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptN: number, run:
   if (result.status === 410) run.paused = true;
   // A 410 is written at once (the pause must be durable before anything else goes out).
   if (run.paused) io.flush(run);
-  log(result.ok ? "info" : "warn", "delivery attempt", {
+  log(result.ok ? "info" : "warn", "dispatch attempt", {
     target: run.targetId,
     source: row.source,
     deliveryId: row.delivery_id,
@@ -156,7 +156,7 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptN: number, run:
 }
 
 /** A dispatch row's payload as the expressions and the request read it. */
-export function payloadOf(row: PayloadRow): OutboxItem {
+export function payloadOf(row: PayloadRow): HandoffItem {
   return {
     source: row.source,
     deliveryId: row.delivery_id,

@@ -1,7 +1,7 @@
 import type { TransformConfig } from "../config/schemas";
 import { evaluateExpression, type ExpressionFunctions } from "../lib/jsonata";
 import { err, ok, type Result } from "../lib/result";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 
 /**
  * A target's `filter` and `transform` (docs/transforms.md): pure functions of one dispatch's
@@ -17,7 +17,7 @@ export interface TransformInput {
 }
 
 /** The payload fields of a dispatch the expressions read. */
-export type DispatchPayload = Pick<OutboxItem, "source" | "deliveryId" | "kind" | "receivedAt" | "envelope" | "body">;
+export type DispatchPayload = Pick<HandoffItem, "source" | "deliveryId" | "kind" | "receivedAt" | "envelope" | "body">;
 
 /** Largest transformed body, bytes. */
 export const MAX_TRANSFORMED_BYTES = 5 * 1024 * 1024;

@@ -5,17 +5,17 @@ import { inChunks, placeholders } from "../lib/sql";
 import { planRetry } from "../lib/backoff";
 import type { BreakerPolicy } from "../config/schemas";
 import { breakerAfter, type BreakerState } from "./breaker";
-import type { AttemptResult } from "./deliver";
+import type { AttemptResult } from "./attempt";
 import { attemptCounter, moveState, observeLatency, stateCounter } from "./counters";
 import { targetWants } from "../config/match";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 import { type AttemptView, breakerOf, type DispatchState, type HeldBy, readMeta } from "./views";
 
 /**
  * Every change of a dispatch's state, as plain synchronous functions over an outbox's SqlStorage
  * (callers wrap them in `transactionSync` where several must be atomic). Times are epoch ms.
  *
- *             enqueue                  claim (attempt row written "in_flight")
+ *             hand-off                 claim (attempt row written "in_flight")
  *   (none) ──────────────▶ pending ─────────────────────────────▶ delivering
  *                           ▲  ▲  │                                   │
  *        retry due later ───┘  │  │ target paused/unusable            ├─ 2xx ─────────────▶ delivered
@@ -79,7 +79,7 @@ export function setOrdered(sql: SqlStorage, ordered: boolean): void {
  * item for a row awaiting its enrichment plan replaces that row's payload and puts it back on.
  * Returns how many were new or replaced.
  */
-export function insertDispatches(sql: SqlStorage, items: readonly OutboxItem[], now: number, paused: { reason: string | null } | null): number {
+export function insertDispatches(sql: SqlStorage, items: readonly HandoffItem[], now: number, paused: { reason: string | null } | null): number {
   let inserted = 0;
   let replaced = 0;
   for (const item of items) {

@@ -2,7 +2,7 @@ import { readCounters } from "../lib/counters";
 import { growth, hourlyTrend, quantile, type TrendPoint } from "../lib/trends";
 import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { type BreakerState, type BreakerStatus, breakerStatus } from "./breaker";
-import type { ErrorClass } from "./deliver";
+import type { ErrorClass } from "./attempt";
 import { type Fragment, fragment, joinFragments } from "../lib/sql";
 
 /**
@@ -24,7 +24,7 @@ export interface DispatchView {
   subject: string | null;
   receivedAt: number;
   state: DispatchState;
-  /** Attempts since the window started (enqueue, replay or resume); the full history is in attempts. */
+  /** Attempts since the window started (hand-off, replay or resume); the full history is in attempts. */
   windowAttempts: number;
   nextAt: number | null;
   firstPlannedAt: number;

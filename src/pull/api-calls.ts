@@ -1,7 +1,8 @@
+import { bumpCounter } from "../lib/counters";
 /**
  * Counters of the relay's CentrePoint V3 API requests, by method, endpoint (path template) and
  * status ("none" when CentrePoint did not answer), kept in a Durable Object's `counters` table
- * (name, value): the CentrePointClient's and the Reconciler's. Read by /admin/metrics.
+ * (name, value): the CentrePointGateway's and the Reconciler's. Read by /admin/metrics.
  */
 import type { RequestMetric } from "../providers/centrepoint/api/client";
 
@@ -17,10 +18,7 @@ const PREFIX = "api|";
 
 /** Counts one request. */
 export function countApiCall(sql: SqlStorage, m: RequestMetric): void {
-  sql.exec(
-    "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1",
-    `${PREFIX}${m.method}|${m.endpoint}|${m.status ?? "none"}`,
-  );
+  bumpCounter(sql, `${PREFIX}${m.method}|${m.endpoint}|${m.status ?? "none"}`);
 }
 
 /** Every counted kind of request. */

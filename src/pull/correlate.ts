@@ -1,6 +1,6 @@
 /**
  * Correlation of a data_retrieval_complete delivery with the raw-data request the relay made
- * (docs/pull.md): before it is recorded, the source's CentrePointClient is told the request ended
+ * (docs/pull.md): before it is recorded, the source's CentrePointGateway is told the request ended
  * (its slot frees) and answers which delivery triggered it; the envelope then carries the CloudEvents
  * extension attribute `triggerdelivery` (and `triggersource` when that delivery is another source's).
  * Best effort and bounded: a slow or failing lookup leaves the envelope as it is, and the relay's
@@ -10,7 +10,7 @@ import type { CentrePointApiConfig } from "../config/schemas";
 import type { Bindings } from "../env";
 import { log } from "../lib/log";
 import type { RecordInput } from "../ledger/types";
-import { clientFor } from "./client";
+import { gatewayFor } from "./gateway";
 import { envelopeData, keysOf } from "./facts";
 
 /** Extension attribute naming the raw_processing.completed delivery whose automatic request this event completes. */
@@ -28,7 +28,7 @@ export async function correlateCompletion(env: Bindings, sourceId: string, block
   if (trackingId === null) return record;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const lookup = clientFor(env, block).completion(trackingId, {
+    const lookup = gatewayFor(env, block).completion(trackingId, {
       status: record.kind === "data_retrieval.completed" ? "completed" : "error",
       errorMessage: typeof data?.errorMessage === "string" ? data.errorMessage : null,
       deliveryId: record.deliveryId,

@@ -1,8 +1,9 @@
+import { bumpCounter } from "../lib/counters";
 /**
  * A Puller's rows (docs/pull.md): one enrichment job per delivery, and the data files its lookups
  * listed (what a file link may name). Plain functions over the Puller's SqlStorage. Times are epoch ms.
  *
- *   enqueue ──▶ pending ──(every fact found, or failed for good, or past give_up_at)──▶ settled
+ *   hand-off ─▶ pending ──(every fact found, or failed for good, or past give_up_at)──▶ settled
  *                  ▲  └──(a retryable failure: backoff)──┘                                │
  *                  └───────────────────────────── retry enrichment ◀─────────────────────┘
  */
@@ -14,8 +15,8 @@ export const SETTLED_KEPT_MS = 30 * 86_400_000;
 /** Files kept this long past CentrePoint's expiry (or past their listing when it gave none). */
 export const FILES_KEPT_MS = 90 * 86_400_000;
 
-/** A job as the Puller runs it. */
-export interface Job {
+/** An enrichment job (one per delivery) as the Puller runs it. */
+export interface EnrichmentJob {
   deliveryId: string;
   keys: EventKeys;
   facts: EnrichFact[];
@@ -78,12 +79,12 @@ export function insertJob(sql: SqlStorage, deliveryId: string, keys: EventKeys, 
 }
 
 /** Pending jobs that are due, earliest first. */
-export function dueJobs(sql: SqlStorage, now: number, limit: number): Job[] {
+export function dueJobs(sql: SqlStorage, now: number, limit: number): EnrichmentJob[] {
   return sql.exec("SELECT * FROM jobs WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?", now, limit).toArray().map(rowToJob);
 }
 
 /** One job, or null. */
-export function readJob(sql: SqlStorage, deliveryId: string): Job | null {
+export function readJob(sql: SqlStorage, deliveryId: string): EnrichmentJob | null {
   const row = sql.exec("SELECT * FROM jobs WHERE delivery_id = ?", deliveryId).toArray()[0];
   return row ? rowToJob(row) : null;
 }
@@ -93,7 +94,7 @@ export function saveAttempt(
   sql: SqlStorage,
   deliveryId: string,
   result: StoredEnrichment,
-  next: { settled: true; outcome: NonNullable<Job["outcome"]> } | { settled: false; at: number },
+  next: { settled: true; outcome: NonNullable<EnrichmentJob["outcome"]> } | { settled: false; at: number },
   now: number,
 ): void {
   sql.exec(
@@ -180,21 +181,21 @@ export function jobCounts(sql: SqlStorage): { pending: number; outcomes: Record<
 }
 
 function bump(sql: SqlStorage, name: string): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1", name);
+  bumpCounter(sql, name);
 }
 
-function rowToJob(r: Record<string, SqlStorageValue>): Job {
+function rowToJob(r: Record<string, SqlStorageValue>): EnrichmentJob {
   return {
     deliveryId: r.delivery_id as string,
     keys: JSON.parse(r.keys as string) as EventKeys,
     facts: JSON.parse(r.facts as string) as EnrichFact[],
-    state: r.state as Job["state"],
+    state: r.state as EnrichmentJob["state"],
     result: r.result === null ? null : (JSON.parse(r.result as string) as StoredEnrichment),
     attempts: r.attempts as number,
     nextAt: r.next_at as number | null,
     giveUpAt: r.give_up_at as number,
     fresh: r.fresh === 1,
-    outcome: r.outcome as Job["outcome"],
+    outcome: r.outcome as EnrichmentJob["outcome"],
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
   };

@@ -5,7 +5,7 @@
  * it through `buildDeliveryRecord`.
  *
  * The job reaches the Puller the way events reach outboxes: as a hand-off row of the ledger under
- * the reserved id PULL_HANDOFF (never a target id: those start with a letter or digit), pushed
+ * the reserved id PULL_HANDOFF (never a target id: those start with a letter or digit), handed off
  * at least once with the ledger's retries. Enriching targets' hand-off rows are planned not due
  * before their deadline (or held, with `enrichRequired`), and made due when the enrichment is stored.
  */

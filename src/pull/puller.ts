@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { EnrichFact } from "../config/schemas";
 import { loadConfig } from "../config/store";
+import { reportIssue } from "../alerts/report";
 import type { Bindings } from "../env";
 import { forEachBounded } from "../lib/bounded";
 import { log } from "../lib/log";
@@ -8,14 +9,14 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { HOLD_AT } from "../ledger/types";
 import { backoffDelayMs } from "../lib/backoff";
-import type { OutboxItem } from "../outbox/types";
-import { clientFor, type LookupError, PAUSED_RECHECK_MS } from "./client";
+import type { HandoffItem } from "../outbox/types";
+import { gatewayFor, type LookupError, PAUSED_RECHECK_MS } from "./gateway";
 import { envelopeData, type FoundFacts, keysOf, type StoredEnrichment } from "./facts";
 import {
   dueJobs,
   type FileRecord,
   insertJob,
-  type Job,
+  type EnrichmentJob,
   jobCounts,
   nextJobAt,
   pruneJobs,
@@ -56,14 +57,14 @@ const RUN_BUDGET_MS = 25_000;
 /** Wait before trying again when the ledger did not take a result. */
 const RETRY_SOON_MS = 30_000;
 
-/** An item the ledger pushes to the Puller: an event and its job (src/pull/plan.ts). */
-export type PullItem = OutboxItem & { pull?: PullSpec };
+/** An item the ledger hands off to the Puller: an event and its job (src/pull/plan.ts). */
+export type PullItem = HandoffItem & { pull?: PullSpec };
 
 /**
  * The pull side of one source (Durable Object named by source id; docs/pull.md). The ledger hands it
  * each delivery that some target wants enriched, or that triggers an automatic raw-data request,
- * through a hand-off row (`@pull`) pushed at least once. It looks up the enrichment once per
- * delivery with retries and backoff (the CentrePointClient of the source's API client makes the
+ * through a hand-off row (`@pull`) handed off at least once. It looks up the enrichment once per
+ * delivery with retries and backoff (the CentrePointGateway of the source's API client makes the
  * calls, under its budget and cache), stores each attempt's result beside the record in the
  * ledger, which hands off the targets that waited for it, and passes raw-data triggers to the
  * client's queue. "One alarm, many rows": every job is a row with a due time.
@@ -98,11 +99,11 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /**
-   * Takes the ledger's push (the `@pull` hand-off): a job per item that wants facts (idempotent on
+   * Takes the ledger's hand-off (the `@pull` row): a job per item that wants facts (idempotent on
    * the delivery id), and its raw-data trigger passed to the client's queue (idempotent there).
-   * Throws when the trigger could not be queued, so the ledger pushes again later.
+   * Throws when the trigger could not be queued, so the ledger hands it off again later.
    */
-  async enqueue(targetId: string, items: PullItem[]): Promise<{ inserted: number }> {
+  async acceptHandoff(targetId: string, items: PullItem[]): Promise<{ inserted: number }> {
     if (targetId !== PULL_HANDOFF) throw new Error(`the Puller takes ${PULL_HANDOFF} hand-offs, not ${targetId}`);
     const now = Date.now();
     let inserted = 0;
@@ -117,13 +118,13 @@ export class Puller extends DurableObject<Bindings> {
         if (this.ctx.storage.transactionSync(() => insertJob(this.sql, item.deliveryId, keys, spec.facts, giveUpAt, now))) inserted++;
       }
       if (spec.autoRequest !== null) {
-        const client = await this.client(item.source);
-        if (!client.ok) {
-          log("warn", "raw-data request not made", { source: item.source, deliveryId: item.deliveryId, error: client.error.reason });
+        const gateway = await this.gateway(item.source);
+        if (!gateway.ok) {
+          log("warn", "raw-data request not made", { source: item.source, deliveryId: item.deliveryId, error: gateway.error.reason });
           continue;
         }
         const text = (v: unknown) => (typeof v === "string" ? v : null);
-        await client.value.requestRaw(item.source, {
+        await gateway.value.requestRaw(item.source, {
           deliveryId: item.deliveryId,
           studyId: keys.studyId,
           subjectId: keys.subjectId,
@@ -142,7 +143,7 @@ export class Puller extends DurableObject<Bindings> {
    * retrying for up to MAX_JOB_MS. Returns the job, or null when there is none (never planned, or
    * settled more than SETTLED_KEPT_MS ago).
    */
-  async retry(deliveryId: string): Promise<Job | null> {
+  async retry(deliveryId: string): Promise<EnrichmentJob | null> {
     const now = Date.now();
     if (!restartJob(this.sql, deliveryId, now + MAX_JOB_MS, now)) return null;
     await this.arm();
@@ -150,7 +151,7 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /** A delivery's job, or null. */
-  async job(deliveryId: string): Promise<Job | null> {
+  async job(deliveryId: string): Promise<EnrichmentJob | null> {
     return readJob(this.sql, deliveryId);
   }
 
@@ -203,9 +204,9 @@ export class Puller extends DurableObject<Bindings> {
   /** Asks the source's API client for a download URL of a file and keeps it for reuse. */
   private async fetchUrl(fileId: string): Promise<Result<string, LookupError>> {
     const source = this.source();
-    const client = await this.client(source);
-    if (!client.ok) return client;
-    const got = await client.value.downloadUrl(source, fileId);
+    const gateway = await this.gateway(source);
+    if (!gateway.ok) return gateway;
+    const got = await gateway.value.downloadUrl(source, fileId);
     if (!got.ok) return got;
     cacheUrl(this.urls, fileId, { url: got.value.url, reuseUntil: reuseUntil(Date.now(), got.value.expiresAt) }, Date.now());
     return ok(got.value.url);
@@ -271,21 +272,23 @@ export class Puller extends DurableObject<Bindings> {
   }
 
   /** One attempt of a job: looks up the facts not found yet, stores the result in the ledger, settles or schedules the next attempt. */
-  private async attempt(job: Job): Promise<void> {
+  private async attempt(job: EnrichmentJob): Promise<void> {
     const source = this.source();
     const found: FoundFacts = { ...job.result?.found };
     const errors: StoredEnrichment["errors"] = {};
     let retryable = false;
     let retryAfterMs = 0;
-    const client = await this.client(source);
+    let refusedStatus: number | null = null;
+    const gateway = await this.gateway(source);
     for (const fact of job.facts) {
       if (found[fact] !== undefined) continue;
-      const got = client.ok ? await this.lookup(client.value, source, fact, job) : client;
+      const got = gateway.ok ? await this.lookup(gateway.value, source, fact, job) : gateway;
       if (got.ok) {
         Object.assign(found, { [fact]: got.value });
         continue;
       }
       errors[fact] = got.error.reason;
+      if (got.error.status === 401 || got.error.status === 403) refusedStatus = got.error.status;
       if (got.error.retryable) {
         retryable = true;
         retryAfterMs = Math.max(retryAfterMs, got.error.retryAfterMs ?? 0);
@@ -315,30 +318,46 @@ export class Puller extends DurableObject<Bindings> {
         attempts,
         missing: Object.keys(errors),
       });
+      if (outcome !== "complete") {
+        // docs/alerting.md: opened at once; CentrePoint refusing the client is its own condition.
+        const refused = refusedStatus !== null;
+        this.ctx.waitUntil(
+          reportIssue(this.env, {
+            condition: refused ? "centrepoint_auth_failed" : "enrichment_failed",
+            object: { source },
+            summary: refused
+              ? `CentrePoint answered ${refusedStatus} to the enrichment lookups`
+              : `enrichment of ${job.deliveryId} ${outcome}: ${Object.entries(errors)
+                  .map(([f, e]) => `${f}: ${e}`)
+                  .join("; ")}`,
+            count: 1,
+          }),
+        );
+      }
       return;
     }
     const delay = Math.max(1_000, backoffDelayMs(ENRICH_RETRY, attempts, this.random), retryAfterMs);
     saveAttempt(this.sql, job.deliveryId, result, { settled: false, at: Math.min(now + delay, Math.max(job.giveUpAt, now + 1_000)) }, now);
   }
 
-  /** One fact of a job, through the client; a datafiles lookup records the files (links may name them). */
-  private async lookup(client: ReturnType<typeof clientFor>, source: string, fact: EnrichFact, job: Job): Promise<Result<unknown, LookupError>> {
+  /** One fact of a job, through the gateway; a datafiles lookup records the files (links may name them). */
+  private async lookup(gateway: ReturnType<typeof gatewayFor>, source: string, fact: EnrichFact, job: EnrichmentJob): Promise<Result<unknown, LookupError>> {
     const k = job.keys;
     switch (fact) {
       case "subject":
-        return client.subject(source, k.studyId!, k.subjectId!, job.fresh);
+        return gateway.subject(source, k.studyId!, k.subjectId!, job.fresh);
       case "upload":
-        return client.upload(source, k.studyId!, k.subjectId!, k.uploadId!);
+        return gateway.upload(source, k.studyId!, k.subjectId!, k.uploadId!);
       case "datafiles": {
-        const files = await client.dataFiles(source, k.trackingId!);
+        const files = await gateway.dataFiles(source, k.trackingId!);
         if (files.ok) recordFiles(this.sql, job.deliveryId, k.trackingId!, files.value, Date.now());
         return files;
       }
     }
   }
 
-  /** The CentrePointClient of the source's API client, or why there is none (a final error: nothing to look up with). */
-  private async client(source: string): Promise<Result<ReturnType<typeof clientFor>, LookupError>> {
+  /** The CentrePointGateway of the source's API client, or why there is none (a final error: nothing to look up with). */
+  private async gateway(source: string): Promise<Result<ReturnType<typeof gatewayFor>, LookupError>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
     if (loaded.state !== "valid" || !loaded.config.centrepoint)
       return err({
@@ -347,7 +366,7 @@ export class Puller extends DurableObject<Bindings> {
         retryAfterMs: null,
         status: null,
       });
-    return ok(clientFor(this.env, loaded.config.centrepoint));
+    return ok(gatewayFor(this.env, loaded.config.centrepoint));
   }
 
   /** Arms the alarm at the earliest pending job unless it is armed earlier (a running alarm re-arms itself). */

@@ -1,6 +1,7 @@
+import { bumpCounter } from "../lib/counters";
 /**
  * The queue of automatic raw-data requests of one CentrePoint API client (docs/pull.md,
- * "Automatic raw-data requests"), as plain functions over the CentrePointClient's SqlStorage.
+ * "Automatic raw-data requests"), as plain functions over the CentrePointGateway's SqlStorage.
  * CentrePoint allows 10 active requests per client; the rest wait here, durably, in order.
  *
  *   trigger ──▶ queued ──(a slot is free)──▶ submitting ──▶ active ──(webhook or poll)──▶ completed | error
@@ -326,11 +327,6 @@ export function pruneRequests(sql: SqlStorage, now: number, limit = 500): number
     deleted += sql.exec(`DELETE FROM raw_requests WHERE id IN (${placeholders(chunk)})`, ...chunk).rowsWritten;
   }
   return deleted;
-}
-
-/** Adds `by` to a counter. */
-export function bumpCounter(sql: SqlStorage, name: string, by = 1): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
 }
 
 function viewsOf(sql: SqlStorage, where: string, params: SqlStorageValue[]): RawRequestView[] {

@@ -1,3 +1,4 @@
+import { COUNTER_HOURS_MIGRATION, COUNTER_SET_MIGRATION } from "../lib/counters";
 /**
  * SQLite schemas of the pull side's Durable Objects (docs/pull.md, docs/storage.md). Migrations are
  * append-only: the index of a migration is its version (src/lib/migrate.ts). Times are epoch ms.
@@ -33,9 +34,12 @@ export const PULLER_MIGRATIONS: readonly string[] = [
    CREATE INDEX files_by_age ON files (recorded_at);
    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Counters in one row (lib/counters.ts), as every object keeps them.
+  COUNTER_SET_MIGRATION,
+  COUNTER_HOURS_MIGRATION,
 ];
 
-/** The CentrePointClient, one per API client: the subject cache and the raw-data request queue. */
+/** The CentrePointGateway, one per API client: the subject cache and the raw-data request queue. */
 export const CLIENT_MIGRATIONS: readonly string[] = [
   `CREATE TABLE subjects (
      study_id TEXT NOT NULL,
@@ -83,4 +87,7 @@ export const CLIENT_MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX raw_triggers_by_request ON raw_triggers (request_id);
    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  // Counters in one row (lib/counters.ts), as every object keeps them.
+  COUNTER_SET_MIGRATION,
+  COUNTER_HOURS_MIGRATION,
 ];

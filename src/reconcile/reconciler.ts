@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { reportIssue } from "../alerts/report";
 import type { CentrePointApiConfig } from "../config/schemas";
 import { listConfigs, loadConfig } from "../config/store";
 import type { Bindings } from "../env";
@@ -8,7 +9,7 @@ import { err, ok, type Result } from "../lib/result";
 import { apiErrorStatus, createCentrePointApi, describeApiError, type CentrePointApi, type CentrePointApiOptions } from "../providers/centrepoint/api/client";
 import { getWebhookRegistration } from "../providers/centrepoint/api/endpoints";
 import { type ApiCallCount, countApiCall, readApiCalls } from "../pull/api-calls";
-import { clientFor } from "../pull/client";
+import { gatewayFor } from "../pull/gateway";
 import { correlateCompletion } from "../pull/correlate";
 import { bodyLimit } from "../config/limits";
 import { compareRegistration, type RegistrationCheck } from "./registration";
@@ -178,6 +179,8 @@ export class Reconciler extends DurableObject<Bindings> {
       log("error", "reconciliation failed unexpectedly", { source, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
       if (runningRun(this.sql)) end({ kind: "internal", message: `internal error: ${e instanceof Error ? e.message : String(e)}` });
     }
+    const report = this.latest();
+    if (report?.id === run.id && report.complete) this.ctx.waitUntil(reportRunIssues(this.env, source, report));
   }
 
   /** Starts a run; without a usable block it starts and ends at once as failed, so the failure is reported. */
@@ -206,7 +209,7 @@ export class Reconciler extends DurableObject<Bindings> {
 
   /**
    * An API client of this source: the Worker's fetch, the isolate's token cache, and the budget its
-   * API client shares with every source using it (the CentrePointClient, src/pull/client.ts; asked
+   * API client shares with every source using it (the CentrePointGateway, src/pull/gateway.ts; asked
    * before every request). Requests are counted by endpoint and status.
    */
   private api(
@@ -214,7 +217,7 @@ export class Reconciler extends DurableObject<Bindings> {
     block: CentrePointApiConfig,
     creds: Pick<CentrePointApiOptions, "apiUrl" | "authUrl" | "clientId" | "clientSecret">,
   ): CentrePointApi {
-    const shared = clientFor(this.env, block);
+    const shared = gatewayFor(this.env, block);
     return createCentrePointApi({
       ...creds,
       fetch: (input, init) => fetch(input, init),
@@ -270,4 +273,21 @@ export class Reconciler extends DurableObject<Bindings> {
   private remember(source: string): void {
     if (readMeta<string>(this.sql, "source") !== source) writeMeta(this.sql, "source", source);
   }
+}
+
+/** A finished run's issues, opened at once (docs/alerting.md); the one-minute evaluation resolves them when a later run is clean. */
+async function reportRunIssues(env: Bindings, source: string, r: ReconcileReport): Promise<void> {
+  const object = { source };
+  if (r.outcome === "failed") {
+    if (r.upstream && (r.upstream.status === 401 || r.upstream.status === 403))
+      await reportIssue(env, { condition: "centrepoint_auth_failed", object, summary: `CentrePoint answered ${r.upstream.status} to ${r.upstream.endpoint}` });
+    await reportIssue(env, { condition: "reconcile_failed", object, summary: `reconciliation failed: ${r.firstError ?? r.failure ?? "see the source page"}` });
+  }
+  if (r.backfilled > 0)
+    await reportIssue(env, {
+      condition: "reconcile_backfilled",
+      object,
+      summary: `${r.backfilled} deliver${r.backfilled === 1 ? "y" : "ies"} CentrePoint logged never arrived (backfilled by the last reconciliation)`,
+      count: r.backfilled,
+    });
 }

@@ -1,3 +1,4 @@
+import { COUNTER_HOURS_MIGRATION, COUNTER_SET_MIGRATION } from "../lib/counters";
 /**
  * Reconciler SQLite schema, one database per source. Migrations are append-only: the index of a
  * migration is its version (see src/lib/migrate.ts). See docs/storage.md and docs/reconciliation.md.
@@ -42,4 +43,7 @@ export const RECONCILER_MIGRATIONS: readonly string[] = [
    );`,
   // Ids the ledger recorded once and retention removed since (state 'pruned' of run_items): known, never backfilled again.
   `ALTER TABLE runs ADD COLUMN known_pruned INTEGER NOT NULL DEFAULT 0;`,
+  // Counters in one row (lib/counters.ts), as every object keeps them.
+  COUNTER_SET_MIGRATION,
+  COUNTER_HOURS_MIGRATION,
 ];

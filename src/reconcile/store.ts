@@ -1,3 +1,4 @@
+import { bumpCounter } from "../lib/counters";
 /**
  * The Reconciler's rows, as plain functions over its SqlStorage: runs (the run in progress and
  * the reports of finished ones), the distinct delivery ids of the run in progress, meta and
@@ -237,7 +238,7 @@ export function writeMeta(sql: SqlStorage, key: string, value: unknown): void {
 }
 
 function bump(sql: SqlStorage, name: string, by = 1): void {
-  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", name, by);
+  bumpCounter(sql, name, by);
 }
 
 /** The classes of the run in progress, counted from its items so far. */

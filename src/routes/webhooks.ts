@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env";
 import { errorResponse } from "../lib/errors";
+import { reportRefusal } from "../alerts/report";
 import { log } from "../lib/log";
 import { HEADER } from "../providers/centrepoint/constants";
 import {
@@ -78,6 +79,8 @@ function answerRefusal(c: Context<AppEnv>, a: Arrival, r: Refusal): Response {
         .countRejection(r.reason)
         .catch(() => undefined),
     );
+    // refused_deliveries (docs/alerting.md): a rotated secret or a CentrePoint address change.
+    if (r.status === 401 || r.status === 403) c.executionCtx.waitUntil(reportRefusal(c.env, a.sourceId));
   }
   return errorResponse(c, r.status, r.code, r.message);
 }

@@ -2,8 +2,10 @@ import { env } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { declaredRole } from "../../src/admin/authz";
+import { alerts } from "../../src/admin/routes/alerts";
 import { auditRoutes } from "../../src/admin/routes/audit";
 import { deliveries } from "../../src/admin/routes/deliveries";
+import { alerting, issues } from "../../src/admin/routes/issues";
 import { metrics } from "../../src/admin/routes/metrics";
 import { replay } from "../../src/admin/routes/replay";
 import { sources } from "../../src/admin/routes/sources";
@@ -50,6 +52,10 @@ const EXPECTED: Record<string, Role | "public"> = {
   "POST /admin/ui/sources/:id/registration": "viewer",
   "POST /admin/ui/sources/:id/verify": "operator",
   "GET /admin/ui/audit": "operator",
+  "GET /admin/ui/issues": "viewer",
+  "POST /admin/ui/issues/:id/acknowledge": "operator",
+  "POST /admin/ui/issues/:id/resolve": "operator",
+  "GET /admin/ui/alerts": "viewer",
   // API
   "GET /admin/sources": "viewer",
   "GET /admin/sources/:id": "viewer",
@@ -81,6 +87,12 @@ const EXPECTED: Record<string, Role | "public"> = {
   "POST /admin/replay": "operator",
   "GET /admin/metrics": "viewer",
   "GET /admin/trends": "viewer",
+  "GET /admin/alerts": "viewer",
+  "GET /admin/alerts/:id": "viewer",
+  "PUT /admin/alerts/:id": "admin",
+  "DELETE /admin/alerts/:id": "admin",
+  "GET /admin/alerts/:id/health": "viewer",
+  "POST /admin/alerts/:id/test": "operator",
   "GET /admin/audit": "operator",
   "GET /admin/audit/export": "operator",
   "GET /admin/audit/status": "operator",
@@ -89,6 +101,12 @@ const EXPECTED: Record<string, Role | "public"> = {
   "DELETE /admin/tokens/:id": "admin",
   "GET /admin/operators": "admin",
   "PUT /admin/operators": "admin",
+  "GET /admin/issues": "viewer",
+  "GET /admin/issues/:id": "viewer",
+  "POST /admin/issues/:id/acknowledge": "operator",
+  "POST /admin/issues/:id/resolve": "operator",
+  "GET /admin/alerting": "viewer",
+  "PUT /admin/alerting": "admin",
   "GET /admin/openapi.json": "viewer",
 };
 
@@ -142,6 +160,9 @@ function apiAs(role: Role) {
   wrapped.route("/admin/audit", auditRoutes);
   wrapped.route("/admin/tokens", tokens);
   wrapped.route("/admin/operators", operators);
+  wrapped.route("/admin/issues", issues);
+  wrapped.route("/admin/alerting", alerting);
+  wrapped.route("/admin/alerts", alerts);
   return wrapped;
 }
 

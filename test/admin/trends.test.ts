@@ -11,7 +11,7 @@ describe("GET /admin/trends", () => {
     const { id, stub } = await newTarget();
     let n = 0;
     fakeTarget(() => new Response(n++ === 0 ? "down" : "ok", { status: n === 1 ? 503 : 200 }));
-    await stub.enqueue(id, [makeItem({ receivedAt: Date.now() })]);
+    await stub.acceptHandoff(id, [makeItem({ receivedAt: Date.now() })]);
     await fireAlarm(stub); // the first attempt fails
     advance(HOUR);
     await fireAlarm(stub); // the retry succeeds exactly an hour after acceptance: the 1 h bucket

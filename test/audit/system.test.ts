@@ -60,7 +60,7 @@ describe("automatic actions in the audit trail (actor system)", () => {
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     const gone = await newTarget({ url: "https://edc.example/gone" });
     fakeTarget(async () => new Response("gone", { status: 410 }));
-    await gone.stub.enqueue(gone.id, [makeItem(), makeItem()]);
+    await gone.stub.acceptHandoff(gone.id, [makeItem(), makeItem()]);
     await fireAlarm(gone.stub);
     await fireAlarm(gone.stub);
     const holds = await entriesAbout(`target:${gone.id}`);
@@ -69,7 +69,7 @@ describe("automatic actions in the audit trail (actor system)", () => {
 
     const failing = await newTarget({ url: "https://edc.example/failing", breaker: { threshold: 1 } });
     fakeTarget(async () => new Response("down", { status: 503 }));
-    await failing.stub.enqueue(failing.id, [makeItem()]);
+    await failing.stub.acceptHandoff(failing.id, [makeItem()]);
     await fireAlarm(failing.stub);
     const opened = await entriesAbout(`target:${failing.id}`);
     expect(opened.map((e) => e.action)).toEqual(["target.breaker-open"]);

@@ -14,7 +14,7 @@ const { advance } = clockForEachTest({ quiet: [] });
 /** The ledger's push seam: makes every push to an outbox fail until the object is evicted. */
 function failPushes(ledger: ReturnType<typeof ledgerOf>) {
   return runInDurableObject(ledger, (instance) => {
-    (instance as unknown as { outboxFor: () => unknown }).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
+    (instance as unknown as { outboxFor: () => unknown }).outboxFor = () => ({ acceptHandoff: () => Promise.reject(new Error("outbox unavailable")) });
   });
 }
 

@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import type { OutboxItem } from "../../src/outbox/types";
+import type { HandoffItem } from "../../src/outbox/types";
 import { COUNTER_SET_MIGRATION } from "../../src/lib/counters";
 import { freshId, ledgerOf } from "../support/helpers";
 import { clockForEachTest } from "../support/clock";
@@ -10,7 +10,7 @@ import { expectLedgerCountersMatchRows, recordInput, verifyFully } from "../supp
 const { advance } = clockForEachTest({ quiet: [] });
 
 /** The ledger's push seam (src/ledger/ledger.ts `outboxFor`). */
-type PushSeam = { outboxFor: (targetId: string) => { enqueue(targetId: string, items: OutboxItem[]): Promise<unknown> } };
+type PushSeam = { outboxFor: (targetId: string) => { acceptHandoff(targetId: string, items: HandoffItem[]): Promise<unknown> } };
 
 describe("hash chain", () => {
   it("links each record to the previous one", async () => {
@@ -107,7 +107,7 @@ describe("hand-off", () => {
     const ledger = ledgerOf(source);
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     await runInDurableObject(ledger, (instance) => {
-      (instance as unknown as PushSeam).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
+      (instance as unknown as PushSeam).outboxFor = () => ({ acceptHandoff: () => Promise.reject(new Error("outbox unavailable")) });
     });
     await ledger.record(recordInput({ source, deliveryId: "h-4", targets: ["t-y"] }));
     // The alarm waits for the push that record started, and finds nothing due yet.
@@ -134,7 +134,7 @@ describe("hand-off lanes", () => {
     const slowAnswered = new Promise<void>((resolve) => (answerSlow = resolve));
     await runInDurableObject(ledger, (instance) => {
       (instance as unknown as PushSeam).outboxFor = (targetId) => ({
-        enqueue: async (_t, items) => {
+        acceptHandoff: async (_t, items) => {
           const ids = items.map((i) => i.deliveryId);
           if (targetId === "t-fast") return void fast.push(...ids);
           slow.push(...ids);
@@ -306,7 +306,7 @@ describe("large batches", () => {
     const ledger = ledgerOf(source);
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     await runInDurableObject(ledger, (instance) => {
-      (instance as unknown as PushSeam).outboxFor = () => ({ enqueue: () => Promise.reject(new Error("outbox unavailable")) });
+      (instance as unknown as PushSeam).outboxFor = () => ({ acceptHandoff: () => Promise.reject(new Error("outbox unavailable")) });
     });
     for (let i = 0; i < 150; i++) await ledger.record(recordInput({ source, deliveryId: `big-${i}`, targets: [target] }));
     await runDurableObjectAlarm(ledger); // waits for the failing pushes

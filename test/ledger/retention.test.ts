@@ -6,7 +6,7 @@ import { GENESIS } from "../../src/ledger/chain";
 import { reconcileScheduleSchema } from "../../src/config/schemas";
 import { PRUNED_ID_KEEP_MS } from "../../src/ledger/retention";
 import { sha256Hex } from "../../src/lib/crypto";
-import type { OutboxItem } from "../../src/outbox/types";
+import type { HandoffItem } from "../../src/outbox/types";
 import { admin, ADMIN_TOKEN, freshId, ledgerOf, putSource } from "../support/helpers";
 import { clockForEachTest, DAY, HOUR, T0 } from "../support/clock";
 import { insertVersion1Records, recordInput, runDue, useSmallSegments, verifyFully } from "../support/ledger";
@@ -176,10 +176,10 @@ describe("retention of a ledger", () => {
     await useSmallSegments(ledger);
     // The outbox of target "down" refuses every push until `up`; what it takes is kept.
     let up = false;
-    const taken: OutboxItem[] = [];
+    const taken: HandoffItem[] = [];
     await runInDurableObject(ledger, (instance) => {
-      (instance as unknown as { outboxFor: () => { enqueue(t: string, items: OutboxItem[]): Promise<unknown> } }).outboxFor = () => ({
-        enqueue: async (_t, items) => {
+      (instance as unknown as { outboxFor: () => { acceptHandoff(t: string, items: HandoffItem[]): Promise<unknown> } }).outboxFor = () => ({
+        acceptHandoff: async (_t, items) => {
           if (!up) throw new Error("outbox unavailable");
           taken.push(...items);
         },

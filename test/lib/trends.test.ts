@@ -24,9 +24,7 @@ describe("hourly rollups of a source", () => {
     await record(ledger, source);
     advance(10 * 60_000);
     const trend = await ledger.trends(4);
-    expect(trend.map((p) => new Date(p.at).toISOString())).toEqual(
-      [-1, 0, 1, 2].map((h) => new Date(T0 + h * HOUR).toISOString()),
-    );
+    expect(trend.map((p) => new Date(p.at).toISOString())).toEqual([-1, 0, 1, 2].map((h) => new Date(T0 + h * HOUR).toISOString()));
     expect(trend.map((p) => p.values)).toEqual([
       { deliveries: 0, duplicates: 0, refusals: 0 },
       { deliveries: 1, duplicates: 1, refusals: 1 },
@@ -68,7 +66,13 @@ describe("hourly rollups of a source", () => {
     await record(ledger, source);
     advance(HOUR);
     await record(ledger, source);
-    const hours = () => runInDurableObject(ledger, (_, state) => state.storage.sql.exec<{ hour: number }>("SELECT hour FROM counter_hours ORDER BY hour").toArray().map((r) => r.hour));
+    const hours = () =>
+      runInDurableObject(ledger, (_, state) =>
+        state.storage.sql
+          .exec<{ hour: number }>("SELECT hour FROM counter_hours ORDER BY hour")
+          .toArray()
+          .map((r) => r.hour),
+      );
     expect(await hours()).toEqual([T0 / HOUR]);
     advance(ROLLUP_KEEP_HOURS * HOUR);
     await record(ledger, source);

@@ -25,7 +25,7 @@ const post = (path: string, body?: unknown) =>
 async function targetWithDead(items: ReturnType<typeof makeItem>[]) {
   const target = fakeTarget(() => new Response("", { status: 500 }));
   const t = await newTarget({ retry: { maxAttempts: 1 } });
-  await t.stub.enqueue(t.id, items);
+  await t.stub.acceptHandoff(t.id, items);
   await fireAlarm(t.stub);
   target.answer(() => new Response("ok"));
   return { ...t, target };
@@ -120,7 +120,7 @@ describe("GET /admin/targets/:id/health and POST /admin/targets/:id/resume", () 
   it("resumes a target's held deliveries", async () => {
     fakeTarget();
     const { id, stub } = await newTarget({ enabled: false });
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(await (await post(`/targets/${id}/resume`)).json()).toEqual({ target: id, resumed: 1 });
   });
@@ -134,7 +134,7 @@ describe("saving a target through the admin API", () => {
   it("resumes the events held after a 410 once the target is saved enabled", async () => {
     const target = fakeTarget(() => new Response("", { status: 410 }));
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     target.answer(() => new Response("ok"));
     const put = await admin(`/targets/${id}`, { method: "PUT", body: JSON.stringify({ url: "https://edc.example/hooks", enabled: true }) });

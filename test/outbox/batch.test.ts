@@ -21,7 +21,7 @@ describe("batch", () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ batch: { maxEvents: 10, maxWaitMs: 60_000 } });
     const items = Array.from({ length: 25 }, (_, i) => makeItem({ receivedAt: T0 + i }));
-    await stub.enqueue(id, items);
+    await stub.acceptHandoff(id, items);
     await fireAlarm(stub);
     expect(target.sent.map((s) => s.headers["content-type"])).toEqual(["application/cloudevents-batch+json", "application/cloudevents-batch+json"]);
     expect(target.sent.flatMap((s) => ids(s.body))).toEqual(items.slice(0, 20).map((i) => i.deliveryId));
@@ -37,7 +37,7 @@ describe("batch", () => {
     const target = fakeTarget(() => new Response("down", { status: 500 }));
     const { id, stub } = await newTarget({ batch: { maxEvents: 5, maxWaitMs: 0 }, retry: { maxAttempts: 2, baseDelayMs: 1_000 } });
     const items = Array.from({ length: 5 }, () => makeItem());
-    await stub.enqueue(id, items);
+    await stub.acceptHandoff(id, items);
     await fireAlarm(stub);
     clock.advance(60_000);
     await fireAlarm(stub);
@@ -55,7 +55,7 @@ describe("batch", () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ batch: { maxEvents: 3, maxWaitMs: 0 }, transform: { body: '{"n": $count(batch), "ids": batch.delivery.id}' } });
     const items = Array.from({ length: 3 }, () => makeItem());
-    await stub.enqueue(id, items);
+    await stub.acceptHandoff(id, items);
     await fireAlarm(stub);
     expect(target.sent.map((s) => JSON.parse(s.body))).toEqual([{ n: 3, ids: items.map((i) => i.deliveryId) }]);
     expect(target.sent[0]!.headers["content-type"]).toBe("application/json");
@@ -64,7 +64,7 @@ describe("batch", () => {
   it("a crash mid-batch loses nothing and resends the batch; after its 2xx nothing is sent again", async () => {
     const { id, stub } = await newTarget({ batch: { maxEvents: 4, maxWaitMs: 0 } });
     const items = Array.from({ length: 4 }, () => makeItem());
-    await stub.enqueue(id, items);
+    await stub.acceptHandoff(id, items);
     // The instance dies while the batch's request is in flight: claimed rows stay delivering, attempts in_flight.
     await runInDurableObject(stub, (_, state) => {
       // As claim() leaves them (src/outbox/transitions.ts): the attempt in flight on each row, no counter changed.
@@ -77,7 +77,7 @@ describe("batch", () => {
     await fireAlarm(stub); // a new instance recovers them and sends the batch again, whole
     expect(target.sent.map((s) => ids(s.body))).toEqual([items.map((i) => i.deliveryId)]);
     expect((await stub.health()).counts.delivered).toBe(4);
-    await stub.enqueue(id, []);
+    await stub.acceptHandoff(id, []);
     clock.advance(3_600_000);
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(1);

@@ -22,7 +22,7 @@ describe("a 410 racing an admin edit", () => {
       return new Response("gone", { status: 410 });
     });
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(JSON.parse((await env.CONFIG.get(`target:${id}`))!)).toMatchObject({ ...edited, enabled: true });
     const health = await stub.health();

@@ -36,21 +36,21 @@ describe("enqueue", () => {
   it("is idempotent on (source, deliveryId)", async () => {
     const { id, stub } = await newTarget();
     const items = [makeItem(), makeItem()];
-    expect(await stub.enqueue(id, items)).toEqual({ inserted: 2, duplicates: 0 });
-    expect(await stub.enqueue(id, [...items, makeItem()])).toEqual({ inserted: 1, duplicates: 2 });
+    expect(await stub.acceptHandoff(id, items)).toEqual({ inserted: 2, duplicates: 0 });
+    expect(await stub.acceptHandoff(id, [...items, makeItem()])).toEqual({ inserted: 1, duplicates: 2 });
   });
 
   it("arms the alarm for the new rows", async () => {
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     expect(await alarmAt(stub)).toBe(T0);
   });
 
   it("refuses items meant for another target", async () => {
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     // Called inside the object: a rejected RPC call would also surface as an unhandled error in the pool.
-    await runInDurableObject(stub, (outbox) => expect(outbox.enqueue("another-target", [makeItem()])).rejects.toThrow(/another-target/));
+    await runInDurableObject(stub, (outbox) => expect(outbox.acceptHandoff("another-target", [makeItem()])).rejects.toThrow(/another-target/));
   });
 });
 
@@ -59,7 +59,7 @@ describe("sending", () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(got?.dispatch).toMatchObject({ state: "delivered", deliveredAt: T0, windowAttempts: 1 });
@@ -77,7 +77,7 @@ describe("sending", () => {
       return new Response("ok");
     });
     const { id, stub } = await newTarget({ concurrency: 3 });
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 12 }, () => makeItem()),
     );
@@ -89,9 +89,9 @@ describe("sending", () => {
   it("does not send a delivered event again when the alarm runs twice", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
-    await stub.enqueue(id, []); // arms the alarm again, nothing new
+    await stub.acceptHandoff(id, []); // arms the alarm again, nothing new
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(1);
   });
@@ -100,7 +100,7 @@ describe("sending", () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ signing: { secretEnv: "TEST_SIGNING_SECRET" }, auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" } });
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     const [sent] = target.sent;
     expect(sent).toMatchObject({ url: "https://edc.example/hooks", body: item.envelope });
@@ -111,7 +111,7 @@ describe("sending", () => {
   it("arms nothing but the retention prune when nothing is left to send", async () => {
     fakeTarget();
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(await alarmAt(stub)).toBe(T0 + 30 * DAY);
   });
@@ -131,7 +131,7 @@ describe("sending", () => {
       inFlight--;
       return new Response("ok");
     });
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 120 }, () => makeItem()),
     );
@@ -148,7 +148,7 @@ describe("large batches", () => {
   it("claims and sends a batch larger than SQLite's 100 bound parameters", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ concurrency: 50 }); // batches of 200
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 210 }, () => makeItem()),
     );
@@ -163,7 +163,7 @@ describe("retries", () => {
     fakeTarget(fail(500));
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(got?.dispatch).toMatchObject({ state: "pending", nextAt: T0 + 15_000, lastError: "HTTP 500" });
@@ -173,7 +173,7 @@ describe("retries", () => {
   it("re-arms the alarm at the retry time", async () => {
     fakeTarget(fail(500));
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(await alarmAt(stub)).toBe(T0 + 15_000);
   });
@@ -181,7 +181,7 @@ describe("retries", () => {
   it("does not send before the retry is due", async () => {
     const target = fakeTarget(fail(500));
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     clock.advance(14_999);
     await fireAlarm(stub);
@@ -192,7 +192,7 @@ describe("retries", () => {
     const target = fakeTarget((_, n) => (n === 1 ? new Response("", { status: 502 }) : new Response("ok")));
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     clock.advance(15_000);
     await fireAlarm(stub);
@@ -205,7 +205,7 @@ describe("retries", () => {
     fakeTarget(fail(429, { "retry-after": "120" }));
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.nextAt).toBe(T0 + 120_000);
   });
@@ -214,7 +214,7 @@ describe("retries", () => {
     fakeTarget(fail(503, { "retry-after": new Date(T0 + 86_400_000).toUTCString() }));
     const { id, stub } = await newTarget({ retry: { retryAfterCapMs: 60_000 } });
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.nextAt).toBe(T0 + 60_000);
   });
@@ -223,7 +223,7 @@ describe("retries", () => {
     fakeTarget(() => Promise.reject(new DOMException("The operation was aborted due to timeout", "TimeoutError")));
     const { id, stub } = await newTarget({ timeoutMs: 5000 });
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(got?.attempts[0]).toMatchObject({ outcome: "failure", status: null, errorClass: "timeout", error: "no response within 5000 ms" });
@@ -234,7 +234,7 @@ describe("retries", () => {
     fakeTarget(() => Promise.reject(new Error("connection refused")));
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     expect((await stub.getDispatch(item.source, item.deliveryId))?.attempts[0]).toMatchObject({ errorClass: "connect", error: "connection refused" });
   });
@@ -243,7 +243,7 @@ describe("retries", () => {
     fakeTarget(fail(500));
     const { id, stub } = await newTarget({ retry: { windowMs: 60_000 } });
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub); // next at T0 + 15 s
     clock.advance(50_000);
     await fireAlarm(stub); // next would be T0 + 50 s + 30 s > T0 + 60 s
@@ -255,7 +255,7 @@ describe("retries", () => {
     vi.mocked(Math.random).mockReturnValue(0);
     const { id, stub } = await newTarget({ retry: { maxAttempts: 2 } });
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     await fireAlarm(stub);
     expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch.state).toBe("dead");
@@ -267,7 +267,7 @@ describe("410 Gone", () => {
     const target = fakeTarget(fail(410));
     const t = await newTarget();
     const item = makeItem();
-    await t.stub.enqueue(t.id, [item]);
+    await t.stub.acceptHandoff(t.id, [item]);
     await fireAlarm(t.stub);
     return { ...t, item, target };
   }
@@ -286,7 +286,7 @@ describe("410 Gone", () => {
   it("holds events enqueued while paused without sending them", async () => {
     const { id, stub, target } = await gone();
     const later = makeItem();
-    await stub.enqueue(id, [later]);
+    await stub.acceptHandoff(id, [later]);
     await fireAlarm(stub);
     expect((await stub.getDispatch(later.source, later.deliveryId))?.dispatch.state).toBe("held");
     expect(target.sent).toHaveLength(1);
@@ -295,7 +295,7 @@ describe("410 Gone", () => {
   it("stays paused when the document is re-enabled in KV, until resume() is called", async () => {
     const { id, stub, target } = await gone();
     await putTarget(id, { url: "https://edc.example/hooks", enabled: true });
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(1);
   });
@@ -317,7 +317,7 @@ describe("configuration problems", () => {
     await env.CONFIG.delete(`target:${id}`);
     clearConfigCache();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     expect((await stub.getDispatch(item.source, item.deliveryId))?.dispatch).toMatchObject({
       state: "held",
@@ -331,7 +331,7 @@ describe("configuration problems", () => {
     const { id, stub } = await newTarget();
     await env.CONFIG.put(`target:${id}`, JSON.stringify({ url: "https://edc.example/hooks", timeoutMs: 5 }));
     clearConfigCache();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(await stub.health()).toMatchObject({ heldBy: "config", heldReason: expect.stringContaining("timeoutMs") });
   });
@@ -339,7 +339,7 @@ describe("configuration problems", () => {
   it("holds the deliveries of a disabled target and re-checks later", async () => {
     fakeTarget();
     const { id, stub } = await newTarget({ enabled: false });
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(await stub.health()).toMatchObject({ heldBy: "config", heldReason: "target is disabled", counts: { held: 1 } });
     expect(await alarmAt(stub)).toBe(T0 + HOLD_RECHECK_MS);
@@ -348,7 +348,7 @@ describe("configuration problems", () => {
   it("resumes by itself once the target is re-enabled in KV", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ enabled: false });
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     await putTarget(id, { url: "https://edc.example/hooks", enabled: true });
     clock.advance(HOLD_RECHECK_MS);
@@ -360,7 +360,7 @@ describe("configuration problems", () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ auth: { type: "bearer", tokenEnv: "EDC_TOKEN_NOT_SET" } });
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     const got = await stub.getDispatch(item.source, item.deliveryId);
     expect(target.sent).toHaveLength(0);
@@ -373,7 +373,7 @@ describe("configuration problems", () => {
   it("holds a target whose URL breaks the URL policy", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ url: "http://edc.example/hooks" });
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(0);
     expect((await stub.health()).heldReason).toContain("loopback");
@@ -386,7 +386,7 @@ describe("circuit breaker", () => {
     vi.mocked(Math.random).mockReturnValue(0);
     const target = fakeTarget(fail(500));
     const t = await newTarget();
-    await t.stub.enqueue(
+    await t.stub.acceptHandoff(
       t.id,
       Array.from({ length: 5 }, () => makeItem()),
     );
@@ -406,7 +406,7 @@ describe("circuit breaker", () => {
     vi.mocked(Math.random).mockReturnValue(0);
     const target = fakeTarget(fail(500));
     const { id, stub } = await newTarget({ breaker: { threshold: 2, cooldownMs: 5_000 } });
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 3 }, () => makeItem()),
     );
@@ -442,7 +442,7 @@ describe("circuit breaker", () => {
   it("does not wake for new dispatches while open: they wait for the probe time", async () => {
     const { id, stub, target } = await openBreaker();
     clock.advance(1000);
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     // Woken now, the alarm would load the config and find nothing it may send, once per event.
     expect(await alarmAt(stub)).toBe(T0 + 60_000);
     clock.advance(59_000);
@@ -455,14 +455,14 @@ describe("circuit breaker", () => {
     const target = fakeTarget(fail(500));
     // Retries far off (no retry before the window ends), so once open no row is due and no alarm is set by the rows.
     const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 5 }, () => makeItem()),
     );
     await fireAlarm(stub);
     expect((await stub.health()).breaker.status).toBe("open");
     expect((await stub.health()).counts.dead).toBe(5);
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     expect(await alarmAt(stub)).toBe(T0 + 60_000);
     target.answer(() => new Response("ok"));
     clock.advance(60_000);
@@ -474,7 +474,7 @@ describe("circuit breaker", () => {
     vi.mocked(Math.random).mockReturnValue(0);
     const target = fakeTarget(fail(500));
     const { id, stub } = await newTarget({ concurrency: 1 });
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 12 }, () => makeItem()),
     );
@@ -512,7 +512,7 @@ describe("ordered targets", () => {
   it("sends only the oldest event of a subject while other subjects flow, the next one after it is delivered", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ ordered: true });
-    await stub.enqueue(id, [item(A, 2), item(A, 1), item(B, 3)]);
+    await stub.acceptHandoff(id, [item(A, 2), item(A, 1), item(B, 3)]);
     await fireAlarm(stub);
     // A batch takes the head of each lane; A#2 goes in a later batch, once A#1 is delivered. Lanes are independent.
     const inOrder = target.sent.map((s) => s.headers["webhook-id"]!);
@@ -523,7 +523,7 @@ describe("ordered targets", () => {
   it("sends the next event of a subject once the head is delivered", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ ordered: true });
-    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await stub.acceptHandoff(id, [item(A, 1), item(A, 2)]);
     await fireAlarm(stub);
     await fireAlarm(stub);
     expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([`${A}#1`, `${A}#2`]);
@@ -532,7 +532,7 @@ describe("ordered targets", () => {
   it("keeps the rest of a subject waiting while its head backs off", async () => {
     const target = fakeTarget(fail(500));
     const { id, stub } = await newTarget({ ordered: true });
-    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await stub.acceptHandoff(id, [item(A, 1), item(A, 2)]);
     await fireAlarm(stub);
     expect(await alarmAt(stub)).toBe(T0 + 15_000); // not T0: the waiting event is not due on its own
     clock.advance(15_000);
@@ -543,7 +543,7 @@ describe("ordered targets", () => {
   it("lets the next event go once the head is dead", async () => {
     const target = fakeTarget((req) => (req.headers["webhook-id"] === `${A}#1` ? new Response("", { status: 500 }) : new Response("ok")));
     const { id, stub } = await newTarget({ ordered: true, retry: { maxAttempts: 1 } });
-    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await stub.acceptHandoff(id, [item(A, 1), item(A, 2)]);
     await fireAlarm(stub);
     await fireAlarm(stub);
     expect(target.sent.map((s) => s.headers["webhook-id"])).toEqual([`${A}#1`, `${A}#2`]);
@@ -552,7 +552,7 @@ describe("ordered targets", () => {
   it("gives events without a subject a lane each", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget({ ordered: true });
-    await stub.enqueue(id, [item(null, 1), item(null, 2)]);
+    await stub.acceptHandoff(id, [item(null, 1), item(null, 2)]);
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(2);
   });
@@ -560,7 +560,7 @@ describe("ordered targets", () => {
   it("does not order the events of an unordered target", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [item(A, 1), item(A, 2)]);
+    await stub.acceptHandoff(id, [item(A, 1), item(A, 2)]);
     await fireAlarm(stub);
     expect(target.sent).toHaveLength(2);
   });
@@ -572,7 +572,7 @@ describe("replay", () => {
     const target = fakeTarget(fail(500));
     const t = await newTarget({ retry: { maxAttempts: 1 } });
     const items = Array.from({ length: n }, (_, i) => makeItem({ receivedAt: T0 - 10_000 + i }));
-    await t.stub.enqueue(t.id, items);
+    await t.stub.acceptHandoff(t.id, items);
     await fireAlarm(t.stub);
     target.answer(() => new Response("ok"));
     return { ...t, items, target };
@@ -593,7 +593,7 @@ describe("replay", () => {
   it("leaves a pending delivery alone", async () => {
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     expect(await stub.replay(item.source, item.deliveryId)).toEqual({ found: true, replayed: false });
   });
 
@@ -624,7 +624,7 @@ describe("list and health", () => {
     fakeTarget(fail(500));
     const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
     const items = [makeItem(), makeItem(), makeItem()];
-    await stub.enqueue(id, items);
+    await stub.acceptHandoff(id, items);
     await fireAlarm(stub);
     const first = await stub.list({ state: "dead", limit: 2 });
     const second = await stub.list({ state: "dead", limit: 2, cursor: first.cursor! });
@@ -635,9 +635,9 @@ describe("list and health", () => {
   it("reports the backlog, the last error and the last success", async () => {
     fakeTarget((req) => (req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("ok")));
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem({ deliveryId: "good" })]);
+    await stub.acceptHandoff(id, [makeItem({ deliveryId: "good" })]);
     await fireAlarm(stub);
-    await stub.enqueue(id, [makeItem({ deliveryId: "bad" })]);
+    await stub.acceptHandoff(id, [makeItem({ deliveryId: "bad" })]);
     await fireAlarm(stub);
     clock.advance(5000);
     expect(await stub.health()).toEqual({
@@ -659,7 +659,7 @@ describe("robustness", () => {
     fakeTarget();
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await sqlIn(stub, "UPDATE dispatches SET headers = 'not json'");
     await fireAlarm(stub);
     const got = await stub.getDispatch(item.source, item.deliveryId);
@@ -672,7 +672,7 @@ describe("counters", () => {
   it("observe each delivery's accept-to-delivered latency in its histogram bucket", async () => {
     fakeTarget();
     const { id, stub } = await newTarget();
-    await stub.enqueue(id, [makeItem()]);
+    await stub.acceptHandoff(id, [makeItem()]);
     clock.advance(2_000);
     await fireAlarm(stub);
     const { latency } = await stub.metrics();
@@ -683,7 +683,7 @@ describe("counters", () => {
   it("are filled from the rows by their migration, for outboxes that had data before", async () => {
     fakeTarget((req) => (req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("ok")));
     const { id, stub } = await newTarget({ retry: { maxAttempts: 1 } });
-    await stub.enqueue(id, [makeItem({ deliveryId: "good" }), makeItem({ deliveryId: "bad" })]);
+    await stub.acceptHandoff(id, [makeItem({ deliveryId: "good" }), makeItem({ deliveryId: "bad" })]);
     clock.advance(300);
     await fireAlarm(stub);
     const before = { health: await stub.health(), metrics: await stub.metrics() };
@@ -715,12 +715,12 @@ describe("retention", () => {
       req.headers["webhook-id"] === "bad" ? new Response("", { status: 500 }) : new Response("", { status: req.headers["webhook-id"] === "gone" ? 410 : 200 }),
     );
     const { id, stub } = await newTarget({ retentionDays: 2, retry: { maxAttempts: 1 } });
-    await stub.enqueue(id, [makeItem({ deliveryId: "old" }), makeItem({ deliveryId: "bad" })]);
+    await stub.acceptHandoff(id, [makeItem({ deliveryId: "old" }), makeItem({ deliveryId: "bad" })]);
     await fireAlarm(stub);
     clock.advance(DAY);
-    await stub.enqueue(id, [makeItem({ deliveryId: "young" })]);
+    await stub.acceptHandoff(id, [makeItem({ deliveryId: "young" })]);
     await fireAlarm(stub);
-    await stub.enqueue(id, [makeItem({ deliveryId: "gone" })]); // a 410: the target pauses and holds it
+    await stub.acceptHandoff(id, [makeItem({ deliveryId: "gone" })]); // a 410: the target pauses and holds it
     await fireAlarm(stub);
     const before = { health: await stub.health(), metrics: await stub.metrics() };
     expect(before.health.counts).toMatchObject({ delivered: 2, dead: 1, held: 1 });
@@ -741,7 +741,7 @@ describe("retention", () => {
   it("removes a large backlog of old deliveries in bounded slices, one per alarm run", async () => {
     fakeTarget();
     const { id, stub } = await newTarget({ retentionDays: 1 });
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 600 }, () => makeItem()),
     );
@@ -763,12 +763,12 @@ describe("billing units", () => {
     /** Rows read by enqueueing one event and delivering it. */
     const rowsReadByOneEvent = async () => {
       const before = (await stub.metrics()).usage.rowsRead;
-      await stub.enqueue(id, [makeItem()]);
+      await stub.acceptHandoff(id, [makeItem()]);
       await fireAlarm(stub);
       return (await stub.metrics()).usage.rowsRead - before;
     };
     const few = await rowsReadByOneEvent();
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 600 }, () => makeItem()),
     );
@@ -784,7 +784,7 @@ describe("billing units", () => {
     const rowsReadPerDelivered = async (n: number) => {
       const { id, stub } = await newTarget();
       for (let i = 0; i < n; i += 500)
-        await stub.enqueue(
+        await stub.acceptHandoff(
           id,
           Array.from({ length: Math.min(500, n - i) }, () => makeItem()),
         );

@@ -23,7 +23,7 @@ describe("rateLimit", () => {
     const target = fakeTarget((_, i) => (starts.push(Date.now()), i % 3 === 0 ? new Response("no", { status: 500 }) : new Response("ok")));
     const { id, stub } = await newTarget({ rateLimit: { perMinute: n }, concurrency: 6, retry: { baseDelayMs: 100, maxDelayMs: 1_000 } });
     const first = Array.from({ length: 10 }, () => makeItem());
-    await stub.enqueue(id, first);
+    await stub.acceptHandoff(id, first);
     const started = Date.now();
     for (let step = 0; step < 2 * 60 * 4 && Date.now() - started < 120_000; step++) {
       // A replay of everything delivered so far, once, a minute in.
@@ -46,7 +46,7 @@ describe("rateLimit", () => {
   it("costs a target without rateLimit nothing: a batch goes out at once", async () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
-    await stub.enqueue(
+    await stub.acceptHandoff(
       id,
       Array.from({ length: 20 }, () => makeItem()),
     );

@@ -34,7 +34,7 @@ async function hangMidAttempt(doc: Record<string, unknown> = {}, queued = 0) {
   const target = fakeTarget(() => new Promise<Response>(() => {}));
   const t = await newTarget(doc);
   const item = makeItem();
-  await t.stub.enqueue(t.id, [item, ...Array.from({ length: queued }, () => makeItem())]);
+  await t.stub.acceptHandoff(t.id, [item, ...Array.from({ length: queued }, () => makeItem())]);
   // As the platform does: the alarm is consumed when its handler starts. The handler is started
   // inside the object and not awaited, so the test's request ends while the attempt hangs.
   await runInDurableObject(t.stub, async (outbox, state) => {
@@ -53,7 +53,7 @@ describe("an object that dies mid-delivery", () => {
     const target = fakeTarget();
     const { id, stub } = await newTarget();
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     expect((await stub.replay(item.source, item.deliveryId)).replayed).toBe(true);
     target.answer(() => new Promise<Response>(() => {}));

@@ -25,7 +25,7 @@ describe("responses of an echoing target", () => {
     );
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
     const item = makeItem();
-    await stub.enqueue(id, [item]);
+    await stub.acceptHandoff(id, [item]);
     await fireAlarm(stub);
     const detail = await stub.getDispatch(item.source, item.deliveryId);
     const attempt = detail!.attempts[0]!;

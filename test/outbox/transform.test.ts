@@ -3,7 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
 import { clearConfigCache } from "../../src/config/store";
-import { prepareRequest, type ResolvedTarget, resolveTarget } from "../../src/outbox/deliver";
+import { prepareRequest, type ResolvedTarget, resolveTarget } from "../../src/outbox/attempt";
 import { admin, freshId, putSource, putTarget } from "../support/helpers";
 import { useClock } from "../support/clock";
 import { expectCountersMatchRows, fakeTarget, fireAlarm, makeItem, newTarget, SIGNING_SECRET, sqlIn } from "../support/outbox";
@@ -180,7 +180,7 @@ describe("transform and filter in the outbox", () => {
     const t = fakeTarget();
     const { id, stub } = await newTarget({ transform: { body: "($f := function($n){ $f($n+1) }; $f(0))" } });
     const it0 = item();
-    await stub.enqueue(id, [it0]);
+    await stub.acceptHandoff(id, [it0]);
     await fireAlarm(stub);
     const dead = await stub.getDispatch(it0.source, it0.deliveryId);
     expect(dead?.dispatch.state).toBe("dead");
@@ -206,7 +206,7 @@ describe("transform and filter in the outbox", () => {
       },
       retry: { maxAttempts: 1 },
     });
-    await stub.enqueue(id, [item()]);
+    await stub.acceptHandoff(id, [item()]);
     await fireAlarm(stub);
     const stored = JSON.stringify(await sqlIn(stub, "SELECT * FROM attempts")) + JSON.stringify(await sqlIn(stub, "SELECT last_error FROM dispatches"));
     expect(stored).toContain("[redacted]");
@@ -218,7 +218,7 @@ describe("transform and filter in the outbox", () => {
     const { id, stub } = await newTarget({ filter: "delivery.body.subjectIdentifier ~> /^SITE-A-/" });
     const a = item();
     const b = item({ body: new TextEncoder().encode('{"subjectIdentifier":"SITE-B-007","steps":1}') });
-    await stub.enqueue(id, [a, b]);
+    await stub.acceptHandoff(id, [a, b]);
     await fireAlarm(stub);
     expect(t.sent.map((s) => JSON.parse(s.body).id)).toEqual([a.deliveryId]);
     const skipped = await stub.getDispatch(b.source, b.deliveryId);
@@ -239,7 +239,7 @@ describe("transform and filter in the outbox", () => {
     const t = fakeTarget();
     const { id, stub } = await newTarget({ filter: '$error("no site")' });
     const a = item();
-    await stub.enqueue(id, [a]);
+    await stub.acceptHandoff(id, [a]);
     await fireAlarm(stub);
     expect(t.sent).toHaveLength(0);
     expect((await stub.getDispatch(a.source, a.deliveryId))?.attempts).toEqual([

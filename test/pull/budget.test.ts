@@ -1,13 +1,13 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CentrePointClient } from "../../src/pull/client";
+import { CentrePointGateway } from "../../src/pull/gateway";
 import { RELAY_LIMIT_PER_MINUTE, WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
 import { admin, ledgerOf } from "../support/helpers";
 import { cpClientOf, newPullSource, newTargetOf, pullerOf, push, uploadBodyOf, useFakeCentrePoint, useTestHooks, busiestWindow } from "../support/pull";
 
 /**
- * The rate budget of one API client (src/pull/client.ts over api/budget.ts): every source using the
- * client asks the same CentrePointClient before each request, so together they stay under the
+ * The rate budget of one API client (src/pull/gateway.ts over api/budget.ts): every source using the
+ * client asks the same CentrePointGateway before each request, so together they stay under the
  * relay's ceiling (450 a minute, below CentrePoint's 500), each with a fair share.
  */
 
@@ -26,7 +26,7 @@ function startLater(): void {
 
 /** Two sources asking as fast as they can for `minutes`, in 50 ms steps; returns the grant times of each. */
 async function contend(client: ReturnType<typeof cpClientOf>, minutes: number): Promise<{ a: number[]; b: number[] }> {
-  return runInDurableObject(client, async (instance: CentrePointClient) => {
+  return runInDurableObject(client, async (instance: CentrePointGateway) => {
     const granted = { a: [] as number[], b: [] as number[] };
     const steps = (minutes * WINDOW_MS) / 50;
     for (let i = 0; i < steps; i++) {
@@ -80,7 +80,7 @@ describe("the shared budget of an API client", () => {
     const busy = await newPullSource();
     const quiet = await newPullSource();
     await newTargetOf(quiet, { enrich: ["subject"] });
-    await runInDurableObject(cpClientOf(), async (instance: CentrePointClient) => {
+    await runInDurableObject(cpClientOf(), async (instance: CentrePointGateway) => {
       for (let i = 0; i < 600; i++) await instance.acquire(busy);
     });
     expect((await cpClientOf().budgetUsage()).total).toBe(RELAY_LIMIT_PER_MINUTE);

@@ -4,7 +4,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { clearConfigCache } from "../../src/config/store";
 import { listDownloads, recordDownload } from "../../src/ledger/enrichment";
 import { LEDGER_MIGRATIONS } from "../../src/ledger/schema";
-import type { CentrePointClient } from "../../src/pull/client";
+import type { CentrePointGateway } from "../../src/pull/gateway";
 import { signLink } from "../../src/pull/links";
 import { RELAY_LIMIT_PER_MINUTE } from "../../src/providers/centrepoint/api/budget";
 import { admin, ledgerOf, putSource, putTarget } from "../support/helpers";
@@ -154,7 +154,7 @@ describe("relay file links", () => {
   it("answer 503 with Retry-After when the API budget is used up, without asking CentrePoint or auditing", async () => {
     const block = { clientIdEnv: "TEST_CP_CLIENT_ID_2" }; // a client of its own: its budget is used up below
     const { fake, files, source } = await withFiles(24, block);
-    await runInDurableObject(cpClientOf(block), async (instance: CentrePointClient) => {
+    await runInDurableObject(cpClientOf(block), async (instance: CentrePointGateway) => {
       // Two busy sources take the whole minute (one alone would leave the 10 % kept for quieter ones).
       for (let i = 0, granted = true; i < 1_000 && granted; i++) granted = (await instance.acquire("busy-a")).ok || (await instance.acquire("busy-b")).ok;
       expect((await instance.budgetUsage()).total).toBe(RELAY_LIMIT_PER_MINUTE);

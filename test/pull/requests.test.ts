@@ -19,7 +19,7 @@ import {
 } from "../support/pull";
 
 /**
- * Automatic raw-data requests (src/pull/requests.ts, the CentrePointClient's queue): the event's
+ * Automatic raw-data requests (src/pull/requests.ts, the CentrePointGateway's queue): the event's
  * range exactly, gt3x split in 15-day parts, one request per subject and range, the completion
  * webhook correlated, requests that end badly reported. One client's queue serves the file's tests,
  * so each uses its own subject and finishes its requests.

@@ -25,9 +25,9 @@ async function work(source: string): Promise<void> {
 }
 
 describe("the reconcile Cron Trigger", () => {
-  it("is declared in wrangler.toml beside the daily integrity check", () => {
+  it("is declared in wrangler.toml beside the daily integrity check and the one-minute issue evaluation", () => {
     const crons = /crons = \[([^\]]*)\]/.exec(wranglerToml)?.[1];
-    expect(crons).toBe(`"${CRON.integrity}", "${CRON.reconcile}"`);
+    expect(crons).toBe(`"${CRON.integrity}", "${CRON.reconcile}", "${CRON.issues}"`);
   });
 
   it("starts a run of a source that never ran; its alarm does the work", async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
 import { BATCH_BYTES, takeByBytes } from "../../src/lib/batch";
 import { dueRows } from "../../src/outbox/schedule";
-import type { OutboxItem } from "../../src/outbox/types";
+import type { HandoffItem } from "../../src/outbox/types";
 import { admin, CENTREPOINT_IP, freshId, ledgerOf, postWebhook, putSource, putTarget, sign } from "../support/helpers";
 import { clockForEachTest } from "../support/clock";
 import { fakeTarget, fireAlarm, outboxOf } from "../support/outbox";
@@ -128,15 +128,15 @@ describe("size limits in bytes", () => {
     const pushed: number[] = [];
     await runInDurableObject(ledger, (instance) => {
       const self = instance as unknown as {
-        outboxFor: (t: string, s?: string) => { enqueue(t: string, items: OutboxItem[]): Promise<unknown> };
+        outboxFor: (t: string, s?: string) => { acceptHandoff(t: string, items: HandoffItem[]): Promise<unknown> };
         open?: boolean;
       };
       const real = self.outboxFor;
       self.outboxFor = (t, s) => ({
-        enqueue: (id, items) => {
+        acceptHandoff: (id, items) => {
           if (!self.open) return Promise.reject(new Error("outbox unavailable"));
           pushed.push(items.reduce((n, i) => n + i.body.length + i.envelope.length, 0));
-          return real(t, s).enqueue(id, items);
+          return real(t, s).acceptHandoff(id, items);
         },
       });
     });

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import { GENESIS, linkHash } from "../../src/ledger/chain";
-import type { IntegrityReport } from "../../src/ledger/ledger";
+import type { IntegrityReport } from "../../src/ledger/queries";
 import type { RecordInput } from "../../src/ledger/types";
 import { sha256Hex } from "../../src/lib/crypto";
 import type { ledgerOf } from "./helpers";

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { clearConfigCache } from "../../src/config/store";
-import type { OutboxItem } from "../../src/outbox/types";
+import type { HandoffItem } from "../../src/outbox/types";
 import { useClock } from "./clock";
 import { freshId, putTarget } from "./helpers";
 
@@ -32,7 +32,7 @@ export function outboxTestsWithCounters(): { advance: (ms: number) => void } {
 export const SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /** A factory for hand-off items. */
-export function makeItem(overrides: Partial<OutboxItem> = {}): OutboxItem {
+export function makeItem(overrides: Partial<HandoffItem> = {}): HandoffItem {
   const deliveryId = overrides.deliveryId ?? crypto.randomUUID();
   return {
     source: "study-189",

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { WINDOW_MS } from "../../src/providers/centrepoint/api/budget";
-import { clientName } from "../../src/pull/client";
+import { clientName } from "../../src/pull/gateway";
 import { freshId, ledgerOf, postWebhook, putSource, putTarget } from "./helpers";
 import { outboxOf } from "./outbox";
 import { centrepointBlock } from "./reconcile";
@@ -38,7 +38,7 @@ export function pullerOf(source: string) {
   return env.PULLER.get(env.PULLER.idFromName(source));
 }
 
-/** The CentrePointClient stub of the test block (or one with other fields). */
+/** The CentrePointGateway stub of the test block (or one with other fields). */
 export function cpClientOf(block: Record<string, unknown> = {}) {
   const b = centrepointBlock(block) as Parameters<typeof clientName>[0];
   return env.CP_CLIENT.get(env.CP_CLIENT.idFromName(clientName(b)));
@@ -94,7 +94,7 @@ export function envelopesTo(sent: readonly { url: string; body: string }[], targ
   return sent.filter((s) => s.url.endsWith(`/${target}`)).map((s) => JSON.parse(s.body) as Record<string, any>);
 }
 
-/** Fires a CentrePointClient's alarm (its queue: polls, submissions). */
+/** Fires a CentrePointGateway's alarm (its queue: polls, submissions). */
 export function runQueue(block: Record<string, unknown> = {}): Promise<boolean> {
   return runDurableObjectAlarm(cpClientOf(block));
 }

@@ -111,7 +111,7 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 `;
 
 /** Which navigation entry is current. */
-export type NavKey = "overview" | "deliveries" | "audit" | "none";
+export type NavKey = "overview" | "deliveries" | "issues" | "alerts" | "audit" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
 export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
@@ -154,6 +154,11 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                       Deliveries
                     </a>
                   </li>
+                  <li>
+                    <a href="/admin/ui/issues" aria-current={nav === "issues" ? "page" : undefined}>
+                      Issues
+                    </a>
+                  </li>
                   {can(page, "operator") && (
                     <li>
                       <a href="/admin/ui/audit" aria-current={nav === "audit" ? "page" : undefined}>
@@ -161,6 +166,11 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                       </a>
                     </li>
                   )}
+                  <li>
+                    <a href="/admin/ui/alerts" aria-current={nav === "alerts" ? "page" : undefined}>
+                      Alerts
+                    </a>
+                  </li>
                 </ul>
               </nav>
             )}

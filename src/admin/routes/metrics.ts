@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { alertsOf } from "../../alerts/report";
 import { isValidId } from "../../config/schemas";
 import { listConfigs } from "../../config/store";
 import type { AppEnv } from "../../env";
@@ -12,6 +13,7 @@ import { auditFamilies } from "./audit";
 import { summarizePull } from "../service/pull";
 import { pullFamilies } from "../service/pull-metrics";
 import { reconcileSummary } from "../service/reconcile";
+import { alertFamilies } from "./alert-metrics";
 import { lifecycleFamilies } from "./lifecycle-metrics";
 import { ledgerOf, outboxOf } from "../service/stubs";
 import { signInGuard } from "../sign-in-guard";
@@ -28,7 +30,7 @@ metrics.get(
     const [allSources, allTargets] = await Promise.all([listConfigs(c.env.CONFIG, "source"), listConfigs(c.env.CONFIG, "target")]);
     const [sources, targets] = [allSources.filter((s) => isValidId(s.id)), allTargets.filter((t) => isValidId(t.id))];
     const ledgerIds = sources.map((s) => s.id);
-    const [ledgers, outboxes, reconcilers, pull, identity] = await Promise.all([
+    const [ledgers, outboxes, reconcilers, pull, identity, issueCounts] = await Promise.all([
       Promise.all(ledgerIds.map(async (id) => ({ id, m: await ledgerOf(c.env, id).metrics() }))),
       Promise.all(
         targets.map(async (t) => {
@@ -41,6 +43,7 @@ metrics.get(
       Promise.all(sources.map(async (s) => ({ id: s.id, r: await reconcileSummary(c.env, s) }))),
       summarizePull(c.env, sources, targets),
       signInGuard(c.env).metrics(),
+      alertsOf(c.env).openCounts(),
     ]);
 
     const family =
@@ -62,13 +65,19 @@ metrics.get(
       for (const [reason, n] of Object.entries(m.rejected)) rejected.samples.push({ labels: { source: id, reason }, value: n });
     }
 
-    const attempts = counter("relay_attempts_total", "Delivery attempts, by target, outcome and error class.");
-    const pending = gauge("relay_outbox_pending", "Deliveries waiting to be sent (pending or in flight), by target.");
-    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending delivery since it was planned, by target (0 when none).");
-    const dead = gauge("relay_outbox_dead", "Deliveries whose attempts are exhausted, waiting for replay, by target.");
-    const held = gauge("relay_outbox_held", "Deliveries held because the target is disabled, gone (410) or misconfigured, by target.");
+    const attempts = counter("relay_attempts_total", "Dispatch attempts, by target, outcome and error class.");
+    const pending = gauge("relay_outbox_pending", "Dispatches waiting to be sent (pending or in flight), by target.");
+    const oldest = gauge("relay_outbox_oldest_pending_age_seconds", "Age of the oldest pending dispatch since it was planned, by target (0 when none).");
+    const dead = gauge("relay_outbox_dead", "Dispatches whose attempts are exhausted, waiting for replay, by target.");
+    const held = gauge("relay_outbox_held", "Dispatches held because the target is disabled, gone (410) or misconfigured, by target.");
     const breakerOpen = gauge("relay_outbox_breaker_open", "1 when the target's circuit breaker is open or probing.");
-    const latency = family("histogram")("relay_delivery_latency_seconds", "Accept-to-delivered latency of delivered events, by target.");
+    const latency = family("histogram")("relay_dispatch_latency_seconds", "Accept-to-delivered latency of delivered dispatches, by target.");
+    // The same samples under the name before the README glossary, for one release (README "Metrics").
+    const latencyAlias: Family = {
+      ...latency,
+      name: "relay_delivery_latency_seconds",
+      help: "Accept-to-delivered latency of delivered dispatches, by target: a deprecated alias of relay_dispatch_latency_seconds, emitted until the next release.",
+    };
     for (const { id, health, m } of outboxes) {
       for (const a of m.attempts) attempts.samples.push({ labels: { target: id, outcome: a.outcome, error_class: a.errorClass ?? "" }, value: a.count });
       pending.samples.push({ labels: { target: id }, value: health.counts.pending + health.counts.delivering });
@@ -80,7 +89,7 @@ metrics.get(
     }
     const doRequests = counter(
       "relay_object_requests_total",
-      "Durable Object requests on the hot path (record, hand-off, enqueue, alarm runs) since the object's instance started, by object.",
+      "Durable Object requests on the hot path (record, hand-off, accepted hand-off, alarm runs) since the object's instance started, by object.",
     );
     const rowsRead = counter("relay_object_rows_read_total", "SQLite rows read (billing units) since the object's instance started, by object.");
     const rowsWritten = counter("relay_object_rows_written_total", "SQLite rows written (billing units) since the object's instance started, by object.");
@@ -124,6 +133,9 @@ metrics.get(
       if (r.registration) registration.samples.push({ labels: { source: id }, value: problemCount(r.registration) });
     }
 
+    const issuesOpen = gauge("relay_issues_open", "Unresolved issues (open or acknowledged), by condition and severity (docs/alerting.md).");
+    for (const i of issueCounts) issuesOpen.samples.push({ labels: { condition: i.condition, severity: i.severity }, value: i.count });
+
     const families = [
       received,
       rejected,
@@ -134,6 +146,7 @@ metrics.get(
       held,
       breakerOpen,
       latency,
+      latencyAlias,
       doRequests,
       rowsRead,
       rowsWritten,
@@ -143,6 +156,7 @@ metrics.get(
       lastSuccess,
       running,
       registration,
+      issuesOpen,
       ...pullFamilies(
         pull,
         reconcilers.flatMap(({ r }) => r?.apiCalls ?? []),
@@ -166,6 +180,8 @@ metrics.get(
         type: "gauge" as const,
         samples: Object.entries(identity.tokens).map(([state, value]) => ({ labels: { state }, value })),
       },
+      // Alert channels' outboxes (alert-metrics.ts).
+      ...(await alertFamilies(c.env)),
     ];
     return c.body(renderPrometheus(families), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,

@@ -16,7 +16,13 @@ const count = z.number().int().nonnegative();
 const ms = z.number().nonnegative().nullable().describe("ms; a histogram bucket's upper bound; null when nothing was delivered that hour");
 
 export const sourcePointSchema = z.object({ at: isoTime.describe("start of the hour (UTC)"), deliveries: count, duplicates: count, refusals: count });
-export const targetPointSchema = z.object({ at: isoTime.describe("start of the hour (UTC)"), delivered: count, failedAttempts: count, latencyP50Ms: ms, latencyP99Ms: ms });
+export const targetPointSchema = z.object({
+  at: isoTime.describe("start of the hour (UTC)"),
+  delivered: count,
+  failedAttempts: count,
+  latencyP50Ms: ms,
+  latencyP99Ms: ms,
+});
 
 export const trendsSchema = z.union([
   z.object({ source: idSchema, hours: z.number().int(), points: z.array(sourcePointSchema) }),

@@ -1,3 +1,4 @@
+import type { AlertChannel } from "../../config/alert-schema";
 import type { FieldError, SourceConfig, TargetConfig } from "../../config/schemas";
 import { idSchema } from "../../config/schemas";
 import { type ConfigOf, type ConfigType, configKey, deleteConfig, loadConfig, parseConfig, saveConfig, secretRoleConflicts } from "../../config/store";
@@ -50,6 +51,11 @@ export async function validateDocument<T extends ConfigType>(env: Bindings, type
   if (type === "target" && (parsed.value as TargetConfig).enabled) {
     // A disabled target never sends, so it can always be stored (and disabled); the policy applies once it is enabled.
     const url = checkTargetUrl((parsed.value as TargetConfig).url, env.ALLOW_HTTP_TARGETS === "true");
+    if (!url.ok) return err([{ path: "url", message: url.error }]);
+  }
+  const channel = type === "alert" ? (parsed.value as AlertChannel) : undefined;
+  if (channel?.type === "webhook" && channel.enabled) {
+    const url = checkTargetUrl(channel.url, env.ALLOW_HTTP_TARGETS === "true");
     if (!url.ok) return err([{ path: "url", message: url.error }]);
   }
   const block = type === "source" ? (parsed.value as SourceConfig).centrepoint : undefined;

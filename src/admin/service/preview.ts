@@ -3,9 +3,9 @@ import { listConfigs } from "../../config/store";
 import type { Bindings } from "../../env";
 import { err, ok, type Result } from "../../lib/result";
 import { forwardableHeaders } from "../../ledger/handoff";
-import { prepareRequest, redactSecrets, resolveTarget, STANDARD_WEBHOOKS_HEADER } from "../../outbox/deliver";
+import { prepareRequest, redactSecrets, resolveTarget, STANDARD_WEBHOOKS_HEADER } from "../../outbox/attempt";
 import { targetWants } from "../../config/match";
-import type { OutboxItem } from "../../outbox/types";
+import type { HandoffItem } from "../../outbox/types";
 import { HEADER } from "../../providers/centrepoint/constants";
 import { ledgerOf, outboxOf } from "./stubs";
 
@@ -24,7 +24,7 @@ export interface Preview {
 }
 
 /** A delivery's payload as the target would get it: the target's own dispatch (enrichment included) or the ledger's record. */
-async function payloadOf(env: Bindings, targetId: string, source: string, deliveryId: string): Promise<Result<OutboxItem, string>> {
+async function payloadOf(env: Bindings, targetId: string, source: string, deliveryId: string): Promise<Result<HandoffItem, string>> {
   const dispatched = await outboxOf(env, targetId).payload(source, deliveryId);
   if (dispatched) return ok(dispatched);
   const d = await ledgerOf(env, source).get(deliveryId);
@@ -43,7 +43,7 @@ async function payloadOf(env: Bindings, targetId: string, source: string, delive
 }
 
 /** The preview of one payload through a target's document (saved or not). */
-export async function previewItem(env: Bindings, targetId: string, config: TargetConfig, item: OutboxItem): Promise<Preview> {
+export async function previewItem(env: Bindings, targetId: string, config: TargetConfig, item: HandoffItem): Promise<Preview> {
   const resolved = resolveTarget(config, env, env.ALLOW_HTTP_TARGETS === "true", targetId);
   if (!resolved.ok) return { wanted: true, request: null, error: resolved.error };
   const target = resolved.value;

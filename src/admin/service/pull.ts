@@ -4,10 +4,10 @@ import type { Bindings } from "../../env";
 import { err, ok, type Result } from "../../lib/result";
 import type { DownloadRow, EnrichingHandoff, PullLedgerStats } from "../../ledger/enrichment";
 import type { ApiCallCount } from "../../pull/api-calls";
-import { type ClientSummary, clientFor, clientName } from "../../pull/client";
+import { type ClientSummary, gatewayFor, clientName } from "../../pull/gateway";
 import { TRIGGER_ATTRIBUTE, TRIGGER_SOURCE_ATTRIBUTE } from "../../pull/correlate";
 import type { StoredEnrichment } from "../../pull/facts";
-import type { Job } from "../../pull/jobs";
+import type { EnrichmentJob } from "../../pull/jobs";
 import type { RawRequestView } from "../../pull/requests";
 import { centrepointBlock, type Refusal } from "./reconcile";
 import { ledgerOf } from "./stubs";
@@ -24,7 +24,7 @@ export interface DeliveryEnrichment {
   state: "pending" | "complete" | "partial" | "failed" | null;
   facts: string[];
   stored: StoredEnrichment | null;
-  job: Pick<Job, "attempts" | "nextAt" | "giveUpAt" | "createdAt" | "updatedAt"> | null;
+  job: Pick<EnrichmentJob, "attempts" | "nextAt" | "giveUpAt" | "createdAt" | "updatedAt"> | null;
   releasedAt: number | null;
   targets: (EnrichingHandoff & { waiting: "held" | "until_deadline" | "handed" })[];
 }
@@ -45,7 +45,7 @@ export async function pullOfDelivery(env: Bindings, source: string, deliveryId: 
   const block = loaded.state === "valid" ? loaded.config.centrepoint : undefined;
   const [view, rawRequests] = await Promise.all([
     ledgerOf(env, source).pullView(deliveryId),
-    block ? clientFor(env, block).requestsOf(source, deliveryId) : Promise.resolve([]),
+    block ? gatewayFor(env, block).requestsOf(source, deliveryId) : Promise.resolve([]),
   ]);
   // A job exists only for a delivery some target wanted enriched, and then the ledger has that target's plan.
   const job = view.handoffs.length > 0 ? await env.PULLER.get(env.PULLER.idFromName(source)).job(deliveryId) : null;
@@ -86,7 +86,7 @@ async function deliveryRefusal(env: Bindings, source: string, id: string): Promi
  * or are held get the new result; events already handed to a target's outbox keep the envelope they
  * were composed with (an event's content never changes under one webhook-id; a replay resends it as it was).
  */
-export async function retryEnrichment(env: Bindings, source: string, id: string): Promise<Result<Job, Refusal>> {
+export async function retryEnrichment(env: Bindings, source: string, id: string): Promise<Result<EnrichmentJob, Refusal>> {
   const refusal = await deliveryRefusal(env, source, id);
   if (refusal) return err(refusal);
   const job = await env.PULLER.get(env.PULLER.idFromName(source)).retry(id);
@@ -114,7 +114,7 @@ export async function rawRequestsOfSource(
 ): Promise<Result<RawRequestView[], Refusal>> {
   const block = await centrepointBlock(env, source);
   if (!block.ok) return block;
-  return ok(await clientFor(env, block.value).requestsOfSource(source, filter));
+  return ok(await gatewayFor(env, block.value).requestsOfSource(source, filter));
 }
 
 /** A source's download audit rows, newest first. */
@@ -155,7 +155,7 @@ export async function summarizePull(env: Bindings, sources: readonly Listed<Sour
           jobs: s.valid && s.config.centrepoint ? await env.PULLER.get(env.PULLER.idFromName(s.id)).summary() : null,
         })),
     ),
-    Promise.all([...blocks].map(async ([name, { block, sources: ids }]) => ({ name, sources: ids, summary: await clientFor(env, block).summary() }))),
+    Promise.all([...blocks].map(async ([name, { block, sources: ids }]) => ({ name, sources: ids, summary: await gatewayFor(env, block).summary() }))),
   ]);
   return { sources: perSource, clients, apiCalls: clients.flatMap((c) => c.summary.apiCalls), linkWarnings: linkWarnings(env, targets) };
 }

@@ -35,12 +35,12 @@ export async function replayDelivery(env: Bindings, source: string, id: string, 
     const ledger = ledgerOf(env, source);
     const handed = ((await ledger.get(id))?.handoffs ?? []).filter((h) => h.handedAt !== null && notFound.has(h.targetId)).map((h) => h.targetId);
     if (handed.length > 0) {
-      const resent = await ledger.resend(id, handed);
-      if (!resent.ok)
+      const replayed = await ledger.replay(id, handed);
+      if (!replayed.ok)
         return err(
-          resent.error === "archive_missing" ? { error: "archive_missing", message: resent.message } : { error: "not_found", message: resent.message },
+          replayed.error === "archive_missing" ? { error: "archive_missing", message: replayed.message } : { error: "not_found", message: replayed.message },
         );
-      found.push(...resent.targets.map((t) => ({ ...t, payloadFrom: resent.payloadFrom })));
+      found.push(...replayed.targets.map((t) => ({ ...t, payloadFrom: replayed.payloadFrom })));
     }
   }
   if (found.length === 0) return err({ error: "not_found", message: target ? "That target never had this delivery." : "No target has this delivery." });

@@ -5,16 +5,24 @@ import type { IntegrityStatus } from "../../../ledger/queries";
 import type { SourceSummary, TargetSummary } from "../../service/overview";
 import type { PullSummary } from "../../service/pull";
 import { pullIssues, pullTotals } from "./pull";
-import { formatDuration, plural, truncate } from "../format";
+import { formatDuration, formatTime, plural, truncate } from "../format";
 import { backfilledHref } from "./deliveries";
 import { BreakerBadge, TargetStateBadge } from "./parts";
+import { type IssueView, objectKey } from "../../../alerts/types";
+import { describeObject, issueObjectHref, SEVERITY_TONE } from "./issues";
 
 /** Backlog age past which a target is listed under "Needs attention". */
 export const STALE_BACKLOG_MS = 15 * 60_000;
 
-/** The overview's "Needs attention" list, worst first. Pure. */
-export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): Issue[] {
-  const issues: Issue[] = [];
+/**
+ * An entry of "Needs attention": what the live reads show, `covers` naming the issue condition it is
+ * (`<condition>|<object key>`, docs/alerting.md), and the unresolved issue behind it when there is one.
+ */
+export type AttentionItem = Issue & { covers?: string; issue?: IssueView };
+
+/** The overview's "Needs attention" list from live reads, worst first. Pure. */
+export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): AttentionItem[] {
+  const issues: AttentionItem[] = [];
   for (const { listed, health } of targets) {
     const href = `/admin/ui/targets/${listed.id}`;
     if (!listed.valid)
@@ -32,36 +40,47 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
         tone: "bad",
         text: `Target ${listed.id}: ${plural(health.counts.dead, "dead delivery", "dead deliveries")} waiting for replay.`,
         href: `${href}?state=dead`,
+        covers: `dead_letters|target:${listed.id}`,
       });
     if (health.heldBy === "gone")
       issues.push({
         tone: "bad",
         text: `Target ${listed.id}: paused after 410 Gone; ${plural(health.counts.held, "delivery", "deliveries")} held until resumed.`,
         href,
+        covers: `held|target:${listed.id}`,
       });
     else if (health.heldBy === "config")
       issues.push({
         tone: "warn",
         text: `Target ${listed.id}: holding ${plural(health.counts.held, "delivery", "deliveries")}: ${health.heldReason ?? "configuration problem"}.`,
         href: `${href}?state=held`,
+        covers: `held|target:${listed.id}`,
       });
     if (health.breaker.status !== "closed")
       issues.push({
         tone: "warn",
         text: `Target ${listed.id}: circuit breaker ${health.breaker.status.replace("_", "-")} after ${plural(health.breaker.consecutiveFailures, "failure")} in a row.`,
         href,
+        covers: `breaker_open|target:${listed.id}`,
       });
     if (health.oldestPendingAgeMs !== null && health.oldestPendingAgeMs > STALE_BACKLOG_MS)
       issues.push({
         tone: "warn",
         text: `Target ${listed.id}: oldest pending delivery has waited ${formatDuration(health.oldestPendingAgeMs)}.`,
         href: `${href}?state=pending`,
+        covers: `backlog_age|target:${listed.id}`,
       });
   }
   for (const { listed, stats, lifecycle, reconcile } of sources) {
     const href = `/admin/ui/sources/${listed.id}`;
     if (!listed.valid) issues.push({ tone: "bad", text: `Source ${listed.id}: its document is invalid; CentrePoint gets 503 until fixed.`, href });
-    if (lifecycle?.archive.halted) issues.push({ tone: "bad", text: `Source ${listed.id}: archiving to R2 is halted: ${lifecycle.archive.halted}`, href });
+    if (lifecycle?.archive.halted)
+      issues.push({
+        tone: "bad",
+        text: `Source ${listed.id}: archiving to R2 is halted: ${lifecycle.archive.halted}`,
+        href,
+        covers: `archive_halted|source:${listed.id}`,
+      });
     if (lifecycle?.retention.error) issues.push({ tone: "bad", text: `Source ${listed.id}: retention stopped: ${lifecycle.retention.error}`, href });
     const report = lifecycle?.integrity.report;
     if (report && !report.ok)
@@ -69,6 +88,7 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
         tone: "bad",
         text: `Source ${listed.id}: ledger integrity broken at record ${report.firstBroken?.seq ?? "?"} (${report.firstBroken?.reason ?? "unknown"}).`,
         href,
+        covers: `integrity_failed|source:${listed.id}`,
       });
     if (!stats || !lifecycle) issues.push({ tone: "bad", text: `Source ${listed.id}: its ledger could not be read.`, href });
     if (stats && stats.attention > 0)
@@ -82,12 +102,41 @@ export function findIssues(sources: SourceSummary[], targets: TargetSummary[]): 
   return issues.sort((a, b) => TONE_RANK[a.tone] - TONE_RANK[b.tone]);
 }
 
+/**
+ * "Needs attention" fed by the unresolved issues: a live entry an issue covers carries that issue
+ * (its id, state, who acknowledged it); an issue with no live entry (refusals, a silent source, a
+ * failed lookup, or a condition that has just cleared) is listed with its own summary. Worst first. Pure.
+ */
+export function withIssues(live: AttentionItem[], issues: readonly IssueView[]): AttentionItem[] {
+  const unresolved = issues.filter((i) => i.state !== "resolved");
+  const byKey = new Map(unresolved.map((i) => [`${i.condition}|${objectKey(i.object)}`, i]));
+  const covered = new Set<string>();
+  const items = live.map((item) => {
+    const issue = item.covers ? byKey.get(item.covers) : undefined;
+    if (!issue) return item;
+    covered.add(item.covers!);
+    return { ...item, issue };
+  });
+  for (const [key, issue] of byKey) {
+    if (covered.has(key)) continue;
+    const object = describeObject(issue.object);
+    items.push({
+      tone: SEVERITY_TONE[issue.severity],
+      text: `${object.charAt(0).toUpperCase()}${object.slice(1)}: ${issue.summary}`,
+      href: issueObjectHref(issue),
+      covers: key,
+      issue,
+    });
+  }
+  return items.sort((a, b) => TONE_RANK[a.tone] - TONE_RANK[b.tone]);
+}
+
 /** Worst first. */
 const TONE_RANK = { bad: 0, warn: 1, info: 2, muted: 3, ok: 4 } as const;
 
 /** What the stored reconciliation state of a source asks for: a failed or erroneous last run, backfills, registration problems. */
-export function reconcileIssues(id: string, r: ReconcileSummary): Issue[] {
-  const issues: Issue[] = [];
+export function reconcileIssues(id: string, r: ReconcileSummary): AttentionItem[] {
+  const issues: AttentionItem[] = [];
   const href = `/admin/ui/sources/${id}`;
   const last = r.lastFinished;
   if (last?.outcome === "failed")
@@ -95,6 +144,7 @@ export function reconcileIssues(id: string, r: ReconcileSummary): Issue[] {
       tone: "bad",
       text: `Source ${id}: the last reconciliation with CentrePoint's history failed: ${truncate(last.firstError ?? "no reason recorded", 160)}`,
       href,
+      covers: `reconcile_failed|source:${id}`,
     });
   else if (last?.outcome === "errors")
     issues.push({
@@ -107,21 +157,32 @@ export function reconcileIssues(id: string, r: ReconcileSummary): Issue[] {
       tone: "warn",
       text: `Source ${id}: the last reconciliation backfilled ${plural(last.backfilled, "delivery", "deliveries")} that never arrived as webhooks; find out why (the registration, the secret, an outage).`,
       href: backfilledHref(id),
+      covers: `reconcile_backfilled|source:${id}`,
     });
   const reg = r.registration;
-  if (reg?.error) issues.push({ tone: "warn", text: `Source ${id}: the webhook registration could not be checked: ${truncate(reg.error, 160)}`, href });
-  for (const p of reg?.problems ?? []) issues.push({ tone: p.code === "missing_event" ? "warn" : "bad", text: `Source ${id}: ${p.message}`, href });
+  if (reg?.error)
+    issues.push({
+      tone: "warn",
+      text: `Source ${id}: the webhook registration could not be checked: ${truncate(reg.error, 160)}`,
+      href,
+      covers: `registration_mismatch|source:${id}`,
+    });
+  for (const p of reg?.problems ?? [])
+    issues.push({ tone: p.code === "missing_event" ? "warn" : "bad", text: `Source ${id}: ${p.message}`, href, covers: `registration_mismatch|source:${id}` });
   return issues;
 }
 
 /** Overview: what needs attention, every source with counts and integrity, every target with health. */
-export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; targets: TargetSummary[]; pull?: PullSummary | null }> = ({
-  page,
-  sources,
-  targets,
-  pull = null,
-}) => {
-  const issues = [...findIssues(sources, targets), ...pullIssues(pull)].sort((a, b) => TONE_RANK[a.tone] - TONE_RANK[b.tone]);
+export const OverviewPage: FC<{
+  page: PageContext;
+  sources: SourceSummary[];
+  targets: TargetSummary[];
+  pull?: PullSummary | null;
+  /** The relay's issues (unresolved ones feed "Needs attention"); null when they could not be read. */
+  openIssues?: IssueView[] | null;
+}> = ({ page, sources, targets, pull = null, openIssues = [] }) => {
+  const unreadable: AttentionItem[] = openIssues === null ? [{ tone: "bad", text: "The relay's issues could not be read.", href: "/admin/ui/issues" }] : [];
+  const issues: AttentionItem[] = withIssues([...findIssues(sources, targets), ...pullIssues(pull), ...unreadable], openIssues ?? []);
   const raw = pullTotals(pull);
   const total = (f: (s: SourceSummary) => number | undefined) => sources.reduce((n, s) => n + (f(s) ?? 0), 0);
   const sumHealth = (f: (t: TargetSummary) => number | undefined) => targets.reduce((n, t) => n + (f(t) ?? 0), 0);
@@ -159,6 +220,14 @@ export const OverviewPage: FC<{ page: PageContext; sources: SourceSummary[]; tar
               <li>
                 <Badge tone={i.tone}>{i.tone === "bad" ? "action" : "check"}</Badge>
                 <a href={i.href}>{i.text}</a>
+                {i.issue && (
+                  <a class="small muted" href={`/admin/ui/issues#${i.issue.issueId}`}>
+                    {i.issue.issueId} ·{" "}
+                    {i.issue.state === "acknowledged"
+                      ? `acknowledged by ${i.issue.acknowledgedBy ?? "?"}`
+                      : `open since ${formatTime(Date.parse(i.issue.firstSeenAt))}`}
+                  </a>
+                )}
               </li>
             ))}
           </ul>

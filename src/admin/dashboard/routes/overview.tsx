@@ -1,5 +1,7 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { alertsOf } from "../../../alerts/report";
+import { type IssueView, MAX_ISSUES_LISTED } from "../../../alerts/types";
 import { listConfigs } from "../../../config/store";
 import { log } from "../../../lib/log";
 import { type AdminEnv, requireAdminPage } from "../../../middleware/admin-auth";
@@ -13,9 +15,24 @@ import { render } from "../render";
 export const overview = new Hono<AdminEnv>();
 
 const showOverview = async (c: Context<AdminEnv>) => {
-  const [sources, targets, pull] = await Promise.all([summarizeSources(c.env), summarizeTargets(c.env), summarizePullQuietly(c.env)]);
-  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} />);
+  const [sources, targets, pull, openIssues] = await Promise.all([
+    summarizeSources(c.env),
+    summarizeTargets(c.env),
+    summarizePullQuietly(c.env),
+    unresolvedIssuesQuietly(c.env),
+  ]);
+  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} openIssues={openIssues} />);
 };
+
+/** The unresolved issues for "Needs attention", or null (logged) when the Alerts object fails to answer. */
+async function unresolvedIssuesQuietly(env: AdminEnv["Bindings"]): Promise<IssueView[] | null> {
+  try {
+    return (await alertsOf(env).list({ limit: MAX_ISSUES_LISTED })).filter((i) => i.state !== "resolved");
+  } catch (e) {
+    log("error", "admin read failed", { what: "issues", error: e instanceof Error ? e.message : String(e) });
+    return null;
+  }
+}
 
 /** The pull side's summary for the overview, or null (logged) when a Durable Object fails to answer. */
 async function summarizePullQuietly(env: AdminEnv["Bindings"]): Promise<PullSummary | null> {

@@ -9,11 +9,12 @@ import { batchBody } from "./batch-body";
 import { targetWants } from "../config/match";
 import { checkTargetUrl } from "../lib/url-policy";
 import { type DispatchPayload, filterWants, secretForms, type Shaped, shapeRequest, type TransformInput, transformInput } from "./transform";
-import type { OutboxItem } from "./types";
+import type { HandoffItem } from "./types";
 
 /**
- * One attempt of one event to one target: resolve the target's secrets, build the request (pure,
- * given the clock), send it with an injected `fetch`. Nothing here touches storage.
+ * One attempt of a dispatch (or of a batch of them) to its target: resolve the target's secrets,
+ * build the request (pure, given the clock), send it with an injected `fetch`. Nothing here
+ * touches storage.
  */
 
 /**
@@ -64,6 +65,8 @@ export interface ResolvedTarget {
   transform: TransformConfig | null;
   /** Values `$secret(name)` gives, by name (only the transform's listed secrets). */
   transformSecrets: Record<string, string>;
+  /** How a request goes out when not by the Worker's fetch (an email alert channel: outbox/channel.ts). */
+  send?: typeof fetch;
 }
 
 /** The request of one attempt. */
@@ -153,7 +156,7 @@ export type Prepared = { kind: "send"; request: OutboundRequest } | { kind: "not
  * Applies the target's filter and transform, then builds the request (signing and auth apply to the
  * transformed body). A target with neither only builds the request. Error messages are redacted.
  */
-export async function prepareRequest(item: DispatchPayload & Pick<OutboxItem, "headers">, target: ResolvedTarget, now: number): Promise<Prepared> {
+export async function prepareRequest(item: DispatchPayload & Pick<HandoffItem, "headers">, target: ResolvedTarget, now: number): Promise<Prepared> {
   if (!targetWants(target.wants, item.source, item.kind)) return { kind: "not_wanted", reason: NOT_WANTED_BY_MATCH };
   if (target.filter === null && target.transform === null) return { kind: "send", request: await buildRequest(item, target, now) };
   const input = transformInput(item, target.id);
@@ -181,7 +184,7 @@ export interface BatchPrepared {
  * `webhook-id` is derived from the members' delivery ids, so a resent batch keeps it.
  */
 export async function prepareBatch(
-  items: readonly (DispatchPayload & Pick<OutboxItem, "headers">)[],
+  items: readonly (DispatchPayload & Pick<HandoffItem, "headers">)[],
   target: ResolvedTarget,
   now: number,
 ): Promise<BatchPrepared> {
@@ -236,7 +239,7 @@ export async function signWebhook(key: Uint8Array, id: string, timestamp: number
  * on every retry and replay; `webhook-timestamp` (seconds) and the signature are per attempt.
  */
 export async function buildRequest(
-  item: Pick<OutboxItem, "deliveryId" | "envelope" | "body" | "headers">,
+  item: Pick<HandoffItem, "deliveryId" | "envelope" | "body" | "headers">,
   target: ResolvedTarget,
   now: number,
   shaped: Shaped | null = null,

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { targetSchema } from "../../src/config/schemas";
-import { buildRequest, classifyError, CONTENT_TYPE, type ResolvedTarget, resolveTarget, sendRequest } from "../../src/outbox/deliver";
+import { buildRequest, classifyError, CONTENT_TYPE, type ResolvedTarget, resolveTarget, sendRequest } from "../../src/outbox/attempt";
 import { USER_AGENT } from "../../src/version";
 import { makeItem, SIGNING_SECRET } from "../support/outbox";
 

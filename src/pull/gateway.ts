@@ -1,6 +1,8 @@
+import { bumpCounter } from "../lib/counters";
 import { DurableObject } from "cloudflare:workers";
 import type { CentrePointApiConfig } from "../config/schemas";
 import { loadConfig } from "../config/store";
+import { reportIssue } from "../alerts/report";
 import type { Bindings } from "../env";
 import { log } from "../lib/log";
 import { migrate } from "../lib/migrate";
@@ -23,7 +25,6 @@ import { type ApiCallCount, countApiCall, readApiCalls } from "./api-calls";
 import { type DataFileFact, dataFileFacts, type SubjectFact, subjectFact, type UploadFact, uploadFact } from "./facts";
 import {
   activeCount,
-  bumpCounter,
   dueQueued,
   duePolls,
   enqueueTrigger,
@@ -83,8 +84,8 @@ export function clientName(block: ClientBlock): string {
   return `${base(block.authUrl)} ${base(block.apiUrl)} ${block.clientIdEnv} ${block.clientSecretEnv}`;
 }
 
-/** The CentrePointClient stub of a source's `centrepoint` block. */
-export function clientFor(env: Bindings, block: ClientBlock) {
+/** The CentrePointGateway stub of a source's `centrepoint` block. */
+export function gatewayFor(env: Bindings, block: ClientBlock) {
   return env.CP_CLIENT.get(env.CP_CLIENT.idFromName(clientName(block)));
 }
 
@@ -114,7 +115,7 @@ export function lookupErrorOf(e: ApiError): LookupError {
  * submitted as slots free). Lookups never retry or wait inside a call: callers retry durably.
  * Tokens stay in isolate memory (api/token.ts). See docs/pull.md.
  */
-export class CentrePointClient extends DurableObject<Bindings> {
+export class CentrePointGateway extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** Requests granted in the last minute, per source (in memory: an instance is evicted only after tens of idle seconds). */
   private budget: BudgetState = emptyBudgetState();
@@ -303,6 +304,7 @@ export class CentrePointClient extends DurableObject<Bindings> {
       } else {
         markFinished(this.sql, r.id, "failed", now, { error: error.reason });
         log("warn", "raw-data request refused by CentrePoint", { source: r.source, deliveryId: r.triggerDeliveryId, error: error.reason });
+        this.reportRawFailure(r.source, `raw-data request refused by CentrePoint: ${error.reason}`, error.status);
       }
     }
   }
@@ -330,17 +332,27 @@ export class CentrePointClient extends DurableObject<Bindings> {
     if (got?.ok && !isActiveRequestStatus(got.value.status)) {
       const state = got.value.status === "completed" ? "completed" : "error";
       markFinished(this.sql, r.id, state, now, { status: got.value.status, error: got.value.errorMessage });
-      if (state === "error")
+      if (state === "error") {
         log("warn", "raw-data request ended in error (found by polling)", { source: r.source, trackingId: r.trackingId, error: got.value.errorMessage });
+        this.reportRawFailure(r.source, `raw-data request ${r.trackingId} ended in error: ${got.value.errorMessage ?? "no message"}`);
+      }
     } else if (got && !got.ok && got.error.kind === "http" && got.error.status === 404) {
       markFinished(this.sql, r.id, "lost", now, { error: "CentrePoint does not know this request (404)" });
       log("warn", "raw-data request lost", { source: r.source, trackingId: r.trackingId });
+      this.reportRawFailure(r.source, `raw-data request ${r.trackingId} lost: CentrePoint does not know it (404)`);
     } else if (r.submittedAt !== null && now - r.submittedAt >= LOST_AFTER_MS) {
       markFinished(this.sql, r.id, "lost", now, { error: `still ${r.upstreamStatus ?? "active"} 24 h after submission; the relay stopped waiting for it` });
       log("warn", "raw-data request lost", { source: r.source, trackingId: r.trackingId });
+      this.reportRawFailure(r.source, `raw-data request ${r.trackingId} lost: still ${r.upstreamStatus ?? "active"} 24 h after submission`);
     } else if (markPolled(this.sql, r, got?.ok ? got.value.status : (r.upstreamStatus ?? "unknown"), now)) {
       log("warn", "raw-data request overdue", { source: r.source, trackingId: r.trackingId, submittedAt: r.submittedAt });
     }
+  }
+
+  /** Opens raw_request_failed (or centrepoint_auth_failed when CentrePoint refused the client) for `source` at once, off this object's path (docs/alerting.md). */
+  private reportRawFailure(source: string, summary: string, status: number | null = null): void {
+    const condition = status === 401 || status === 403 ? "centrepoint_auth_failed" : "raw_request_failed";
+    this.ctx.waitUntil(reportIssue(this.env, { condition, object: { source }, summary, count: 1 }));
   }
 
   /** Arms the alarm now unless it is armed earlier (or running: the run re-arms). */
