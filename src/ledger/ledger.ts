@@ -9,38 +9,22 @@ import { migrate } from "../lib/migrate";
 import { PULL_HANDOFF } from "../pull/plan";
 import type { StoredEnrichment } from "../pull/facts";
 import { SEGMENT_LIMITS, type SegmentLimits } from "./archive";
-import {
-  type DownloadEntry,
-  type DownloadRow,
-  listDownloads,
-  planReleased,
-  type PullLedgerStats,
-  pullLedgerStats,
-  pullView,
-  recordDownload,
-  releaseEnrichment,
-  storeEnrichment,
-} from "./enrichment";
+import type { DownloadEntry, DownloadRow, PullLedgerStats } from "./enrichment";
+import { listDownloads, planReleased, pullLedgerStats, pullView, recordDownload, releaseEnrichment, storeEnrichment } from "./enrichment";
 import { EXPORT_PAGE, exportPage, exportRange } from "./export";
 import { type HandoffHost, type HandoffLanes, handoffLanes, type OutboxPort } from "./handoff-lanes";
 import { appendHandshake, HANDSHAKE_LOG_CAP } from "./handshakes";
 import { INTEGRITY_SLICE, type SliceLimits } from "./integrity";
 import { chainAnchor, integrityStatus, type JobHost, lastFullAt, lifecycleStatus, nextAlarmAt, runDueJobs, verifyStep } from "./job-runners";
+import type { DeliveryRecord, HandshakeEntry, IntegrityStatus, KnownDelivery, LedgerLifecycle, LedgerStats, ListFilter } from "./queries";
 import {
-  type DeliveryRecord,
   getDelivery,
-  type HandshakeEntry,
-  type IntegrityStatus,
   knownDeliveries,
-  type KnownDelivery,
-  type LedgerLifecycle,
   ledgerMetrics,
   ledgerTrend,
   ledgerSource,
   ledgerStats,
-  type LedgerStats,
   listDeliveries,
-  type ListFilter,
   listHandshakes,
   rejectedCounter,
 } from "./queries";

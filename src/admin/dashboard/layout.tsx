@@ -1,3 +1,4 @@
+import { CHART_CSS } from "./charts";
 import { raw } from "hono/html";
 import { type Role, roleAllows } from "../../lib/actor";
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
@@ -108,7 +109,7 @@ details>summary{cursor:pointer;color:var(--accent)}
 .login button{width:100%;padding:8px 14px}
 footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);font-size:.8rem}
 @media (max-width:860px){form.filters{grid-template-columns:1fr 1fr}}
-`;
+${CHART_CSS}`;
 
 /** Which navigation entry is current. */
 export type NavKey = "overview" | "deliveries" | "issues" | "alerts" | "audit" | "none";

@@ -1,3 +1,5 @@
+import type { TrendPoint } from "../../../lib/trends";
+import { SourceCharts } from "../charts";
 import type { FC } from "hono/jsx";
 import { type Tone, Badge, type Issue, Layout, type PageContext, Stat, Time } from "../layout";
 import type { ReconcileSummary } from "../../../reconcile/reconciler";
@@ -180,7 +182,9 @@ export const OverviewPage: FC<{
   pull?: PullSummary | null;
   /** The relay's issues (unresolved ones feed "Needs attention"); null when they could not be read. */
   openIssues?: IssueView[] | null;
-}> = ({ page, sources, targets, pull = null, openIssues = [] }) => {
+  /** Every source's deliveries per hour (charts); null when they could not be read. */
+  trends?: { day: TrendPoint[]; week: TrendPoint[] } | null;
+}> = ({ page, sources, targets, pull = null, openIssues = [], trends = null }) => {
   const unreadable: AttentionItem[] = openIssues === null ? [{ tone: "bad", text: "The relay's issues could not be read.", href: "/admin/ui/issues" }] : [];
   const issues: AttentionItem[] = withIssues([...findIssues(sources, targets), ...pullIssues(pull), ...unreadable], openIssues ?? []);
   const raw = pullTotals(pull);
@@ -207,6 +211,13 @@ export const OverviewPage: FC<{
           </>
         )}
       </div>
+
+      {trends && trends.day.length > 0 && sources.length > 0 && (
+        <section class="card" aria-labelledby="trends-h">
+          <h2 id="trends-h">Trends, every source</h2>
+          <SourceCharts day={trends.day} week={trends.week} />
+        </section>
+      )}
 
       <section class="card" aria-labelledby="issues-h">
         <h2 id="issues-h">Needs attention</h2>

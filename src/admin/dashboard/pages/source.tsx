@@ -1,3 +1,5 @@
+import type { TrendPoint } from "../../../lib/trends";
+import { SourceCharts } from "../charts";
 import { AuditCard } from "./audit";
 import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
@@ -30,7 +32,9 @@ export const SourcePage: FC<{
   notice: Flash;
   /** The newest audit entries concerning the source; null when the caller may not read the trail. */
   trail?: AuditLine[] | null;
-}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice, trail = null }) => (
+  /** Hourly trends of the last 24 hours and 7 days (charts). */
+  trends?: { day: TrendPoint[]; week: TrendPoint[] } | null;
+}> = ({ page, id, webhookUrl, listed, stats, lifecycle, handshakes, handshakesDropped, reconcile, notice, trail = null, trends = null }) => (
   <Layout title={`Source ${id}`} page={page} nav="overview" signedIn>
     <p class="small">
       <a href="/admin/">← Overview</a>
@@ -77,6 +81,12 @@ export const SourcePage: FC<{
       <Stat value={stats.handshakes} label="handshakes" />
       <Stat value={<Time ms={stats.lastReceivedAt} now={page.now} />} label="last received" />
     </div>
+    {trends && (
+      <section class="card" aria-labelledby="trends-h">
+        <h2 id="trends-h">Trends</h2>
+        <SourceCharts day={trends.day} week={trends.week} />
+      </section>
+    )}
 
     <IntegritySection id={id} page={page} integrity={lifecycle.integrity} />
     <ArchiveSection lifecycle={lifecycle} retention={listed?.valid ? listed.config.retention : undefined} />

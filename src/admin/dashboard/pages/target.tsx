@@ -1,3 +1,5 @@
+import type { TrendPoint } from "../../../lib/trends";
+import { TargetCharts } from "../charts";
 import { AuditCard } from "./audit";
 import type { AuditLine } from "../../../audit/format";
 import type { FC } from "hono/jsx";
@@ -25,7 +27,9 @@ export const TargetPage: FC<{
   notice: Flash;
   /** The newest audit entries concerning the target; null when the caller may not read the trail. */
   trail?: AuditLine[] | null;
-}> = ({ page, id, listed, health, tab, items, next, notice, trail = null }) => {
+  /** Hourly trends of the last 24 hours and 7 days (charts). */
+  trends?: { day: TrendPoint[]; week: TrendPoint[] } | null;
+}> = ({ page, id, listed, health, tab, items, next, notice, trail = null, trends = null }) => {
   const base = `/admin/ui/targets/${id}`;
   const c = health.counts;
   const canResume = health.heldBy !== null || c.held > 0 || health.breaker.status !== "closed";
@@ -129,6 +133,13 @@ export const TargetPage: FC<{
           </dd>
         </dl>
       </section>
+
+      {trends && (
+        <section class="card" aria-labelledby="trends-h">
+          <h2 id="trends-h">Trends</h2>
+          <TargetCharts day={trends.day} week={trends.week} />
+        </section>
+      )}
 
       <section class="card flush" aria-labelledby="list-h">
         <div class="head">

@@ -1,3 +1,6 @@
+import { ledgerOf } from "../../service/stubs";
+import type { TrendPoint } from "../../../lib/trends";
+import { sumTrends } from "../charts";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { alertsOf } from "../../../alerts/report";
@@ -21,7 +24,11 @@ const showOverview = async (c: Context<AdminEnv>) => {
     summarizePullQuietly(c.env),
     unresolvedIssuesQuietly(c.env),
   ]);
-  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} openIssues={openIssues} />);
+  const trends = await relayTrendsQuietly(
+    c,
+    sources.map((s) => s.listed.id),
+  );
+  return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} openIssues={openIssues} trends={trends} />);
 };
 
 /** The unresolved issues for "Needs attention", or null (logged) when the Alerts object fails to answer. */
@@ -49,3 +56,16 @@ async function summarizePullQuietly(env: AdminEnv["Bindings"]): Promise<PullSumm
 overview.get("/admin", requireAdminPage, pageRole("viewer"), showOverview);
 overview.get("/admin/", requireAdminPage, pageRole("viewer"), showOverview);
 overview.get("/admin/ui", requireAdminPage, pageRole("viewer"), (c) => c.redirect("/admin/", 302));
+
+/** Every source's deliveries per hour, summed, for the last 24 hours and 7 days; null when a ledger could not be read (the page still renders). */
+async function relayTrendsQuietly(c: Context<AdminEnv>, sources: string[]): Promise<{ day: TrendPoint[]; week: TrendPoint[] } | null> {
+  try {
+    const [day, week] = await Promise.all(
+      [24, 7 * 24].map(async (hours) => sumTrends(await Promise.all(sources.map((id) => ledgerOf(c.env, id).trends(hours))))),
+    );
+    return { day: day!, week: week! };
+  } catch (e) {
+    log("warn", "overview trends unreadable", { error: e instanceof Error ? e.message : String(e) });
+    return null;
+  }
+}

@@ -30,11 +30,13 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
   const ledger = ledgerOf(c.env, id);
   const listed = asListed(id, loaded)!;
   // Stored state only: the page never runs a check (the button below starts one in the background).
-  const [stats, handshakes, lifecycle, reconcile] = await Promise.all([
+  const [stats, handshakes, lifecycle, reconcile, day, week] = await Promise.all([
     ledger.stats(),
     ledger.listHandshakes(HANDSHAKES_SHOWN),
     ledger.lifecycle(),
     reconcileSummary(c.env, listed),
+    ledger.trends(24),
+    ledger.trends(7 * 24),
   ]);
   const trail = await entriesAbout(c, `source:${id}`);
   const webhookUrl = `${new URL(c.req.url).origin}/webhooks/${id}`;
@@ -53,6 +55,7 @@ async function renderSource(c: Context<AdminEnv>, id: string, flash: Flash, stat
         reconcile={reconcile}
         notice={flash}
         trail={trail}
+        trends={{ day, week }}
       />
     ),
     status,

@@ -25,7 +25,7 @@ async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, stat
   const loaded = await loadConfig(c.env.CONFIG, "target", id, 0);
   if (loaded.state === "missing") return renderError(c, 404, `No target “${id}”.`);
   const outbox = outboxOf(c.env, id);
-  const health = await outbox.health();
+  const [health, day, week] = await Promise.all([outbox.health(), outbox.trends(24), outbox.trends(7 * 24)]);
   const listed = asListed(id, loaded);
   const asked = c.req.query("state");
   const tab: TargetTab = TARGET_TABS.includes(asked as TargetTab) ? (asked as TargetTab) : health.counts.dead > 0 ? "dead" : "all";
@@ -36,7 +36,20 @@ async function renderTarget(c: Context<AdminEnv>, id: string, flash: Flash, stat
   const trail = await entriesAbout(c, `target:${id}`);
   return render(
     c,
-    (page) => <TargetPage page={page} id={id} listed={listed} health={health} tab={tab} items={items} next={listing.cursor} notice={flash} trail={trail} />,
+    (page) => (
+      <TargetPage
+        page={page}
+        id={id}
+        listed={listed}
+        health={health}
+        tab={tab}
+        items={items}
+        next={listing.cursor}
+        notice={flash}
+        trail={trail}
+        trends={{ day, week }}
+      />
+    ),
     status,
   );
 }
