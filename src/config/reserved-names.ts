@@ -7,4 +7,6 @@ export const RESERVED_SECRET_NAMES: readonly string[] = [
   "ALLOW_HTTP_TARGETS",
   "RELAY_PUBLIC_URL",
   "CENTREPOINT_API_HOSTS",
+  "ACCESS_TEAM_DOMAIN",
+  "ACCESS_AUD",
 ];

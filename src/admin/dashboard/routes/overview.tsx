@@ -24,9 +24,10 @@ const showOverview = async (c: Context<AdminEnv>) => {
     summarizePullQuietly(c.env),
     unresolvedIssuesQuietly(c.env),
   ]);
+  // Only the ledgers the summary read: an invalid id never opens one.
   const trends = await relayTrendsQuietly(
     c,
-    sources.map((s) => s.listed.id),
+    sources.flatMap((s) => (s.stats ? [s.listed.id] : [])),
   );
   return render(c, (page) => <OverviewPage page={page} sources={sources} targets={targets} pull={pull} openIssues={openIssues} trends={trends} />);
 };
