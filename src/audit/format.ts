@@ -1,5 +1,5 @@
 // Loaded by the Worker and by Node (scripts/verify-archive.ts): explicit extensions, no Workers types.
-import { type Broken, type LineVerifier, type Verified } from "../lib/archive-format.ts";
+import { type Broken, type LineVerifier, parseChainLine, type Verified } from "../lib/archive-format.ts";
 import { chainLink, GENESIS } from "../lib/chain.ts";
 
 /**
@@ -90,17 +90,7 @@ export function isAuditLine(value: unknown): boolean {
 
 /** Parses one line; the error names the field that is wrong. */
 export function parseAuditLine(line: string): { ok: true; value: AuditLine } | { ok: false; error: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return { ok: false, error: "the line is not JSON" };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, error: "the line is not a JSON object" };
-  for (const [field, valid] of Object.entries(LINE_FIELDS)) {
-    if (!valid((value as Record<string, unknown>)[field])) return { ok: false, error: `field ${field} is missing or has the wrong type` };
-  }
-  return { ok: true, value: value as AuditLine };
+  return parseChainLine<AuditLine>(line, LINE_FIELDS);
 }
 
 /** Why an entry does not verify after `expected` (the previous entry's seq + 1 and hash), or null. */

@@ -1,7 +1,7 @@
 // Loaded by the Worker and by Node (scripts/verify-archive.ts): explicit extensions, no Workers types.
 import { type ChainFields, checkLink, GENESIS } from "./chain.ts";
 import { fromBase64, sha256Hex } from "../lib/crypto.ts";
-import { type Broken, type LineVerifier, type SegmentManifest as BaseManifest, type Verified, verifyText } from "../lib/archive-format.ts";
+import { type Broken, type LineVerifier, parseChainLine, type SegmentManifest as BaseManifest, type Verified, verifyText } from "../lib/archive-format.ts";
 
 export { type Broken, manifestText, segmentKeys, type Verified } from "../lib/archive-format.ts";
 
@@ -66,17 +66,7 @@ const RECORD_FIELDS: Record<keyof ArchiveRecord, (v: unknown) => boolean> = {
 
 /** Parses one line; the error names the field that is wrong. */
 export function parseRecordLine(line: string): { ok: true; value: ArchiveRecord } | { ok: false; error: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return { ok: false, error: "the line is not JSON" };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, error: "the line is not a JSON object" };
-  for (const [field, valid] of Object.entries(RECORD_FIELDS)) {
-    if (!valid((value as Record<string, unknown>)[field])) return { ok: false, error: `field ${field} is missing or has the wrong type` };
-  }
-  return { ok: true, value: value as ArchiveRecord };
+  return parseChainLine<ArchiveRecord>(line, RECORD_FIELDS);
 }
 
 /**

@@ -80,3 +80,21 @@ export function verifyText(text: string, verifier: LineVerifier, where: string):
   }
   return { ok: true, verified: verifier.verified };
 }
+
+/** Per field of a line, whether its value is valid. */
+export type LineFields = Record<string, (v: unknown) => boolean>;
+
+/** Parses one NDJSON line of a chain and checks every field; the error names the first field that is wrong. */
+export function parseChainLine<T>(line: string, fields: LineFields): { ok: true; value: T } | { ok: false; error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, error: "the line is not JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, error: "the line is not a JSON object" };
+  for (const [field, valid] of Object.entries(fields)) {
+    if (!valid((value as Record<string, unknown>)[field])) return { ok: false, error: `field ${field} is missing or has the wrong type` };
+  }
+  return { ok: true, value: value as T };
+}
