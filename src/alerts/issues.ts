@@ -1,5 +1,5 @@
 import type { Condition, Severity } from "../config/alerting";
-import { type Fragment, fragment, joinFragments } from "../lib/sql";
+import { type Fragment, fragment, joinFragments, inChunks, placeholders } from "../lib/sql";
 import { type Finding, type IssueChange, type IssueFilter, type IssueObject, type IssueState, type IssueView, objectKey, objectOfKey } from "./types";
 
 /**
@@ -159,14 +159,15 @@ export function acknowledgeIssue(sql: SqlStorage, id: number, by: string, note: 
 
 /** The unresolved issues of the given conditions, by condition and object key. */
 export function unresolved(sql: SqlStorage, conditions: readonly Condition[]): { id: number; condition: Condition; object: string; lastSeenAt: number }[] {
-  if (conditions.length === 0) return [];
-  return sql
-    .exec<{ id: number; condition: Condition; object: string; last_seen_at: number }>(
-      `SELECT id, condition, object, last_seen_at FROM issues WHERE state != 'resolved' AND condition IN (${conditions.map(() => "?").join(", ")})`,
-      ...conditions,
-    )
-    .toArray()
-    .map((r) => ({ id: r.id, condition: r.condition, object: r.object, lastSeenAt: r.last_seen_at }));
+  return inChunks(conditions).flatMap((chunk) =>
+    sql
+      .exec<{ id: number; condition: Condition; object: string; last_seen_at: number }>(
+        `SELECT id, condition, object, last_seen_at FROM issues WHERE state != 'resolved' AND condition IN (${placeholders(chunk)})`,
+        ...chunk,
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, condition: r.condition, object: r.object, lastSeenAt: r.last_seen_at })),
+  );
 }
 
 /** One issue, or null. */
