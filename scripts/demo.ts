@@ -12,13 +12,17 @@
  * checks the 302 (never following it: the fake's download URLs are on a host that does not resolve).
  * Waits (bounded) until both receivers hold every CentrePoint delivery. Exits 0 only if each
  * receiver's distinct webhook-ids equal CentrePoint's delivery ids, the refused ones backfilled
- * exactly once, and the PULL chapter saw what it should.
+ * exactly once, the PULL chapter saw what it should, and the people chapter (after the tally: its
+ * replay is one more copy) saw a viewer refused, an operator's replay with its reason in the audit
+ * trail, and the trail's export verified offline.
  */
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { centrepointHeaders } from "../harness/centrepoint/headers.ts";
+import { type FakeAccessServer, startFakeAccess } from "../harness/fake-access.ts";
 import { signBody } from "../harness/centrepoint/signing.ts";
 import { type FakeCentrePointServer, historyLoggingSend, startFakeCentrePoint } from "../harness/fake-centrepoint-server.ts";
 import type { FakeCentrePoint } from "../harness/fake-centrepoint.ts";
@@ -436,6 +440,38 @@ async function pullChapter(
   }
 }
 
+/**
+ * The people chapter (docs/identity.md, docs/audit.md): two people signed in through a local
+ * stand-in for Cloudflare Access, a viewer whose replay is refused and an operator who replays with
+ * a reason; the audit trail shows them, and its export verifies offline. True when all of it held.
+ */
+async function peopleChapter(base: string, admin: AdminClient, access: FakeAccessServer, deliveryId: string, target: string, tmp: string): Promise<boolean> {
+  await putConfig(admin, "/operators", { roles: { "vera@site.example": "viewer", "otto@site.example": "operator" } });
+  const as = async (email: string, p: string, body: unknown, headers: Record<string, string> = {}) =>
+    http(`${base}/admin${p}`, {
+      method: "POST",
+      headers: { "cf-access-jwt-assertion": await access.mint({ email }), "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+  const replayPath = `/deliveries/${SOURCE_ID}/${encodeURIComponent(deliveryId)}/replay`;
+  const refused = await as("vera@site.example", replayPath, { target });
+  say("people", `vera@site.example (viewer) asks to replay ${deliveryId} to ${target}: ${refused.status} ${refused.text.slice(0, 160)}`);
+  const done = await as("otto@site.example", replayPath, { target }, { "x-audit-reason": "the EDC lost this record in its restore" });
+  say("people", `otto@site.example (operator) replays it, with a reason: ${done.status}`);
+  const trail = await admin.call("GET", "/audit?limit=6");
+  const items = (trail.json as { items?: { at: string; actor: string; role: string; action: string; reason: string | null }[] }).items ?? [];
+  for (const e of items) say("audit", `${e.at} ${e.actor} (${e.role}) ${e.action}${e.reason ? `: ${e.reason}` : ""}`);
+  const exported = await admin.call("GET", "/audit/export");
+  const file = path.join(tmp, "audit-export.ndjson");
+  await writeFile(file, exported.text);
+  const verify = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "scripts", "verify-archive.ts"), file], { encoding: "utf8", timeout: 60_000 });
+  const last = `${verify.stdout ?? ""}${verify.stderr ?? ""}`.trim().split("\n").at(-1) ?? "";
+  say("audit", `npm run verify-archive -- ${file}: exit ${verify.status}; ${last.slice(0, 200)}`);
+  return (
+    refused.status === 403 && done.status === 200 && items.some((e) => e.actor === "otto@site.example" && e.action === "delivery.replay") && verify.status === 0
+  );
+}
+
 function hostOf(url: string): string {
   try {
     return new URL(url).host;
@@ -538,12 +574,15 @@ async function main(): Promise<number> {
   closers.push(centrepoint.close);
   say("demo", `fake CentrePoint V3 API (token, registration, delivery history, subjects, uploads, raw-data requests, data files) on ${centrepoint.url}`);
 
+  const access = await startFakeAccess();
+  closers.push(() => access.close());
+  say("demo", `a local stand-in for Cloudflare Access on ${access.url} (serves its own keys)`);
   say("demo", `starting the relay: wrangler dev on ${base} (storage in ${tmp})`);
   const relay = await startDev({
     configPath: path.join(PROJECT_ROOT, "wrangler.toml"),
     persistTo: path.join(tmp, "state"),
     workDir: tmp,
-    vars: { ...secrets, RELAY_PUBLIC_URL: base },
+    vars: { ...secrets, RELAY_PUBLIC_URL: base, ACCESS_TEAM_DOMAIN: access.url, ACCESS_AUD: access.audience },
     port,
     readyTimeoutMs: READY_TIMEOUT_MS,
     onLine: (line) => void (RELAY_LINES_SHOWN.test(line) && say("relay", line.slice(0, 220))),
@@ -594,7 +633,11 @@ async function main(): Promise<number> {
   stopHealth();
 
   const checks = receivers.map((r) => checkTally(expected, r.tally));
-  const pass = summary.ok && backfillOk && pull.ok && complete && checks.every((c) => c.holds);
+  // After the tally: the people chapter's replay is one more (deliberate) copy at the first receiver.
+  process.stdout.write("\nPeople: two people through Cloudflare Access, a refused action, a replay with a reason, the audit trail\n\n");
+  const people = summary.acceptedIds.length > 0 && (await peopleChapter(base, admin, access, summary.acceptedIds[0]!, receivers[0]!.name, tmp));
+  if (!people) say("demo", "the people chapter did not see a refused viewer, an operator's replay in the trail and a verified export");
+  const pass = summary.ok && backfillOk && pull.ok && complete && checks.every((c) => c.holds) && people;
   printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk, pull });
   const statuses = (m: Map<number, number>) => [...m].map(([status, n]) => `${n} × ${status}`).join(", ") || "no requests";
   process.stdout.write(
