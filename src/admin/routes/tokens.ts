@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../../env";
 import { sha256Hex } from "../../lib/crypto";
 import { errorResponse } from "../../lib/errors";
-import { audit } from "../../audit/audit";
+import { audit, REASON_HEADER } from "../../audit/audit";
 import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
 import { type ApiTokenInfo, signInGuard } from "../sign-in-guard";
@@ -87,12 +87,16 @@ tokens.delete(
   valid("param", tokenIdParam),
   async (c) => {
     const { id } = c.req.valid("param");
-    const reason = (c.req.header("x-audit-reason") ?? "").trim();
-    if (!reason) return errorResponse(c, 400, "reason_required", "Revoking a token needs a reason: send it in the X-Audit-Reason header.");
     const guard = signInGuard(c.env);
     const existing = await guard.getToken(id);
     if (!existing) return errorResponse(c, 404, "not_found", `No token "${id}".`);
-    await audit(c, { action: "token.revoke", object: { token: id, name: existing.name }, reason: reason.slice(0, 1000), before: listed(existing, Date.now()) });
+    await audit(c, {
+      action: "token.revoke",
+      object: { token: id, name: existing.name },
+      reason: c.req.header(REASON_HEADER),
+      reasonRequired: "Revoking a token needs a reason",
+      before: listed(existing, Date.now()),
+    });
     await guard.revokeToken(id);
     return c.body(null, 204);
   },
