@@ -14,7 +14,10 @@
  * receiver's distinct webhook-ids equal CentrePoint's delivery ids, the refused ones backfilled
  * exactly once, the PULL chapter saw what it should, and the people chapter (after the tally: its
  * replay is one more copy) saw a viewer refused, an operator's replay with its reason in the audit
- * trail, and the trail's export verified offline.
+ * trail, and the trail's export verified offline, and the alerts chapter saw edc-flaky's dead letter
+ * open a critical issue, its signed notification reach the pager (the alert channel demo-pager's
+ * local receiver, which also prints the issues the earlier chapters opened), an acknowledgement,
+ * and the issue resolve itself after the replay.
  */
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -37,6 +40,7 @@ import { checkTally, type TallyCheck } from "../harness/targets/tally.ts";
 import { waitFor } from "../harness/wait.ts";
 import { docExample } from "../harness/targets/doc-examples.ts";
 import { EXAMPLE_REDCAP_FIELDS } from "../harness/targets/redcap.ts";
+import { uploadBody } from "../harness/centrepoint/payloads.ts";
 import { startFhirReceiver, startRedcapReceiver } from "../harness/targets/system-receivers.ts";
 
 const SOURCE_ID = "demo-study";
@@ -54,6 +58,9 @@ const DELIVERY_TIMEOUT_MS = 90_000;
 const HEALTH_POLL_MS = 5_000;
 /** Worker log lines worth echoing while the demo runs (the rest go to the log file only). */
 const RELAY_LINES_SHOWN = /"level":"(warn|error)"|\[wrangler:(warn|error)\]/;
+
+/** wrangler's warning lines carry terminal colours; the demo's own lines carry none. */
+const stripAnsi = (line: string) => line.replace(/\x1b\[[0-9;]*m/g, "");
 
 const started = Date.now();
 /** Prints one line tagged with the component and the seconds since start. */
@@ -440,6 +447,16 @@ async function pullChapter(
   }
 }
 
+/** POSTs to the admin API as a person signed in through the local Access stand-in. */
+function asPerson(base: string, access: FakeAccessServer) {
+  return async (email: string, p: string, body: unknown, headers: Record<string, string> = {}) =>
+    http(`${base}/admin${p}`, {
+      method: "POST",
+      headers: { "cf-access-jwt-assertion": await access.mint({ email }), "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+}
+
 /**
  * The people chapter (docs/identity.md, docs/audit.md): two people signed in through a local
  * stand-in for Cloudflare Access, a viewer whose replay is refused and an operator who replays with
@@ -447,12 +464,7 @@ async function pullChapter(
  */
 async function peopleChapter(base: string, admin: AdminClient, access: FakeAccessServer, deliveryId: string, target: string, tmp: string): Promise<boolean> {
   await putConfig(admin, "/operators", { roles: { "vera@site.example": "viewer", "otto@site.example": "operator" } });
-  const as = async (email: string, p: string, body: unknown, headers: Record<string, string> = {}) =>
-    http(`${base}/admin${p}`, {
-      method: "POST",
-      headers: { "cf-access-jwt-assertion": await access.mint({ email }), "content-type": "application/json", ...headers },
-      body: JSON.stringify(body),
-    });
+  const as = asPerson(base, access);
   const replayPath = `/deliveries/${SOURCE_ID}/${encodeURIComponent(deliveryId)}/replay`;
   const refused = await as("vera@site.example", replayPath, { target });
   say("people", `vera@site.example (viewer) asks to replay ${deliveryId} to ${target}: ${refused.status} ${refused.text.slice(0, 160)}`);
@@ -472,6 +484,104 @@ async function peopleChapter(base: string, admin: AdminClient, access: FakeAcces
   );
 }
 
+/** A notification as the pager received it (docs/schemas/alert-notification.schema.json). */
+interface Notification {
+  type: string;
+  timestamp: string;
+  data: { issueId: string; condition: string; severity: string; object: Record<string, string>; summary: string; count: number; url: string };
+}
+
+/** One line for a notification: its type, the issue, what it is about, and the summary. */
+function describeNotification(n: Notification): string {
+  const [kind, id] = Object.entries(n.data?.object ?? {})[0] ?? ["?", "?"];
+  return `${n.type} ${n.data?.issueId} ${n.data?.severity} ${n.data?.condition} on ${kind}:${id}: ${String(n.data?.summary).slice(0, 120)}`;
+}
+
+/**
+ * The alerts chapter (docs/alerting.md): edc-flaky goes down again, with its retries capped at
+ * three attempts the next event goes dead for it, and the relay opens a critical dead_letters issue
+ * at once; the pager (a local receiver behind the webhook channel `demo-pager`) gets issue.opened,
+ * signed. An operator acknowledges it, edc-flaky comes back, the operator replays its dead letters
+ * with a reason, and the one-minute evaluation (run on demand through wrangler's --test-scheduled
+ * endpoint) finds no dead dispatch: the issue resolves itself and the pager gets issue.resolved.
+ * True when every step held.
+ */
+async function alertsChapter(
+  base: string,
+  admin: AdminClient,
+  access: FakeAccessServer,
+  run: { flaky: Target; pager: Target; notifications: Notification[]; ingress: string; secret: string; centrepoint: FakeCentrePoint },
+): Promise<boolean> {
+  const { flaky, pager, notifications } = run;
+  const checks: [string, boolean][] = [];
+  const check = (what: string, holds: boolean) => {
+    checks.push([what, holds]);
+    say("alerts", `${holds ? "ok  " : "FAIL"} ${what}`);
+  };
+  const wait = <T>(what: string, found: () => T | undefined, timeoutMs = 30_000) =>
+    waitFor(what, found, { timeoutMs, intervalMs: 250 }).catch((e: Error) => (say("alerts", `FAIL ${e.message}`), undefined));
+  const about = (type: string) => (n: Notification) => n.type === type && n.data?.condition === "dead_letters" && n.data.object?.target === flaky.name;
+
+  flaky.setBehaviour({ kind: "status", status: 503, note: "second outage" });
+  await putConfig(admin, `/targets/${flaky.name}`, {
+    url: flaky.url,
+    description: "Demo receiver that fails for a while (alerts chapter: retries capped at 3 attempts)",
+    signing: { secretEnv: "DEMO_SIGNING_SECRET" },
+    timeoutMs: 5_000,
+    retry: { baseDelayMs: 500, maxDelayMs: 1_000, maxAttempts: 3 },
+    breaker: DEMO_BREAKER,
+  });
+  say("alerts", `${flaky.name} is down again (503) and gives up after 3 attempts: the next event goes dead for it`);
+  const sender = createSender({ concurrency: 1, timeoutMs: 10_000 });
+  let deliveryId: string;
+  try {
+    const body = uploadBody({ status: "started", uploadId: "362301", subjectId: "2358", studyId: String(STUDY_ID) });
+    deliveryId = await sendAsCentrePoint(historyLoggingSend(run.centrepoint, sender.send), run.ingress, run.secret, "upload", body);
+  } finally {
+    sender.close();
+  }
+  say("centrepoint", `upload.started ${deliveryId}`);
+  const opened = await wait("issue.opened for dead_letters on edc-flaky at the pager", () => notifications.find(about("issue.opened")));
+  check("a critical dead_letters issue opened at once and its notification reached the pager, signed", opened?.data.severity === "critical");
+  const issueId = opened?.data.issueId ?? "";
+  const listed = await admin.call("GET", `/issues?object=target:${flaky.name}`);
+  const listedItems = (listed.json as { items?: { issueId: string; state: string; count: number; url: string }[] }).items ?? [];
+  for (const i of listedItems) say("alerts", `GET /admin/issues?object=target:${flaky.name}: ${i.issueId} ${i.state}, count ${i.count}, explained at ${i.url}`);
+  check(
+    `the admin API lists ${issueId || "it"} as open`,
+    listedItems.some((i) => i.issueId === issueId && i.state === "open"),
+  );
+
+  const as = asPerson(base, access);
+  const ack = await as("otto@site.example", `/issues/${issueId}/acknowledge`, { note: "EDC team paged; replaying once edc-flaky is back" });
+  say("alerts", `otto@site.example acknowledges ${issueId}: ${ack.status}`);
+  check(
+    "the acknowledgement is attributed and notified",
+    ack.status === 200 && !!(await wait("issue.acknowledged at the pager", () => notifications.find(about("issue.acknowledged")))),
+  );
+
+  flaky.setBehaviour({ kind: "ok" });
+  const replayed = await as("otto@site.example", "/replay", { target: flaky.name }, { "x-audit-reason": "edc-flaky is back after its outage" });
+  say("alerts", `${flaky.name} is back; otto@site.example replays its dead letters: ${replayed.status} ${replayed.text.slice(0, 120)}`);
+  check(
+    `the dead dispatch went out again and ${flaky.name} holds ${deliveryId}`,
+    !!(await wait(`${deliveryId} at ${flaky.name}`, () => flaky.delivered().has(deliveryId) || undefined)),
+  );
+
+  // wrangler dev runs no cron by itself; --test-scheduled lets the demo run the one-minute evaluation now.
+  const tick = await http(`${base}/__scheduled?cron=${encodeURIComponent("* * * * *")}`, { timeoutMs: 30_000 });
+  say("alerts", `the one-minute evaluation (GET /__scheduled?cron=* * * * *): ${tick.status}`);
+  const resolved = await wait("issue.resolved at the pager", () => notifications.find(about("issue.resolved")));
+  const issue = await admin.call("GET", `/issues/${issueId}`);
+  const state = issue.json as { state?: string; resolvedBy?: string };
+  check(
+    `${issueId} resolved itself (resolved by ${state.resolvedBy ?? "nobody"}) and the pager got issue.resolved for the same issue`,
+    resolved?.data.issueId === issueId && state.state === "resolved" && state.resolvedBy === "system",
+  );
+  check("every notification's signature verified at the pager (Standard Webhooks)", pager.tally.invalidSignatures === 0 && notifications.length > 0);
+  return checks.length > 0 && checks.every(([, holds]) => holds);
+}
+
 function hostOf(url: string): string {
   try {
     return new URL(url).host;
@@ -485,7 +595,17 @@ function printResult(
   summary: Summary,
   receivers: Target[],
   checks: TallyCheck[],
-  run: { pass: boolean; complete: boolean; base: string; adminToken: string; refused: string[]; backfillOk: boolean; pull: PullChapter },
+  run: {
+    pass: boolean;
+    complete: boolean;
+    base: string;
+    adminToken: string;
+    refused: string[];
+    backfillOk: boolean;
+    pull: PullChapter;
+    people: boolean;
+    alerts: boolean;
+  },
 ): void {
   process.stdout.write(
     `\nFinal tally: CentrePoint delivered ${summary.acceptedIds.length + run.refused.length + run.pull.deliveryIds.length} distinct deliveries: ${summary.acceptedIds.length} accepted as webhooks (the relay's ${summary.duplicate} duplicate answers and the ${summary.rejected.expected} forged requests it refused are not forwarded), ${run.refused.length} refused for a wrong key and backfilled from CentrePoint's history, ${run.pull.deliveryIds.length} in the PULL chapter\n`,
@@ -497,13 +617,15 @@ function printResult(
     !run.backfillOk && "the reconciliation did not backfill exactly the refused deliveries once",
     !run.pull.ok && "the PULL chapter did not see an enriched event, a correlated completion and a file link that redirects",
     !run.complete && "not every CentrePoint delivery reached both receivers in time",
-    run.complete && !run.pass && summary.ok && run.backfillOk && "a receiver's ids differ from CentrePoint's delivery ids",
+    !run.people && "the people chapter did not hold",
+    run.people && !run.alerts && "the alerts chapter did not hold",
+    run.complete && !run.pass && summary.ok && run.backfillOk && run.people && run.alerts && "a receiver's ids differ from CentrePoint's delivery ids",
   ]
     .filter(Boolean)
     .join("; ");
   process.stdout.write(
     run.pass
-      ? "RESULT: PASS: every CentrePoint delivery reached both receivers exactly once by webhook-id, the refused ones through reconciliation; events were enriched, a raw-data request was made and correlated, and a data file was fetched through its relay link\n"
+      ? "RESULT: PASS: every CentrePoint delivery reached both receivers exactly once by webhook-id, the refused ones through reconciliation; events were enriched, a raw-data request was made and correlated, and a data file was fetched through its relay link; a viewer was refused and an operator's replay is in the audit trail; the flaky receiver's dead letter opened an issue, the pager was notified, and it resolved itself after the replay\n"
       : `RESULT: FAIL: ${why}\n`,
   );
 }
@@ -536,6 +658,8 @@ async function main(): Promise<number> {
     FILE_LINK_SECRET: randomBytes(32).toString("base64url"),
     // The REDCap example of docs/transforms.md reads its API token with $secret("REDCAP_API_TOKEN").
     REDCAP_API_TOKEN: randomBytes(16).toString("hex").toUpperCase(),
+    // The alert channel demo-pager signs its notifications with this one (docs/alerting.md).
+    DEMO_ALERT_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
   };
 
   const receiverOptions = (name: string) => ({ verifySecret: secrets.DEMO_SIGNING_SECRET, log: (l: string) => say(name, l) });
@@ -558,6 +682,20 @@ async function main(): Promise<number> {
   const redcap = await startRedcapReceiver({ token: secrets.REDCAP_API_TOKEN, fields: EXAMPLE_REDCAP_FIELDS, log: (l) => say("redcap", l) });
   const fhir = await startFhirReceiver({ log: (l) => say("fhir", l) });
   closers.push(redcap.close, fhir.close);
+  // The on-call pager: the alert channel demo-pager's webhook receiver; it prints each notification as it comes.
+  const notifications: Notification[] = [];
+  const pager = await startTarget(
+    "pager",
+    { kind: "ok" },
+    {
+      verifySecret: secrets.DEMO_ALERT_SECRET,
+      onDelivered: (n) => {
+        notifications.push(n as unknown as Notification);
+        say("pager", describeNotification(n as unknown as Notification));
+      },
+    },
+  );
+  closers.push(pager.close);
   say("demo", `receivers: ${receivers.map((r) => `${r.name} ${r.url}`).join(", ")} (edc-flaky answers 503 to its first ${FLAKY_FAILURES} requests)`);
 
   const port = await freePort();
@@ -585,7 +723,9 @@ async function main(): Promise<number> {
     vars: { ...secrets, RELAY_PUBLIC_URL: base, ACCESS_TEAM_DOMAIN: access.url, ACCESS_AUD: access.audience },
     port,
     readyTimeoutMs: READY_TIMEOUT_MS,
-    onLine: (line) => void (RELAY_LINES_SHOWN.test(line) && say("relay", line.slice(0, 220))),
+    // wrangler dev runs no Cron Trigger by itself: the alerts chapter runs the one-minute evaluation through GET /__scheduled.
+    testScheduled: true,
+    onLine: (line) => void (RELAY_LINES_SHOWN.test(line) && say("relay", stripAnsi(line).slice(0, 220))),
   });
   closers.push(() => relay.stop());
   say("demo", "relay ready");
@@ -596,6 +736,13 @@ async function main(): Promise<number> {
   await putConfig(admin, "/targets/redcap", { ...docExample(transforms, "redcap"), url: `${redcap.url}/api/`, sources: [SOURCE_ID] });
   await putConfig(admin, "/targets/fhir", { ...docExample(transforms, "fhir"), url: `${fhir.url}/fhir/Observation`, sources: [SOURCE_ID] });
   say("demo", `system receivers (docs/transforms.md examples): REDCap API ${redcap.url}, FHIR server ${fhir.url}`);
+  await putConfig(admin, "/alerts/demo-pager", {
+    type: "webhook",
+    url: pager.url,
+    signing: { secretEnv: "DEMO_ALERT_SECRET" },
+    description: "The on-call pager: every issue, every severity",
+  });
+  say("demo", `alert channel demo-pager: Standard Webhooks–signed issue notifications to the pager at ${pager.url}`);
   const stopHealth = startHealthPolling(
     admin,
     receivers.map((r) => r.name),
@@ -637,8 +784,19 @@ async function main(): Promise<number> {
   process.stdout.write("\nPeople: two people through Cloudflare Access, a refused action, a replay with a reason, the audit trail\n\n");
   const people = summary.acceptedIds.length > 0 && (await peopleChapter(base, admin, access, summary.acceptedIds[0]!, receivers[0]!.name, tmp));
   if (!people) say("demo", "the people chapter did not see a refused viewer, an operator's replay in the trail and a verified export");
-  const pass = summary.ok && backfillOk && pull.ok && complete && checks.every((c) => c.holds) && people;
-  printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk, pull });
+  process.stdout.write("\nAlerts: an issue opened by the flaky receiver, the notification at the pager, acknowledged, resolved\n\n");
+  const alerts =
+    people &&
+    (await alertsChapter(base, admin, access, {
+      flaky: receivers[1]!,
+      pager,
+      notifications,
+      ingress,
+      secret: secrets.DEMO_HMAC_SECRET,
+      centrepoint: centrepoint.fake,
+    }));
+  const pass = summary.ok && backfillOk && pull.ok && complete && checks.every((c) => c.holds) && people && alerts;
+  printResult(summary, receivers, checks, { pass, complete, base, adminToken: secrets.ADMIN_TOKEN, refused, backfillOk, pull, people, alerts });
   const statuses = (m: Map<number, number>) => [...m].map(([status, n]) => `${n} × ${status}`).join(", ") || "no requests";
   process.stdout.write(
     `\nTransforms (docs/transforms.md, shown, not part of the pass check): REDCap holds ${redcap.records.size} records (${statuses(redcap.answered)}); ` +

@@ -28,6 +28,8 @@ export interface DevArgs {
   /** wrangler config to use instead of ./wrangler.toml. */
   configPath?: string;
   logLevel?: "debug" | "info" | "log" | "warn" | "error" | "none";
+  /** `--test-scheduled`: GET /__scheduled?cron=<expression> runs that Cron Trigger (wrangler dev runs none by itself). */
+  testScheduled?: boolean;
 }
 
 /** Arguments of `wrangler dev` on 127.0.0.1 with its own storage, for scripts and tests. */
@@ -46,6 +48,7 @@ export function wranglerDevArgs(o: DevArgs): string[] {
     o.persistTo,
     "--show-interactive-dev-session=false",
     ...(o.logLevel ? ["--log-level", o.logLevel] : []),
+    ...(o.testScheduled ? ["--test-scheduled"] : []),
     ...Object.entries(o.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
   ];
 }
@@ -143,6 +146,8 @@ export interface DevOptions {
   workDir?: string;
   /** How long to wait for GET /healthz (default 45 s). */
   readyTimeoutMs?: number;
+  /** Expose GET /__scheduled?cron=<expression> (wrangler's --test-scheduled). */
+  testScheduled?: boolean;
 }
 
 /** A running Worker. */
@@ -170,6 +175,7 @@ export async function startDev(opts: DevOptions): Promise<DevServer> {
     vars: opts.vars,
     configPath: opts.configPath,
     logLevel: opts.logLevel ?? "info",
+    testScheduled: opts.testScheduled,
   });
   const cwd = resolve(opts.configPath, "..");
   const group = spawnGroup(process.execPath, args, { cwd, env: wranglerEnv({ workDir: opts.workDir ?? cwd, ci: true }), echo: opts.echo, onLine: opts.onLine });
