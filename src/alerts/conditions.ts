@@ -1,4 +1,5 @@
 import type { AlertingConfig, Condition } from "../config/alerting";
+import { refusesClient } from "../lib/client-refusal";
 import type { EvaluationScope, Finding } from "./types";
 
 /**
@@ -57,8 +58,6 @@ export const STATE_CONDITIONS: readonly Condition[] = [
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-/** CentrePoint statuses that mean the relay's API client was refused (a rotated or revoked client secret). */
-const AUTH_STATUSES = new Set([401, 403]);
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -133,7 +132,7 @@ export function findConditions(
     const r = s.reconcile;
     if (!r) continue;
     const reg = r.registration;
-    if (reg && reg.upstream && reg.upstream.status !== null && AUTH_STATUSES.has(reg.upstream.status))
+    if (reg && refusesClient(reg.upstream))
       findings.push({ condition: "centrepoint_auth_failed", object, summary: `CentrePoint answered ${reg.upstream.status} to ${reg.upstream.endpoint}` });
     else if (reg && (reg.problems.length > 0 || reg.error !== null))
       findings.push({
@@ -143,7 +142,7 @@ export function findConditions(
       });
     const run = r.lastFinished;
     if (run?.outcome === "failed") {
-      if (run.upstream && run.upstream.status !== null && AUTH_STATUSES.has(run.upstream.status))
+      if (refusesClient(run.upstream))
         findings.push({ condition: "centrepoint_auth_failed", object, summary: `CentrePoint answered ${run.upstream.status} to ${run.upstream.endpoint}` });
       findings.push({ condition: "reconcile_failed", object, summary: `reconciliation failed: ${run.firstError ?? "see the source page"}` });
     }

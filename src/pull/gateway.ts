@@ -9,7 +9,8 @@ import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { backoffDelayMs } from "../lib/backoff";
 import { type BudgetState, budgetUsage, emptyBudgetState, tryAcquire } from "../providers/centrepoint/api/budget";
-import { type ApiError, type CentrePointApi, createCentrePointApi, describeApiError } from "../providers/centrepoint/api/client";
+import { type ApiError, apiErrorStatus, type CentrePointApi, createCentrePointApi, describeApiError } from "../providers/centrepoint/api/client";
+import { refusesClient } from "../lib/client-refusal";
 import {
   createRawActivityRequest,
   getDownloadUrl,
@@ -59,6 +60,8 @@ export interface LookupError {
   retryAfterMs: number | null;
   /** CentrePoint's status, when it answered. */
   status: number | null;
+  /** CentrePoint refused the relay's API client itself (lib/client-refusal.ts): centrepoint_auth_failed rather than a failed lookup. */
+  refusedClient: boolean;
 }
 
 /** What the pull side's API client may do within one call: no retries and no waiting inside the call (the callers retry durably). */
@@ -92,18 +95,20 @@ export function gatewayFor(env: Bindings, block: ClientBlock) {
 /** A lookup error from an API error: 5xx, network, 429 and auth are retried later; 404 and other refusals are final. */
 export function lookupErrorOf(e: ApiError): LookupError {
   const reason = describeApiError(e);
+  const status = apiErrorStatus(e);
+  const refusedClient = refusesClient({ status, endpoint: e.endpoint });
   switch (e.kind) {
     case "rate_limited":
-      return { reason, retryable: true, retryAfterMs: e.retryAfterMs, status: 429 };
+      return { reason, retryable: true, retryAfterMs: e.retryAfterMs, status, refusedClient };
     case "network":
-      return { reason, retryable: true, retryAfterMs: null, status: null };
+      return { reason, retryable: true, retryAfterMs: null, status, refusedClient };
     case "auth":
-      return { reason, retryable: true, retryAfterMs: null, status: e.status };
+      return { reason, retryable: true, retryAfterMs: null, status, refusedClient };
     case "http":
-      return { reason, retryable: e.status >= 500 || e.status === 408, retryAfterMs: null, status: e.status };
+      return { reason, retryable: e.status >= 500 || e.status === 408, retryAfterMs: null, status, refusedClient };
     case "invalid_response":
     case "invalid_request":
-      return { reason, retryable: false, retryAfterMs: null, status: null };
+      return { reason, retryable: false, retryAfterMs: null, status, refusedClient };
   }
 }
 
@@ -304,7 +309,7 @@ export class CentrePointGateway extends DurableObject<Bindings> {
       } else {
         markFinished(this.sql, r.id, "failed", now, { error: error.reason });
         log("warn", "raw-data request refused by CentrePoint", { source: r.source, deliveryId: r.triggerDeliveryId, error: error.reason });
-        this.reportRawFailure(r.source, `raw-data request refused by CentrePoint: ${error.reason}`, error.status);
+        this.reportRawFailure(r.source, `raw-data request refused by CentrePoint: ${error.reason}`, error.refusedClient);
       }
     }
   }
@@ -350,8 +355,8 @@ export class CentrePointGateway extends DurableObject<Bindings> {
   }
 
   /** Opens raw_request_failed (or centrepoint_auth_failed when CentrePoint refused the client) for `source` at once, off this object's path (docs/alerting.md). */
-  private reportRawFailure(source: string, summary: string, status: number | null = null): void {
-    const condition = status === 401 || status === 403 ? "centrepoint_auth_failed" : "raw_request_failed";
+  private reportRawFailure(source: string, summary: string, refusedClient = false): void {
+    const condition = refusedClient ? "centrepoint_auth_failed" : "raw_request_failed";
     this.ctx.waitUntil(reportIssue(this.env, { condition, object: { source }, summary, count: 1 }));
   }
 
@@ -379,14 +384,14 @@ export class CentrePointGateway extends DurableObject<Bindings> {
   /** An API client for one source's block: its URLs and secrets, this object's budget (under `budgetKey`, default the source), counted calls. */
   private async api(source: string, budgetKey = source, onRequest?: () => void): Promise<Result<CentrePointApi, LookupError>> {
     const loaded = await loadConfig(this.env.CONFIG, "source", source);
-    const final = (reason: string): Result<never, LookupError> => err({ reason, retryable: false, retryAfterMs: null, status: null });
+    const final = (reason: string): Result<never, LookupError> => err({ reason, retryable: false, retryAfterMs: null, status: null, refusedClient: false });
     if (loaded.state === "missing") return final(`there is no source document "${source}"`);
     if (loaded.state === "invalid") return final("the source document is invalid");
     if (!loaded.config.centrepoint) return final("the source has no centrepoint block (no API client to look up with)");
     if (!loaded.config.enabled)
-      return err({ reason: "the source is disabled (enabled: false)", retryable: true, retryAfterMs: PAUSED_RECHECK_MS, status: null });
+      return err({ reason: "the source is disabled (enabled: false)", retryable: true, retryAfterMs: PAUSED_RECHECK_MS, status: null, refusedClient: false });
     const creds = resolveCredentials(this.env, loaded.config.centrepoint);
-    if (!creds.ok) return err({ reason: creds.error, retryable: true, retryAfterMs: null, status: null });
+    if (!creds.ok) return err({ reason: creds.error, retryable: true, retryAfterMs: null, status: null, refusedClient: false });
     return ok(
       createCentrePointApi({
         ...creds.value,

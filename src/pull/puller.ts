@@ -288,7 +288,7 @@ export class Puller extends DurableObject<Bindings> {
         continue;
       }
       errors[fact] = got.error.reason;
-      if (got.error.status === 401 || got.error.status === 403) refusedStatus = got.error.status;
+      if (got.error.refusedClient) refusedStatus = got.error.status;
       if (got.error.retryable) {
         retryable = true;
         retryAfterMs = Math.max(retryAfterMs, got.error.retryAfterMs ?? 0);
@@ -365,6 +365,7 @@ export class Puller extends DurableObject<Bindings> {
         retryable: false,
         retryAfterMs: null,
         status: null,
+        refusedClient: false,
       });
     return ok(gatewayFor(this.env, loaded.config.centrepoint));
   }

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { refusesClient } from "../lib/client-refusal";
 import { reportIssue } from "../alerts/report";
 import type { CentrePointApiConfig } from "../config/schemas";
 import { listConfigs, loadConfig } from "../config/store";
@@ -279,7 +280,7 @@ export class Reconciler extends DurableObject<Bindings> {
 async function reportRunIssues(env: Bindings, source: string, r: ReconcileReport): Promise<void> {
   const object = { source };
   if (r.outcome === "failed") {
-    if (r.upstream && (r.upstream.status === 401 || r.upstream.status === 403))
+    if (refusesClient(r.upstream))
       await reportIssue(env, { condition: "centrepoint_auth_failed", object, summary: `CentrePoint answered ${r.upstream.status} to ${r.upstream.endpoint}` });
     await reportIssue(env, { condition: "reconcile_failed", object, summary: `reconciliation failed: ${r.firstError ?? r.failure ?? "see the source page"}` });
   }

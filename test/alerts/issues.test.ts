@@ -199,6 +199,22 @@ describe("event conditions open at once", () => {
     await evaluateAt(alerts, T0, refused);
     expect(await alerts.list({ limit: 10 })).toMatchObject([{ condition: "centrepoint_auth_failed", object: { source: "s1" }, state: "open" }]);
   });
+
+  // The token endpoint answers a rotated client secret with 400 invalid_client (OAuth2), not 401.
+  it.each([
+    { status: 400, endpoint: "/connect/token", refused: true },
+    { status: 403, endpoint: "/v3/Studies/189/Webhooks/74/History", refused: true },
+    { status: 400, endpoint: "/v3/Studies/189/Webhooks/74/History", refused: false },
+    { status: 500, endpoint: "/connect/token", refused: false },
+  ])("a failed reconciliation answered $status by $endpoint: centrepoint_auth_failed $refused", async ({ status, endpoint, refused }) => {
+    const alerts = freshAlerts();
+    const failed = s({
+      reconcile: { lastFinished: { outcome: "failed", backfilled: 0, firstError: "refused", upstream: { status, endpoint } }, registration: null },
+    });
+    await evaluateAt(alerts, T0, failed);
+    const conditions = (await alerts.list({ limit: 10 })).map((i) => i.condition).sort();
+    expect(conditions).toEqual(refused ? ["centrepoint_auth_failed", "reconcile_failed"] : ["reconcile_failed"]);
+  });
 });
 
 describe("dedupe and flapping", () => {

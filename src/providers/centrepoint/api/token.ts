@@ -18,11 +18,12 @@
  *   is "[credential]".
  * - At most MAX_ENTRIES keys; past that the oldest entry is evicted.
  */
+import { TOKEN_PATH } from "../../../lib/client-refusal";
 import { sha256Hex } from "../../../lib/crypto";
 import type { Result } from "../../../lib/result";
 
-/** Path of the token endpoint below the auth base URL. */
-export const TOKEN_PATH = "/connect/token";
+/** Path of the token endpoint below the auth base URL (defined beside the rule that reads it, lib/client-refusal.ts). */
+export { TOKEN_PATH };
 
 /** Most keys kept in one cache (sources × scopes); the oldest is evicted past it. */
 const MAX_ENTRIES = 1000;
