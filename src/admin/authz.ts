@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
+import { audit } from "../audit/audit";
 import { errorResponse } from "../lib/errors";
 import { roleAllows, type Role } from "../lib/actor";
 
@@ -15,6 +16,7 @@ export const requireRole = <E extends AppEnv = AppEnv>(need: Role, refuse?: (c: 
     if (!actor) return errorResponse(c, 401, "unauthorized", "No verified caller.");
     if (!roleAllows(actor.role, need)) {
       const message = `${actor.id} has the role ${actor.role}; this needs ${need}.`;
+      await recordRefusal(c, need);
       return refuse ? refuse(c, message) : errorResponse(c, 403, "forbidden", message);
     }
     await next();
@@ -22,6 +24,20 @@ export const requireRole = <E extends AppEnv = AppEnv>(need: Role, refuse?: (c: 
   guards.set(guard, need);
   return guard;
 };
+
+/**
+ * Records a refused attempt (`access.refused`: who, with which role, what they asked for and the
+ * role it needs) before the refusal is answered: 21 CFR 11.10(d) asks who tried what, not only who
+ * did what. Best effort: when the trail cannot be written the refusal is still answered (403, not
+ * 503; nothing was done) and append() has logged the failure.
+ */
+async function recordRefusal<E extends AppEnv>(c: Context<E>, need: Role): Promise<void> {
+  try {
+    await audit(c, { action: "access.refused", object: { route: `${c.req.method} ${c.req.path}`, needs: need } });
+  } catch {
+    // Logged by append(); the refusal stands either way.
+  }
+}
 
 /** Every guard made by requireRole, with its role: how a test reads the role each route of the app declares. */
 const guards = new WeakMap<object, Role>();

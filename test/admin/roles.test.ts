@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { declaredRole } from "../../src/admin/authz";
+import { trailOf } from "../../src/audit/audit";
 import { alerts } from "../../src/admin/routes/alerts";
 import { auditRoutes } from "../../src/admin/routes/audit";
 import { deliveries } from "../../src/admin/routes/deliveries";
@@ -179,6 +180,35 @@ describe("a caller below a route's role", () => {
     );
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ error: "forbidden", message: `token:${below}-bot has the role ${below}; this needs ${need}.` });
+  });
+
+  it("records the refused attempt in the audit trail before answering: who, their role, the route and the role it needs", async () => {
+    const before = (await trailOf(env).list({ action: "access.refused", limit: 100 })).items.length;
+    const res = await apiAs("viewer").request("/admin/replay", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }, env);
+    expect(res.status).toBe(403);
+    const { items } = await trailOf(env).list({ action: "access.refused", limit: 100 });
+    expect(items).toHaveLength(before + 1);
+    expect({ ...items[0], object: JSON.parse(String(items[0]!.object)) }).toMatchObject({
+      actor: "token:viewer-bot",
+      role: "viewer",
+      via: "api",
+      action: "access.refused",
+      object: { route: "POST /admin/replay", needs: "operator" },
+    });
+  });
+
+  it("still refuses with 403 (not 503) when the trail cannot record the refusal; nothing runs", async () => {
+    const failing = {
+      idFromName: () => ({}),
+      get: () => ({ append: () => Promise.reject(new Error("storage down")) }),
+    } as unknown as typeof env.AUDIT;
+    const res = await apiAs("viewer").request(
+      "/admin/targets/roles-refused",
+      { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://edc.example.org/in" }) },
+      { ...env, AUDIT: failing },
+    );
+    expect(res.status).toBe(403);
+    expect(await env.CONFIG.get("target:roles-refused")).toBeNull();
   });
 
   it("is let through at its role: a viewer reads, an operator reads the trail, an admin writes", async () => {
