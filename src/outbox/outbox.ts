@@ -12,7 +12,7 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
-import { auditHolds } from "./audit-holds";
+import { auditHolds, auditPruning } from "./audit-holds";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
 import { resolveTarget } from "./attempt";
@@ -223,7 +223,8 @@ export class Outbox extends DurableObject<Bindings> {
       const started = Date.now();
       for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
       await auditHolds(this.env, this.sql, was);
-      this.pruneIfDue(Date.now());
+      const prunedWith = this.pruneIfDue(Date.now());
+      if (prunedWith) await auditPruning(this.env, this.sql, prunedWith, Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       log("error", "outbox alarm failed", { target: readMeta(this.sql).target_id, error: message });
@@ -335,13 +336,14 @@ export class Outbox extends DurableObject<Bindings> {
     return allowance === "probe" || run.paused || interval !== null ? 0 : sends.length;
   }
 
-  /** One slice of retention (retention.ts) when delivered dispatches are older than the target's retentionDays; the alarm re-arms at once while more are. */
-  private pruneIfDue(now: number): void {
+  /** One slice of retention (retention.ts) when delivered dispatches are older than the target's retentionDays; the alarm re-arms at once while more are. The meta row it read when it removed rows, else null. */
+  private pruneIfDue(now: number): MetaRow | null {
     const meta = readMeta(this.sql);
     const due = pruneDueAt(this.sql, meta);
-    if (due === null || due > now) return;
+    if (due === null || due > now) return null;
     const pruned = this.ctx.storage.transactionSync(() => pruneDelivered(this.sql, now - retentionMs(meta), now));
     if (pruned.dispatches > 0) log("info", "outbox pruned", { target: meta.target_id, ...pruned });
+    return pruned.dispatches > 0 ? meta : null;
   }
 
   /**

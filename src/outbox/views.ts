@@ -115,6 +115,10 @@ export type MetaRow = {
   /** batch: maxEvents and maxWaitMs as last read by the alarm, or null. */
   batch_max: number | null;
   batch_wait_ms: number | null;
+  /** Retention's audit entry: when last written (or tried), and the pruned counters as of the last one written. */
+  prune_audited_at: number | null;
+  prune_audited_dispatches: number;
+  prune_audited_attempts: number;
 };
 
 /** A `dispatches` row without its payload. */

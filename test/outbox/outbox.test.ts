@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { trailOf } from "../../src/audit/audit";
 import { clearConfigCache } from "../../src/config/store";
 import { COUNTER_SET_MIGRATION } from "../../src/lib/counters";
 import { IN_ROW } from "../../src/outbox/transitions";
@@ -26,6 +27,7 @@ afterEach(async () => {
 });
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 const fail =
   (status: number, headers: Record<string, string> = {}) =>
@@ -736,6 +738,33 @@ describe("retention", () => {
     expect({ ...after.metrics, usage: null }).toEqual({ ...before.metrics, usage: null });
     expect(after.health.retention).toEqual({ days: 2, prunedDispatches: 1, prunedAttempts: 1, lastPrunedAt: T0 + 2 * DAY });
     expect(await alarmAt(stub)).toBe(T0 + 3 * DAY);
+  });
+
+  it("records retention in the audit trail at most once a day per target, with what was pruned since the last entry", async () => {
+    fakeTarget();
+    const { id, stub } = await newTarget({ retentionDays: 1 });
+    const entries = async () => (await trailOf(env).list({ action: "target.retention-prune", object: `target:${id}`, limit: 10 })).items;
+    const deliverOne = async () => {
+      await stub.acceptHandoff(id, [makeItem()]);
+      await fireAlarm(stub);
+    };
+    await deliverOne();
+    await deliverOne();
+    vi.setSystemTime(T0 + 2 * DAY);
+    await deliverOne(); // the alarm prunes the two old ones: the first entry
+    expect((await entries()).map((e) => JSON.parse(String(e.after)))).toEqual([{ dispatches: 2, attempts: 2, retentionDays: 1, since: null }]);
+    vi.setSystemTime(T0 + 2 * DAY + HOUR);
+    await deliverOne();
+    vi.setSystemTime(T0 + 3 * DAY + 1);
+    await deliverOne(); // prunes the one of 2 DAY, a day and a bit after the first entry: a second entry with only that one
+    vi.setSystemTime(T0 + 3 * DAY + 2 * HOUR);
+    await deliverOne(); // prunes the one of 2 DAY + 1 HOUR, less than a day after the last entry: no entry yet
+    const written = await entries();
+    expect(written.map((e) => [e.actor, e.action, JSON.parse(String(e.after))])).toEqual([
+      ["system", "target.retention-prune", { dispatches: 1, attempts: 1, retentionDays: 1, since: new Date(T0 + 2 * DAY).toISOString() }],
+      ["system", "target.retention-prune", { dispatches: 2, attempts: 2, retentionDays: 1, since: null }],
+    ]);
+    expect((await stub.health()).retention.prunedDispatches).toBe(4);
   });
 
   it("removes a large backlog of old deliveries in bounded slices, one per alarm run", async () => {
