@@ -25,9 +25,3 @@ export async function entriesSince(mark: number, filter: TrailFilter = {}): Prom
   const { items } = await trailOf(env).list({ ...filter, limit: 100 });
   return items.filter((e) => e.seq > mark).map(entryJson);
 }
-
-/** The newest entry matching `filter`, or undefined. */
-export async function lastEntry(filter: TrailFilter = {}): Promise<TrailEntry | undefined> {
-  const [line] = (await trailOf(env).list({ ...filter, limit: 1 })).items;
-  return line && entryJson(line);
-}
