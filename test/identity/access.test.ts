@@ -4,23 +4,8 @@ import { clearOperatorsCache } from "../../src/admin/identity/operators";
 import { KEYS_REFETCH_MS } from "../../src/admin/identity/access";
 import { app } from "../../src/app";
 import { ADMIN_TOKEN, admin } from "../support/helpers";
+import { entriesSince, trailMark } from "../support/trail";
 import { b64url, type FakeAccess, installFakeAccess, newKey, viaAccess } from "./access-fake";
-
-const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; actor?: string }[]);
-vi.mock("../../src/audit/audit", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../../src/audit/audit")>();
-  return {
-    ...real,
-    audit: async (c: { var: { actor?: { id: string } } }, input: { action: string; object?: Record<string, string> }) => {
-      recorded.push({ action: input.action, object: input.object, actor: c.var.actor?.id });
-      return real.audit(c as never, input);
-    },
-    auditSignIn: async (c: unknown, input: { action: string; object?: Record<string, string>; actor: string }) => {
-      recorded.push({ action: input.action, object: input.object, actor: input.actor });
-      return real.auditSignIn(c as never, input as never);
-    },
-  };
-});
 
 let access: FakeAccess;
 
@@ -35,7 +20,6 @@ const fromNewAddress = () => ({ "cf-connecting-ip": `203.0.113.${++ip}` });
 
 beforeEach(async () => {
   access = await installFakeAccess();
-  recorded.length = 0;
   await setRoles({ "alice@site.org": "admin", "vic@site.org": "viewer", "service:ci-bot": "operator" });
 });
 afterEach(() => {
@@ -164,10 +148,20 @@ describe("Cloudflare Access JWT", () => {
   });
 
   it("answers 403 naming a verified person without a role, and records the refused sign-in", async () => {
+    const mark = await trailMark();
     const res = await call(await access.mint({ email: "mallory@site.org" }), "/sources");
     expect(res).toMatchObject({ status: 403, body: { error: "forbidden" } });
     expect(res.body.message).toContain("mallory@site.org");
-    expect(recorded).toContainEqual(expect.objectContaining({ action: "session.sign-in-refused", actor: "mallory@site.org" }));
+    expect(await entriesSince(mark, { action: "session.*" })).toEqual([
+      expect.objectContaining({
+        action: "session.sign-in-refused",
+        actor: "mallory@site.org",
+        role: "none",
+        via: "api",
+        object: null,
+        reason: "no role in the operators document",
+      }),
+    ]);
   });
 
   it("ignores Access JWTs while Access is off (both vars empty), and answers 503 when it is half configured", async () => {

@@ -3,31 +3,15 @@ import { exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearOperatorsCache } from "../../src/admin/identity/operators";
 import { freshId, putTarget } from "../support/helpers";
+import { entriesSince, trailMark } from "../support/trail";
 import { csrfOf, ORIGIN } from "../support/session";
 import { type FakeAccess, installFakeAccess } from "./access-fake";
-
-const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; actor?: string }[]);
-vi.mock("../../src/audit/audit", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../../src/audit/audit")>();
-  return {
-    ...real,
-    audit: async (c: { var: { actor?: { id: string } } }, input: { action: string; object?: Record<string, string> }) => {
-      recorded.push({ action: input.action, object: input.object, actor: c.var.actor?.id });
-      return real.audit(c as never, input);
-    },
-    auditSignIn: async (c: unknown, input: { action: string; object?: Record<string, string>; actor: string }) => {
-      recorded.push({ action: input.action, object: input.object, actor: input.actor });
-      return real.auditSignIn(c as never, input as never);
-    },
-  };
-});
 
 let access: FakeAccess;
 beforeEach(async () => {
   access = await installFakeAccess();
   await env.CONFIG.put("operators", JSON.stringify({ roles: { "alice@site.org": "admin", "vic@site.org": "viewer" } }));
   clearOperatorsCache();
-  recorded.length = 0;
 });
 afterEach(() => vi.restoreAllMocks());
 
@@ -38,16 +22,23 @@ const cookiesOf = (res: Response) => res.headers.getSetCookie().map((c) => c.spl
 describe("dashboard behind Cloudflare Access", () => {
   it("signs the person in from the Access cookie, shows who they are and their role, and records the sign-in once", async () => {
     const cookie = `CF_Authorization=${await access.mint({ email: "alice@site.org" })}`;
+    const mark = await trailMark();
     const first = await page("/admin/", cookie);
     expect(first.status).toBe(200);
     const html = await first.text();
     expect(html).toContain("Signed in as <strong>alice@site.org</strong> · admin");
-    expect(recorded.filter((r) => r.action === "session.sign-in")).toEqual([
-      { action: "session.sign-in", object: { method: "access" }, actor: "alice@site.org" },
-    ]);
+    const signIn = expect.objectContaining({
+      action: "session.sign-in",
+      actor: "alice@site.org",
+      role: "admin",
+      via: "dashboard",
+      object: { method: "access" },
+      reason: null,
+    });
+    expect(await entriesSince(mark, { action: "session.*" })).toEqual([signIn]);
     const again = await page("/admin/ui/deliveries", [cookie, ...cookiesOf(first)].join("; "));
     expect(again.status).toBe(200);
-    expect(recorded.filter((r) => r.action === "session.sign-in")).toHaveLength(1);
+    expect(await entriesSince(mark, { action: "session.*" })).toEqual([signIn]);
   });
 
   it("says on the sign-in page that Access signs people in, the form being the break-glass", async () => {
@@ -61,15 +52,26 @@ describe("dashboard behind Cloudflare Access", () => {
   });
 
   it("answers 403 to a verified person without a role, and records it", async () => {
+    const mark = await trailMark();
     const res = await page("/admin/", `CF_Authorization=${await access.mint({ email: "nobody@site.org" })}`);
     expect(res.status).toBe(403);
-    expect(recorded).toContainEqual(expect.objectContaining({ action: "session.sign-in-refused", actor: "nobody@site.org" }));
+    expect(await entriesSince(mark, { action: "session.*" })).toEqual([
+      expect.objectContaining({
+        action: "session.sign-in-refused",
+        actor: "nobody@site.org",
+        role: "none",
+        via: "dashboard",
+        object: null,
+        reason: "no role in the operators document",
+      }),
+    ]);
   });
 
   it("binds its forms to the Access sign-in (CSRF) and signs out through Access", async () => {
     const target = freshId("t");
     await putTarget(target, { url: "https://edc.example/hooks", auth: { type: "bearer", tokenEnv: "TEST_TARGET_TOKEN" } });
     const cookie = `CF_Authorization=${await access.mint({ email: "alice@site.org" })}`;
+    const mark = await trailMark();
     const csrf = csrfOf(await (await page(`/admin/ui/targets/${target}`, cookie)).text());
     const post = (path: string, fields: Record<string, string>, jar = cookie) =>
       exports.default.fetch(`${ORIGIN}${path}`, {
@@ -87,6 +89,26 @@ describe("dashboard behind Cloudflare Access", () => {
     const out = await post("/admin/logout", { _csrf: csrf });
     expect(out.status).toBe(303);
     expect(out.headers.get("location")).toBe("/cdn-cgi/access/logout");
-    expect(recorded).toContainEqual({ action: "session.sign-out", object: { method: "access" }, actor: "alice@site.org" });
+    expect(await entriesSince(mark, { action: "session.sign-out" })).toEqual([
+      expect.objectContaining({
+        action: "session.sign-out",
+        actor: "alice@site.org",
+        role: "admin",
+        via: "dashboard",
+        object: { method: "access" },
+        reason: null,
+      }),
+    ]);
+    // The refused posts (no CSRF token, another sign-in's) changed nothing; the accepted one is attributed to her.
+    expect(await entriesSince(mark, { object: `target:${target}` })).toEqual([
+      expect.objectContaining({
+        action: "target.put",
+        actor: "alice@site.org",
+        role: "admin",
+        via: "dashboard",
+        object: { target },
+        after: expect.objectContaining({ enabled: false }),
+      }),
+    ]);
   });
 });

@@ -2,26 +2,14 @@ import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clearOperatorsCache } from "../../src/admin/identity/operators";
 import { admin } from "../support/helpers";
+import { entriesSince, trailMark } from "../support/trail";
 import { type FakeAccess, installFakeAccess, viaAccess } from "./access-fake";
-
-const recorded = vi.hoisted(() => [] as { action: string; before?: unknown; after?: unknown; actor?: string }[]);
-vi.mock("../../src/audit/audit", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../../src/audit/audit")>();
-  return {
-    ...real,
-    audit: async (c: { var: { actor?: { id: string } } }, input: { action: string; before?: unknown; after?: unknown }) => {
-      recorded.push({ action: input.action, before: input.before, after: input.after, actor: c.var.actor?.id });
-      return real.audit(c as never, input);
-    },
-  };
-});
 
 let access: FakeAccess;
 beforeEach(async () => {
   access = await installFakeAccess();
   await env.CONFIG.delete("operators");
   clearOperatorsCache();
-  recorded.length = 0;
 });
 afterEach(() => vi.restoreAllMocks());
 
@@ -31,11 +19,23 @@ describe("the operators (roles) document", () => {
   it("is empty until written, then read back as saved, with the before and after recorded", async () => {
     expect(await (await admin("/operators")).json()).toEqual({ roles: {} });
     const doc = { roles: { "alice@site.org": "admin", "service:ci-bot": "viewer" } };
+    const mark = await trailMark();
     const res = await put(doc);
     expect(res.status).toBe(200);
     expect(await (await admin("/operators")).json()).toEqual(doc);
     expect(JSON.parse((await env.CONFIG.get("operators"))!)).toEqual(doc);
-    expect(recorded).toContainEqual({ action: "operators.put", before: { roles: {} }, after: doc, actor: "admin-token" });
+    expect(await entriesSince(mark)).toEqual([
+      expect.objectContaining({
+        action: "operators.put",
+        actor: "admin-token",
+        role: "admin",
+        via: "api",
+        object: { document: "operators" },
+        reason: null,
+        before: { roles: {} },
+        after: doc,
+      }),
+    ]);
   });
 
   it("refuses invalid documents with field-level 400s and changes nothing", async () => {

@@ -3,18 +3,7 @@ import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto";
 import { admin } from "../support/helpers";
-
-const recorded = vi.hoisted(() => [] as { action: string; object?: Record<string, string>; reason?: string | null; actor?: string }[]);
-vi.mock("../../src/audit/audit", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../../src/audit/audit")>();
-  return {
-    ...real,
-    audit: async (c: { var: { actor?: { id: string } } }, input: { action: string; object?: Record<string, string>; reason?: string | null }) => {
-      recorded.push({ action: input.action, object: input.object, reason: input.reason, actor: c.var.actor?.id });
-      return real.audit(c as never, input);
-    },
-  };
-});
+import { entriesSince, trailMark } from "../support/trail";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -52,7 +41,7 @@ const listed = async () => ((await (await admin("/tokens")).json()) as { items: 
 
 describe("named API tokens", () => {
   it("creates a token shown once, stores only its SHA-256, and lists it without the token", async () => {
-    recorded.length = 0;
+    const mark = await trailMark();
     const t = await create({ name: "ci-reader", role: "viewer", expiresInDays: 30 });
     expect(t).toMatchObject({ name: "ci-reader", role: "viewer" });
     expect(t.id).toMatch(/^tok_/);
@@ -70,7 +59,19 @@ describe("named API tokens", () => {
     const stored = await runInDurableObject(stub, (_o, state) => state.storage.sql.exec("SELECT * FROM api_tokens").toArray());
     expect(JSON.stringify(stored)).not.toContain(t.token);
     expect(JSON.stringify(stored)).toContain(sha256Hex(t.token));
-    expect(recorded).toContainEqual(expect.objectContaining({ action: "token.create", actor: "admin-token", object: { token: t.id, name: "ci-reader" } }));
+    expect(await entriesSince(mark, { action: "token.*" })).toEqual([
+      expect.objectContaining({
+        action: "token.create",
+        actor: "admin-token",
+        role: "admin",
+        via: "api",
+        object: { token: t.id, name: "ci-reader" },
+        reason: null,
+        before: null,
+        after: { name: "ci-reader", role: "viewer", expiresAt: t.expiresAt },
+      }),
+    ]);
+    expect(JSON.stringify(await entriesSince(mark))).not.toContain(t.token);
   });
 
   it("signs in as token:<name> with the token's role, and records when it was last used", async () => {
@@ -96,8 +97,8 @@ describe("named API tokens", () => {
   });
 
   it("revokes at once, and only with a reason", async () => {
-    recorded.length = 0;
     const t = await create({ name: "to-revoke", role: "admin" });
+    const mark = await trailMark();
     expect((await withToken(t.token, "/sources")).status).toBe(200);
     const noReason = await admin(`/tokens/${t.id}`, { method: "DELETE" });
     expect(noReason.status).toBe(400);
@@ -108,7 +109,19 @@ describe("named API tokens", () => {
     expect((await withToken(t.token, "/sources")).status).toBe(401);
     expect((await listed()).some((r) => r.id === t.id)).toBe(false);
     expect((await admin(`/tokens/${t.id}`, { method: "DELETE", headers: { "x-audit-reason": "again" } })).status).toBe(404);
-    expect(recorded).toContainEqual(expect.objectContaining({ action: "token.revoke", reason: "laptop lost", object: { token: t.id, name: "to-revoke" } }));
+    // One entry: the refused revocations (no reason, already revoked) wrote none.
+    expect(await entriesSince(mark, { action: "token.*" })).toEqual([
+      expect.objectContaining({
+        action: "token.revoke",
+        actor: "admin-token",
+        role: "admin",
+        via: "api",
+        reason: "laptop lost",
+        object: { token: t.id, name: "to-revoke" },
+        before: expect.objectContaining({ id: t.id, name: "to-revoke", role: "admin" }),
+        after: null,
+      }),
+    ]);
   });
 
   it("stops working once expired, and says so", async () => {
