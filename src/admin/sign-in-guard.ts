@@ -169,6 +169,11 @@ export class SignInGuard extends DurableObject<Bindings> {
     return { refusals, tokens: { active: t.active, expiring_14d: t.soon, expired: t.expired } };
   }
 
+  /** Whether a token of this name exists or existed (names are never reused). */
+  async tokenNameTaken(name: string): Promise<boolean> {
+    return this.sql.exec("SELECT 1 FROM api_tokens WHERE name = ?", name).toArray().length > 0;
+  }
+
   /** Stores a new named API token (its digest only); `conflict` when the name was ever used. */
   async createToken(t: Omit<ApiTokenInfo, "lastUsedAt"> & { hash: string }): Promise<"created" | "conflict"> {
     const taken = this.sql.exec("SELECT 1 FROM api_tokens WHERE name = ?", t.name).toArray().length > 0;

@@ -87,8 +87,11 @@ describe("named API tokens", () => {
 
   it("refuses a name used before, and invalid requests with field-level 400s", async () => {
     await create({ name: "once-only", role: "viewer" });
+    const mark = await trailMark();
     const again = await admin("/tokens", { method: "POST", body: JSON.stringify({ name: "once-only", role: "admin" }) });
     expect(again.status).toBe(409);
+    // Nothing was created, so nothing is recorded as created.
+    expect(await entriesSince(mark, { action: "token.create" })).toEqual([]);
     const bad = await admin("/tokens", { method: "POST", body: JSON.stringify({ name: "Bad Name", role: "owner", expiresInDays: 0 }) });
     expect(bad.status).toBe(400);
     const body = (await bad.json()) as { error: string; fields: { path: string }[] };

@@ -50,9 +50,12 @@ tokens.post(
     const id = `tok_${randomPart(12)}`;
     const token = `cpr_${randomPart(32)}`;
     const expiresAt = now + expiresInDays * DAY_MS;
+    const conflict = () => errorResponse(c, 409, "conflict", `A token named "${name}" exists or existed; names are never reused. Pick another.`);
+    // Checked before the entry, so a refused name leaves no token.create for a token never made (the create below still refuses a name taken meanwhile).
+    if (await signInGuard(c.env).tokenNameTaken(name)) return conflict();
     await audit(c, { action: "token.create", object: { token: id, name }, after: { name, role, expiresAt: iso(expiresAt) } });
     const created = await signInGuard(c.env).createToken({ id, name, role, hash: sha256Hex(token), createdBy: c.var.actor.id, createdAt: now, expiresAt });
-    if (created === "conflict") return errorResponse(c, 409, "conflict", `A token named "${name}" exists or existed; names are never reused. Pick another.`);
+    if (created === "conflict") return conflict();
     c.header("Cache-Control", "no-store");
     return c.json({ id, name, role, token, expiresAt: iso(expiresAt) }, 201);
   },
