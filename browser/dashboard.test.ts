@@ -201,6 +201,7 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     `/admin/ui/deliveries/${SOURCE}/${deliveryId}`,
     "/admin/ui/targets/edc-main",
     `/admin/ui/sources/${SOURCE}?done=verify`,
+    "/admin/ui/people",
   ]) {
     await page.goto(`${base}${path}`);
     const html = await page.content();
