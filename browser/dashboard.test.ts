@@ -194,6 +194,12 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
   assert.ok(await page.getByRole("cell", { name: "echoed" }).isVisible());
   await page.screenshot({ path: join(SCREENSHOTS, "source.png"), fullPage: true });
 
+  // The People page opens for the admin, with its forms.
+  await page.goto(`${base}/admin/ui/people`);
+  await page.getByRole("heading", { name: "People", level: 1 }).waitFor();
+  assert.ok(await page.getByRole("button", { name: "Create token" }).isVisible());
+  await page.screenshot({ path: join(SCREENSHOTS, "people.png"), fullPage: true });
+
   // No page ever shows the admin token or a secret value.
   for (const path of [
     "/admin/",
@@ -201,6 +207,7 @@ test("an operator finds a delivery, replays it, and the target gets it again wit
     `/admin/ui/deliveries/${SOURCE}/${deliveryId}`,
     "/admin/ui/targets/edc-main",
     `/admin/ui/sources/${SOURCE}?done=verify`,
+    "/admin/ui/people",
   ]) {
     await page.goto(`${base}${path}`);
     const html = await page.content();

@@ -57,6 +57,11 @@ const EXPECTED: Record<string, Role | "public"> = {
   "POST /admin/ui/issues/:id/acknowledge": "operator",
   "POST /admin/ui/issues/:id/resolve": "operator",
   "GET /admin/ui/alerts": "viewer",
+  "GET /admin/ui/people": "admin",
+  "POST /admin/ui/people/roles": "admin",
+  "POST /admin/ui/people/roles/remove": "admin",
+  "POST /admin/ui/people/tokens": "admin",
+  "POST /admin/ui/people/tokens/:id/revoke": "admin",
   // API
   "GET /admin/sources": "viewer",
   "GET /admin/sources/:id": "viewer",

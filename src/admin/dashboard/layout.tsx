@@ -112,7 +112,7 @@ footer{max-width:1240px;margin:0 auto;padding:0 20px 30px;color:var(--muted);fon
 ${CHART_CSS}`;
 
 /** Which navigation entry is current. */
-export type NavKey = "overview" | "deliveries" | "issues" | "alerts" | "audit" | "none";
+export type NavKey = "overview" | "deliveries" | "issues" | "alerts" | "audit" | "people" | "none";
 
 /** The page frame: head with the nonce'd stylesheet, navigation, sign-out, main content. */
 export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; nav: NavKey; signedIn: boolean }>> = ({
@@ -172,6 +172,13 @@ export const Layout: FC<PropsWithChildren<{ title: string; page: PageContext; na
                       Alerts
                     </a>
                   </li>
+                  {can(page, "admin") && (
+                    <li>
+                      <a href="/admin/ui/people" aria-current={nav === "people" ? "page" : undefined}>
+                        People
+                      </a>
+                    </li>
+                  )}
                 </ul>
               </nav>
             )}

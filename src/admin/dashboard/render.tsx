@@ -33,7 +33,7 @@ async function pageContext(c: Context<AdminEnv>): Promise<PageContext> {
 export async function render(
   c: Context<AdminEnv>,
   build: (page: PageContext) => JSX.Element,
-  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 | 503 = 200,
+  status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 429 | 500 | 503 = 200,
 ): Promise<Response> {
   const page = await pageContext(c);
   c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${page.nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);

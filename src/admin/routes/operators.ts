@@ -1,9 +1,9 @@
 import { Hono } from "hono";
-import { audit } from "../../audit/audit";
 import type { AppEnv } from "../../env";
 import { requireRole } from "../authz";
-import { loadOperators, operatorsSchema, saveOperators } from "../identity/operators";
+import { loadOperators, operatorsSchema } from "../identity/operators";
 import { describeAdmin, errorBodySchema } from "../openapi";
+import { replaceOperators } from "../service/operators";
 import { jsonBody, valid } from "../validation";
 
 /**
@@ -39,9 +39,7 @@ operators.put(
   valid("json", operatorsSchema, "invalid_document"),
   async (c) => {
     const doc = c.req.valid("json");
-    const before = await loadOperators(c.env, 0);
-    await audit(c, { action: "operators.put", object: { document: "operators" }, before, after: doc });
-    await saveOperators(c.env, doc);
+    await replaceOperators(c, doc);
     return c.json(doc);
   },
 );

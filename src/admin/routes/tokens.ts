@@ -1,12 +1,11 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../../env";
-import { sha256Hex } from "../../lib/crypto";
 import { errorResponse } from "../../lib/errors";
-import { audit, REASON_HEADER } from "../../audit/audit";
+import { REASON_HEADER } from "../../audit/audit";
 import { requireRole } from "../authz";
 import { describeAdmin, errorBodySchema } from "../openapi";
-import { type ApiTokenInfo, signInGuard } from "../sign-in-guard";
+import { createApiToken, listApiTokens, revokeApiToken } from "../service/tokens";
 import { jsonBody, valid } from "../validation";
 import { createdTokenSchema, createTokenBody, listedTokenSchema, tokenIdParam } from "./tokens.schemas";
 
@@ -16,19 +15,6 @@ import { createdTokenSchema, createTokenBody, listedTokenSchema, tokenIdParam } 
  * signs in is `token:<name>` with the token's role. Revoking needs a reason (`X-Audit-Reason`).
  */
 export const tokens = new Hono<AppEnv>();
-
-const DAY_MS = 86_400_000;
-const iso = (ms: number) => new Date(ms).toISOString();
-const listed = (t: ApiTokenInfo, now: number) => ({
-  id: t.id,
-  name: t.name,
-  role: t.role,
-  createdBy: t.createdBy,
-  createdAt: iso(t.createdAt),
-  expiresAt: iso(t.expiresAt),
-  expired: t.expiresAt <= now,
-  lastUsedAt: t.lastUsedAt === null ? null : iso(t.lastUsedAt),
-});
 
 tokens.post(
   "/",
@@ -45,19 +31,10 @@ tokens.post(
   jsonBody(),
   valid("json", createTokenBody),
   async (c) => {
-    const { name, role, expiresInDays } = c.req.valid("json");
-    const now = Date.now();
-    const id = `tok_${randomPart(12)}`;
-    const token = `cpr_${randomPart(32)}`;
-    const expiresAt = now + expiresInDays * DAY_MS;
-    const conflict = () => errorResponse(c, 409, "conflict", `A token named "${name}" exists or existed; names are never reused. Pick another.`);
-    // Checked before the entry, so a refused name leaves no token.create for a token never made (the create below still refuses a name taken meanwhile).
-    if (await signInGuard(c.env).tokenNameTaken(name)) return conflict();
-    await audit(c, { action: "token.create", object: { token: id, name }, after: { name, role, expiresAt: iso(expiresAt) } });
-    const created = await signInGuard(c.env).createToken({ id, name, role, hash: sha256Hex(token), createdBy: c.var.actor.id, createdAt: now, expiresAt });
-    if (created === "conflict") return conflict();
+    const created = await createApiToken(c, c.req.valid("json"));
+    if (!created.ok) return errorResponse(c, 409, "conflict", created.error.message);
     c.header("Cache-Control", "no-store");
-    return c.json({ id, name, role, token, expiresAt: iso(expiresAt) }, 201);
+    return c.json(created.value, 201);
   },
 );
 
@@ -69,10 +46,7 @@ tokens.get(
     summary: "List the named API tokens not revoked (admin): name, role, created by and at, last used, expiry; never the token",
     responses: { 200: { schema: z.object({ items: z.array(listedTokenSchema) }), description: "the tokens, newest first" } },
   }),
-  async (c) => {
-    const now = Date.now();
-    return c.json({ items: (await signInGuard(c.env).listTokens()).map((t) => listed(t, now)) });
-  },
+  async (c) => c.json({ items: await listApiTokens(c.env) }),
 );
 
 tokens.delete(
@@ -89,24 +63,8 @@ tokens.delete(
   }),
   valid("param", tokenIdParam),
   async (c) => {
-    const { id } = c.req.valid("param");
-    const guard = signInGuard(c.env);
-    const existing = await guard.getToken(id);
-    if (!existing) return errorResponse(c, 404, "not_found", `No token "${id}".`);
-    await audit(c, {
-      action: "token.revoke",
-      object: { token: id, name: existing.name },
-      reason: c.req.header(REASON_HEADER),
-      reasonRequired: "Revoking a token needs a reason",
-      before: listed(existing, Date.now()),
-    });
-    await guard.revokeToken(id);
+    const revoked = await revokeApiToken(c, c.req.valid("param").id, c.req.header(REASON_HEADER));
+    if (!revoked.ok) return errorResponse(c, 404, "not_found", revoked.error.message);
     return c.body(null, 204);
   },
 );
-
-function randomPart(bytes: number): string {
-  let s = "";
-  for (const b of crypto.getRandomValues(new Uint8Array(bytes))) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
