@@ -51,7 +51,7 @@ export const PeoplePage: FC<{ page: PageContext; view: PeopleView }> = ({ page, 
       <section class="card flush" aria-labelledby="roles-h">
         <div class="head">
           <h2 id="roles-h">Roles</h2>
-          <span class="muted small">{plural(identities.length, "identity", "identities")} signed in through Cloudflare Access</span>
+          <span class="muted small">{plural(identities.length, "identity", "identities")} with a role (Cloudflare Access)</span>
         </div>
         {identities.length === 0 ? (
           <p class="empty" role="status">
