@@ -6,7 +6,7 @@
  * by total time, and writes the raw profile (.cpuprofile, loadable in Chrome DevTools) to the system temp
  * directory. Everything runs on 127.0.0.1; every process started is stopped; bounded in time.
  */
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { adminClient } from "../harness/http/client.ts";
@@ -19,10 +19,14 @@ import { percentile } from "../harness/stats.ts";
 import { postUpload } from "./post.ts";
 import { findDo } from "./storage.ts";
 
-const RATE = Number(process.argv[2] ?? 100);
-const SECONDS = Number(process.argv[3] ?? 10);
+/** `npm run bench:profile -- drain [events] [concurrency]`: the profile of one target draining a held backlog instead. */
+const DRAIN = process.argv[2] === "drain";
+const RATE = DRAIN ? 0 : Number(process.argv[2] ?? 100);
+const SECONDS = DRAIN ? 0 : Number(process.argv[3] ?? 10);
 /** `npm run bench:profile -- 50 10 no-hang`: without the target that never answers, to compare. */
 const HANG = process.argv[4] !== "no-hang";
+const DRAIN_EVENTS = DRAIN ? Math.min(Number(process.argv[3] ?? 3_000), 20_000) : 0;
+const DRAIN_CONCURRENCY = DRAIN && process.argv[4] ? Number(process.argv[4]) : undefined;
 const ADMIN_TOKEN = "profile-dev-only-admin-token";
 const HMAC_SECRET = "profile-dev-only-hmac-secret";
 const GUARD_MS = 240_000;
@@ -100,7 +104,95 @@ function rank(profile: Profile): { self: [string, number][]; total: [string, num
   return { self: top(self), total: top(total), totalMs };
 }
 
+/** Starts the profiler on the runtime; `stop()` returns its profile and prints the top frames. */
+async function startProfile(port: number) {
+  const cdp = await inspector(port);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.start");
+  return {
+    async stop(what: string, wallMs: number): Promise<void> {
+      const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
+      cdp.close();
+      // Outside the work dir, which is removed on exit.
+      const file = join(tmpdir(), `relay-${Date.now()}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      const ranked = rank(profile);
+      console.log(`profile of ${cdp.title}: ${what}; ${Math.round(ranked.totalMs)} ms sampled over ${Math.round(wallMs)} ms of wall time; raw: ${file}`);
+      console.log("\ntop frames by self time (ms):");
+      for (const [l, ms] of ranked.self) console.log(`  ${ms.toFixed(0).padStart(6)}  ${l}`);
+      console.log("\ntop frames by total time (ms):");
+      for (const [l, ms] of ranked.total) console.log(`  ${ms.toFixed(0).padStart(6)}  ${l}`);
+    },
+  };
+}
+
+/** CPU time (ms) used so far by the processes of a group (the runtime: wrangler, workerd), from /proc; null where /proc is missing. */
+function groupCpuMs(pgid: number): number | null {
+  try {
+    let ticks = 0;
+    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return (ticks * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** The drain profile: DRAIN_EVENTS events held for a disabled target, then released at once and timed at the receiver. */
+async function drainProfile(): Promise<void> {
+  const workDir = makeTempDir("cp-relay-profile-");
+  const config = await snapshotProjectWorker(workDir);
+  const relay = await startDev({
+    configPath: config,
+    persistTo: join(workDir, "state"),
+    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", PROFILE_HMAC: HMAC_SECRET },
+    logLevel: "warn",
+  });
+  const admin = adminClient(relay.url, ADMIN_TOKEN);
+  const receiver = await startTarget("receiver-drain");
+  await admin.call("PUT", "/sources/profile", { auth: { type: "hmac", secretEnv: "PROFILE_HMAC" }, allowedIps: ["127.0.0.1"] });
+  const doc = { url: receiver.url, ...(DRAIN_CONCURRENCY && { concurrency: DRAIN_CONCURRENCY }) };
+  await admin.call("PUT", `/targets/${receiver.name}`, { ...doc, enabled: false });
+  for (let i = 0; i < DRAIN_EVENTS; i += 20)
+    await Promise.all(Array.from({ length: Math.min(20, DRAIN_EVENTS - i) }, (_, k) => postUpload(relay.url, "profile", `d-${i + k}`, HMAC_SECRET)));
+  await waitFor("every event held", async () => ((await admin.call("GET", `/targets/${receiver.name}/health`)).json?.counts?.held ?? 0) >= DRAIN_EVENTS, {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
+  await sleep(1_000);
+  const profiler = await startProfile(relay.inspectorPort);
+  const cpu0 = groupCpuMs(relay.group.pid);
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  await admin.call("PUT", `/targets/${receiver.name}`, doc);
+  await waitFor("the backlog drained", () => receiver.delivered().size >= DRAIN_EVENTS, { timeoutMs: 180_000, intervalMs: 100 });
+  const wallMs = performance.now() - t0;
+  const cpu1 = groupCpuMs(relay.group.pid);
+  const self = process.cpuUsage(self0);
+  const times = receiver.arrivals.map((a) => a.at).sort((a, b) => a - b);
+  const spanS = (times.at(-1)! - times[0]!) / 1000;
+  await profiler.stop(`drain of ${DRAIN_EVENTS} held events, concurrency ${DRAIN_CONCURRENCY ?? "default"}`, wallMs);
+  console.log(
+    `\ndrain: ${receiver.delivered().size} events in ${spanS.toFixed(2)} s from first to last arrival = ${Math.round(DRAIN_EVENTS / spanS)} events/s (${receiver.arrivals.length} requests)`,
+  );
+  if (cpu0 !== null && cpu1 !== null)
+    console.log(
+      `CPU per event: runtime group ${((cpu1 - cpu0) / DRAIN_EVENTS).toFixed(3)} ms; this process (receiver, client) ${((self.user + self.system) / 1000 / DRAIN_EVENTS).toFixed(3)} ms`,
+    );
+  await relay.stop();
+  await receiver.close();
+}
+
 async function main(): Promise<void> {
+  if (DRAIN) return drainProfile();
   const workDir = makeTempDir("cp-relay-profile-");
   const config = await snapshotProjectWorker(workDir);
   const relay = await startDev({

@@ -84,7 +84,7 @@ describe("metrics", () => {
 });
 
 describe("structured logs", () => {
-  it("writes one JSON line per request and per attempt, with ids and outcome, never a secret or body", async () => {
+  it("writes one JSON line per request and per run's deliveries, with ids and outcome, never a secret or body", async () => {
     const source = freshId();
     const target = freshId("t");
     await putSource(source, { auth: { type: "bearer", tokenEnv: "TEST_BEARER_TOKEN" } });
@@ -96,7 +96,7 @@ describe("structured logs", () => {
     await postWebhook(source, { deliveryId: "log-1", body, sign: false, headers: { authorization: "Bearer test-bearer-token" } });
     await runDurableObjectAlarm(ledgerOf(source));
     await runDurableObjectAlarm(outboxOf(target));
-    await vi.waitFor(() => expect(lines.some((l) => l.includes('"dispatch attempt"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('"dispatches delivered"') && l.includes("log-1"))).toBe(true), { timeout: 5_000, interval: 20 });
 
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.find((r) => r.msg === "webhook accepted" && r.deliveryId === "log-1")).toMatchObject({
@@ -105,13 +105,15 @@ describe("structured logs", () => {
       outcome: "accepted",
       ms: expect.any(Number),
     });
-    expect(records.find((r) => r.msg === "dispatch attempt" && r.deliveryId === "log-1")).toMatchObject({
-      source,
+    expect(records.find((r) => r.msg === "dispatches delivered" && (r.deliveryIds as string[]).includes("log-1"))).toMatchObject({
+      level: "info",
       target,
-      deliveryId: "log-1",
-      outcome: "success",
-      status: 200,
-      ms: expect.any(Number),
+      count: 1,
+      deliveryIds: ["log-1"],
+      sources: [source],
+      statuses: { "200": 1 },
+      msP50: expect.any(Number),
+      msMax: expect.any(Number),
     });
     const all = lines.join("\n");
     for (const secret of ["test-bearer-token", "test-target-token", "secret-looking-body-value"]) expect(all).not.toContain(secret);

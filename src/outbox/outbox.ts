@@ -21,7 +21,7 @@ import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";
 import { OUTBOX_MIGRATIONS } from "./schema";
-import { payloadOf, type Run, type RunIO, sendBatch, sendOne } from "./send";
+import { logDelivered, payloadOf, type Run, type RunIO, sendBatch, sendOne } from "./send";
 import {
   applyFilter,
   claim,
@@ -323,6 +323,7 @@ export class Outbox extends DurableObject<Bindings> {
       paused: false,
       breaker: breakerOf(meta),
       done: [],
+      delivered: [],
     };
     const sends = due.flatMap((row) => (claimed.has(row.seq) ? [{ row, attemptN: claimed.get(row.seq)! }] : []));
     try {
@@ -331,6 +332,7 @@ export class Outbox extends DurableObject<Bindings> {
     } finally {
       clearInterval(refresh);
       this.flush(run);
+      logDelivered(run);
     }
     // A probe goes alone, a 410 stops the run, a rate-limited send waits for its next slot: the next batch waits for the alarm.
     return allowance === "probe" || run.paused || interval !== null ? 0 : sends.length;

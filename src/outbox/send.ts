@@ -33,6 +33,8 @@ export interface Run {
   breaker: BreakerState;
   /** Finished attempts not yet written; written together (one transaction) at the end of the batch, or at once after a 410. */
   done: Completion[];
+  /** This run's successful single sends, logged together in one line by logDelivered (a failure gets its own line at once). */
+  delivered: { source: string; deliveryId: string; status: number | null; ms: number }[];
 }
 
 /**
@@ -144,14 +146,40 @@ export async function sendOne(io: RunIO, row: PayloadRow, attemptN: number, run:
   if (result.status === 410) run.paused = true;
   // A 410 is written at once (the pause must be durable before anything else goes out).
   if (run.paused) io.flush(run);
-  log(result.ok ? "info" : "warn", "dispatch attempt", {
+  if (result.ok) run.delivered.push({ source: row.source, deliveryId: row.delivery_id, status: result.status, ms: result.durationMs });
+  else
+    log("warn", "dispatch attempt", {
+      target: run.targetId,
+      source: row.source,
+      deliveryId: row.delivery_id,
+      outcome: "failure",
+      status: result.status,
+      errorClass: result.errorClass,
+      ms: result.durationMs,
+    });
+}
+
+/**
+ * One `dispatches delivered` line for a run's successful sends (at most a batch, 50): the target,
+ * how many, their delivery ids and sources, the statuses, and the median and longest duration. A
+ * line per success cost most of the runtime's CPU in a backlog drain (a third of the profile,
+ * docs/benchmarks.md) and is a Workers Logs event each; the ids keep every delivery findable by
+ * `deliveryIds`. Failures keep a `dispatch attempt` line each.
+ */
+export function logDelivered(run: Run): void {
+  const done = run.delivered.splice(0);
+  if (done.length === 0) return;
+  const ms = done.map((d) => d.ms).sort((a, b) => a - b);
+  const statuses: Record<string, number> = {};
+  for (const d of done) statuses[String(d.status)] = (statuses[String(d.status)] ?? 0) + 1;
+  log("info", "dispatches delivered", {
     target: run.targetId,
-    source: row.source,
-    deliveryId: row.delivery_id,
-    outcome: result.ok ? "success" : "failure",
-    status: result.status,
-    errorClass: result.errorClass,
-    ms: result.durationMs,
+    count: done.length,
+    deliveryIds: done.map((d) => d.deliveryId),
+    sources: [...new Set(done.map((d) => d.source))],
+    statuses,
+    msP50: ms[Math.floor((ms.length - 1) / 2)],
+    msMax: ms[ms.length - 1],
   });
 }
 

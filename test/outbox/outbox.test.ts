@@ -69,6 +69,26 @@ describe("sending", () => {
     expect(target.sent).toHaveLength(1);
   });
 
+  it("logs a batch's successes in one line with their ids, and each failure in its own", async () => {
+    fakeTarget((req) => new Response("", { status: req.headers["webhook-id"] === "bad" ? 503 : 200 }));
+    const { id, stub } = await newTarget();
+    const lines: Record<string, unknown>[] = [];
+    for (const level of ["log", "warn"] as const) vi.spyOn(console, level).mockImplementation((l: unknown) => void lines.push(JSON.parse(String(l))));
+    const ids = ["a", "b", "c", "bad", "d"];
+    await stub.acceptHandoff(
+      id,
+      ids.map((deliveryId) => makeItem({ deliveryId })),
+    );
+    await fireAlarm(stub);
+    const delivered = lines.filter((l) => l.msg === "dispatches delivered");
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]).toMatchObject({ level: "info", target: id, count: 4, statuses: { "200": 4 }, sources: ["study-189"] });
+    expect((delivered[0]!.deliveryIds as string[]).sort()).toEqual(["a", "b", "c", "d"]);
+    expect(lines.filter((l) => l.msg === "dispatch attempt")).toEqual([
+      expect.objectContaining({ level: "warn", target: id, deliveryId: "bad", outcome: "failure", status: 503 }),
+    ]);
+  });
+
   it("keeps at most the target's concurrency of attempts in flight", async () => {
     let inFlight = 0;
     let peak = 0;
@@ -122,7 +142,7 @@ describe("sending", () => {
     let inFlight = 0;
     let most = 0;
     const claimed: number[] = [];
-    vi.spyOn(console, "log").mockImplementation(() => undefined); // 120 attempt lines
+    vi.spyOn(console, "log").mockImplementation(() => undefined); // a delivered line per batch
     const { id, stub } = await newTarget({ concurrency: 2 });
     // While a fetch is out, the rows in `delivering` are the claimed batch (its claim is committed before the fetches).
     const sql = await runInDurableObject(stub, (_i, state) => state.storage.sql); // the fetch runs in the object's own isolate
