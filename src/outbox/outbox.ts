@@ -17,7 +17,7 @@ import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
 import { resolveTarget } from "./attempt";
 import { stateCounter } from "./counters";
-import { pruneDelivered, pruneDueAt, retentionMs } from "./retention";
+import { pruneIfDue } from "./retention";
 import { batchReady, dueRows, nextWake } from "./schedule";
 import { askForPlans } from "./plans";
 import { OUTBOX_MIGRATIONS } from "./schema";
@@ -54,7 +54,6 @@ import {
   outboxMetrics,
   outboxTrend,
   type PayloadRow,
-  type MetaRow,
   readMeta,
   seqOf,
 } from "./views";
@@ -223,7 +222,7 @@ export class Outbox extends DurableObject<Bindings> {
       const started = Date.now();
       for (let i = 0; i < MAX_BATCHES && Date.now() - started < RUN_BUDGET_MS; i++) if ((await this.run()) === 0) break;
       await auditHolds(this.env, this.sql, was);
-      const prunedWith = this.pruneIfDue(Date.now());
+      const prunedWith = pruneIfDue(this.sql, (f) => this.ctx.storage.transactionSync(f), Date.now());
       if (prunedWith) await auditPruning(this.env, this.sql, prunedWith, Date.now());
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -336,16 +335,6 @@ export class Outbox extends DurableObject<Bindings> {
     }
     // A probe goes alone, a 410 stops the run, a rate-limited send waits for its next slot: the next batch waits for the alarm.
     return allowance === "probe" || run.paused || interval !== null ? 0 : sends.length;
-  }
-
-  /** One slice of retention (retention.ts) when delivered dispatches are older than the target's retentionDays; the alarm re-arms at once while more are. The meta row it read when it removed rows, else null. */
-  private pruneIfDue(now: number): MetaRow | null {
-    const meta = readMeta(this.sql);
-    const due = pruneDueAt(this.sql, meta);
-    if (due === null || due > now) return null;
-    const pruned = this.ctx.storage.transactionSync(() => pruneDelivered(this.sql, now - retentionMs(meta), now));
-    if (pruned.dispatches > 0) log("info", "outbox pruned", { target: meta.target_id, ...pruned });
-    return pruned.dispatches > 0 ? meta : null;
   }
 
   /**

@@ -2,7 +2,8 @@ import { bumpCounters } from "../lib/counters";
 import { DEFAULT_RETENTION_DAYS } from "../config/schemas";
 import { DAY_MS } from "../lib/time";
 import { PRUNED_ATTEMPTS, PRUNED_DISPATCHES } from "./counters";
-import type { MetaRow } from "./views";
+import { log } from "../lib/log";
+import { type MetaRow, readMeta } from "./views";
 
 /**
  * Retention of an outbox: dispatches delivered more than the target's `retentionDays` ago go,
@@ -43,4 +44,17 @@ export function pruneDelivered(sql: SqlStorage, cutoff: number, now: number, max
   bumpCounters(sql, { [PRUNED_DISPATCHES]: dispatches, [PRUNED_ATTEMPTS]: attempts });
   sql.exec("UPDATE meta SET last_pruned_at = ?", now);
   return { dispatches, attempts };
+}
+
+/**
+ * One slice of retention when delivered dispatches are older than the target's retentionDays (the
+ * alarm re-arms at once while more are due). The meta row it read when it removed rows, else null.
+ */
+export function pruneIfDue(sql: SqlStorage, transaction: <T>(f: () => T) => T, now: number): MetaRow | null {
+  const meta = readMeta(sql);
+  const due = pruneDueAt(sql, meta);
+  if (due === null || due > now) return null;
+  const pruned = transaction(() => pruneDelivered(sql, now - retentionMs(meta), now));
+  if (pruned.dispatches > 0) log("info", "outbox pruned", { target: meta.target_id, ...pruned });
+  return pruned.dispatches > 0 ? meta : null;
 }
