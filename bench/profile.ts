@@ -29,7 +29,7 @@ const DRAIN_EVENTS = DRAIN ? Math.min(Number(process.argv[3] ?? 3_000), 20_000) 
 const DRAIN_CONCURRENCY = DRAIN && process.argv[4] ? Number(process.argv[4]) : undefined;
 const ADMIN_TOKEN = "profile-dev-only-admin-token";
 const HMAC_SECRET = "profile-dev-only-hmac-secret";
-const GUARD_MS = 240_000;
+const GUARD_MS = process.argv[2] === "drain" ? 600_000 : 240_000;
 
 const guard = setTimeout(() => {
   console.error("profile: guard hit; stopping everything");
@@ -154,15 +154,18 @@ async function drainProfile(): Promise<void> {
     configPath: config,
     persistTo: join(workDir, "state"),
     vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", PROFILE_HMAC: HMAC_SECRET },
-    logLevel: "warn",
+    logLevel: process.env.PROFILE_ECHO ? "info" : "warn",
+    onLine: process.env.PROFILE_ECHO ? (l) => void process.stderr.write(`${l.slice(0, 300)}\n`) : undefined,
   });
   const admin = adminClient(relay.url, ADMIN_TOKEN);
   const receiver = await startTarget("receiver-drain");
   await admin.call("PUT", "/sources/profile", { auth: { type: "hmac", secretEnv: "PROFILE_HMAC" }, allowedIps: ["127.0.0.1"] });
   const doc = { url: receiver.url, ...(DRAIN_CONCURRENCY && { concurrency: DRAIN_CONCURRENCY }) };
   await admin.call("PUT", `/targets/${receiver.name}`, { ...doc, enabled: false });
+  const queueStart = performance.now();
   for (let i = 0; i < DRAIN_EVENTS; i += 20)
     await Promise.all(Array.from({ length: Math.min(20, DRAIN_EVENTS - i) }, (_, k) => postUpload(relay.url, "profile", `d-${i + k}`, HMAC_SECRET)));
+  console.log(`drain: ${DRAIN_EVENTS} events posted in ${Math.round(performance.now() - queueStart)} ms; waiting until the outbox holds them`);
   await waitFor("every event held", async () => ((await admin.call("GET", `/targets/${receiver.name}/health`)).json?.counts?.held ?? 0) >= DRAIN_EVENTS, {
     timeoutMs: 120_000,
     intervalMs: 500,
