@@ -146,8 +146,8 @@ function groupCpuMs(pgid: number): number | null {
   }
 }
 
-/** The drain profile: DRAIN_EVENTS events held for a disabled target, then released at once and timed at the receiver. */
-async function drainProfile(): Promise<void> {
+/** The project's Worker, bundled, under `wrangler dev` with throw-away storage; with PROFILE_ECHO=1 its lines (info and up) go to stderr. */
+async function startRelay() {
   const workDir = makeTempDir("cp-relay-profile-");
   const config = await snapshotProjectWorker(workDir);
   const relay = await startDev({
@@ -157,6 +157,12 @@ async function drainProfile(): Promise<void> {
     logLevel: process.env.PROFILE_ECHO ? "info" : "warn",
     onLine: process.env.PROFILE_ECHO ? (l) => void process.stderr.write(`${l.slice(0, 300)}\n`) : undefined,
   });
+  return { relay, workDir };
+}
+
+/** The drain profile: DRAIN_EVENTS events held for a disabled target, then released at once and timed at the receiver. */
+async function drainProfile(): Promise<void> {
+  const { relay } = await startRelay();
   const admin = adminClient(relay.url, ADMIN_TOKEN);
   const receiver = await startTarget("receiver-drain");
   await admin.call("PUT", "/sources/profile", { auth: { type: "hmac", secretEnv: "PROFILE_HMAC" }, allowedIps: ["127.0.0.1"] });
@@ -196,14 +202,7 @@ async function drainProfile(): Promise<void> {
 
 async function main(): Promise<void> {
   if (DRAIN) return drainProfile();
-  const workDir = makeTempDir("cp-relay-profile-");
-  const config = await snapshotProjectWorker(workDir);
-  const relay = await startDev({
-    configPath: config,
-    persistTo: join(workDir, "state"),
-    vars: { ADMIN_TOKEN, ALLOW_HTTP_TARGETS: "true", PROFILE_HMAC: HMAC_SECRET },
-    logLevel: "warn",
-  });
+  const { relay, workDir } = await startRelay();
   const admin = adminClient(relay.url, ADMIN_TOKEN);
   const receivers = [await startTarget("receiver-a"), await startTarget("receiver-b")];
   const hanging = await startTarget("hanging", { kind: "hang" });
@@ -214,10 +213,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < 50; i++) await postUpload(relay.url, "profile", `warm-${i}`, HMAC_SECRET);
   await sleep(2_000);
 
-  const cdp = await inspector(relay.inspectorPort);
-  await cdp.send("Profiler.enable");
-  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
-  await cdp.send("Profiler.start");
+  const profiler = await startProfile(relay.inspectorPort);
   const t0 = performance.now();
   const posts: Promise<unknown>[] = [];
   const ids: string[] = [];
@@ -237,19 +233,7 @@ async function main(): Promise<void> {
     timeoutMs: 60_000,
     intervalMs: 200,
   });
-  const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
-  cdp.close();
-  // Outside workDir, which is removed on exit.
-  const file = join(tmpdir(), `relay-${Date.now()}.cpuprofile`);
-  writeFileSync(file, JSON.stringify(profile));
-  const ranked = rank(profile);
-  console.log(
-    `profile of ${cdp.title}: ${RATE} events/s for ${SECONDS} s, ${HANG ? "three targets" : "two targets (no-hang)"}; ${Math.round(ranked.totalMs)} ms sampled over ${Math.round(performance.now() - t0)} ms of wall time; raw: ${file}`,
-  );
-  console.log("\ntop frames by self time (ms):");
-  for (const [l, ms] of ranked.self) console.log(`  ${ms.toFixed(0).padStart(6)}  ${l}`);
-  console.log("\ntop frames by total time (ms):");
-  for (const [l, ms] of ranked.total) console.log(`  ${ms.toFixed(0).padStart(6)}  ${l}`);
+  await profiler.stop(`${RATE} events/s for ${SECONDS} s, ${HANG ? "three targets" : "two targets (no-hang)"}`, performance.now() - t0);
   await sleep(1_000);
   stages(join(workDir, "state"), ids, sentAt, ingestMs, receivers[0]!);
   await relay.stop();
@@ -287,7 +271,9 @@ function stages(
   const out = new Map(
     q(
       outboxFile,
-      "SELECT d.delivery_id AS id, d.enqueued_at AS e, MIN(a.started_at) AS s, d.delivered_at AS done FROM dispatches d JOIN attempts a ON a.seq = d.seq GROUP BY d.seq",
+      // The first attempt's start: an attempts row, or (a first-try success writes none) the attempt kept in the dispatch's row (src/outbox/transitions.ts IN_ROW).
+      `SELECT d.delivery_id AS id, d.enqueued_at AS e, COALESCE((SELECT MIN(a.started_at) FROM attempts a WHERE a.seq = d.seq), json_extract(d.attempt, '$.startedAt')) AS s,
+         d.delivered_at AS done FROM dispatches d WHERE d.state = 'delivered'`,
     )
       .filter((r) => wanted.has(String(r.id)))
       .map((r) => [String(r.id), { enqueued: Number(r.e), started: Number(r.s), delivered: Number(r.done) }]),
