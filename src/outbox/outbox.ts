@@ -12,7 +12,7 @@ import { meterSql, type Usage } from "../lib/meter";
 import { migrate } from "../lib/migrate";
 import { err, ok, type Result } from "../lib/result";
 import { fragment, joinFragments } from "../lib/sql";
-import { auditHolds, auditPruning } from "./audit-holds";
+import { auditHolds, auditPruning } from "./system-audit";
 import { breakerAllows, breakerStatus, CLOSED_BREAKER } from "./breaker";
 import { isChannelOutbox, loadChannel, resolveChannel } from "./channel";
 import { resolveTarget } from "./attempt";

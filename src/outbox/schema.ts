@@ -121,7 +121,7 @@ export const OUTBOX_MIGRATIONS: readonly string[] = [
    CREATE INDEX dispatches_by_lane ON dispatches (lane, received_at, seq) WHERE lane IS NOT NULL AND state IN ('pending', 'delivering');`,
   // Hourly snapshots of the counters, for trends (lib/counters.ts; one row per hour with changes, 90 days).
   COUNTER_HOURS_MIGRATION,
-  // Retention's audit entry (audit-holds.ts auditPruning): at most one a day, with the rows pruned since the last one.
+  // Retention's audit entry (system-audit.ts auditPruning): at most one a day, with the rows pruned since the last one.
   //   prune_audited_at          when the last target.retention-prune entry was written (or tried)
   //   prune_audited_dispatches  pruned:dispatches as of the last entry written
   //   prune_audited_attempts    pruned:attempts as of the last entry written

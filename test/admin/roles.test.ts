@@ -17,6 +17,7 @@ import { trends } from "../../src/admin/routes/trends";
 import { app } from "../../src/app";
 import type { AppEnv } from "../../src/env";
 import { ROLES, type Role } from "../../src/lib/actor";
+import { envWithBrokenTrail } from "../support/trail";
 
 /**
  * The role every route of the app declares (requireRole), read from the app's own route list: a
@@ -203,14 +204,10 @@ describe("a caller below a route's role", () => {
   });
 
   it("still refuses with 403 (not 503) when the trail cannot record the refusal; nothing runs", async () => {
-    const failing = {
-      idFromName: () => ({}),
-      get: () => ({ append: () => Promise.reject(new Error("storage down")) }),
-    } as unknown as typeof env.AUDIT;
     const res = await apiAs("viewer").request(
       "/admin/targets/roles-refused",
       { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://edc.example.org/in" }) },
-      { ...env, AUDIT: failing },
+      envWithBrokenTrail(),
     );
     expect(res.status).toBe(403);
     expect(await env.CONFIG.get("target:roles-refused")).toBeNull();

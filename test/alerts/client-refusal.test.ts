@@ -1,9 +1,8 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { alertsOf } from "../../src/alerts/report";
-import type { IssueView } from "../../src/alerts/types";
 import { refusesClient, TOKEN_PATH } from "../../src/lib/client-refusal";
 import { lookupErrorOf } from "../../src/pull/gateway";
+import { issuesOf } from "../support/alerts";
 import { admin } from "../support/helpers";
 import { CP_CLIENT, newReconciledSource, useFakeCentrePoint, useTestHooks } from "../support/reconcile";
 
@@ -14,16 +13,6 @@ import { CP_CLIENT, newReconciledSource, useFakeCentrePoint, useTestHooks } from
  */
 
 useTestHooks(["log", "warn"]);
-
-/** The issues of an object once at least `n` exist (reports travel in waitUntil): polls at most 50 times, 20 ms apart. */
-async function issuesOf(object: string, n: number): Promise<IssueView[]> {
-  let items: IssueView[] = [];
-  for (let i = 0; i < 50 && items.length < n; i++) {
-    items = await alertsOf(env).list({ object, limit: 10 });
-    if (items.length < n) await new Promise((r) => setTimeout(r, 20));
-  }
-  return items;
-}
 
 describe("refusesClient", () => {
   it.each([

@@ -2,9 +2,9 @@ import { createExecutionContext, createScheduledController, env, runInDurableObj
 import { describe, expect, it } from "vitest";
 import { evaluateIssues } from "../../src/admin/service/issues";
 import { alertsOf } from "../../src/alerts/report";
-import type { IssueView } from "../../src/alerts/types";
 import { CRON } from "../../src/cron";
 import worker from "../../src/index";
+import { issuesOf } from "../support/alerts";
 import { clockForEachTest } from "../support/clock";
 import { freshId, ledgerOf, postWebhook, putSource } from "../support/helpers";
 import { recordInput } from "../support/ledger";
@@ -17,16 +17,6 @@ import { fakeTarget, fireAlarm, makeItem, newTarget } from "../support/outbox";
  */
 
 clockForEachTest({ quiet: ["log", "warn"] });
-
-/** The issues of an object once at least one exists (reports travel in waitUntil): polls at most 50 times, 20 ms apart. */
-async function issuesOf(object: string): Promise<IssueView[]> {
-  for (let i = 0; i < 50; i++) {
-    const items = await alertsOf(env).list({ object, limit: 10 });
-    if (items.length > 0) return items;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return [];
-}
 
 describe("reported where they happen", () => {
   it("a dispatch going dead opens dead_letters for its target at once", async () => {

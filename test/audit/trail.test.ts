@@ -6,6 +6,7 @@ import { type AuditLine, auditLineVerifier } from "../../src/audit/format";
 import { verifyText } from "../../src/lib/archive-format";
 import { ADMIN_TOKEN, admin, freshId, putSource } from "../support/helpers";
 import { clockForEachTest, DAY } from "../support/clock";
+import { envWithBrokenTrail } from "../support/trail";
 
 const clock = clockForEachTest();
 
@@ -86,11 +87,7 @@ describe("the audit trail", () => {
   });
 
   it("refuses an action whose entry cannot be written: 503 audit_unavailable, nothing changed", async () => {
-    const failing = {
-      idFromName: () => ({}),
-      get: () => ({ append: () => Promise.reject(new Error("storage down")) }),
-    } as unknown as typeof env.AUDIT;
-    const broken = { ...env, AUDIT: failing };
+    const broken = envWithBrokenTrail();
     const id = freshId();
     const call = (path: string, init: RequestInit) =>
       app.request(

@@ -1,5 +1,7 @@
 import { env } from "cloudflare:test";
 import { findConditions, type SourceReading, type TargetReading } from "../../src/alerts/conditions";
+import { alertsOf } from "../../src/alerts/report";
+import type { IssueView } from "../../src/alerts/types";
 import { type AlertingConfig, DEFAULT_ALERTING } from "../../src/config/alerting";
 import { T0 } from "./clock";
 import { freshId } from "./helpers";
@@ -77,4 +79,14 @@ export async function withAlerting<T>(doc: Record<string, unknown>, fn: () => Pr
   } finally {
     await env.CONFIG.delete("alerting");
   }
+}
+
+/** The issues of an object once at least `n` exist (reports travel in waitUntil): polls at most 50 times, 20 ms apart. */
+export async function issuesOf(object: string, n = 1): Promise<IssueView[]> {
+  let items: IssueView[] = [];
+  for (let i = 0; i < 50 && items.length < n; i++) {
+    items = await alertsOf(env).list({ object, limit: 10 });
+    if (items.length < n) await new Promise((r) => setTimeout(r, 20));
+  }
+  return items;
 }

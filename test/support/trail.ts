@@ -25,3 +25,12 @@ export async function entriesSince(mark: number, filter: TrailFilter = {}): Prom
   const { items } = await trailOf(env).list({ ...filter, limit: 100 });
   return items.filter((e) => e.seq > mark).map(entryJson);
 }
+
+/** `env` with an audit trail that cannot be written (every append rejects): for the "refused when unrecorded" paths. */
+export function envWithBrokenTrail(): typeof env {
+  const failing = {
+    idFromName: () => ({}),
+    get: () => ({ append: () => Promise.reject(new Error("storage down")) }),
+  } as unknown as typeof env.AUDIT;
+  return { ...env, AUDIT: failing };
+}

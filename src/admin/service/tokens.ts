@@ -4,6 +4,7 @@ import type { AppEnv, Bindings } from "../../env";
 import type { Role } from "../../lib/actor";
 import { sha256Hex } from "../../lib/crypto";
 import { DAY_MS } from "../../lib/time";
+import { iso } from "../routes/shared.schemas";
 import { err, ok, type Result } from "../../lib/result";
 import { type ApiTokenInfo, signInGuard } from "../sign-in-guard";
 
@@ -12,8 +13,6 @@ import { type ApiTokenInfo, signInGuard } from "../sign-in-guard";
  * page. A token is returned once, by createApiToken; the sign-in guard keeps only its SHA-256.
  * Every change is recorded (audit) before it is made.
  */
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A token as listed: never the token nor its hash. Times are ISO 8601 UTC. */
 export interface ListedToken {

@@ -1,3 +1,4 @@
+/** The outbox's own audit entries (actor system, docs/audit.md): holds and breaker openings as they start, retention once a day. */
 import { auditSystem, auditSystemAfter } from "../audit/audit";
 import type { Bindings } from "../env";
 import { readCounter } from "../lib/counters";
